@@ -1,0 +1,152 @@
+// SCIPIO TEST DOUBLE: stands in for `scipio prepare` where Scipio cannot run (it needs macOS and Xcode).
+// It reproduces what this action can observe of Scipio 0.33: one `<Name>.xcframework` per target of every
+// pinned package in the output folder, a `.<Target>.version` file beside it with Scipio's exact bytes, and
+// with `--framework-cache-policy project` it keeps a framework whose VersionFile matches the key it computes
+// now, deleting and rebuilding any other. The targets of each package come from `scipio-test-double.json`
+// in the package folder (the real Scipio reads them from the package graph).
+//
+// Test hooks (environment): SCIPIO_TEST_DOUBLE_LOG (append one JSON line per target: built or skipped),
+// SCIPIO_TEST_DOUBLE_FAIL (comma-separated targets that fail to build; the others are still written, then
+// exit 1, as Scipio does).
+import { createHash } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { encodeVersionFile, versionFileDocument } from './version-file.mjs'
+import { writeFramework } from './framework-tree.mjs'
+
+export const SCIPIO_VERSION = '5b6a6c1f3d2e4a0b9c8d7e6f5a4b3c2d1e0f9a8b'
+
+function fail(message) {
+  console.error(`error: ${message}`)
+  process.exit(64)
+}
+
+function parseArgs(argv) {
+  const [command, ...rest] = argv
+  if (command !== 'prepare') fail(`the test double implements only 'prepare' (got '${command ?? ''}')`)
+  const opts = { configuration: 'release', frameworkType: 'dynamic', supportSimulators: false, embedDebugSymbols: false, libraryEvolution: false, cachePolicy: 'project', output: undefined, dir: undefined, overwrite: false }
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]
+    const value = () => rest[++i] ?? fail(`${a} needs a value`)
+    if (a === '-o' || a === '--output') opts.output = value()
+    else if (a === '-c' || a === '--configuration') opts.configuration = value()
+    else if (a === '--framework-type') opts.frameworkType = value()
+    else if (a === '--framework-cache-policy') opts.cachePolicy = value()
+    else if (a === '--support-simulators') opts.supportSimulators = true
+    else if (a === '--embed-debug-symbols') opts.embedDebugSymbols = true
+    else if (a === '--enable-library-evolution') opts.libraryEvolution = true
+    else if (a === '--disable-library-evolution') opts.libraryEvolution = false
+    else if (a === '-f' || a === '--overwrite') opts.overwrite = true
+    else if (a === '-v' || a === '--verbose') continue
+    else if (a.startsWith('-')) fail(`unknown option '${a}'`)
+    else if (opts.dir === undefined) opts.dir = a
+    else fail(`unexpected argument '${a}'`)
+  }
+  opts.dir = path.resolve(opts.dir ?? '.')
+  opts.output = path.resolve(opts.output ?? path.join(opts.dir, 'XCFrameworks'))
+  if (!['debug', 'release'].includes(opts.configuration)) fail(`bad configuration ${opts.configuration}`)
+  if (!['dynamic', 'static', 'mergeable'].includes(opts.frameworkType)) fail(`bad framework type ${opts.frameworkType}`)
+  return opts
+}
+
+function sdksFromManifest(manifest, supportSimulators) {
+  const platforms = { iOS: 'iOS', macOS: 'macOS', tvOS: 'tvOS', watchOS: 'watchOS', visionOS: 'visionOS', macCatalyst: 'macCatalyst' }
+  const sdks = []
+  for (const [platform, sdk] of Object.entries(platforms)) {
+    if (new RegExp(`\\.${platform}\\(`).test(manifest)) {
+      sdks.push(sdk)
+      if (supportSimulators && !['macOS', 'macCatalyst'].includes(sdk)) sdks.push(`${sdk}Simulator`)
+    }
+  }
+  return sdks.length ? sdks : ['iOS']
+}
+
+function toolchain() {
+  const xcrun = (args) => execFileSync('xcrun', args, { encoding: 'utf8' })
+  const xcode = xcrun(['xcodebuild', '-version'])
+  const clang = xcrun(['clang', '--version'])
+  return {
+    xcodeVersion: /^Xcode\s+(\S+)/m.exec(xcode)[1],
+    xcodeBuildVersion: /^Build version\s+(\S+)/m.exec(xcode)[1],
+    clangVersion: /\(([^)]+)\)/.exec(clang)[1],
+  }
+}
+
+function readPins(dir) {
+  const doc = JSON.parse(fs.readFileSync(path.join(dir, 'Package.resolved'), 'utf8'))
+  if (doc.version === 1) {
+    return doc.object.pins.map((p) => ({ identity: p.repositoryURL.replace(/\/+$/, '').split('/').pop().replace(/\.git$/, '').toLowerCase(), state: p.state }))
+  }
+  return doc.pins.map((p) => ({ identity: p.identity.toLowerCase(), state: p.state }))
+}
+
+function frameworkName(target) {
+  const name = target.replace(/[^0-9A-Za-z]/g, '_')
+  return /^[0-9]/.test(name) ? `_${name}` : name
+}
+
+function main() {
+  const opts = parseArgs(process.argv.slice(2))
+  const manifest = fs.readFileSync(path.join(opts.dir, 'Package.swift'), 'utf8')
+  const graph = JSON.parse(fs.readFileSync(path.join(opts.dir, 'scipio-test-double.json'), 'utf8'))
+  const tools = toolchain()
+  const sdks = sdksFromManifest(manifest, opts.supportSimulators)
+  const failing = new Set((process.env.SCIPIO_TEST_DOUBLE_FAIL ?? '').split(',').filter(Boolean))
+  const logFile = process.env.SCIPIO_TEST_DOUBLE_LOG
+  const log = (event, target) => logFile && fs.appendFileSync(logFile, JSON.stringify({ event, target }) + '\n')
+
+  // Targets in dependency order, each with its package's pin.
+  const targets = new Map()
+  for (const pin of readPins(opts.dir)) {
+    for (const t of graph.packages[pin.identity]?.targets ?? []) targets.set(t.name, { ...t, pin: pin.state, identity: pin.identity })
+  }
+  const keys = new Map()
+  const order = []
+  const visit = (name, stack = []) => {
+    if (keys.has(name) || order.includes(name)) return
+    if (stack.includes(name)) fail(`dependency cycle at ${name}`)
+    const t = targets.get(name)
+    if (!t) return
+    for (const dep of t.dependencies ?? []) visit(dep, [...stack, name])
+    order.push(name)
+  }
+  for (const name of [...targets.keys()].sort()) visit(name)
+
+  fs.mkdirSync(opts.output, { recursive: true })
+  let failed = 0
+  for (const name of order) {
+    const t = targets.get(name)
+    const dependencyChecksums = (t.dependencies ?? []).filter((d) => keys.has(d)).map((d) => ({ checksum: keys.get(d), targetName: d }))
+    const bytes = encodeVersionFile(
+      versionFileDocument({ targetName: name, pin: t.pin, buildOptions: { ...opts, sdks }, ...tools, scipioVersion: SCIPIO_VERSION, dependencyChecksums }),
+    )
+    const key = createHash('sha256').update(bytes).digest('hex')
+    keys.set(name, key)
+    const folder = path.join(opts.output, `${frameworkName(name)}.xcframework`)
+    const versionFile = path.join(opts.output, `.${name}.version`)
+    const existing = fs.existsSync(versionFile) ? createHash('sha256').update(fs.readFileSync(versionFile)).digest('hex') : undefined
+    if (!opts.overwrite && opts.cachePolicy !== 'disabled' && fs.existsSync(folder) && existing === key) {
+      console.log(`✅ Valid ${name}.xcframework exists. Skip building.`)
+      log('skipped', name)
+      continue
+    }
+    fs.rmSync(folder, { recursive: true, force: true })
+    if (failing.has(name)) {
+      console.error(`❌ Failed to build ${name}`)
+      log('failed', name)
+      failed += 1
+      continue
+    }
+    console.log(`📦 Building ${name} for ${sdks.join(', ')}`)
+    writeFramework(folder, frameworkName(name), { sdks, seed: `${name}@${t.pin.revision ?? t.pin.version}`, binarySize: t.binarySize ?? 48 * 1024 })
+    fs.writeFileSync(versionFile, bytes)
+    log('built', name)
+  }
+  if (failed > 0) {
+    console.error(`error: ${failed} targets failed to build`)
+    process.exit(1)
+  }
+}
+
+main()

@@ -1,0 +1,164 @@
+import * as path from 'node:path'
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import * as zlib from 'node:zlib'
+import * as tar from 'tar'
+import type { ArchiveFormat } from './keys.js'
+
+/**
+ * One archive per XCFramework: a tar of `<Name>.xcframework/` and its `.<Target>.version`, compressed with
+ * zstd where the runtime has it (Node 24) and gzip otherwise. Tar keeps symlinks as symlinks, modes and empty
+ * folders; both directions stream, so memory does not grow with the framework's size.
+ */
+
+type ZstdZlib = typeof zlib & {
+  createZstdCompress?: (options?: object) => Transform
+  createZstdDecompress?: (options?: object) => Transform
+  constants: typeof zlib.constants & { ZSTD_c_compressionLevel?: number; ZSTD_c_nbWorkers?: number }
+}
+const z = zlib as ZstdZlib
+
+export function zstdAvailable(): boolean {
+  return typeof z.createZstdCompress === 'function' && typeof z.createZstdDecompress === 'function'
+}
+
+export function preferredFormat(): ArchiveFormat {
+  return zstdAvailable() ? 'tar.zst' : 'tar.gz'
+}
+
+export function canRead(format: ArchiveFormat): boolean {
+  return format === 'tar.gz' || zstdAvailable()
+}
+
+function compressor(format: ArchiveFormat): Transform {
+  if (format === 'tar.gz') return zlib.createGzip({ level: 6 })
+  const level = z.constants.ZSTD_c_compressionLevel
+  return z.createZstdCompress!(level === undefined ? {} : { params: { [level]: 3 } })
+}
+
+function decompressor(format: ArchiveFormat): Transform {
+  return format === 'tar.gz' ? zlib.createGunzip() : z.createZstdDecompress!()
+}
+
+/** Never records hard links: every file is stored whole, so extraction can refuse hard links outright. */
+class NoLinkCache extends Map<string, string> {
+  override set(): this {
+    return this
+  }
+}
+
+/** Streams a compressed tar of `entries` (paths relative to `directory`). */
+export function packArchive(directory: string, entries: string[], format: ArchiveFormat): Readable {
+  const pack = tar.create({ cwd: directory, portable: true, follow: false, linkCache: new NoLinkCache() as never }, entries)
+  const out = new PassThrough()
+  pipeline(pack as unknown as Readable, compressor(format), out).catch((error: unknown) => out.destroy(error as Error))
+  return out
+}
+
+export class UnsafeArchiveError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'UnsafeArchiveError'
+  }
+}
+
+export interface ExtractLimits {
+  /** Sum of the entries' sizes; extraction stops past it (decompression bombs). */
+  maxBytes: number
+  maxEntries: number
+}
+
+export const defaultExtractLimits: ExtractLimits = { maxBytes: 16 * 1024 ** 3, maxEntries: 500_000 }
+
+const allowedTypes = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink'])
+
+/** Checks each entry against the archive's expected shape before tar may write it. */
+export class EntryGuard {
+  private bytes = 0
+  private entries = 0
+  private readonly symlinks = new Set<string>()
+
+  constructor(
+    private readonly roots: { folder: string; file: string },
+    private readonly limits: ExtractLimits,
+  ) {}
+
+  /** Returns why the entry is refused, or undefined when it may be written. */
+  check(entryPath: string, type: string, size: number, linkpath: string | undefined): string | undefined {
+    const p = entryPath.replace(/\/+$/, '')
+    if (!allowedTypes.has(type)) return `'${p}' is a ${type} entry; only files, folders and symlinks are allowed`
+    if (p.startsWith('/') || /^[A-Za-z]:/.test(p) || p.includes('\\')) return `'${p}' is an absolute path`
+    const parts = p.split('/')
+    if (parts.some((part) => part === '..' || part === '.' || part === '')) return `'${p}' has a '..', '.' or empty component`
+    const [root] = parts
+    if (root === this.roots.file) {
+      if (parts.length !== 1 || (type !== 'File' && type !== 'OldFile')) return `'${p}' must be a plain file`
+    } else if (root !== this.roots.folder) {
+      return `'${p}' lies outside ${this.roots.folder}`
+    }
+    for (let i = 1; i < parts.length; i++) {
+      if (this.symlinks.has(parts.slice(0, i).join('/'))) return `'${p}' would be written through the symlink '${parts.slice(0, i).join('/')}'`
+    }
+    if (type === 'SymbolicLink') {
+      if (!linkpath || linkpath.startsWith('/')) return `symlink '${p}' points to an absolute path`
+      const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(p), linkpath))
+      if (resolved !== root && !resolved.startsWith(`${root}/`)) return `symlink '${p}' -> '${linkpath}' points outside ${root}`
+      this.symlinks.add(p)
+    }
+    this.entries += 1
+    this.bytes += size
+    if (this.entries > this.limits.maxEntries) return `more than ${this.limits.maxEntries} entries`
+    if (this.bytes > this.limits.maxBytes) return `more than ${this.limits.maxBytes} bytes once unpacked`
+    return undefined
+  }
+}
+
+/**
+ * Unpacks a compressed archive stream into `destination` (an empty folder the caller owns), refusing
+ * anything outside the framework folder and its VersionFile. Rejects with UnsafeArchiveError on refusal.
+ */
+export async function extractArchive(
+  source: Readable,
+  destination: string,
+  format: ArchiveFormat,
+  roots: { folder: string; file: string },
+  limits: ExtractLimits = defaultExtractLimits,
+  /** Stages on the compressed bytes before decompression (hashing, stall detection). */
+  inspect: Transform[] = [],
+): Promise<void> {
+  const guard = new EntryGuard(roots, limits)
+  let refusal: string | undefined
+  const unpack = tar.extract({
+    cwd: destination,
+    strict: true,
+    preservePaths: false,
+    preserveOwner: false,
+    filter: (entryPath, entry) => {
+      if (refusal) return false
+      const e = entry as tar.ReadEntry
+      refusal = guard.check(entryPath, e.type, e.size ?? 0, e.linkpath)
+      if (refusal) queueMicrotask(() => unpack.abort(new UnsafeArchiveError(refusal!)))
+      return refusal === undefined
+    },
+  })
+  try {
+    await pipeline([source, ...inspect, decompressor(format), unpack as unknown as NodeJS.WritableStream])
+  } catch (error) {
+    if (refusal) throw new UnsafeArchiveError(`refused: ${refusal}`)
+    throw error
+  }
+  if (refusal) throw new UnsafeArchiveError(`refused: ${refusal}`)
+}
+
+/** Counts and hashes the bytes flowing through, for checking a download against its index entry. */
+export class Measure extends Transform {
+  bytes = 0
+  constructor(private readonly hash: import('node:crypto').Hash) {
+    super()
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length
+    this.hash.update(chunk)
+    callback(null, chunk)
+  }
+}

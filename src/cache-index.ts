@@ -1,0 +1,102 @@
+import { Formats } from './constants.js'
+import { frameworkName, isSafeTargetName } from './frameworks.js'
+import { archiveObjectKey, type ArchiveFormat } from './keys.js'
+import type { Pin } from './resolved.js'
+
+/**
+ * The objects that tie a package key to its archives. A producer writes an index only after every
+ * archive it lists is stored, so a reader never follows an index to nothing.
+ */
+
+export interface IndexEntry {
+  targetName: string
+  scipioKey: string
+  format: ArchiveFormat
+  key: string
+  size: number
+  sha256: string
+}
+
+export interface PackageIndex {
+  schema: typeof Formats.index
+  packageKey: string
+  package: { identity: string; revision?: string; version?: string }
+  createdAt: string
+  targets: IndexEntry[]
+}
+
+export interface CompleteMarker {
+  schema: typeof Formats.complete
+  setKey: string
+  createdAt: string
+  targets: { targetName: string; scipioKey: string }[]
+}
+
+const hex64 = /^[0-9a-f]{64}$/
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** Validates an index read from storage; anything unexpected makes the whole index unusable. */
+export function parseIndex(value: unknown, prefix: string, expectedPackageKey: string): PackageIndex {
+  if (!isRecord(value) || value.schema !== Formats.index) throw new Error('not an index of this format')
+  if (value.packageKey !== expectedPackageKey) throw new Error('the index names another package key')
+  if (!Array.isArray(value.targets)) throw new Error("'targets' is not a list")
+  const targets = value.targets.map((raw, i): IndexEntry => {
+    if (!isRecord(raw)) throw new Error(`target ${i + 1} is not an object`)
+    const { targetName, scipioKey, format, key, size, sha256 } = raw
+    if (typeof targetName !== 'string' || !isSafeTargetName(targetName)) throw new Error(`target ${i + 1} has an unsafe name`)
+    if (typeof scipioKey !== 'string' || !hex64.test(scipioKey)) throw new Error(`${targetName}: bad scipioKey`)
+    if (format !== 'tar.zst' && format !== 'tar.gz') throw new Error(`${targetName}: unknown format`)
+    if (key !== archiveObjectKey(prefix, targetName, scipioKey, format)) throw new Error(`${targetName}: the archive key is not where this layout puts it`)
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw new Error(`${targetName}: bad size`)
+    if (typeof sha256 !== 'string' || !hex64.test(sha256)) throw new Error(`${targetName}: bad sha256`)
+    return { targetName, scipioKey, format, key, size, sha256 }
+  })
+  const names = new Set(targets.map((t) => frameworkName(t.targetName)))
+  if (names.size !== targets.length) throw new Error('two targets share one framework name')
+  const pkg = isRecord(value.package) ? value.package : {}
+  return {
+    schema: Formats.index,
+    packageKey: expectedPackageKey,
+    package: {
+      identity: typeof pkg.identity === 'string' ? pkg.identity : '',
+      ...(typeof pkg.revision === 'string' ? { revision: pkg.revision } : {}),
+      ...(typeof pkg.version === 'string' ? { version: pkg.version } : {}),
+    },
+    createdAt: typeof value.createdAt === 'string' ? value.createdAt : '',
+    targets,
+  }
+}
+
+export function newIndex(packageKey: string, pin: Pin, targets: IndexEntry[], now: Date): PackageIndex {
+  return {
+    schema: Formats.index,
+    packageKey,
+    package: { identity: pin.identity, ...(pin.revision ? { revision: pin.revision } : {}), ...(pin.version ? { version: pin.version } : {}) },
+    createdAt: now.toISOString(),
+    targets: [...targets].sort((a, b) => (a.targetName < b.targetName ? -1 : 1)),
+  }
+}
+
+/** Same archives listed (ignoring dates): nothing to rewrite. */
+export function sameTargets(a: PackageIndex | undefined, b: PackageIndex): boolean {
+  if (!a || a.targets.length !== b.targets.length) return false
+  const key = (t: IndexEntry) => `${t.targetName}\0${t.scipioKey}\0${t.key}\0${t.size}\0${t.sha256}`
+  const left = new Set(a.targets.map(key))
+  return b.targets.every((t) => left.has(key(t)))
+}
+
+export function parseCompleteMarker(value: unknown, expectedSetKey: string): CompleteMarker {
+  if (!isRecord(value) || value.schema !== Formats.complete || value.setKey !== expectedSetKey || !Array.isArray(value.targets)) {
+    throw new Error('not a completion marker of this format')
+  }
+  const targets = value.targets.map((raw) => {
+    if (!isRecord(raw) || typeof raw.targetName !== 'string' || typeof raw.scipioKey !== 'string' || !hex64.test(raw.scipioKey)) {
+      throw new Error('bad target in the completion marker')
+    }
+    return { targetName: raw.targetName, scipioKey: raw.scipioKey }
+  })
+  return { schema: Formats.complete, setKey: expectedSetKey, createdAt: String(value.createdAt ?? ''), targets }
+}

@@ -1,0 +1,48 @@
+/** Every input, output and object-layout name in one place (no string literals spread around). */
+
+export const Inputs = {
+  Bucket: 'bucket',
+  Region: 'region',
+  AccessKeyId: 'access-key-id',
+  SecretAccessKey: 'secret-access-key',
+  SessionToken: 'session-token',
+  ShouldPublish: 'should-publish',
+  Mode: 'mode',
+  PublicUrl: 'public-url',
+  Endpoint: 'endpoint',
+  ForcePathStyle: 'force-path-style',
+  Prefix: 'prefix',
+  PackageDirectory: 'package-directory',
+  OutputDirectory: 'output-directory',
+  ResolvedFile: 'resolved-file',
+  Configuration: 'configuration',
+  SupportSimulators: 'support-simulators',
+  EmbedDebugSymbols: 'embed-debug-symbols',
+  FrameworkType: 'framework-type',
+  LibraryEvolution: 'library-evolution',
+  ScipioPath: 'scipio-path',
+  ExtraArgs: 'extra-args',
+  KeySalt: 'key-salt',
+  Concurrency: 'concurrency',
+} as const
+
+export const Outputs = {
+  CacheHit: 'cache-hit',
+  Restored: 'restored',
+  Built: 'built',
+  Uploaded: 'uploaded',
+  RestoredCount: 'restored-count',
+  BuiltCount: 'built-count',
+  UploadedCount: 'uploaded-count',
+} as const
+
+/** Versions of what this project writes; bump one to invalidate what older releases wrote. */
+export const Formats = {
+  packageKey: 'scipio-s3-cache/package-key/v1',
+  setKey: 'scipio-s3-cache/set-key/v1',
+  index: 'scipio-s3-cache/index/v1',
+  complete: 'scipio-s3-cache/complete/v1',
+} as const
+
+/** Folder under the prefix for our own bookkeeping objects; a leading dot keeps it apart from target folders. */
+export const MetaFolder = '.scipio-s3-cache'

@@ -1,0 +1,108 @@
+import * as core from '@actions/core'
+import { Outputs } from './constants.js'
+import type { RestoreOutcome } from './restore.js'
+import type { SaveOutcome } from './save.js'
+import { redact } from './secrets.js'
+
+export interface RunReport {
+  restore?: RestoreOutcome
+  /** Targets Scipio built this run (new or changed VersionFile). */
+  built: string[]
+  buildSkipped: boolean
+  buildExitCode?: number
+  save?: SaveOutcome
+}
+
+export function restoredTargets(report: RunReport): string[] {
+  return (report.restore?.targets ?? []).filter((t) => t.result === 'restored').map((t) => t.targetName).sort()
+}
+
+export function uploadedTargets(report: RunReport): string[] {
+  return (report.save?.targets ?? []).filter((t) => t.result === 'uploaded').map((t) => t.targetName).sort()
+}
+
+/** 'true' only when nothing had to be built; never empty. */
+export function cacheHit(report: RunReport): boolean {
+  const buildOk = report.buildSkipped || report.buildExitCode === 0
+  return buildOk && report.built.length === 0
+}
+
+export function setOutputs(report: RunReport): void {
+  const restored = restoredTargets(report)
+  const uploaded = uploadedTargets(report)
+  core.setOutput(Outputs.CacheHit, cacheHit(report) ? 'true' : 'false')
+  core.setOutput(Outputs.Restored, JSON.stringify(restored))
+  core.setOutput(Outputs.Built, JSON.stringify(report.built))
+  core.setOutput(Outputs.Uploaded, JSON.stringify(uploaded))
+  core.setOutput(Outputs.RestoredCount, String(restored.length))
+  core.setOutput(Outputs.BuiltCount, String(report.built.length))
+  core.setOutput(Outputs.UploadedCount, String(uploaded.length))
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let value = bytes / 1024
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit += 1
+  }
+  return `${value.toFixed(1)} ${units[unit]}`
+}
+
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`
+}
+
+interface Row {
+  target: string
+  pkg: string
+  result: string
+  bytes: number
+  ms: number
+}
+
+export function summaryRows(report: RunReport): Row[] {
+  const rows = new Map<string, Row>()
+  for (const t of report.restore?.targets ?? []) {
+    rows.set(t.targetName, { target: t.targetName, pkg: t.package, result: t.result === 'missed' ? `missed (${t.reason ?? 'not stored'})` : t.result, bytes: t.bytes, ms: t.ms })
+  }
+  for (const name of report.built) {
+    const row = rows.get(name)
+    rows.set(name, { target: name, pkg: row?.pkg ?? '', result: 'built', bytes: 0, ms: 0 })
+  }
+  for (const t of report.save?.targets ?? []) {
+    const row = rows.get(t.targetName)
+    if (t.result === 'stored' && row) continue
+    const result = t.result === 'failed' ? `upload failed (${t.reason ?? ''})` : t.result === 'uploaded' && row?.result === 'built' ? 'built, uploaded' : t.result
+    rows.set(t.targetName, { target: t.targetName, pkg: t.package, result, bytes: t.bytes || row?.bytes || 0, ms: (row?.ms ?? 0) + t.ms })
+  }
+  return [...rows.values()].sort((a, b) => (a.target < b.target ? -1 : 1))
+}
+
+export async function writeSummary(report: RunReport): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return
+  const rows = summaryRows(report)
+  const restored = restoredTargets(report)
+  const uploaded = uploadedTargets(report)
+  const summary = core.summary.addHeading('Scipio S3 cache', 2)
+  summary.addRaw(
+    `Restored ${restored.length}, built ${report.built.length}${report.buildSkipped ? ' (build skipped: everything restored)' : ''}, ` +
+      `uploaded ${uploaded.length}. Cache hit: ${cacheHit(report)}.`,
+    true,
+  )
+  if (rows.length > 0) {
+    summary.addTable([
+      [
+        { data: 'Target', header: true },
+        { data: 'Package', header: true },
+        { data: 'Result', header: true },
+        { data: 'Size', header: true },
+        { data: 'Time', header: true },
+      ],
+      ...rows.map((r) => [r.target, r.pkg, redact(r.result), r.bytes ? formatBytes(r.bytes) : '', r.ms ? formatMs(r.ms) : '']),
+    ])
+  }
+  await summary.write()
+}

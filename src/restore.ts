@@ -1,0 +1,246 @@
+import { createHash, randomBytes } from 'node:crypto'
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { Transform, type TransformCallback } from 'node:stream'
+import pLimit from 'p-limit'
+import { canRead, defaultExtractLimits, extractArchive, Measure, UnsafeArchiveError } from './archive.js'
+import { parseCompleteMarker, parseIndex, type IndexEntry, type PackageIndex } from './cache-index.js'
+import { errorMessage, StorageError } from './errors.js'
+import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from './frameworks.js'
+import type { KeyPlan, PackagePlan } from './keys.js'
+import type { Log } from './log.js'
+import { defaultRetryPolicy, withRetry, type RetryPolicy } from './retry.js'
+import { getJson, type Storage } from './storage/index.js'
+
+export type RestoreResultKind = 'restored' | 'kept' | 'missed'
+
+export interface RestoredTarget {
+  targetName: string
+  package: string
+  result: RestoreResultKind
+  bytes: number
+  ms: number
+  entry?: IndexEntry
+  reason?: string
+}
+
+export interface RestoreOutcome {
+  /** Index per package key as read; save reuses them instead of asking again. */
+  indexes: Map<string, PackageIndex>
+  /** Packages with no usable index (never produced, or unreadable). */
+  packagesMissing: string[]
+  targets: RestoredTarget[]
+  /** True when a producer marked this exact build complete and everything it listed is now in place. */
+  complete: boolean
+}
+
+export interface RestoreContext {
+  storage: Storage
+  plan: KeyPlan
+  prefix: string
+  outputDirectory: string
+  concurrency: number
+  log: Log
+  retry?: RetryPolicy
+  /** No bytes for this long aborts a download (and retries it). */
+  stallTimeoutMs?: number
+}
+
+class IntegrityError extends Error {
+  override name = 'IntegrityError'
+}
+class StallError extends Error {
+  override name = 'StallError'
+}
+
+/** Fails the stream when no chunk arrives for `ms`: a download can stall, it cannot hang the job. */
+class StallWatch extends Transform {
+  private timer: NodeJS.Timeout | undefined
+  constructor(private readonly ms: number) {
+    super()
+    this.arm()
+  }
+  private arm() {
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => this.destroy(new StallError(`no data for ${Math.round(this.ms / 1000)} s`)), this.ms)
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, callback: TransformCallback) {
+    this.arm()
+    callback(null, chunk)
+  }
+  override _flush(callback: TransformCallback) {
+    clearTimeout(this.timer)
+    callback()
+  }
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void) {
+    clearTimeout(this.timer)
+    callback(error)
+  }
+}
+
+function isRetryableDownload(error: unknown): boolean {
+  if (error instanceof UnsafeArchiveError) return false
+  if (error instanceof StorageError) return error.retryable
+  return true // resets, truncation, stalls, corrupted bytes: a fresh attempt may succeed
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(
+    () => true,
+    () => false,
+  )
+}
+
+/**
+ * Moves an extracted framework and VersionFile into the output folder. The old VersionFile leaves first and
+ * the new one arrives last, so no VersionFile ever stands beside a framework it doesn't describe; on any
+ * failure the previous pair is put back.
+ */
+export async function placeFramework(staging: string, outputDirectory: string, targetName: string, trash: string): Promise<void> {
+  const folder = frameworkFolder(targetName)
+  const file = versionFileName(targetName)
+  const moves: [from: string, to: string][] = []
+  const move = async (from: string, to: string) => {
+    await fs.rename(from, to)
+    moves.push([from, to])
+  }
+  try {
+    await fs.mkdir(trash, { recursive: true })
+    if (await exists(path.join(outputDirectory, file))) await move(path.join(outputDirectory, file), path.join(trash, file))
+    if (await exists(path.join(outputDirectory, folder))) await move(path.join(outputDirectory, folder), path.join(trash, folder))
+    await move(path.join(staging, folder), path.join(outputDirectory, folder))
+    await move(path.join(staging, file), path.join(outputDirectory, file))
+  } catch (error) {
+    for (const [from, to] of moves.reverse()) await fs.rename(to, from).catch(() => undefined)
+    throw error
+  }
+}
+
+async function downloadInto(
+  ctx: RestoreContext,
+  entry: IndexEntry,
+  staging: string,
+): Promise<void> {
+  const object = await ctx.storage.get(entry.key)
+  if (!object) throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
+  if (object.size && object.size !== entry.size) {
+    object.body.destroy()
+    throw new IntegrityError(`size ${object.size} differs from the index's ${entry.size}`)
+  }
+  const hash = createHash('sha256')
+  const measure = new Measure(hash)
+  const roots = { folder: frameworkFolder(entry.targetName), file: versionFileName(entry.targetName) }
+  await extractArchive(object.body, staging, entry.format, roots, defaultExtractLimits, [new StallWatch(ctx.stallTimeoutMs ?? 60_000), measure])
+  if (measure.bytes !== entry.size) throw new IntegrityError(`received ${measure.bytes} bytes, the index records ${entry.size}`)
+  const digest = hash.digest('hex')
+  if (digest !== entry.sha256) throw new IntegrityError(`SHA-256 ${digest} differs from the index's ${entry.sha256}`)
+  const versionBytes = await fs.readFile(path.join(staging, versionFileName(entry.targetName)))
+  if (createHash('sha256').update(versionBytes).digest('hex') !== entry.scipioKey) {
+    throw new IntegrityError(`the VersionFile inside does not match the key ${entry.scipioKey}`)
+  }
+  if (!(await fs.stat(path.join(staging, frameworkFolder(entry.targetName)))).isDirectory()) {
+    throw new IntegrityError(`the archive holds no ${frameworkFolder(entry.targetName)} folder`)
+  }
+}
+
+async function restoreTarget(
+  ctx: RestoreContext,
+  pkg: PackagePlan,
+  entry: IndexEntry,
+  local: Map<string, LocalFramework>,
+  tempRoot: string,
+): Promise<RestoredTarget> {
+  const started = Date.now()
+  const base = { targetName: entry.targetName, package: pkg.pin.identity, entry }
+  const present = local.get(entry.targetName)
+  if (present && present.scipioKey === entry.scipioKey) return { ...base, result: 'kept', bytes: 0, ms: 0 }
+  if (!canRead(entry.format)) {
+    return { ...base, result: 'missed', bytes: 0, ms: 0, reason: `stored as ${entry.format}, which this Node.js cannot decompress (use Node 24)` }
+  }
+  const slot = path.join(tempRoot, randomBytes(6).toString('hex'))
+  try {
+    await withRetry(
+      ctx.retry ?? defaultRetryPolicy,
+      isRetryableDownload,
+      async () => {
+        await fs.rm(slot, { recursive: true, force: true })
+        await fs.mkdir(path.join(slot, 'staging'), { recursive: true })
+        await downloadInto(ctx, entry, path.join(slot, 'staging'))
+      },
+      (error, attempt) => ctx.log.info(`${entry.targetName}: attempt ${attempt} failed (${errorMessage(error)}); retrying`),
+    )
+    await placeFramework(path.join(slot, 'staging'), ctx.outputDirectory, entry.targetName, path.join(slot, 'previous'))
+    return { ...base, result: 'restored', bytes: entry.size, ms: Date.now() - started }
+  } catch (error) {
+    const kind = error instanceof UnsafeArchiveError ? 'unsafe archive' : error instanceof IntegrityError ? 'integrity check failed' : 'download failed'
+    const reason = `${kind}: ${errorMessage(error)}`
+    ctx.log.warning(`Cache miss for ${entry.targetName} (${pkg.pin.identity}): ${reason}. It will be built.`)
+    return { ...base, result: 'missed', bytes: 0, ms: Date.now() - started, reason }
+  } finally {
+    await fs.rm(slot, { recursive: true, force: true }).catch(() => undefined)
+  }
+}
+
+async function readIndex(ctx: RestoreContext, pkg: PackagePlan): Promise<PackageIndex | undefined> {
+  try {
+    const raw = await withRetry(ctx.retry ?? defaultRetryPolicy, isRetryableDownload, () => getJson(ctx.storage, pkg.indexKey))
+    if (raw === undefined) return undefined
+    return parseIndex(raw, ctx.prefix, pkg.packageKey)
+  } catch (error) {
+    ctx.log.warning(`Cannot use the cache index of ${pkg.pin.identity} (${pkg.indexKey}): ${errorMessage(error)}. Its targets will be built.`)
+    return undefined
+  }
+}
+
+async function markedComplete(ctx: RestoreContext): Promise<string[] | undefined> {
+  try {
+    const raw = await getJson(ctx.storage, ctx.plan.completeKey)
+    if (raw === undefined) return undefined
+    return parseCompleteMarker(raw, ctx.plan.setKey).targets.map((t) => `${t.targetName}\0${t.scipioKey}`)
+  } catch (error) {
+    ctx.log.debug(`No usable completion marker: ${errorMessage(error)}`)
+    return undefined
+  }
+}
+
+export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
+  await fs.mkdir(ctx.outputDirectory, { recursive: true })
+  const local = await scanOutput(ctx.outputDirectory)
+  const limit = pLimit(ctx.concurrency)
+  const tempRoot = path.join(ctx.outputDirectory, `.scipio-s3-cache-tmp-${randomBytes(4).toString('hex')}`)
+  const indexes = new Map<string, PackageIndex>()
+  const packagesMissing: string[] = []
+  const completion = markedComplete(ctx)
+  try {
+    const perPackage = await Promise.all(
+      ctx.plan.packages.map((pkg) =>
+        limit(async () => {
+          const index = await readIndex(ctx, pkg)
+          if (!index) {
+            packagesMissing.push(pkg.pin.identity)
+            return []
+          }
+          indexes.set(pkg.packageKey, index)
+          return index.targets.map((entry) => ({ pkg, entry }))
+        }),
+      ),
+    )
+    const jobs = perPackage.flat()
+    // Largest first: the long downloads start early and the small ones fill the gaps.
+    jobs.sort((a, b) => b.entry.size - a.entry.size)
+    const targets = await Promise.all(jobs.map(({ pkg, entry }) => limit(() => restoreTarget(ctx, pkg, entry, local, tempRoot))))
+    const marked = await completion
+    const after = await scanOutput(ctx.outputDirectory)
+    const complete =
+      marked !== undefined &&
+      packagesMissing.length === 0 &&
+      targets.every((t) => t.result !== 'missed') &&
+      marked.every((id) => {
+        const [name, key] = id.split('\0')
+        return after.get(name!)?.scipioKey === key
+      })
+    return { indexes, packagesMissing: packagesMissing.sort(), targets, complete }
+  } finally {
+    await fs.rm(tempRoot, { recursive: true, force: true }).catch(() => undefined)
+  }
+}

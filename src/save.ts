@@ -1,0 +1,178 @@
+import { createHash } from 'node:crypto'
+import { PassThrough } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import pLimit from 'p-limit'
+import { Measure, packArchive } from './archive.js'
+import { newIndex, parseIndex, sameTargets, type CompleteMarker, type IndexEntry, type PackageIndex } from './cache-index.js'
+import { Formats } from './constants.js'
+import { errorMessage } from './errors.js'
+import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from './frameworks.js'
+import { archiveObjectKey, type ArchiveFormat, type KeyPlan, type PackagePlan } from './keys.js'
+import type { Log } from './log.js'
+import type { RestoreOutcome } from './restore.js'
+import { getJson, type Storage } from './storage/index.js'
+
+export type SaveResultKind = 'uploaded' | 'stored' | 'failed'
+
+export interface SavedTarget {
+  targetName: string
+  package: string
+  result: SaveResultKind
+  bytes: number
+  ms: number
+  reason?: string
+}
+
+export interface SaveOutcome {
+  targets: SavedTarget[]
+  /** Frameworks with a VersionFile that no pin in Package.resolved accounts for (local packages). */
+  unmatched: string[]
+  indexesWritten: number
+  markedComplete: boolean
+}
+
+export interface SaveContext {
+  storage: Storage
+  plan: KeyPlan
+  prefix: string
+  outputDirectory: string
+  publicRead: boolean
+  concurrency: number
+  format: ArchiveFormat
+  /** Only a successful (or skipped) build may mark the set complete or write an index with no targets. */
+  buildSucceeded: boolean
+  restored?: RestoreOutcome
+  log: Log
+  now?: () => Date
+}
+
+/** A VersionFile names its pin (revision, version) but not its package: Package.resolved links the two. */
+export function packagesOf(framework: LocalFramework, plan: KeyPlan): PackagePlan[] {
+  const { revision, version } = framework.pin
+  if (revision) return plan.packages.filter((p) => p.pin.revision === revision)
+  if (version) return plan.packages.filter((p) => !p.pin.revision && p.pin.version === version)
+  return []
+}
+
+async function uploadArchive(ctx: SaveContext, framework: LocalFramework): Promise<IndexEntry> {
+  const key = archiveObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, ctx.format)
+  const hash = createHash('sha256')
+  const measure = new Measure(hash)
+  const body = new PassThrough()
+  const packing = pipeline(packArchive(ctx.outputDirectory, [frameworkFolder(framework.targetName), versionFileName(framework.targetName)], ctx.format), measure, body)
+  const sending = ctx.storage.put(key, body, { contentType: 'application/octet-stream', publicRead: ctx.publicRead }).catch((error: unknown) => {
+    body.destroy(error as Error) // stops the packer instead of leaving it blocked on a reader that is gone
+    throw error
+  })
+  await Promise.all([packing, sending])
+  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size: measure.bytes, sha256: hash.digest('hex') }
+}
+
+async function existingIndex(ctx: SaveContext, pkg: PackagePlan): Promise<PackageIndex | undefined> {
+  const known = ctx.restored?.indexes.get(pkg.packageKey)
+  if (known) return known
+  try {
+    const raw = await getJson(ctx.storage, pkg.indexKey)
+    return raw === undefined ? undefined : parseIndex(raw, ctx.prefix, pkg.packageKey)
+  } catch (error) {
+    ctx.log.debug(`Ignoring the stored index of ${pkg.pin.identity}: ${errorMessage(error)}`)
+    return undefined
+  }
+}
+
+/** Reuses a stored archive when the index lists it and it is still there (restored this run, or answered by HEAD). */
+async function storedEntry(ctx: SaveContext, framework: LocalFramework, index: PackageIndex | undefined): Promise<IndexEntry | undefined> {
+  const entry = index?.targets.find((t) => t.targetName === framework.targetName && t.scipioKey === framework.scipioKey)
+  if (!entry) return undefined
+  const restoredNow = ctx.restored?.targets.some((t) => t.result === 'restored' && t.entry?.key === entry.key)
+  if (restoredNow) return entry
+  const head = await ctx.storage.head(entry.key)
+  return head && head.size === entry.size ? entry : undefined
+}
+
+export async function save(ctx: SaveContext): Promise<SaveOutcome> {
+  const now = ctx.now ?? (() => new Date())
+  const local = await scanOutput(ctx.outputDirectory)
+  const byPackage = new Map<string, LocalFramework[]>(ctx.plan.packages.map((p) => [p.packageKey, []]))
+  const unmatched: string[] = []
+  for (const framework of local.values()) {
+    const owners = packagesOf(framework, ctx.plan)
+    if (owners.length === 0) unmatched.push(framework.targetName)
+    for (const owner of owners) byPackage.get(owner.packageKey)!.push(framework)
+  }
+
+  const limit = pLimit(ctx.concurrency)
+  const results: SavedTarget[] = []
+  let indexesWritten = 0
+  let allIndexed = true
+  const uploads = new Map<string, Promise<IndexEntry>>() // one upload per archive, even if two pins share a revision
+
+  await Promise.all(
+    ctx.plan.packages.map(async (pkg) => {
+      const frameworks = byPackage.get(pkg.packageKey) ?? []
+      const previous = await limit(() => existingIndex(ctx, pkg))
+      const entries = await Promise.all(
+        frameworks.map((framework) =>
+          limit(async (): Promise<IndexEntry | undefined> => {
+            const started = Date.now()
+            const base = { targetName: framework.targetName, package: pkg.pin.identity }
+            try {
+              const stored = await storedEntry(ctx, framework, previous)
+              if (stored) {
+                results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started })
+                return stored
+              }
+              const id = `${framework.targetName}\0${framework.scipioKey}`
+              let upload = uploads.get(id)
+              const first = !upload
+              if (!upload) uploads.set(id, (upload = uploadArchive(ctx, framework)))
+              const entry = await upload
+              results.push({ ...base, result: first ? 'uploaded' : 'stored', bytes: first ? entry.size : 0, ms: Date.now() - started })
+              return entry
+            } catch (error) {
+              const reason = errorMessage(error)
+              ctx.log.warning(`Could not upload ${framework.targetName} (${pkg.pin.identity}): ${reason}`)
+              results.push({ ...base, result: 'failed', bytes: 0, ms: Date.now() - started, reason })
+              return undefined
+            }
+          }),
+        ),
+      )
+      const stored = entries.filter((e): e is IndexEntry => e !== undefined)
+      if (stored.length < frameworks.length) allIndexed = false
+      if (stored.length === 0 && !ctx.buildSucceeded) return
+      const index = newIndex(pkg.packageKey, pkg.pin, stored, now())
+      if (sameTargets(previous, index)) return
+      try {
+        // Written only now, after every archive it lists is stored.
+        await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(index, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead })
+        indexesWritten += 1
+      } catch (error) {
+        allIndexed = false
+        ctx.log.warning(`Could not write the cache index of ${pkg.pin.identity}: ${errorMessage(error)}`)
+      }
+    }),
+  )
+
+  let markedComplete = false
+  if (ctx.buildSucceeded && allIndexed && !ctx.restored?.complete) {
+    const marker: CompleteMarker = {
+      schema: Formats.complete,
+      setKey: ctx.plan.setKey,
+      createdAt: now().toISOString(),
+      targets: [...local.values()]
+        .filter((f) => !unmatched.includes(f.targetName))
+        .map((f) => ({ targetName: f.targetName, scipioKey: f.scipioKey }))
+        .sort((a, b) => (a.targetName < b.targetName ? -1 : 1)),
+    }
+    try {
+      await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(marker, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead })
+      markedComplete = true
+    } catch (error) {
+      ctx.log.warning(`Could not write the completion marker: ${errorMessage(error)}`)
+    }
+  }
+  results.sort((a, b) => (a.targetName < b.targetName ? -1 : 1))
+  return { targets: results, unmatched: unmatched.sort(), indexesWritten, markedComplete }
+}
+

@@ -1,0 +1,11 @@
+import type { StorageSettings } from '../inputs.js'
+import { PublicUrlStorage } from './public-url.js'
+import { S3Storage } from './s3.js'
+import type { Storage } from './storage.js'
+
+export type { Storage, StoredObject, PutOptions } from './storage.js'
+export { getJson } from './storage.js'
+
+export function createStorage(settings: StorageSettings): Storage {
+  return settings.kind === 's3' ? new S3Storage(settings) : new PublicUrlStorage(settings.baseUrl)
+}

@@ -1,0 +1,148 @@
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  type ObjectCannedACL,
+} from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import { Readable } from 'node:stream'
+import { Inputs } from '../constants.js'
+import { StorageError } from '../errors.js'
+import type { S3Settings } from '../inputs.js'
+import { redact } from '../secrets.js'
+import type { PutOptions, Storage, StoredObject } from './storage.js'
+
+type Operation = 'GetObject' | 'HeadObject' | 'PutObject'
+
+const permissionFor: Record<Operation, string> = {
+  GetObject: 's3:GetObject',
+  HeadObject: 's3:GetObject (and s3:ListBucket, so that a missing object answers 404 rather than 403)',
+  PutObject: 's3:PutObject',
+}
+
+const networkCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE'])
+
+/** Turns an SDK error into one sentence naming the bucket, the operation and the likely fix. */
+export function describeS3Error(error: unknown, operation: Operation, settings: S3Settings, key: string, publicRead = false): StorageError {
+  const where = `${operation} s3://${settings.bucket}/${key}`
+  const e = error as S3ServiceException & { code?: string; $response?: { headers?: Record<string, string> } }
+  const status = e?.$metadata?.httpStatusCode
+  const name = e?.name ?? 'Error'
+  const headers = e?.$response?.headers ?? {}
+  const fail = (message: string, retryable = false) => new StorageError(redact(message), retryable, status)
+
+  if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(e?.message ?? '')) {
+    return fail(
+      `${where}: no AWS credentials were found. Set the '${Inputs.AccessKeyId}' and '${Inputs.SecretAccessKey}' inputs, ` +
+        `or run aws-actions/configure-aws-credentials before this step.`,
+    )
+  }
+  if (name === 'AccessControlListNotSupported') {
+    return fail(
+      `${where}: the bucket has ACLs disabled (Object Ownership "Bucket owner enforced"), so 'public-read' is rejected. ` +
+        `Either set '${Inputs.ShouldPublish}: false' and grant public read with a bucket policy, or enable ACLs on the bucket.`,
+    )
+  }
+  if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
+    const region = headers['x-amz-bucket-region']
+    return fail(
+      `${where}: the bucket is not in region '${settings.region}'` +
+        (region ? `; it is in '${region}'. Set '${Inputs.Region}: ${region}'.` : `. Set '${Inputs.Region}' to the bucket's region.`),
+    )
+  }
+  if (name === 'NoSuchBucket') {
+    return fail(`${where}: the bucket '${settings.bucket}' does not exist${settings.endpoint ? ` at ${settings.endpoint}` : ` in ${settings.region}`}. Check '${Inputs.Bucket}' and '${Inputs.Region}'.`)
+  }
+  if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'ExpiredToken' || name === 'InvalidToken') {
+    return fail(
+      `${where}: the credentials were rejected (${name}). Check '${Inputs.AccessKeyId}', '${Inputs.SecretAccessKey}' and '${Inputs.SessionToken}', or that the role session has not expired.`,
+    )
+  }
+  if (name === 'AccessDenied' || status === 403) {
+    const permission = operation === 'PutObject' && publicRead ? 's3:PutObject and s3:PutObjectAcl' : permissionFor[operation]
+    return fail(`${where}: access denied (403). The credentials need ${permission} on arn:aws:s3:::${settings.bucket}/*.`)
+  }
+  const code = e?.code ?? (e as { cause?: { code?: string } })?.cause?.code
+  if (code && networkCodes.has(code)) {
+    return fail(`${where}: cannot reach ${settings.endpoint ?? `S3 in ${settings.region}`} (${code}). Check '${Inputs.Endpoint}' and the runner's network.`, true)
+  }
+  if (name === 'TimeoutError' || name === 'RequestTimeout' || name === 'AbortError') {
+    return fail(`${where}: timed out.`, true)
+  }
+  const retryable = status === undefined || status >= 500 || status === 429 || name === 'SlowDown'
+  return fail(`${where} failed: ${name}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? String(error)}`, retryable)
+}
+
+function isNotFound(error: unknown): boolean {
+  const e = error as S3ServiceException
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || (e?.$metadata?.httpStatusCode === 404 && e?.name !== 'NoSuchBucket')
+}
+
+const MiB = 1024 * 1024
+
+export class S3Storage implements Storage {
+  readonly writable = true
+  readonly description: string
+  private readonly client: S3Client
+
+  constructor(private readonly settings: S3Settings) {
+    this.description = `s3://${settings.bucket}${settings.endpoint ? ` at ${settings.endpoint}` : ` (${settings.region})`}`
+    // Many S3-compatible servers store aws-chunked bodies with trailing checksums corrupted; send plain bodies there.
+    const checksums = settings.endpoint ? ('WHEN_REQUIRED' as const) : ('WHEN_SUPPORTED' as const)
+    this.client = new S3Client({
+      region: settings.region,
+      forcePathStyle: settings.forcePathStyle,
+      maxAttempts: 5,
+      requestChecksumCalculation: checksums,
+      responseChecksumValidation: checksums,
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
+      ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+      ...(settings.credentials ? { credentials: settings.credentials } : {}),
+    })
+  }
+
+  private bucketKey(key: string) {
+    return { Bucket: this.settings.bucket, Key: key }
+  }
+
+  async head(key: string): Promise<{ size: number } | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand(this.bucketKey(key)))
+      return { size: out.ContentLength ?? 0 }
+    } catch (error) {
+      if (isNotFound(error)) return undefined
+      throw describeS3Error(error, 'HeadObject', this.settings, key)
+    }
+  }
+
+  async get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand(this.bucketKey(key)), signal ? { abortSignal: signal } : {})
+      if (!(out.Body instanceof Readable)) throw new StorageError(`GetObject s3://${this.settings.bucket}/${key}: no body in the answer`, true)
+      return { body: out.Body, size: out.ContentLength ?? 0 }
+    } catch (error) {
+      if (error instanceof StorageError) throw error
+      if (isNotFound(error)) return undefined
+      throw describeS3Error(error, 'GetObject', this.settings, key)
+    }
+  }
+
+  async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void> {
+    const acl: { ACL?: ObjectCannedACL } = options.publicRead ? { ACL: 'public-read' } : {}
+    const params = { ...this.bucketKey(key), ContentType: options.contentType, ...acl }
+    try {
+      if (Buffer.isBuffer(body)) {
+        await this.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: body.length }))
+        return
+      }
+      // lib-storage sends one PUT for a small body and a multipart upload (parts in parallel) for a large one,
+      // reading the stream part by part so memory stays bounded whatever the archive's size.
+      await new Upload({ client: this.client, params: { ...params, Body: body }, partSize: 16 * MiB, queueSize: 4, leavePartsOnError: false }).done()
+    } catch (error) {
+      if (error instanceof StorageError) throw error
+      throw describeS3Error(error, 'PutObject', this.settings, key, options.publicRead)
+    }
+  }
+}

@@ -1,0 +1,45 @@
+import type { Readable } from 'node:stream'
+
+export interface StoredObject {
+  body: Readable
+  /** Content-Length as the server reported it. */
+  size: number
+}
+
+export interface PutOptions {
+  contentType: string
+  /** Sends the `public-read` canned ACL; without it no ACL header is sent at all. */
+  publicRead: boolean
+}
+
+/** The small protocol every backend speaks (like Scipio's own cache storage: exists, fetch, put). */
+export interface Storage {
+  /** For logs: names the bucket or URL, never a credential. */
+  readonly description: string
+  readonly writable: boolean
+  /** undefined when the object does not exist; throws StorageError for every other failure. */
+  head(key: string): Promise<{ size: number } | undefined>
+  get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined>
+  put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void>
+}
+
+export async function getJson(storage: Storage, key: string): Promise<unknown> {
+  const object = await storage.get(key)
+  if (!object) return undefined
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of object.body) {
+    total += (chunk as Buffer).length
+    // Index objects are small; a huge one is not ours.
+    if (total > 16 * 1024 * 1024) {
+      object.body.destroy()
+      throw new Error(`${key} is larger than 16 MiB; it is not an index this action wrote`)
+    }
+    chunks.push(chunk as Buffer)
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch {
+    throw new Error(`${key} is not valid JSON`)
+  }
+}
