@@ -75,7 +75,7 @@ function parseV2(doc: Json): Pin[] {
     return compact({
       identity: identity.toLowerCase(),
       kind,
-      location: requiredString(raw, 'location', `${where} (${identity})`),
+      location: kind === 'registry' ? (optionalString(raw, 'location', where) ?? '') : requiredString(raw, 'location', `${where} (${identity})`),
       revision,
       version,
       branch: optionalString(raw.state, 'branch', `${where} (${identity})`),

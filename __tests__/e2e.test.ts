@@ -1,0 +1,160 @@
+import { ListObjectsV2Command } from '@aws-sdk/client-s3'
+import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { exampleWorkspace, readDoubleLog, runAction, type ActionRun } from './helpers/action.js'
+import { startProxy, type Proxy } from './helpers/proxy.js'
+import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { snapshotTree } from './helpers/tree.js'
+
+const bucket = 'scipio-cache'
+const allTargets = ['APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections']
+
+let s3: S3Server
+let proxy: Proxy
+
+beforeAll(async () => {
+  s3 = await startS3Server([bucket])
+  proxy = await startProxy(s3.port)
+})
+afterAll(async () => {
+  await proxy?.close()
+  await s3?.stop()
+})
+
+function s3Inputs(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    bucket,
+    region: 'us-east-1',
+    endpoint: proxy.endpoint,
+    'force-path-style': 'true',
+    'access-key-id': testCredentials.accessKeyId,
+    'secret-access-key': testCredentials.secretAccessKey,
+    ...extra,
+  }
+}
+
+async function listKeys(prefix = ''): Promise<string[]> {
+  const out = await s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))
+  return (out.Contents ?? []).map((o) => o.Key!).sort()
+}
+
+function json(run: ActionRun, name: string): string[] {
+  return JSON.parse(run.outputs[name] ?? 'null') as string[]
+}
+
+function expectOk(run: ActionRun) {
+  expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0)
+}
+
+describe('end to end through dist/index.js against an S3 server', () => {
+  const prefix = 'e2e'
+  let producerWs: string
+
+  it('a producer builds and uploads every target, publicly readable with should-publish', async () => {
+    producerWs = await exampleWorkspace()
+    const log = path.join(producerWs, 'double.log')
+    proxy.requests.length = 0
+    const run = await runAction(s3Inputs({ mode: 'consumer,producer', prefix, 'package-directory': producerWs, 'should-publish': 'true' }), { SCIPIO_TEST_DOUBLE_LOG: log })
+    expectOk(run)
+    expect(json(run, 'built')).toEqual(allTargets)
+    expect(json(run, 'uploaded')).toEqual(allTargets)
+    expect(json(run, 'restored')).toEqual([])
+    expect(run.outputs['cache-hit']).toBe('false')
+    expect(run.outputs['uploaded-count']).toBe('7')
+    expect((await readDoubleLog(log)).filter((e) => e.event === 'built')).toHaveLength(7)
+
+    const keys = await listKeys(prefix)
+    const archives = keys.filter((k) => /\.tar\.(zst|gz)$/.test(k))
+    expect(archives.map((k) => k.split('/')[1])).toEqual(allTargets)
+    expect(keys.filter((k) => k.includes('/.scipio-s3-cache/packages/'))).toHaveLength(5)
+    expect(keys.filter((k) => k.includes('/.scipio-s3-cache/complete/'))).toHaveLength(1)
+
+    // s3rver does not enforce ACLs, so check what was sent: every object write carries public-read.
+    const writes = proxy.requests.filter((r) => r.method === 'PUT' || (r.method === 'POST' && r.url.includes('uploads')))
+    expect(writes.length).toBeGreaterThanOrEqual(keys.length)
+    for (const w of writes.filter((r) => !r.url.includes('partNumber='))) expect(w.headers['x-amz-acl'], w.url).toBe('public-read')
+    // And every object answers an anonymous GET.
+    for (const key of keys) {
+      const res = await fetch(`${s3.endpoint}/${bucket}/${key}`)
+      expect(res.status, key).toBe(200)
+      await res.arrayBuffer()
+    }
+    expect(run.summary).toContain('<table>')
+    expect(run.summary).toContain('Kingfisher')
+  })
+
+  it('a consumer into an empty folder restores all targets, builds nothing and reports a cache hit', async () => {
+    const ws = await exampleWorkspace()
+    const out = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'out-')), 'Frameworks')
+    const log = path.join(ws, 'double.log')
+    const run = await runAction(s3Inputs({ prefix, 'package-directory': ws, 'output-directory': out }), { SCIPIO_TEST_DOUBLE_LOG: log })
+    expectOk(run)
+    expect(run.outputs['cache-hit']).toBe('true')
+    expect(json(run, 'restored')).toEqual(allTargets)
+    expect(json(run, 'built')).toEqual([])
+    expect(json(run, 'uploaded')).toEqual([])
+    expect(run.outputs['restored-count']).toBe('7')
+    expect(await readDoubleLog(log)).toEqual([]) // the producer marked this exact set complete: no Scipio run at all
+    expect(await snapshotTree(out)).toEqual(await snapshotTree(path.join(producerWs, 'XCFrameworks')))
+  })
+
+  it('without the completion marker, Scipio runs and keeps every restored framework', async () => {
+    const ws = await exampleWorkspace()
+    await fs.appendFile(path.join(ws, 'Package.swift'), '\n// a manifest change: another set key\n')
+    const log = path.join(ws, 'double.log')
+    const run = await runAction(s3Inputs({ prefix, 'package-directory': ws }), { SCIPIO_TEST_DOUBLE_LOG: log })
+    expectOk(run)
+    expect(json(run, 'restored')).toEqual(allTargets)
+    const events = await readDoubleLog(log)
+    expect(events.filter((e) => e.event === 'skipped').map((e) => e.target).sort()).toEqual(allTargets)
+    expect(json(run, 'built')).toEqual([])
+    expect(run.outputs['cache-hit']).toBe('true')
+  })
+
+  it('after one pin changes, exactly that package is built and uploaded', async () => {
+    const ws = await exampleWorkspace()
+    const resolvedPath = path.join(ws, 'Package.resolved')
+    const resolved = await fs.readFile(resolvedPath, 'utf8')
+    await fs.writeFile(resolvedPath, resolved.replace('5c9a1e3d7f9b1d3f5b7d9f1b3d5f7b9d1f3b5d7f', '6d0b2f4e8a0c2e4a6c8e0a2c4e6a8c0e2a4c6e8a').replace('"1.6.2"', '"1.6.3"'))
+    const log = path.join(ws, 'double.log')
+    const run = await runAction(s3Inputs({ mode: 'consumer,producer', prefix, 'package-directory': ws, 'should-publish': 'true' }), { SCIPIO_TEST_DOUBLE_LOG: log })
+    expectOk(run)
+    expect(json(run, 'built')).toEqual(['Logging'])
+    expect(json(run, 'uploaded')).toEqual(['Logging'])
+    expect(json(run, 'restored')).toEqual(allTargets.filter((t) => t !== 'Logging'))
+    expect(run.outputs['cache-hit']).toBe('false')
+    expect((await readDoubleLog(log)).filter((e) => e.event === 'built').map((e) => e.target)).toEqual(['Logging'])
+    expect((await listKeys(`${prefix}/Logging/`)).length).toBe(2)
+  })
+
+  it('a public-URL consumer restores everything with no credentials', async () => {
+    const ws = await exampleWorkspace()
+    const run = await runAction({ 'public-url': `${s3.endpoint}/${bucket}`, prefix, 'package-directory': ws })
+    expectOk(run)
+    expect(run.outputs['cache-hit']).toBe('true')
+    expect(json(run, 'restored')).toEqual(allTargets)
+    expect(await snapshotTree(path.join(ws, 'XCFrameworks'))).toEqual(await snapshotTree(path.join(producerWs, 'XCFrameworks')))
+  })
+
+  it('sends no ACL at all without should-publish', async () => {
+    const ws = await exampleWorkspace()
+    proxy.requests.length = 0
+    const run = await runAction(s3Inputs({ mode: 'producer', prefix: 'private', 'package-directory': ws }))
+    expectOk(run)
+    expect(json(run, 'uploaded')).toEqual(allTargets)
+    const writes = proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST')
+    expect(writes.length).toBeGreaterThan(0)
+    for (const w of writes) expect(w.headers['x-amz-acl']).toBeUndefined()
+  })
+
+  it('a producer run after a full restore uploads nothing', async () => {
+    const ws = await exampleWorkspace()
+    const run = await runAction(s3Inputs({ mode: 'consumer,producer', prefix, 'package-directory': ws, 'should-publish': 'true' }))
+    expectOk(run)
+    expect(json(run, 'uploaded')).toEqual([])
+    expect(json(run, 'built')).toEqual([])
+    expect(run.outputs['cache-hit']).toBe('true')
+  })
+})

@@ -1,0 +1,78 @@
+import { spawn } from 'node:child_process'
+import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { root } from './s3-server.js'
+
+export const doubleBin = path.join(root, 'scipio-test-double/bin')
+
+export interface ActionRun {
+  code: number
+  stdout: string
+  stderr: string
+  outputs: Record<string, string>
+  summary: string
+}
+
+/** Reads the runner's GITHUB_OUTPUT file format (`name<<DELIMITER` ... `DELIMITER`). */
+export function parseOutputFile(text: string): Record<string, string> {
+  const outputs: Record<string, string> = {}
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<]+)<<(.+)$/.exec(lines[i]!)
+    if (!m) continue
+    const value: string[] = []
+    for (i++; i < lines.length && lines[i] !== m[2]; i++) value.push(lines[i]!)
+    outputs[m[1]!] = value.join('\n')
+  }
+  return outputs
+}
+
+/** Runs `node dist/index.js` the way the runner does: inputs as INPUT_* variables, outputs and summary as files. */
+export async function runAction(inputs: Record<string, string>, env: Record<string, string> = {}, entry = 'dist/index.js'): Promise<ActionRun> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'action-run-'))
+  const outputFile = path.join(dir, 'output')
+  const summaryFile = path.join(dir, 'summary')
+  await fs.writeFile(outputFile, '')
+  await fs.writeFile(summaryFile, '')
+  const inputEnv: Record<string, string> = {}
+  for (const [k, v] of Object.entries(inputs)) inputEnv[`INPUT_${k.toUpperCase()}`] = v
+  const childEnv: NodeJS.ProcessEnv = {
+    PATH: `${doubleBin}${path.delimiter}${process.env.PATH ?? ''}`,
+    HOME: process.env.HOME ?? dir,
+    TMPDIR: os.tmpdir(),
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_STEP_SUMMARY: summaryFile,
+    GITHUB_EVENT_NAME: 'push',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    ...inputEnv,
+    ...env,
+  }
+  const child = spawn(process.execPath, [path.join(root, entry)], { env: childEnv, cwd: dir })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)))
+  const outputs = parseOutputFile(await fs.readFile(outputFile, 'utf8'))
+  const summary = await fs.readFile(summaryFile, 'utf8')
+  await fs.rm(dir, { recursive: true, force: true })
+  return { code, stdout, stderr, outputs, summary }
+}
+
+/** A copy of the example dependencies package in a fresh folder. */
+export async function exampleWorkspace(): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'workspace-'))
+  await fs.cp(path.join(root, 'example/MyAppDependencies'), dir, { recursive: true })
+  return dir
+}
+
+export interface DoubleEvent {
+  event: 'built' | 'skipped' | 'failed'
+  target: string
+}
+
+export async function readDoubleLog(file: string): Promise<DoubleEvent[]> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '')
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as DoubleEvent)
+}
