@@ -1,0 +1,50 @@
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { Inputs } from './constants.js'
+import { ProjectError } from './errors.js'
+import { maskSecrets, readConfig, type Config, type InputReader } from './inputs.js'
+import { planKeys, type KeyPlan } from './keys.js'
+import type { Log } from './log.js'
+import { findResolvedFile, readResolvedFile, type ResolvedFile } from './resolved.js'
+import { registerSecret } from './secrets.js'
+import { createStorage, type Storage } from './storage/index.js'
+import { detectToolchain, type Toolchain } from './toolchain.js'
+
+/** Everything a stage needs, worked out before the first network call. */
+export interface RunSetup {
+  config: Config
+  resolved: ResolvedFile
+  toolchain: Toolchain
+  plan: KeyPlan
+  storage: Storage
+}
+
+/** Must run before anything can print: masks every secret input in the log and in our own texts. */
+export function protectSecrets(read: InputReader): void {
+  maskSecrets(read)
+  for (const name of [Inputs.AccessKeyId, Inputs.SecretAccessKey, Inputs.SessionToken]) registerSecret(read(name))
+}
+
+async function readManifest(config: Config): Promise<Buffer> {
+  const file = path.join(config.packageDirectory, 'Package.swift')
+  try {
+    return await fs.readFile(file)
+  } catch {
+    throw new ProjectError(`${file} does not exist: '${Inputs.PackageDirectory}' must name the Scipio dependencies package (the folder with Package.swift).`, file)
+  }
+}
+
+export async function setUp(read: InputReader, log: Log): Promise<RunSetup> {
+  const config = readConfig(read)
+  const resolvedPath = config.resolvedFile ?? (await findResolvedFile(config.packageDirectory))
+  const resolved = await readResolvedFile(resolvedPath)
+  const manifest = await readManifest(config)
+  const toolchain = await detectToolchain(config.scipioPath)
+  const plan = planKeys(config.prefix, resolved.pins, manifest, config.build, toolchain, config.keySalt)
+  const storage = createStorage(config.storage)
+  log.info(
+    `${resolved.pins.length} pinned packages in ${path.relative(process.cwd(), resolvedPath) || resolvedPath}; ` +
+      `Xcode ${toolchain.xcodeVersion} (${toolchain.xcodeBuildVersion}), ${toolchain.clangVersion}, Scipio at ${toolchain.scipioPath}; cache at ${storage.description}`,
+  )
+  return { config, resolved, toolchain, plan, storage }
+}

@@ -1,0 +1,51 @@
+import { preferredFormat } from './archive.js'
+import { builtTargets, runScipio, scipioArgs } from './build.js'
+import { errorMessage } from './errors.js'
+import { scanOutput } from './frameworks.js'
+import type { Log } from './log.js'
+import { restore, type RestoreOutcome } from './restore.js'
+import { save, type SaveOutcome } from './save.js'
+import type { RunSetup } from './setup.js'
+
+/** The three stages as the action and both sub-actions call them, each logged in its own group. */
+
+export async function restoreStage(setup: RunSetup, log: Log): Promise<RestoreOutcome> {
+  const { config, storage, plan } = setup
+  const outcome = await log.group('Restore frameworks from the cache', () =>
+    restore({ storage, plan, prefix: config.prefix, outputDirectory: config.outputDirectory, concurrency: config.concurrency, log }),
+  )
+  const count = (kind: string) => outcome.targets.filter((t) => t.result === kind).length
+  log.info(`Restored ${count('restored')} frameworks, kept ${count('kept')} already in place; ${outcome.packagesMissing.length} packages not in the cache.`)
+  return outcome
+}
+
+export async function buildStage(setup: RunSetup, log: Log): Promise<{ exitCode: number; built: string[] }> {
+  const { config, toolchain } = setup
+  const before = await scanOutput(config.outputDirectory)
+  const exitCode = await log.group('Build with Scipio', () => runScipio(toolchain.scipioPath, scipioArgs(config)))
+  const built = builtTargets(before, await scanOutput(config.outputDirectory))
+  log.info(`Scipio exited with ${exitCode}; built ${built.length} frameworks.`)
+  return { exitCode, built }
+}
+
+/** Never throws: a cache fault while saving is a warning, and the step's outcome stays the build's. */
+export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boolean, restored?: RestoreOutcome): Promise<SaveOutcome | undefined> {
+  const { config, storage, plan } = setup
+  return log.group('Upload frameworks to the cache', () =>
+    save({
+      storage,
+      plan,
+      prefix: config.prefix,
+      outputDirectory: config.outputDirectory,
+      publicRead: config.shouldPublish,
+      concurrency: config.concurrency,
+      format: preferredFormat(),
+      buildSucceeded,
+      ...(restored ? { restored } : {}),
+      log,
+    }).catch((error: unknown) => {
+      log.warning(`Uploading to the cache failed: ${errorMessage(error)}`)
+      return undefined
+    }),
+  )
+}
