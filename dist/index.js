@@ -61972,7 +61972,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8650);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5477);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -61981,7 +61981,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8650:
+/***/ 5477:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -64958,11 +64958,22 @@ class ProjectError extends Error {
 class StorageError extends Error {
     retryable;
     status;
-    constructor(message, retryable, status) {
+    fatal;
+    constructor(message, retryable, status, 
+    /** The configuration is at fault (credentials, permissions, bucket, region): every other request would fail too. */
+    fatal = false) {
         super(message);
         this.retryable = retryable;
         this.status = status;
+        this.fatal = fatal;
         this.name = 'StorageError';
+    }
+}
+/** The cache phase ran out of its time limit (`cache-timeout-minutes`). */
+class CacheTimeoutError extends Error {
+    constructor() {
+        super('the cache time limit was reached');
+        this.name = 'CacheTimeoutError';
     }
 }
 function errorMessage(error) {
@@ -64997,6 +65008,12 @@ const Inputs = {
     ExtraArgs: 'extra-args',
     KeySalt: 'key-salt',
     Concurrency: 'concurrency',
+    FailOnCacheMiss: 'fail-on-cache-miss',
+    Strict: 'strict',
+    AllowUntrustedUpload: 'allow-untrusted-upload',
+    StallTimeoutSeconds: 'stall-timeout-seconds',
+    CacheTimeoutMinutes: 'cache-timeout-minutes',
+    LookupOnly: 'lookup-only',
 };
 const Outputs = {
     CacheHit: 'cache-hit',
@@ -65006,6 +65023,7 @@ const Outputs = {
     RestoredCount: 'restored-count',
     BuiltCount: 'built-count',
     UploadedCount: 'uploaded-count',
+    Missing: 'missing',
 };
 /** Versions of what this project writes; bump one to invalidate what older releases wrote. */
 const Formats = {
@@ -65016,6 +65034,11 @@ const Formats = {
 };
 /** Folder under the prefix for our own bookkeeping objects; a leading dot keeps it apart from target folders. */
 const MetaFolder = '.scipio-s3-cache';
+/**
+ * Events whose code is the repository's own (a push, a schedule, a manual run). Any other event, above all
+ * pull_request and pull_request_target, may run code from a fork: uploading from it could poison the cache.
+ */
+const TrustedEvents = ['push', 'schedule', 'workflow_dispatch', 'release', 'create', 'repository_dispatch', 'merge_group', 'deployment'];
 
 ;// CONCATENATED MODULE: ./src/inputs.ts
 
@@ -65057,6 +65080,15 @@ function readPositiveInt(read, name, fallback, max) {
         return fallback;
     if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
         throw new InputError(name, `'${raw}' is not a whole number from 1 to ${max}.`);
+    }
+    return Number(raw);
+}
+function readPositiveNumber(read, name, fallback, max) {
+    const raw = read(name);
+    if (raw === '')
+        return fallback;
+    if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) <= 0 || Number(raw) > max) {
+        throw new InputError(name, `'${raw}' is not a number above 0 and at most ${max}.`);
     }
     return Number(raw);
 }
@@ -65220,6 +65252,11 @@ function readConfig(read, workspace = process.env.GITHUB_WORKSPACE || process.cw
         ...(scipioPath ? { scipioPath: external_node_path_.resolve(workspace, scipioPath) } : {}),
         keySalt: read(Inputs.KeySalt),
         concurrency: readPositiveInt(read, Inputs.Concurrency, 8, 64),
+        failOnCacheMiss: readBoolean(read, Inputs.FailOnCacheMiss, false),
+        strict: readBoolean(read, Inputs.Strict, false),
+        allowUntrustedUpload: readBoolean(read, Inputs.AllowUntrustedUpload, false),
+        stallTimeoutMs: readPositiveNumber(read, Inputs.StallTimeoutSeconds, 60, 3600) * 1000,
+        cacheTimeoutMs: readPositiveNumber(read, Inputs.CacheTimeoutMinutes, 30, 360) * 60_000,
     };
 }
 
@@ -65609,7 +65646,10 @@ class PublicUrlStorage {
         }
         catch (error) {
             const cause = error.cause?.code ?? error.name;
-            throw new StorageError(`${method} ${url}: cannot reach the server (${cause}). Check the 'public-url' input.`, true);
+            if (signal?.aborted)
+                throw new StorageError(`${method} ${url}: aborted (the cache time limit was reached).`, false);
+            const refused = cause === 'ECONNREFUSED' || cause === 'ENOTFOUND' || cause === 'EAI_AGAIN';
+            throw new StorageError(`${method} ${url}: cannot reach the server (${cause}). Check the 'public-url' input.`, true, undefined, refused);
         }
         finally {
             clearTimeout(timer);
@@ -65674,37 +65714,41 @@ function describeS3Error(error, operation, settings, key, publicRead = false) {
     const status = e?.$metadata?.httpStatusCode;
     const name = e?.name ?? 'Error';
     const headers = e?.$response?.headers ?? {};
-    const fail = (message, retryable = false) => new StorageError(redact(message), retryable, status);
+    const fail = (message, retryable = false) => new StorageError(redact(message), retryable, status, false);
+    const fatal = (message) => new StorageError(redact(message), false, status, true);
     if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(e?.message ?? '')) {
-        return fail(`${where}: no AWS credentials were found. Set the '${Inputs.AccessKeyId}' and '${Inputs.SecretAccessKey}' inputs, ` +
+        return fatal(`${where}: no AWS credentials were found. Set the '${Inputs.AccessKeyId}' and '${Inputs.SecretAccessKey}' inputs, ` +
             `or run aws-actions/configure-aws-credentials before this step.`);
     }
     if (name === 'AccessControlListNotSupported') {
-        return fail(`${where}: the bucket has ACLs disabled (Object Ownership "Bucket owner enforced"), so 'public-read' is rejected. ` +
+        return fatal(`${where}: the bucket has ACLs disabled (Object Ownership "Bucket owner enforced"), so 'public-read' is rejected. ` +
             `Either set '${Inputs.ShouldPublish}: false' and grant public read with a bucket policy, or enable ACLs on the bucket.`);
     }
     if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
         const region = headers['x-amz-bucket-region'];
-        return fail(`${where}: the bucket is not in region '${settings.region}'` +
+        return fatal(`${where}: the bucket is not in region '${settings.region}'` +
             (region ? `; it is in '${region}'. Set '${Inputs.Region}: ${region}'.` : `. Set '${Inputs.Region}' to the bucket's region.`));
     }
     if (name === 'NoSuchBucket') {
-        return fail(`${where}: the bucket '${settings.bucket}' does not exist${settings.endpoint ? ` at ${settings.endpoint}` : ` in ${settings.region}`}. Check '${Inputs.Bucket}' and '${Inputs.Region}'.`);
+        return fatal(`${where}: the bucket '${settings.bucket}' does not exist${settings.endpoint ? ` at ${settings.endpoint}` : ` in ${settings.region}`}. Check '${Inputs.Bucket}' and '${Inputs.Region}'.`);
     }
     if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'ExpiredToken' || name === 'InvalidToken') {
-        return fail(`${where}: the credentials were rejected (${name}). Check '${Inputs.AccessKeyId}', '${Inputs.SecretAccessKey}' and '${Inputs.SessionToken}', or that the role session has not expired.`);
+        return fatal(`${where}: the credentials were rejected (${name}). Check '${Inputs.AccessKeyId}', '${Inputs.SecretAccessKey}' and '${Inputs.SessionToken}', or that the role session has not expired.`);
     }
     if (name === 'AccessDenied' || status === 403) {
         const permission = operation === 'PutObject' && publicRead ? 's3:PutObject and s3:PutObjectAcl' : permissionFor[operation];
-        return fail(`${where}: access denied (403). The credentials need ${permission} on arn:aws:s3:::${settings.bucket}/*.`);
+        return fatal(`${where}: access denied (403). The credentials need ${permission} on arn:aws:s3:::${settings.bucket}/*.`);
     }
     const code = e?.code ?? e?.cause?.code;
     if (code && networkCodes.has(code)) {
-        return fail(`${where}: cannot reach ${settings.endpoint ?? `S3 in ${settings.region}`} (${code}). Check '${Inputs.Endpoint}' and the runner's network.`, true);
+        const message = `${where}: cannot reach ${settings.endpoint ?? `S3 in ${settings.region}`} (${code}). Check '${Inputs.Endpoint}' and the runner's network.`;
+        // A refused or unresolvable endpoint is a setting; a reset mid-transfer is worth another try.
+        return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' ? fail(message, true) : new StorageError(redact(message), true, status, true);
     }
-    if (name === 'TimeoutError' || name === 'RequestTimeout' || name === 'AbortError') {
+    if (name === 'AbortError')
+        return fail(`${where}: aborted (the cache time limit was reached).`);
+    if (name === 'TimeoutError' || name === 'RequestTimeout')
         return fail(`${where}: timed out.`, true);
-    }
     const retryable = status === undefined || status >= 500 || status === 429 || name === 'SlowDown';
     return fail(`${where} failed: ${name}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? String(error)}`, retryable);
 }
@@ -65718,7 +65762,9 @@ class S3Storage {
     writable = true;
     description;
     client;
-    constructor(settings) {
+    constructor(settings, 
+    /** A request with no bytes moving for this long fails (and is retried). */
+    idleTimeoutMs = 60_000) {
         this.settings = settings;
         this.description = `s3://${settings.bucket}${settings.endpoint ? ` at ${settings.endpoint}` : ` (${settings.region})`}`;
         // Many S3-compatible servers store aws-chunked bodies with trailing checksums corrupted; send plain bodies there.
@@ -65729,7 +65775,7 @@ class S3Storage {
             maxAttempts: 5,
             requestChecksumCalculation: checksums,
             responseChecksumValidation: checksums,
-            requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
+            requestHandler: { connectionTimeout: 10_000, requestTimeout: idleTimeoutMs },
             ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
             ...(settings.credentials ? { credentials: settings.credentials } : {}),
         });
@@ -65768,12 +65814,20 @@ class S3Storage {
         const params = { ...this.bucketKey(key), ContentType: options.contentType, ...acl };
         try {
             if (Buffer.isBuffer(body)) {
-                await this.client.send(new dist_cjs.PutObjectCommand({ ...params, Body: body, ContentLength: body.length }));
+                await this.client.send(new dist_cjs.PutObjectCommand({ ...params, Body: body, ContentLength: body.length }), options.signal ? { abortSignal: options.signal } : {});
                 return;
             }
             // lib-storage sends one PUT for a small body and a multipart upload (parts in parallel) for a large one,
             // reading the stream part by part so memory stays bounded whatever the archive's size.
-            await new lib_storage_dist_cjs/* Upload */._({ client: this.client, params: { ...params, Body: body }, partSize: 16 * MiB, queueSize: 4, leavePartsOnError: false }).done();
+            const upload = new lib_storage_dist_cjs/* Upload */._({ client: this.client, params: { ...params, Body: body }, partSize: 16 * MiB, queueSize: 4, leavePartsOnError: false });
+            const abort = () => void upload.abort().catch(() => undefined);
+            options.signal?.addEventListener('abort', abort, { once: true });
+            try {
+                await upload.done();
+            }
+            finally {
+                options.signal?.removeEventListener('abort', abort);
+            }
         }
         catch (error) {
             if (error instanceof StorageError)
@@ -65784,8 +65838,8 @@ class S3Storage {
 }
 
 ;// CONCATENATED MODULE: ./src/storage/storage.ts
-async function getJson(storage, key) {
-    const object = await storage.get(key);
+async function getJson(storage, key, signal) {
+    const object = await storage.get(key, signal);
     if (!object)
         return undefined;
     const chunks = [];
@@ -65811,8 +65865,8 @@ async function getJson(storage, key) {
 
 
 
-function createStorage(settings) {
-    return settings.kind === 's3' ? new S3Storage(settings) : new PublicUrlStorage(settings.baseUrl);
+function createStorage(settings, idleTimeoutMs) {
+    return settings.kind === 's3' ? new S3Storage(settings, idleTimeoutMs) : new PublicUrlStorage(settings.baseUrl, idleTimeoutMs);
 }
 
 // EXTERNAL MODULE: external "node:fs"
@@ -65937,7 +65991,7 @@ async function setUp(read, log) {
     const manifest = await readManifest(config);
     const toolchain = await detectToolchain(config.scipioPath);
     const plan = planKeys(config.prefix, resolved.pins, manifest, config.build, toolchain, config.keySalt);
-    const storage = createStorage(config.storage);
+    const storage = createStorage(config.storage, config.stallTimeoutMs);
     log.info(`${resolved.pins.length} pinned packages in ${external_node_path_.relative(process.cwd(), resolvedPath) || resolvedPath}; ` +
         `Xcode ${toolchain.xcodeVersion} (${toolchain.xcodeBuildVersion}), ${toolchain.clangVersion}, Scipio at ${toolchain.scipioPath}; cache at ${storage.description}`);
     return { config, resolved, toolchain, plan, storage };
@@ -66599,6 +66653,19 @@ async function withRetry(policy, isRetryable, fn, onRetry) {
 
 
 
+/** Shared by one restore: the first configuration error stops every further request. */
+class Breaker {
+    error;
+    trip(error, log) {
+        if (!(error instanceof StorageError) || !error.fatal)
+            return false;
+        if (!this.error) {
+            this.error = error;
+            log.warning(`The cache is unavailable: ${error.message} Every framework not yet restored will be built.`);
+        }
+        return true;
+    }
+}
 class IntegrityError extends Error {
     name = 'IntegrityError';
 }
@@ -66632,10 +66699,10 @@ class StallWatch extends external_node_stream_.Transform {
     }
 }
 function isRetryableDownload(error) {
-    if (error instanceof UnsafeArchiveError)
+    if (error instanceof UnsafeArchiveError || error instanceof CacheTimeoutError)
         return false;
     if (error instanceof StorageError)
-        return error.retryable;
+        return error.retryable && !error.fatal;
     return true; // resets, truncation, stalls, corrupted bytes: a fresh attempt may succeed
 }
 async function restore_exists(p) {
@@ -66670,7 +66737,9 @@ async function placeFramework(staging, outputDirectory, targetName, trash) {
     }
 }
 async function downloadInto(ctx, entry, staging) {
-    const object = await ctx.storage.get(entry.key);
+    if (ctx.signal?.aborted)
+        throw new CacheTimeoutError();
+    const object = await ctx.storage.get(entry.key, ctx.signal);
     if (!object)
         throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false);
     if (object.size && object.size !== entry.size) {
@@ -66680,7 +66749,14 @@ async function downloadInto(ctx, entry, staging) {
     const hash = (0,external_node_crypto_.createHash)('sha256');
     const measure = new Measure(hash);
     const roots = { folder: frameworkFolder(entry.targetName), file: versionFileName(entry.targetName) };
-    await extractArchive(object.body, staging, entry.format, roots, defaultExtractLimits, [new StallWatch(ctx.stallTimeoutMs ?? 60_000), measure]);
+    const abort = () => object.body.destroy(new CacheTimeoutError());
+    ctx.signal?.addEventListener('abort', abort, { once: true });
+    try {
+        await extractArchive(object.body, staging, entry.format, roots, defaultExtractLimits, [new StallWatch(ctx.stallTimeoutMs ?? 60_000), measure]);
+    }
+    finally {
+        ctx.signal?.removeEventListener('abort', abort);
+    }
     if (measure.bytes !== entry.size)
         throw new IntegrityError(`received ${measure.bytes} bytes, the index records ${entry.size}`);
     const digest = hash.digest('hex');
@@ -66694,7 +66770,13 @@ async function downloadInto(ctx, entry, staging) {
         throw new IntegrityError(`the archive holds no ${frameworkFolder(entry.targetName)} folder`);
     }
 }
-async function restoreTarget(ctx, pkg, entry, local, tempRoot) {
+async function lookUp(ctx, entry, base) {
+    const head = await ctx.storage.head(entry.key);
+    if (head && head.size === entry.size)
+        return { ...base, result: 'available', bytes: 0, ms: 0 };
+    return { ...base, result: 'missed', bytes: 0, ms: 0, reason: head ? 'stored archive has another size than the index records' : 'archive listed in the index is missing' };
+}
+async function restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, problems) {
     const started = Date.now();
     const base = { targetName: entry.targetName, package: pkg.pin.identity, entry };
     const present = local.get(entry.targetName);
@@ -66702,6 +66784,20 @@ async function restoreTarget(ctx, pkg, entry, local, tempRoot) {
         return { ...base, result: 'kept', bytes: 0, ms: 0 };
     if (!canRead(entry.format)) {
         return { ...base, result: 'missed', bytes: 0, ms: 0, reason: `stored as ${entry.format}, which this Node.js cannot decompress (use Node 24)` };
+    }
+    if (breaker.error)
+        return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache unavailable' };
+    if (ctx.signal?.aborted)
+        return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache time limit reached' };
+    if (ctx.lookupOnly) {
+        try {
+            return await lookUp(ctx, entry, base);
+        }
+        catch (error) {
+            if (!breaker.trip(error, ctx.log))
+                problems.push(`${entry.targetName}: ${errorMessage(error)}`);
+            return { ...base, result: 'missed', bytes: 0, ms: 0, reason: errorMessage(error) };
+        }
     }
     const slot = external_node_path_.join(tempRoot, (0,external_node_crypto_.randomBytes)(6).toString('hex'));
     try {
@@ -66714,30 +66810,41 @@ async function restoreTarget(ctx, pkg, entry, local, tempRoot) {
         return { ...base, result: 'restored', bytes: entry.size, ms: Date.now() - started };
     }
     catch (error) {
+        const ms = Date.now() - started;
+        if (error instanceof CacheTimeoutError || ctx.signal?.aborted)
+            return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache time limit reached' };
+        if (breaker.trip(error, ctx.log))
+            return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache unavailable' };
         const kind = error instanceof UnsafeArchiveError ? 'unsafe archive' : error instanceof IntegrityError ? 'integrity check failed' : 'download failed';
         const reason = `${kind}: ${errorMessage(error)}`;
         ctx.log.warning(`Cache miss for ${entry.targetName} (${pkg.pin.identity}): ${reason}. It will be built.`);
-        return { ...base, result: 'missed', bytes: 0, ms: Date.now() - started, reason };
+        problems.push(`${entry.targetName}: ${reason}`);
+        return { ...base, result: 'missed', bytes: 0, ms, reason };
     }
     finally {
         await promises_.rm(slot, { recursive: true, force: true }).catch(() => undefined);
     }
 }
-async function readIndex(ctx, pkg) {
+async function readIndex(ctx, pkg, breaker, problems) {
+    if (breaker.error || ctx.signal?.aborted)
+        return undefined;
     try {
-        const raw = await withRetry(ctx.retry ?? defaultRetryPolicy, isRetryableDownload, () => getJson(ctx.storage, pkg.indexKey));
+        const raw = await withRetry(ctx.retry ?? defaultRetryPolicy, (e) => !(e instanceof StorageError && e.fatal) && isRetryableDownload(e), () => getJson(ctx.storage, pkg.indexKey, ctx.signal));
         if (raw === undefined)
             return undefined;
         return parseIndex(raw, ctx.prefix, pkg.packageKey);
     }
     catch (error) {
+        if (breaker.trip(error, ctx.log) || ctx.signal?.aborted)
+            return undefined;
         ctx.log.warning(`Cannot use the cache index of ${pkg.pin.identity} (${pkg.indexKey}): ${errorMessage(error)}. Its targets will be built.`);
+        problems.push(`${pkg.pin.identity}: ${errorMessage(error)}`);
         return undefined;
     }
 }
 async function markedComplete(ctx) {
     try {
-        const raw = await getJson(ctx.storage, ctx.plan.completeKey);
+        const raw = await getJson(ctx.storage, ctx.plan.completeKey, ctx.signal);
         if (raw === undefined)
             return undefined;
         return parseCompleteMarker(raw, ctx.plan.setKey).targets.map((t) => `${t.targetName}\0${t.scipioKey}`);
@@ -66754,10 +66861,12 @@ async function restore(ctx) {
     const tempRoot = external_node_path_.join(ctx.outputDirectory, `.scipio-s3-cache-tmp-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`);
     const indexes = new Map();
     const packagesMissing = [];
-    const completion = markedComplete(ctx);
+    const problems = [];
+    const breaker = new Breaker();
+    const completion = ctx.lookupOnly ? Promise.resolve(undefined) : markedComplete(ctx);
     try {
         const perPackage = await Promise.all(ctx.plan.packages.map((pkg) => limit(async () => {
-            const index = await readIndex(ctx, pkg);
+            const index = await readIndex(ctx, pkg, breaker, problems);
             if (!index) {
                 packagesMissing.push(pkg.pin.identity);
                 return [];
@@ -66768,7 +66877,14 @@ async function restore(ctx) {
         const jobs = perPackage.flat();
         // Largest first: the long downloads start early and the small ones fill the gaps.
         jobs.sort((a, b) => b.entry.size - a.entry.size);
-        const targets = await Promise.all(jobs.map(({ pkg, entry }) => limit(() => restoreTarget(ctx, pkg, entry, local, tempRoot))));
+        const targets = await Promise.all(jobs.map(({ pkg, entry }) => limit(() => restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, problems))));
+        const timedOut = targets.filter((t) => t.reason === 'cache time limit reached').length;
+        if (timedOut > 0 || (ctx.signal?.aborted && packagesMissing.length > 0)) {
+            ctx.log.warning(`The cache time limit was reached: ${timedOut} frameworks were not restored and will be built.`);
+            problems.push('the cache time limit was reached');
+        }
+        if (breaker.error)
+            problems.push(breaker.error.message);
         const marked = await completion;
         const after = await scanOutput(ctx.outputDirectory);
         const complete = marked !== undefined &&
@@ -66778,7 +66894,7 @@ async function restore(ctx) {
                 const [name, key] = id.split('\0');
                 return after.get(name)?.scipioKey === key;
             });
-        return { indexes, packagesMissing: packagesMissing.sort(), targets, complete };
+        return { indexes, packagesMissing: packagesMissing.sort(), targets, complete, problems };
     }
     finally {
         await promises_.rm(tempRoot, { recursive: true, force: true }).catch(() => undefined);
@@ -66806,13 +66922,16 @@ function packagesOf(framework, plan) {
         return plan.packages.filter((p) => !p.pin.revision && p.pin.version === version);
     return [];
 }
+function signalOf(ctx) {
+    return ctx.signal ? { signal: ctx.signal } : {};
+}
 async function uploadArchive(ctx, framework) {
     const key = archiveObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, ctx.format);
     const hash = (0,external_node_crypto_.createHash)('sha256');
     const measure = new Measure(hash);
     const body = new external_node_stream_.PassThrough();
     const packing = (0,external_node_stream_promises_namespaceObject.pipeline)(packArchive(ctx.outputDirectory, [frameworkFolder(framework.targetName), versionFileName(framework.targetName)], ctx.format), measure, body);
-    const sending = ctx.storage.put(key, body, { contentType: 'application/octet-stream', publicRead: ctx.publicRead }).catch((error) => {
+    const sending = ctx.storage.put(key, body, { contentType: 'application/octet-stream', publicRead: ctx.publicRead, ...signalOf(ctx) }).catch((error) => {
         body.destroy(error); // stops the packer instead of leaving it blocked on a reader that is gone
         throw error;
     });
@@ -66859,6 +66978,21 @@ async function save(ctx) {
     const results = [];
     let indexesWritten = 0;
     let allIndexed = true;
+    const problems = [];
+    let fatal;
+    const note = (error, what) => {
+        const reason = ctx.signal?.aborted ? 'the cache time limit was reached' : errorMessage(error);
+        if (error instanceof StorageError && error.fatal) {
+            if (!fatal)
+                ctx.log.warning(`Uploading to the cache is impossible: ${reason}`);
+            fatal ??= error;
+        }
+        else {
+            ctx.log.warning(`Could not upload ${what}: ${reason}`);
+            problems.push(`${what}: ${reason}`);
+        }
+        return reason;
+    };
     const uploads = new Map(); // one upload per archive, even if two pins share a revision
     await Promise.all(ctx.plan.packages.map(async (pkg) => {
         const frameworks = byPackage.get(pkg.packageKey) ?? [];
@@ -66867,6 +67001,10 @@ async function save(ctx) {
             const started = Date.now();
             const base = { targetName: framework.targetName, package: pkg.pin.identity };
             try {
+                if (fatal)
+                    throw fatal;
+                if (ctx.signal?.aborted)
+                    throw new CacheTimeoutError();
                 const stored = await storedEntry(ctx, framework, previous);
                 if (stored) {
                     results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started });
@@ -66882,8 +67020,7 @@ async function save(ctx) {
                 return entry;
             }
             catch (error) {
-                const reason = errorMessage(error);
-                ctx.log.warning(`Could not upload ${framework.targetName} (${pkg.pin.identity}): ${reason}`);
+                const reason = fatal && error === fatal ? fatal.message : note(error, `${framework.targetName} (${pkg.pin.identity})`);
                 results.push({ ...base, result: 'failed', bytes: 0, ms: Date.now() - started, reason });
                 return undefined;
             }
@@ -66896,18 +67033,22 @@ async function save(ctx) {
         const index = newIndex(pkg.packageKey, pkg.pin, stored, now());
         if (sameTargets(previous, index))
             return;
+        if (fatal || ctx.signal?.aborted) {
+            allIndexed = false;
+            return;
+        }
         try {
             // Written only now, after every archive it lists is stored.
-            await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(index, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead });
+            await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(index, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) });
             indexesWritten += 1;
         }
         catch (error) {
             allIndexed = false;
-            ctx.log.warning(`Could not write the cache index of ${pkg.pin.identity}: ${errorMessage(error)}`);
+            note(error, `the cache index of ${pkg.pin.identity}`);
         }
     }));
     let markedComplete = false;
-    if (ctx.buildSucceeded && allIndexed && !ctx.restored?.complete) {
+    if (ctx.buildSucceeded && allIndexed && !fatal && !ctx.signal?.aborted && !ctx.restored?.complete) {
         const marker = {
             schema: Formats.complete,
             setKey: ctx.plan.setKey,
@@ -66918,15 +67059,19 @@ async function save(ctx) {
                 .sort((a, b) => (a.targetName < b.targetName ? -1 : 1)),
         };
         try {
-            await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(marker, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead });
+            await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(marker, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) });
             markedComplete = true;
         }
         catch (error) {
-            ctx.log.warning(`Could not write the completion marker: ${errorMessage(error)}`);
+            note(error, 'the completion marker');
         }
     }
+    if (fatal)
+        problems.push(fatal.message);
+    if (ctx.signal?.aborted)
+        problems.push('the cache time limit was reached');
     results.sort((a, b) => (a.targetName < b.targetName ? -1 : 1));
-    return { targets: results, unmatched: unmatched.sort(), indexesWritten, markedComplete };
+    return { targets: results, unmatched: unmatched.sort(), indexesWritten, markedComplete, problems };
 }
 
 ;// CONCATENATED MODULE: ./src/stages.ts
@@ -66937,12 +67082,28 @@ async function save(ctx) {
 
 
 /** The three stages as the action and both sub-actions call them, each logged in its own group. */
-async function restoreStage(setup, log) {
+async function restoreStage(setup, log, lookupOnly = false) {
     const { config, storage, plan } = setup;
-    const outcome = await log.group('Restore frameworks from the cache', () => restore({ storage, plan, prefix: config.prefix, outputDirectory: config.outputDirectory, concurrency: config.concurrency, log }));
+    const outcome = await log.group(lookupOnly ? 'Look up frameworks in the cache' : 'Restore frameworks from the cache', () => restore({
+        storage,
+        plan,
+        prefix: config.prefix,
+        outputDirectory: config.outputDirectory,
+        concurrency: config.concurrency,
+        log,
+        stallTimeoutMs: config.stallTimeoutMs,
+        signal: AbortSignal.timeout(config.cacheTimeoutMs),
+        lookupOnly,
+    }));
     const count = (kind) => outcome.targets.filter((t) => t.result === kind).length;
-    log.info(`Restored ${count('restored')} frameworks, kept ${count('kept')} already in place; ${outcome.packagesMissing.length} packages not in the cache.`);
+    log.info(lookupOnly
+        ? `${count('available')} frameworks stored, ${count('kept')} already in place, ${count('missed')} missing; ${outcome.packagesMissing.length} packages not in the cache.`
+        : `Restored ${count('restored')} frameworks, kept ${count('kept')} already in place; ${outcome.packagesMissing.length} packages not in the cache.`);
     return outcome;
+}
+/** What a consumer could not get from the cache: packages with no index, and targets that missed. */
+function cacheMisses(outcome) {
+    return [...outcome.packagesMissing.map((p) => `${p} (package)`), ...outcome.targets.filter((t) => t.result === 'missed').map((t) => t.targetName)];
 }
 async function buildStage(setup, log) {
     const { config, toolchain } = setup;
@@ -66966,13 +67127,33 @@ async function saveStage(setup, log, buildSucceeded, restored) {
         buildSucceeded,
         ...(restored ? { restored } : {}),
         log,
+        signal: AbortSignal.timeout(config.cacheTimeoutMs),
     }).catch((error) => {
         log.warning(`Uploading to the cache failed: ${errorMessage(error)}`);
         return undefined;
     }));
 }
 
+;// CONCATENATED MODULE: ./src/trust.ts
+
+/**
+ * Whether this run may upload: code from a pull request (above all a fork's) must not be able to put
+ * binaries in the cache that main's builds and every developer would then restore.
+ */
+function untrustedEvent(env = process.env) {
+    const event = env.GITHUB_EVENT_NAME;
+    if (!event || !env.GITHUB_ACTIONS)
+        return undefined; // not on GitHub Actions: a developer's or another CI's run
+    return TrustedEvents.includes(event) ? undefined : event;
+}
+function untrustedUploadWarning(event) {
+    return (`Not uploading: this run was triggered by '${event}', whose code may come from a pull request or a fork, ` +
+        `and uploading from it could poison the cache. Running as a consumer only. ` +
+        `Set '${Inputs.AllowUntrustedUpload}: true' only if every workflow run for this event is trusted.`);
+}
+
 ;// CONCATENATED MODULE: ./src/main.ts
+
 
 
 
@@ -66988,8 +67169,22 @@ async function main_run(read = actionInputReader, log = actionLog) {
     try {
         const setup = await setUp(read, log);
         const { config } = setup;
-        if (config.consume)
+        const untrusted = untrustedEvent();
+        const produce = config.produce && !(untrusted && !config.allowUntrustedUpload);
+        if (config.produce && !produce)
+            log.warning(untrustedUploadWarning(untrusted));
+        if (config.consume || (config.produce && !produce))
             report.restore = await restoreStage(setup, log);
+        if (report.restore && config.failOnCacheMiss) {
+            const misses = cacheMisses(report.restore);
+            if (misses.length > 0) {
+                report.buildSkipped = true;
+                setOutputs(report);
+                await writeSummary(report).catch(() => undefined);
+                setFailed(`fail-on-cache-miss: ${misses.length} not in the cache: ${misses.join(', ')}. Nothing was built.`);
+                return;
+            }
+        }
         if (report.restore?.complete) {
             report.buildSkipped = true;
             log.info('Every framework of this exact build was restored and a producer marked it complete: skipping the Scipio build.');
@@ -67000,15 +67195,19 @@ async function main_run(read = actionInputReader, log = actionLog) {
             report.built = build.built;
         }
         const buildSucceeded = report.buildSkipped || report.buildExitCode === 0;
-        if (config.produce) {
+        if (produce) {
             const saved = await saveStage(setup, log, buildSucceeded, report.restore);
             if (saved)
                 report.save = saved;
         }
         setOutputs(report);
         await writeSummary(report).catch((error) => log.warning(`Could not write the job summary: ${errorMessage(error)}`));
+        const problems = [...(report.restore?.problems ?? []), ...(report.save?.problems ?? [])];
         if (!buildSucceeded) {
-            setFailed(`Scipio failed with exit code ${report.buildExitCode}.${config.produce ? ' The frameworks it did build were uploaded.' : ''}`);
+            setFailed(`Scipio failed with exit code ${report.buildExitCode}.${produce ? ' The frameworks it did build were uploaded.' : ''}`);
+        }
+        else if (config.strict && problems.length > 0) {
+            setFailed(redact(`strict: the cache had ${problems.length} errors: ${problems.join('; ')}`));
         }
         else {
             log.info(`Done. Cache hit: ${cacheHit(report)}.`);

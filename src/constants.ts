@@ -24,6 +24,12 @@ export const Inputs = {
   ExtraArgs: 'extra-args',
   KeySalt: 'key-salt',
   Concurrency: 'concurrency',
+  FailOnCacheMiss: 'fail-on-cache-miss',
+  Strict: 'strict',
+  AllowUntrustedUpload: 'allow-untrusted-upload',
+  StallTimeoutSeconds: 'stall-timeout-seconds',
+  CacheTimeoutMinutes: 'cache-timeout-minutes',
+  LookupOnly: 'lookup-only',
 } as const
 
 export const Outputs = {
@@ -34,6 +40,7 @@ export const Outputs = {
   RestoredCount: 'restored-count',
   BuiltCount: 'built-count',
   UploadedCount: 'uploaded-count',
+  Missing: 'missing',
 } as const
 
 /** Versions of what this project writes; bump one to invalidate what older releases wrote. */
@@ -46,3 +53,9 @@ export const Formats = {
 
 /** Folder under the prefix for our own bookkeeping objects; a leading dot keeps it apart from target folders. */
 export const MetaFolder = '.scipio-s3-cache'
+
+/**
+ * Events whose code is the repository's own (a push, a schedule, a manual run). Any other event, above all
+ * pull_request and pull_request_target, may run code from a fork: uploading from it could poison the cache.
+ */
+export const TrustedEvents = ['push', 'schedule', 'workflow_dispatch', 'release', 'create', 'repository_dispatch', 'merge_group', 'deployment'] as const

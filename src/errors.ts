@@ -26,9 +26,19 @@ export class StorageError extends Error {
     message: string,
     readonly retryable: boolean,
     readonly status?: number,
+    /** The configuration is at fault (credentials, permissions, bucket, region): every other request would fail too. */
+    readonly fatal = false,
   ) {
     super(message)
     this.name = 'StorageError'
+  }
+}
+
+/** The cache phase ran out of its time limit (`cache-timeout-minutes`). */
+export class CacheTimeoutError extends Error {
+  constructor() {
+    super('the cache time limit was reached')
+    this.name = 'CacheTimeoutError'
   }
 }
 

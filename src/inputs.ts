@@ -47,6 +47,14 @@ export interface Config {
   scipioPath?: string
   keySalt: string
   concurrency: number
+  /** A consumer that cannot restore everything fails instead of building. */
+  failOnCacheMiss: boolean
+  /** Cache errors fail the step instead of warning. */
+  strict: boolean
+  /** Upload even when the event may run untrusted code (pull requests). */
+  allowUntrustedUpload: boolean
+  stallTimeoutMs: number
+  cacheTimeoutMs: number
 }
 
 /** Reads one input; `getInput` trims and returns '' when unset. */
@@ -84,6 +92,15 @@ export function readPositiveInt(read: InputReader, name: string, fallback: numbe
   if (raw === '') return fallback
   if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
     throw new InputError(name, `'${raw}' is not a whole number from 1 to ${max}.`)
+  }
+  return Number(raw)
+}
+
+export function readPositiveNumber(read: InputReader, name: string, fallback: number, max: number): number {
+  const raw = read(name)
+  if (raw === '') return fallback
+  if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) <= 0 || Number(raw) > max) {
+    throw new InputError(name, `'${raw}' is not a number above 0 and at most ${max}.`)
   }
   return Number(raw)
 }
@@ -252,5 +269,10 @@ export function readConfig(read: InputReader, workspace: string = process.env.GI
     ...(scipioPath ? { scipioPath: path.resolve(workspace, scipioPath) } : {}),
     keySalt: read(Inputs.KeySalt),
     concurrency: readPositiveInt(read, Inputs.Concurrency, 8, 64),
+    failOnCacheMiss: readBoolean(read, Inputs.FailOnCacheMiss, false),
+    strict: readBoolean(read, Inputs.Strict, false),
+    allowUntrustedUpload: readBoolean(read, Inputs.AllowUntrustedUpload, false),
+    stallTimeoutMs: readPositiveNumber(read, Inputs.StallTimeoutSeconds, 60, 3600) * 1000,
+    cacheTimeoutMs: readPositiveNumber(read, Inputs.CacheTimeoutMinutes, 30, 360) * 60_000,
   }
 }

@@ -5,7 +5,8 @@ import { actionLog, type Log } from './log.js'
 import { cacheHit, setOutputs, writeSummary, type RunReport } from './report.js'
 import { redact } from './secrets.js'
 import { protectSecrets, setUp } from './setup.js'
-import { buildStage, restoreStage, saveStage } from './stages.js'
+import { buildStage, cacheMisses, restoreStage, saveStage } from './stages.js'
+import { untrustedEvent, untrustedUploadWarning } from './trust.js'
 
 /** The whole flow: inputs → keys → restore → build → save → report. */
 export async function run(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
@@ -14,8 +15,22 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
   try {
     const setup = await setUp(read, log)
     const { config } = setup
+    const untrusted = untrustedEvent()
+    const produce = config.produce && !(untrusted && !config.allowUntrustedUpload)
+    if (config.produce && !produce) log.warning(untrustedUploadWarning(untrusted!))
 
-    if (config.consume) report.restore = await restoreStage(setup, log)
+    if (config.consume || (config.produce && !produce)) report.restore = await restoreStage(setup, log)
+
+    if (report.restore && config.failOnCacheMiss) {
+      const misses = cacheMisses(report.restore)
+      if (misses.length > 0) {
+        report.buildSkipped = true
+        setOutputs(report)
+        await writeSummary(report).catch(() => undefined)
+        core.setFailed(`fail-on-cache-miss: ${misses.length} not in the cache: ${misses.join(', ')}. Nothing was built.`)
+        return
+      }
+    }
 
     if (report.restore?.complete) {
       report.buildSkipped = true
@@ -27,15 +42,18 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
     }
     const buildSucceeded = report.buildSkipped || report.buildExitCode === 0
 
-    if (config.produce) {
+    if (produce) {
       const saved = await saveStage(setup, log, buildSucceeded, report.restore)
       if (saved) report.save = saved
     }
 
     setOutputs(report)
     await writeSummary(report).catch((error: unknown) => log.warning(`Could not write the job summary: ${errorMessage(error)}`))
+    const problems = [...(report.restore?.problems ?? []), ...(report.save?.problems ?? [])]
     if (!buildSucceeded) {
-      core.setFailed(`Scipio failed with exit code ${report.buildExitCode}.${config.produce ? ' The frameworks it did build were uploaded.' : ''}`)
+      core.setFailed(`Scipio failed with exit code ${report.buildExitCode}.${produce ? ' The frameworks it did build were uploaded.' : ''}`)
+    } else if (config.strict && problems.length > 0) {
+      core.setFailed(redact(`strict: the cache had ${problems.length} errors: ${problems.join('; ')}`))
     } else {
       log.info(`Done. Cache hit: ${cacheHit(report)}.`)
     }

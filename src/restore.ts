@@ -5,14 +5,15 @@ import { Transform, type TransformCallback } from 'node:stream'
 import pLimit from 'p-limit'
 import { canRead, defaultExtractLimits, extractArchive, Measure, UnsafeArchiveError } from './archive.js'
 import { parseCompleteMarker, parseIndex, type IndexEntry, type PackageIndex } from './cache-index.js'
-import { errorMessage, StorageError } from './errors.js'
+import { CacheTimeoutError, errorMessage, StorageError } from './errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from './frameworks.js'
 import type { KeyPlan, PackagePlan } from './keys.js'
 import type { Log } from './log.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from './retry.js'
 import { getJson, type Storage } from './storage/index.js'
 
-export type RestoreResultKind = 'restored' | 'kept' | 'missed'
+/** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
+export type RestoreResultKind = 'restored' | 'kept' | 'available' | 'missed'
 
 export interface RestoredTarget {
   targetName: string
@@ -32,6 +33,8 @@ export interface RestoreOutcome {
   targets: RestoredTarget[]
   /** True when a producer marked this exact build complete and everything it listed is now in place. */
   complete: boolean
+  /** Cache errors (not plain misses), for `strict`. */
+  problems: string[]
 }
 
 export interface RestoreContext {
@@ -44,6 +47,23 @@ export interface RestoreContext {
   retry?: RetryPolicy
   /** No bytes for this long aborts a download (and retries it). */
   stallTimeoutMs?: number
+  /** Aborts when the cache phase's time limit is reached: what is left becomes a miss. */
+  signal?: AbortSignal
+  /** Report what is stored without downloading anything. */
+  lookupOnly?: boolean
+}
+
+/** Shared by one restore: the first configuration error stops every further request. */
+class Breaker {
+  error: StorageError | undefined
+  trip(error: unknown, log: Log): boolean {
+    if (!(error instanceof StorageError) || !error.fatal) return false
+    if (!this.error) {
+      this.error = error
+      log.warning(`The cache is unavailable: ${error.message} Every framework not yet restored will be built.`)
+    }
+    return true
+  }
 }
 
 class IntegrityError extends Error {
@@ -79,8 +99,8 @@ class StallWatch extends Transform {
 }
 
 function isRetryableDownload(error: unknown): boolean {
-  if (error instanceof UnsafeArchiveError) return false
-  if (error instanceof StorageError) return error.retryable
+  if (error instanceof UnsafeArchiveError || error instanceof CacheTimeoutError) return false
+  if (error instanceof StorageError) return error.retryable && !error.fatal
   return true // resets, truncation, stalls, corrupted bytes: a fresh attempt may succeed
 }
 
@@ -121,7 +141,8 @@ async function downloadInto(
   entry: IndexEntry,
   staging: string,
 ): Promise<void> {
-  const object = await ctx.storage.get(entry.key)
+  if (ctx.signal?.aborted) throw new CacheTimeoutError()
+  const object = await ctx.storage.get(entry.key, ctx.signal)
   if (!object) throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
   if (object.size && object.size !== entry.size) {
     object.body.destroy()
@@ -130,7 +151,13 @@ async function downloadInto(
   const hash = createHash('sha256')
   const measure = new Measure(hash)
   const roots = { folder: frameworkFolder(entry.targetName), file: versionFileName(entry.targetName) }
-  await extractArchive(object.body, staging, entry.format, roots, defaultExtractLimits, [new StallWatch(ctx.stallTimeoutMs ?? 60_000), measure])
+  const abort = () => object.body.destroy(new CacheTimeoutError())
+  ctx.signal?.addEventListener('abort', abort, { once: true })
+  try {
+    await extractArchive(object.body, staging, entry.format, roots, defaultExtractLimits, [new StallWatch(ctx.stallTimeoutMs ?? 60_000), measure])
+  } finally {
+    ctx.signal?.removeEventListener('abort', abort)
+  }
   if (measure.bytes !== entry.size) throw new IntegrityError(`received ${measure.bytes} bytes, the index records ${entry.size}`)
   const digest = hash.digest('hex')
   if (digest !== entry.sha256) throw new IntegrityError(`SHA-256 ${digest} differs from the index's ${entry.sha256}`)
@@ -143,12 +170,20 @@ async function downloadInto(
   }
 }
 
+async function lookUp(ctx: RestoreContext, entry: IndexEntry, base: Omit<RestoredTarget, 'result' | 'bytes' | 'ms'>): Promise<RestoredTarget> {
+  const head = await ctx.storage.head(entry.key)
+  if (head && head.size === entry.size) return { ...base, result: 'available', bytes: 0, ms: 0 }
+  return { ...base, result: 'missed', bytes: 0, ms: 0, reason: head ? 'stored archive has another size than the index records' : 'archive listed in the index is missing' }
+}
+
 async function restoreTarget(
   ctx: RestoreContext,
   pkg: PackagePlan,
   entry: IndexEntry,
   local: Map<string, LocalFramework>,
   tempRoot: string,
+  breaker: Breaker,
+  problems: string[],
 ): Promise<RestoredTarget> {
   const started = Date.now()
   const base = { targetName: entry.targetName, package: pkg.pin.identity, entry }
@@ -156,6 +191,16 @@ async function restoreTarget(
   if (present && present.scipioKey === entry.scipioKey) return { ...base, result: 'kept', bytes: 0, ms: 0 }
   if (!canRead(entry.format)) {
     return { ...base, result: 'missed', bytes: 0, ms: 0, reason: `stored as ${entry.format}, which this Node.js cannot decompress (use Node 24)` }
+  }
+  if (breaker.error) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache unavailable' }
+  if (ctx.signal?.aborted) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache time limit reached' }
+  if (ctx.lookupOnly) {
+    try {
+      return await lookUp(ctx, entry, base)
+    } catch (error) {
+      if (!breaker.trip(error, ctx.log)) problems.push(`${entry.targetName}: ${errorMessage(error)}`)
+      return { ...base, result: 'missed', bytes: 0, ms: 0, reason: errorMessage(error) }
+    }
   }
   const slot = path.join(tempRoot, randomBytes(6).toString('hex'))
   try {
@@ -172,29 +217,38 @@ async function restoreTarget(
     await placeFramework(path.join(slot, 'staging'), ctx.outputDirectory, entry.targetName, path.join(slot, 'previous'))
     return { ...base, result: 'restored', bytes: entry.size, ms: Date.now() - started }
   } catch (error) {
+    const ms = Date.now() - started
+    if (error instanceof CacheTimeoutError || ctx.signal?.aborted) return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache time limit reached' }
+    if (breaker.trip(error, ctx.log)) return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache unavailable' }
     const kind = error instanceof UnsafeArchiveError ? 'unsafe archive' : error instanceof IntegrityError ? 'integrity check failed' : 'download failed'
     const reason = `${kind}: ${errorMessage(error)}`
     ctx.log.warning(`Cache miss for ${entry.targetName} (${pkg.pin.identity}): ${reason}. It will be built.`)
-    return { ...base, result: 'missed', bytes: 0, ms: Date.now() - started, reason }
+    problems.push(`${entry.targetName}: ${reason}`)
+    return { ...base, result: 'missed', bytes: 0, ms, reason }
   } finally {
     await fs.rm(slot, { recursive: true, force: true }).catch(() => undefined)
   }
 }
 
-async function readIndex(ctx: RestoreContext, pkg: PackagePlan): Promise<PackageIndex | undefined> {
+async function readIndex(ctx: RestoreContext, pkg: PackagePlan, breaker: Breaker, problems: string[]): Promise<PackageIndex | undefined> {
+  if (breaker.error || ctx.signal?.aborted) return undefined
   try {
-    const raw = await withRetry(ctx.retry ?? defaultRetryPolicy, isRetryableDownload, () => getJson(ctx.storage, pkg.indexKey))
+    const raw = await withRetry(ctx.retry ?? defaultRetryPolicy, (e) => !(e instanceof StorageError && e.fatal) && isRetryableDownload(e), () =>
+      getJson(ctx.storage, pkg.indexKey, ctx.signal),
+    )
     if (raw === undefined) return undefined
     return parseIndex(raw, ctx.prefix, pkg.packageKey)
   } catch (error) {
+    if (breaker.trip(error, ctx.log) || ctx.signal?.aborted) return undefined
     ctx.log.warning(`Cannot use the cache index of ${pkg.pin.identity} (${pkg.indexKey}): ${errorMessage(error)}. Its targets will be built.`)
+    problems.push(`${pkg.pin.identity}: ${errorMessage(error)}`)
     return undefined
   }
 }
 
 async function markedComplete(ctx: RestoreContext): Promise<string[] | undefined> {
   try {
-    const raw = await getJson(ctx.storage, ctx.plan.completeKey)
+    const raw = await getJson(ctx.storage, ctx.plan.completeKey, ctx.signal)
     if (raw === undefined) return undefined
     return parseCompleteMarker(raw, ctx.plan.setKey).targets.map((t) => `${t.targetName}\0${t.scipioKey}`)
   } catch (error) {
@@ -210,12 +264,14 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
   const tempRoot = path.join(ctx.outputDirectory, `.scipio-s3-cache-tmp-${randomBytes(4).toString('hex')}`)
   const indexes = new Map<string, PackageIndex>()
   const packagesMissing: string[] = []
-  const completion = markedComplete(ctx)
+  const problems: string[] = []
+  const breaker = new Breaker()
+  const completion = ctx.lookupOnly ? Promise.resolve(undefined) : markedComplete(ctx)
   try {
     const perPackage = await Promise.all(
       ctx.plan.packages.map((pkg) =>
         limit(async () => {
-          const index = await readIndex(ctx, pkg)
+          const index = await readIndex(ctx, pkg, breaker, problems)
           if (!index) {
             packagesMissing.push(pkg.pin.identity)
             return []
@@ -228,7 +284,13 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
     const jobs = perPackage.flat()
     // Largest first: the long downloads start early and the small ones fill the gaps.
     jobs.sort((a, b) => b.entry.size - a.entry.size)
-    const targets = await Promise.all(jobs.map(({ pkg, entry }) => limit(() => restoreTarget(ctx, pkg, entry, local, tempRoot))))
+    const targets = await Promise.all(jobs.map(({ pkg, entry }) => limit(() => restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, problems))))
+    const timedOut = targets.filter((t) => t.reason === 'cache time limit reached').length
+    if (timedOut > 0 || (ctx.signal?.aborted && packagesMissing.length > 0)) {
+      ctx.log.warning(`The cache time limit was reached: ${timedOut} frameworks were not restored and will be built.`)
+      problems.push('the cache time limit was reached')
+    }
+    if (breaker.error) problems.push(breaker.error.message)
     const marked = await completion
     const after = await scanOutput(ctx.outputDirectory)
     const complete =
@@ -239,7 +301,7 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
         const [name, key] = id.split('\0')
         return after.get(name!)?.scipioKey === key
       })
-    return { indexes, packagesMissing: packagesMissing.sort(), targets, complete }
+    return { indexes, packagesMissing: packagesMissing.sort(), targets, complete, problems }
   } finally {
     await fs.rm(tempRoot, { recursive: true, force: true }).catch(() => undefined)
   }

@@ -5,7 +5,7 @@ import pLimit from 'p-limit'
 import { Measure, packArchive } from './archive.js'
 import { newIndex, parseIndex, sameTargets, type CompleteMarker, type IndexEntry, type PackageIndex } from './cache-index.js'
 import { Formats } from './constants.js'
-import { errorMessage } from './errors.js'
+import { CacheTimeoutError, errorMessage, StorageError } from './errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from './frameworks.js'
 import { archiveObjectKey, type ArchiveFormat, type KeyPlan, type PackagePlan } from './keys.js'
 import type { Log } from './log.js'
@@ -29,6 +29,8 @@ export interface SaveOutcome {
   unmatched: string[]
   indexesWritten: number
   markedComplete: boolean
+  /** Cache errors, for `strict`. */
+  problems: string[]
 }
 
 export interface SaveContext {
@@ -44,6 +46,8 @@ export interface SaveContext {
   restored?: RestoreOutcome
   log: Log
   now?: () => Date
+  /** Aborts when the cache phase's time limit is reached: what is left is not uploaded. */
+  signal?: AbortSignal
 }
 
 /** A VersionFile names its pin (revision, version) but not its package: Package.resolved links the two. */
@@ -54,13 +58,17 @@ export function packagesOf(framework: LocalFramework, plan: KeyPlan): PackagePla
   return []
 }
 
+function signalOf(ctx: SaveContext): { signal?: AbortSignal } {
+  return ctx.signal ? { signal: ctx.signal } : {}
+}
+
 async function uploadArchive(ctx: SaveContext, framework: LocalFramework): Promise<IndexEntry> {
   const key = archiveObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, ctx.format)
   const hash = createHash('sha256')
   const measure = new Measure(hash)
   const body = new PassThrough()
   const packing = pipeline(packArchive(ctx.outputDirectory, [frameworkFolder(framework.targetName), versionFileName(framework.targetName)], ctx.format), measure, body)
-  const sending = ctx.storage.put(key, body, { contentType: 'application/octet-stream', publicRead: ctx.publicRead }).catch((error: unknown) => {
+  const sending = ctx.storage.put(key, body, { contentType: 'application/octet-stream', publicRead: ctx.publicRead, ...signalOf(ctx) }).catch((error: unknown) => {
     body.destroy(error as Error) // stops the packer instead of leaving it blocked on a reader that is gone
     throw error
   })
@@ -105,6 +113,19 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   const results: SavedTarget[] = []
   let indexesWritten = 0
   let allIndexed = true
+  const problems: string[] = []
+  let fatal: StorageError | undefined
+  const note = (error: unknown, what: string): string => {
+    const reason = ctx.signal?.aborted ? 'the cache time limit was reached' : errorMessage(error)
+    if (error instanceof StorageError && error.fatal) {
+      if (!fatal) ctx.log.warning(`Uploading to the cache is impossible: ${reason}`)
+      fatal ??= error
+    } else {
+      ctx.log.warning(`Could not upload ${what}: ${reason}`)
+      problems.push(`${what}: ${reason}`)
+    }
+    return reason
+  }
   const uploads = new Map<string, Promise<IndexEntry>>() // one upload per archive, even if two pins share a revision
 
   await Promise.all(
@@ -117,6 +138,8 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
             const started = Date.now()
             const base = { targetName: framework.targetName, package: pkg.pin.identity }
             try {
+              if (fatal) throw fatal
+              if (ctx.signal?.aborted) throw new CacheTimeoutError()
               const stored = await storedEntry(ctx, framework, previous)
               if (stored) {
                 results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started })
@@ -130,8 +153,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
               results.push({ ...base, result: first ? 'uploaded' : 'stored', bytes: first ? entry.size : 0, ms: Date.now() - started })
               return entry
             } catch (error) {
-              const reason = errorMessage(error)
-              ctx.log.warning(`Could not upload ${framework.targetName} (${pkg.pin.identity}): ${reason}`)
+              const reason = fatal && error === fatal ? fatal.message : note(error, `${framework.targetName} (${pkg.pin.identity})`)
               results.push({ ...base, result: 'failed', bytes: 0, ms: Date.now() - started, reason })
               return undefined
             }
@@ -143,19 +165,23 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       if (stored.length === 0 && !ctx.buildSucceeded) return
       const index = newIndex(pkg.packageKey, pkg.pin, stored, now())
       if (sameTargets(previous, index)) return
+      if (fatal || ctx.signal?.aborted) {
+        allIndexed = false
+        return
+      }
       try {
         // Written only now, after every archive it lists is stored.
-        await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(index, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead })
+        await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(index, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) })
         indexesWritten += 1
       } catch (error) {
         allIndexed = false
-        ctx.log.warning(`Could not write the cache index of ${pkg.pin.identity}: ${errorMessage(error)}`)
+        note(error, `the cache index of ${pkg.pin.identity}`)
       }
     }),
   )
 
   let markedComplete = false
-  if (ctx.buildSucceeded && allIndexed && !ctx.restored?.complete) {
+  if (ctx.buildSucceeded && allIndexed && !fatal && !ctx.signal?.aborted && !ctx.restored?.complete) {
     const marker: CompleteMarker = {
       schema: Formats.complete,
       setKey: ctx.plan.setKey,
@@ -166,13 +192,15 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
         .sort((a, b) => (a.targetName < b.targetName ? -1 : 1)),
     }
     try {
-      await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(marker, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead })
+      await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(marker, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) })
       markedComplete = true
     } catch (error) {
-      ctx.log.warning(`Could not write the completion marker: ${errorMessage(error)}`)
+      note(error, 'the completion marker')
     }
   }
+  if (fatal) problems.push(fatal.message)
+  if (ctx.signal?.aborted) problems.push('the cache time limit was reached')
   results.sort((a, b) => (a.targetName < b.targetName ? -1 : 1))
-  return { targets: results, unmatched: unmatched.sort(), indexesWritten, markedComplete }
+  return { targets: results, unmatched: unmatched.sort(), indexesWritten, markedComplete, problems }
 }
 

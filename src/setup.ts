@@ -41,7 +41,7 @@ export async function setUp(read: InputReader, log: Log): Promise<RunSetup> {
   const manifest = await readManifest(config)
   const toolchain = await detectToolchain(config.scipioPath)
   const plan = planKeys(config.prefix, resolved.pins, manifest, config.build, toolchain, config.keySalt)
-  const storage = createStorage(config.storage)
+  const storage = createStorage(config.storage, config.stallTimeoutMs)
   log.info(
     `${resolved.pins.length} pinned packages in ${path.relative(process.cwd(), resolvedPath) || resolvedPath}; ` +
       `Xcode ${toolchain.xcodeVersion} (${toolchain.xcodeBuildVersion}), ${toolchain.clangVersion}, Scipio at ${toolchain.scipioPath}; cache at ${storage.description}`,

@@ -9,14 +9,33 @@ import type { RunSetup } from './setup.js'
 
 /** The three stages as the action and both sub-actions call them, each logged in its own group. */
 
-export async function restoreStage(setup: RunSetup, log: Log): Promise<RestoreOutcome> {
+export async function restoreStage(setup: RunSetup, log: Log, lookupOnly = false): Promise<RestoreOutcome> {
   const { config, storage, plan } = setup
-  const outcome = await log.group('Restore frameworks from the cache', () =>
-    restore({ storage, plan, prefix: config.prefix, outputDirectory: config.outputDirectory, concurrency: config.concurrency, log }),
+  const outcome = await log.group(lookupOnly ? 'Look up frameworks in the cache' : 'Restore frameworks from the cache', () =>
+    restore({
+      storage,
+      plan,
+      prefix: config.prefix,
+      outputDirectory: config.outputDirectory,
+      concurrency: config.concurrency,
+      log,
+      stallTimeoutMs: config.stallTimeoutMs,
+      signal: AbortSignal.timeout(config.cacheTimeoutMs),
+      lookupOnly,
+    }),
   )
   const count = (kind: string) => outcome.targets.filter((t) => t.result === kind).length
-  log.info(`Restored ${count('restored')} frameworks, kept ${count('kept')} already in place; ${outcome.packagesMissing.length} packages not in the cache.`)
+  log.info(
+    lookupOnly
+      ? `${count('available')} frameworks stored, ${count('kept')} already in place, ${count('missed')} missing; ${outcome.packagesMissing.length} packages not in the cache.`
+      : `Restored ${count('restored')} frameworks, kept ${count('kept')} already in place; ${outcome.packagesMissing.length} packages not in the cache.`,
+  )
   return outcome
+}
+
+/** What a consumer could not get from the cache: packages with no index, and targets that missed. */
+export function cacheMisses(outcome: RestoreOutcome): string[] {
+  return [...outcome.packagesMissing.map((p) => `${p} (package)`), ...outcome.targets.filter((t) => t.result === 'missed').map((t) => t.targetName)]
 }
 
 export async function buildStage(setup: RunSetup, log: Log): Promise<{ exitCode: number; built: string[] }> {
@@ -43,6 +62,7 @@ export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boole
       buildSucceeded,
       ...(restored ? { restored } : {}),
       log,
+      signal: AbortSignal.timeout(config.cacheTimeoutMs),
     }).catch((error: unknown) => {
       log.warning(`Uploading to the cache failed: ${errorMessage(error)}`)
       return undefined

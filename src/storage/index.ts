@@ -6,6 +6,6 @@ import type { Storage } from './storage.js'
 export type { Storage, StoredObject, PutOptions } from './storage.js'
 export { getJson } from './storage.js'
 
-export function createStorage(settings: StorageSettings): Storage {
-  return settings.kind === 's3' ? new S3Storage(settings) : new PublicUrlStorage(settings.baseUrl)
+export function createStorage(settings: StorageSettings, idleTimeoutMs?: number): Storage {
+  return settings.kind === 's3' ? new S3Storage(settings, idleTimeoutMs) : new PublicUrlStorage(settings.baseUrl, idleTimeoutMs)
 }

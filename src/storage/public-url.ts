@@ -29,7 +29,9 @@ export class PublicUrlStorage implements Storage {
       response = await fetch(url, { method, signal: signal ? AbortSignal.any([signal, headers.signal]) : headers.signal, redirect: 'follow' })
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name
-      throw new StorageError(`${method} ${url}: cannot reach the server (${cause}). Check the 'public-url' input.`, true)
+      if (signal?.aborted) throw new StorageError(`${method} ${url}: aborted (the cache time limit was reached).`, false)
+      const refused = cause === 'ECONNREFUSED' || cause === 'ENOTFOUND' || cause === 'EAI_AGAIN'
+      throw new StorageError(`${method} ${url}: cannot reach the server (${cause}). Check the 'public-url' input.`, true, undefined, refused)
     } finally {
       clearTimeout(timer)
     }

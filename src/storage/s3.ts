@@ -31,46 +31,48 @@ export function describeS3Error(error: unknown, operation: Operation, settings: 
   const status = e?.$metadata?.httpStatusCode
   const name = e?.name ?? 'Error'
   const headers = e?.$response?.headers ?? {}
-  const fail = (message: string, retryable = false) => new StorageError(redact(message), retryable, status)
+  const fail = (message: string, retryable = false) => new StorageError(redact(message), retryable, status, false)
+  const fatal = (message: string) => new StorageError(redact(message), false, status, true)
 
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(e?.message ?? '')) {
-    return fail(
+    return fatal(
       `${where}: no AWS credentials were found. Set the '${Inputs.AccessKeyId}' and '${Inputs.SecretAccessKey}' inputs, ` +
         `or run aws-actions/configure-aws-credentials before this step.`,
     )
   }
   if (name === 'AccessControlListNotSupported') {
-    return fail(
+    return fatal(
       `${where}: the bucket has ACLs disabled (Object Ownership "Bucket owner enforced"), so 'public-read' is rejected. ` +
         `Either set '${Inputs.ShouldPublish}: false' and grant public read with a bucket policy, or enable ACLs on the bucket.`,
     )
   }
   if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
     const region = headers['x-amz-bucket-region']
-    return fail(
+    return fatal(
       `${where}: the bucket is not in region '${settings.region}'` +
         (region ? `; it is in '${region}'. Set '${Inputs.Region}: ${region}'.` : `. Set '${Inputs.Region}' to the bucket's region.`),
     )
   }
   if (name === 'NoSuchBucket') {
-    return fail(`${where}: the bucket '${settings.bucket}' does not exist${settings.endpoint ? ` at ${settings.endpoint}` : ` in ${settings.region}`}. Check '${Inputs.Bucket}' and '${Inputs.Region}'.`)
+    return fatal(`${where}: the bucket '${settings.bucket}' does not exist${settings.endpoint ? ` at ${settings.endpoint}` : ` in ${settings.region}`}. Check '${Inputs.Bucket}' and '${Inputs.Region}'.`)
   }
   if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'ExpiredToken' || name === 'InvalidToken') {
-    return fail(
+    return fatal(
       `${where}: the credentials were rejected (${name}). Check '${Inputs.AccessKeyId}', '${Inputs.SecretAccessKey}' and '${Inputs.SessionToken}', or that the role session has not expired.`,
     )
   }
   if (name === 'AccessDenied' || status === 403) {
     const permission = operation === 'PutObject' && publicRead ? 's3:PutObject and s3:PutObjectAcl' : permissionFor[operation]
-    return fail(`${where}: access denied (403). The credentials need ${permission} on arn:aws:s3:::${settings.bucket}/*.`)
+    return fatal(`${where}: access denied (403). The credentials need ${permission} on arn:aws:s3:::${settings.bucket}/*.`)
   }
   const code = e?.code ?? (e as { cause?: { code?: string } })?.cause?.code
   if (code && networkCodes.has(code)) {
-    return fail(`${where}: cannot reach ${settings.endpoint ?? `S3 in ${settings.region}`} (${code}). Check '${Inputs.Endpoint}' and the runner's network.`, true)
+    const message = `${where}: cannot reach ${settings.endpoint ?? `S3 in ${settings.region}`} (${code}). Check '${Inputs.Endpoint}' and the runner's network.`
+    // A refused or unresolvable endpoint is a setting; a reset mid-transfer is worth another try.
+    return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' ? fail(message, true) : new StorageError(redact(message), true, status, true)
   }
-  if (name === 'TimeoutError' || name === 'RequestTimeout' || name === 'AbortError') {
-    return fail(`${where}: timed out.`, true)
-  }
+  if (name === 'AbortError') return fail(`${where}: aborted (the cache time limit was reached).`)
+  if (name === 'TimeoutError' || name === 'RequestTimeout') return fail(`${where}: timed out.`, true)
   const retryable = status === undefined || status >= 500 || status === 429 || name === 'SlowDown'
   return fail(`${where} failed: ${name}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? String(error)}`, retryable)
 }
@@ -87,7 +89,11 @@ export class S3Storage implements Storage {
   readonly description: string
   private readonly client: S3Client
 
-  constructor(private readonly settings: S3Settings) {
+  constructor(
+    private readonly settings: S3Settings,
+    /** A request with no bytes moving for this long fails (and is retried). */
+    idleTimeoutMs = 60_000,
+  ) {
     this.description = `s3://${settings.bucket}${settings.endpoint ? ` at ${settings.endpoint}` : ` (${settings.region})`}`
     // Many S3-compatible servers store aws-chunked bodies with trailing checksums corrupted; send plain bodies there.
     const checksums = settings.endpoint ? ('WHEN_REQUIRED' as const) : ('WHEN_SUPPORTED' as const)
@@ -97,7 +103,7 @@ export class S3Storage implements Storage {
       maxAttempts: 5,
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
-      requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: idleTimeoutMs },
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
       ...(settings.credentials ? { credentials: settings.credentials } : {}),
     })
@@ -134,12 +140,22 @@ export class S3Storage implements Storage {
     const params = { ...this.bucketKey(key), ContentType: options.contentType, ...acl }
     try {
       if (Buffer.isBuffer(body)) {
-        await this.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: body.length }))
+        await this.client.send(
+          new PutObjectCommand({ ...params, Body: body, ContentLength: body.length }),
+          options.signal ? { abortSignal: options.signal } : {},
+        )
         return
       }
       // lib-storage sends one PUT for a small body and a multipart upload (parts in parallel) for a large one,
       // reading the stream part by part so memory stays bounded whatever the archive's size.
-      await new Upload({ client: this.client, params: { ...params, Body: body }, partSize: 16 * MiB, queueSize: 4, leavePartsOnError: false }).done()
+      const upload = new Upload({ client: this.client, params: { ...params, Body: body }, partSize: 16 * MiB, queueSize: 4, leavePartsOnError: false })
+      const abort = () => void upload.abort().catch(() => undefined)
+      options.signal?.addEventListener('abort', abort, { once: true })
+      try {
+        await upload.done()
+      } finally {
+        options.signal?.removeEventListener('abort', abort)
+      }
     } catch (error) {
       if (error instanceof StorageError) throw error
       throw describeS3Error(error, 'PutObject', this.settings, key, options.publicRead)

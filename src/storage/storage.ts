@@ -10,6 +10,7 @@ export interface PutOptions {
   contentType: string
   /** Sends the `public-read` canned ACL; without it no ACL header is sent at all. */
   publicRead: boolean
+  signal?: AbortSignal
 }
 
 /** The small protocol every backend speaks (like Scipio's own cache storage: exists, fetch, put). */
@@ -23,8 +24,8 @@ export interface Storage {
   put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void>
 }
 
-export async function getJson(storage: Storage, key: string): Promise<unknown> {
-  const object = await storage.get(key)
+export async function getJson(storage: Storage, key: string, signal?: AbortSignal): Promise<unknown> {
+  const object = await storage.get(key, signal)
   if (!object) return undefined
   const chunks: Buffer[] = []
   let total = 0

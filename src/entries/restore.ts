@@ -1,0 +1,3 @@
+import { runRestore } from '../restore-main.js'
+
+await runRestore()

@@ -1,0 +1,3 @@
+import { runSave } from '../save-main.js'
+
+await runSave()

@@ -1,0 +1,44 @@
+import * as core from '@actions/core'
+import { Inputs, Outputs } from './constants.js'
+import { errorMessage } from './errors.js'
+import { actionInputReader, readBoolean, type InputReader } from './inputs.js'
+import { actionLog, type Log } from './log.js'
+import { restoredTargets, writeSummary, type RunReport } from './report.js'
+import { redact } from './secrets.js'
+import { protectSecrets, setUp } from './setup.js'
+import { cacheMisses, restoreStage } from './stages.js'
+
+/** The restore sub-action reads the same inputs as a consumer; `mode` is not one of its inputs. */
+export function consumerReader(read: InputReader): InputReader {
+  return (name) => (name === Inputs.Mode ? 'consumer' : read(name))
+}
+
+function setRestoreOutputs(misses: string[], restored: string[], hit: boolean): void {
+  core.setOutput(Outputs.CacheHit, hit ? 'true' : 'false')
+  core.setOutput(Outputs.Restored, JSON.stringify(restored))
+  core.setOutput(Outputs.RestoredCount, String(restored.length))
+  core.setOutput(Outputs.Missing, JSON.stringify(misses))
+}
+
+/** restore/action.yml: restore (or only look up) what the cache holds; no build, no upload. */
+export async function runRestore(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
+  protectSecrets(read)
+  try {
+    const reader = consumerReader(read)
+    const lookupOnly = readBoolean(reader, Inputs.LookupOnly, false)
+    const setup = await setUp(reader, log)
+    const outcome = await restoreStage(setup, log, lookupOnly)
+    const report: RunReport = { restore: outcome, built: [], buildSkipped: true }
+    const misses = cacheMisses(outcome)
+    setRestoreOutputs(misses, restoredTargets(report), misses.length === 0)
+    await writeSummary(report).catch((error: unknown) => log.warning(`Could not write the job summary: ${errorMessage(error)}`))
+    if (misses.length > 0 && setup.config.failOnCacheMiss) {
+      core.setFailed(`fail-on-cache-miss: ${misses.length} not in the cache: ${misses.join(', ')}.`)
+    } else if (setup.config.strict && outcome.problems.length > 0) {
+      core.setFailed(redact(`strict: the cache had ${outcome.problems.length} errors: ${outcome.problems.join('; ')}`))
+    }
+  } catch (error) {
+    setRestoreOutputs([], [], false)
+    core.setFailed(redact(errorMessage(error)))
+  }
+}

@@ -1,0 +1,46 @@
+import * as core from '@actions/core'
+import { Inputs, Outputs } from './constants.js'
+import { errorMessage } from './errors.js'
+import { actionInputReader, type InputReader } from './inputs.js'
+import { actionLog, type Log } from './log.js'
+import { uploadedTargets, writeSummary, type RunReport } from './report.js'
+import { redact } from './secrets.js'
+import { protectSecrets, setUp } from './setup.js'
+import { saveStage } from './stages.js'
+import { untrustedEvent, untrustedUploadWarning } from './trust.js'
+
+export function producerReader(read: InputReader): InputReader {
+  return (name) => (name === Inputs.Mode ? 'producer' : read(name))
+}
+
+function setSaveOutputs(uploaded: string[]): void {
+  core.setOutput(Outputs.Uploaded, JSON.stringify(uploaded))
+  core.setOutput(Outputs.UploadedCount, String(uploaded.length))
+}
+
+/**
+ * save/action.yml: upload every framework in the output folder that the cache lacks. It cannot know whether
+ * the build before it succeeded, so it never marks a build complete; consumers then let Scipio check the set.
+ */
+export async function runSave(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
+  protectSecrets(read)
+  try {
+    const setup = await setUp(producerReader(read), log)
+    const untrusted = untrustedEvent()
+    if (untrusted && !setup.config.allowUntrustedUpload) {
+      log.warning(untrustedUploadWarning(untrusted))
+      setSaveOutputs([])
+      return
+    }
+    const saved = await saveStage(setup, log, false)
+    const report: RunReport = { built: [], buildSkipped: true, ...(saved ? { save: saved } : {}) }
+    setSaveOutputs(uploadedTargets(report))
+    await writeSummary(report).catch((error: unknown) => log.warning(`Could not write the job summary: ${errorMessage(error)}`))
+    if (setup.config.strict && (saved?.problems.length ?? 0) > 0) {
+      core.setFailed(redact(`strict: the cache had ${saved!.problems.length} errors: ${saved!.problems.join('; ')}`))
+    }
+  } catch (error) {
+    setSaveOutputs([])
+    core.setFailed(redact(errorMessage(error)))
+  }
+}
