@@ -1,4 +1,4 @@
-import { ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -156,5 +156,35 @@ describe('end to end through dist/index.js against an S3 server', () => {
     expect(json(run, 'uploaded')).toEqual([])
     expect(json(run, 'built')).toEqual([])
     expect(run.outputs['cache-hit']).toBe('true')
+  })
+})
+
+describe('archives shared between indexes', () => {
+  const prefix = 'shared'
+  it('a producer with another key-salt adopts stored archives instead of overwriting them', async () => {
+    const first = await exampleWorkspace()
+    expectOk(await runAction(s3Inputs({ mode: 'producer', prefix, 'key-salt': 'a', 'package-directory': first })))
+    const second = await exampleWorkspace()
+    const run = await runAction(s3Inputs({ mode: 'consumer,producer', prefix, 'key-salt': 'b', 'package-directory': second }))
+    expectOk(run)
+    expect(json(run, 'built')).toEqual(allTargets) // nothing indexed under salt b yet
+    expect(json(run, 'uploaded')).toEqual([]) // every archive was already stored under its Scipio key
+    const consumer = await runAction(s3Inputs({ prefix, 'key-salt': 'a', 'package-directory': await exampleWorkspace() }))
+    expectOk(consumer)
+    expect(json(consumer, 'restored')).toEqual(allTargets)
+    expect(consumer.stdout).not.toContain('::warning::')
+  })
+
+  it('a damaged archive is replaced by the next consumer,producer run', async () => {
+    const keys = await listKeys(`${prefix}/Logging/`)
+    expect(keys).toHaveLength(1)
+    await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: keys[0]!, Body: Buffer.from('damaged') }))
+    const healing = await runAction(s3Inputs({ mode: 'consumer,producer', prefix, 'key-salt': 'a', 'package-directory': await exampleWorkspace() }))
+    expectOk(healing)
+    expect(json(healing, 'built')).toEqual(['Logging'])
+    expect(json(healing, 'uploaded')).toEqual(['Logging'])
+    const consumer = await runAction(s3Inputs({ prefix, 'key-salt': 'a', 'package-directory': await exampleWorkspace() }))
+    expect(json(consumer, 'restored')).toEqual(allTargets)
+    expect(consumer.outputs['cache-hit']).toBe('true')
   })
 })

@@ -14,7 +14,7 @@ import type { ArchiveFormat } from './keys.js'
 type ZstdZlib = typeof zlib & {
   createZstdCompress?: (options?: object) => Transform
   createZstdDecompress?: (options?: object) => Transform
-  constants: typeof zlib.constants & { ZSTD_c_compressionLevel?: number; ZSTD_c_nbWorkers?: number }
+  constants: typeof zlib.constants & { ZSTD_c_compressionLevel?: number; ZSTD_c_checksumFlag?: number }
 }
 const z = zlib as ZstdZlib
 
@@ -32,8 +32,12 @@ export function canRead(format: ArchiveFormat): boolean {
 
 function compressor(format: ArchiveFormat): Transform {
   if (format === 'tar.gz') return zlib.createGzip({ level: 6 })
-  const level = z.constants.ZSTD_c_compressionLevel
-  return z.createZstdCompress!(level === undefined ? {} : { params: { [level]: 3 } })
+  const { ZSTD_c_compressionLevel: level, ZSTD_c_checksumFlag: checksum } = z.constants
+  // The frame checksum makes zstd itself notice damaged bytes, before our SHA-256 over the whole object does.
+  const params: Record<number, number> = {}
+  if (level !== undefined) params[level] = 3
+  if (checksum !== undefined) params[checksum] = 1
+  return z.createZstdCompress!({ params })
 }
 
 function decompressor(format: ArchiveFormat): Transform {

@@ -73,6 +73,23 @@ class StallError extends Error {
   override name = 'StallError'
 }
 
+/**
+ * Runs a request that must answer (headers, or a whole small object) within `ms`; the abort it sends on
+ * expiry is a retryable stall, unlike the cache-wide time limit in `outer`.
+ */
+async function answerWithin<T>(ms: number, outer: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const stall = new AbortController()
+  const timer = setTimeout(() => stall.abort(), ms)
+  try {
+    return await fn(outer ? AbortSignal.any([outer, stall.signal]) : stall.signal)
+  } catch (error) {
+    if (stall.signal.aborted && !outer?.aborted) throw new StallError(`no answer for ${Math.round(ms / 1000)} s`)
+    throw error
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** Fails the stream when no chunk arrives for `ms`: a download can stall, it cannot hang the job. */
 class StallWatch extends Transform {
   private timer: NodeJS.Timeout | undefined
@@ -96,6 +113,11 @@ class StallWatch extends Transform {
     clearTimeout(this.timer)
     callback(error)
   }
+}
+
+function isFormatError(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? '')
+  return code.startsWith('Z_') || code.startsWith('ERR_ZSTD') || code.startsWith('ERR__ZSTD') || code.startsWith('TAR_') || code === 'ERR_ZLIB_INITIALIZATION_FAILED'
 }
 
 function isRetryableDownload(error: unknown): boolean {
@@ -142,7 +164,7 @@ async function downloadInto(
   staging: string,
 ): Promise<void> {
   if (ctx.signal?.aborted) throw new CacheTimeoutError()
-  const object = await ctx.storage.get(entry.key, ctx.signal)
+  const object = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => ctx.storage.get(entry.key, signal))
   if (!object) throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
   if (object.size && object.size !== entry.size) {
     object.body.destroy()
@@ -155,6 +177,10 @@ async function downloadInto(
   ctx.signal?.addEventListener('abort', abort, { once: true })
   try {
     await extractArchive(object.body, staging, entry.format, roots, defaultExtractLimits, [new StallWatch(ctx.stallTimeoutMs ?? 60_000), measure])
+  } catch (error) {
+    // The bytes arrived but do not decompress or parse: the archive is damaged, whatever the index says.
+    if (isFormatError(error)) throw new IntegrityError(`the archive is corrupted (${errorMessage(error)})`)
+    throw error
   } finally {
     ctx.signal?.removeEventListener('abort', abort)
   }
@@ -234,7 +260,7 @@ async function readIndex(ctx: RestoreContext, pkg: PackagePlan, breaker: Breaker
   if (breaker.error || ctx.signal?.aborted) return undefined
   try {
     const raw = await withRetry(ctx.retry ?? defaultRetryPolicy, (e) => !(e instanceof StorageError && e.fatal) && isRetryableDownload(e), () =>
-      getJson(ctx.storage, pkg.indexKey, ctx.signal),
+      answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => getJson(ctx.storage, pkg.indexKey, signal)),
     )
     if (raw === undefined) return undefined
     return parseIndex(raw, ctx.prefix, pkg.packageKey)
@@ -248,7 +274,7 @@ async function readIndex(ctx: RestoreContext, pkg: PackagePlan, breaker: Breaker
 
 async function markedComplete(ctx: RestoreContext): Promise<string[] | undefined> {
   try {
-    const raw = await getJson(ctx.storage, ctx.plan.completeKey, ctx.signal)
+    const raw = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => getJson(ctx.storage, ctx.plan.completeKey, signal))
     if (raw === undefined) return undefined
     return parseCompleteMarker(raw, ctx.plan.setKey).targets.map((t) => `${t.targetName}\0${t.scipioKey}`)
   } catch (error) {

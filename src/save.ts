@@ -88,14 +88,38 @@ async function existingIndex(ctx: SaveContext, pkg: PackagePlan): Promise<Packag
   }
 }
 
+/** Whether this run's restore found the archive at `key` damaged: it must be replaced, not trusted. */
+function damagedNow(ctx: SaveContext, key: string): boolean {
+  return ctx.restored?.targets.some((t) => t.result === 'missed' && t.entry?.key === key) ?? false
+}
+
 /** Reuses a stored archive when the index lists it and it is still there (restored this run, or answered by HEAD). */
 async function storedEntry(ctx: SaveContext, framework: LocalFramework, index: PackageIndex | undefined): Promise<IndexEntry | undefined> {
   const entry = index?.targets.find((t) => t.targetName === framework.targetName && t.scipioKey === framework.scipioKey)
-  if (!entry) return undefined
+  if (!entry || damagedNow(ctx, entry.key)) return undefined
   const restoredNow = ctx.restored?.targets.some((t) => t.result === 'restored' && t.entry?.key === entry.key)
   if (restoredNow) return entry
   const head = await ctx.storage.head(entry.key)
   return head && head.size === entry.size ? entry : undefined
+}
+
+/**
+ * An archive already stored under this Scipio key by another index (another salt or package key, or a producer
+ * running at the same time) is adopted, hashed as it is, rather than overwritten: overwriting would change the
+ * bytes under the other index and turn its consumers' restores into misses.
+ */
+async function adoptExisting(ctx: SaveContext, framework: LocalFramework): Promise<IndexEntry | undefined> {
+  const key = archiveObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, ctx.format)
+  if (damagedNow(ctx, key) || !(await ctx.storage.head(key))) return undefined
+  const object = await ctx.storage.get(key, ctx.signal)
+  if (!object) return undefined
+  const hash = createHash('sha256')
+  let size = 0
+  for await (const chunk of object.body) {
+    hash.update(chunk as Buffer)
+    size += (chunk as Buffer).length
+  }
+  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size, sha256: hash.digest('hex') }
 }
 
 export async function save(ctx: SaveContext): Promise<SaveOutcome> {
@@ -140,7 +164,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
             try {
               if (fatal) throw fatal
               if (ctx.signal?.aborted) throw new CacheTimeoutError()
-              const stored = await storedEntry(ctx, framework, previous)
+              const stored = (await storedEntry(ctx, framework, previous)) ?? (await adoptExisting(ctx, framework))
               if (stored) {
                 results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started })
                 return stored
@@ -162,7 +186,8 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       )
       const stored = entries.filter((e): e is IndexEntry => e !== undefined)
       if (stored.length < frameworks.length) allIndexed = false
-      if (stored.length === 0 && !ctx.buildSucceeded) return
+      // An empty index says "this package yields no frameworks": only a complete build may claim that.
+      if (stored.length === 0 && (frameworks.length > 0 || !ctx.buildSucceeded)) return
       const index = newIndex(pkg.packageKey, pkg.pin, stored, now())
       if (sameTargets(previous, index)) return
       if (fatal || ctx.signal?.aborted) {

@@ -65777,7 +65777,8 @@ class S3Storage {
             maxAttempts: 5,
             requestChecksumCalculation: checksums,
             responseChecksumValidation: checksums,
-            requestHandler: { connectionTimeout: 10_000, requestTimeout: idleTimeoutMs },
+            // socketTimeout is an idle timeout: a long transfer is fine as long as bytes keep moving.
+            requestHandler: { connectionTimeout: 10_000, socketTimeout: idleTimeoutMs },
             ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
             ...(settings.credentials ? { credentials: settings.credentials } : {}),
         });
@@ -65844,6 +65845,7 @@ async function storage_getJson(storage, key, signal) {
     const object = await storage.get(key, signal);
     if (!object)
         return undefined;
+    signal?.addEventListener('abort', () => object.body.destroy(new Error(`reading ${key} was aborted`)), { once: true });
     const chunks = [];
     let total = 0;
     for await (const chunk of object.body) {
@@ -66037,8 +66039,14 @@ function canRead(format) {
 function compressor(format) {
     if (format === 'tar.gz')
         return zlib.createGzip({ level: 6 });
-    const level = archive_z.constants.ZSTD_c_compressionLevel;
-    return archive_z.createZstdCompress(level === undefined ? {} : { params: { [level]: 3 } });
+    const { ZSTD_c_compressionLevel: level, ZSTD_c_checksumFlag: checksum } = archive_z.constants;
+    // The frame checksum makes zstd itself notice damaged bytes, before our SHA-256 over the whole object does.
+    const params = {};
+    if (level !== undefined)
+        params[level] = 3;
+    if (checksum !== undefined)
+        params[checksum] = 1;
+    return archive_z.createZstdCompress({ params });
 }
 function decompressor(format) {
     return format === 'tar.gz' ? external_node_zlib_.createGunzip() : archive_z.createZstdDecompress();
@@ -66674,6 +66682,25 @@ class IntegrityError extends Error {
 class StallError extends Error {
     name = 'StallError';
 }
+/**
+ * Runs a request that must answer (headers, or a whole small object) within `ms`; the abort it sends on
+ * expiry is a retryable stall, unlike the cache-wide time limit in `outer`.
+ */
+async function answerWithin(ms, outer, fn) {
+    const stall = new AbortController();
+    const timer = setTimeout(() => stall.abort(), ms);
+    try {
+        return await fn(outer ? AbortSignal.any([outer, stall.signal]) : stall.signal);
+    }
+    catch (error) {
+        if (stall.signal.aborted && !outer?.aborted)
+            throw new StallError(`no answer for ${Math.round(ms / 1000)} s`);
+        throw error;
+    }
+    finally {
+        clearTimeout(timer);
+    }
+}
 /** Fails the stream when no chunk arrives for `ms`: a download can stall, it cannot hang the job. */
 class StallWatch extends external_node_stream_.Transform {
     ms;
@@ -66699,6 +66726,10 @@ class StallWatch extends external_node_stream_.Transform {
         clearTimeout(this.timer);
         callback(error);
     }
+}
+function isFormatError(error) {
+    const code = String(error?.code ?? '');
+    return code.startsWith('Z_') || code.startsWith('ERR_ZSTD') || code.startsWith('ERR__ZSTD') || code.startsWith('TAR_') || code === 'ERR_ZLIB_INITIALIZATION_FAILED';
 }
 function isRetryableDownload(error) {
     if (error instanceof UnsafeArchiveError || error instanceof errors_CacheTimeoutError)
@@ -66741,7 +66772,7 @@ async function placeFramework(staging, outputDirectory, targetName, trash) {
 async function downloadInto(ctx, entry, staging) {
     if (ctx.signal?.aborted)
         throw new errors_CacheTimeoutError();
-    const object = await ctx.storage.get(entry.key, ctx.signal);
+    const object = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => ctx.storage.get(entry.key, signal));
     if (!object)
         throw new errors_StorageError(`the archive ${entry.key} listed in the index is missing`, false);
     if (object.size && object.size !== entry.size) {
@@ -66755,6 +66786,12 @@ async function downloadInto(ctx, entry, staging) {
     ctx.signal?.addEventListener('abort', abort, { once: true });
     try {
         await extractArchive(object.body, staging, entry.format, roots, defaultExtractLimits, [new StallWatch(ctx.stallTimeoutMs ?? 60_000), measure]);
+    }
+    catch (error) {
+        // The bytes arrived but do not decompress or parse: the archive is damaged, whatever the index says.
+        if (isFormatError(error))
+            throw new IntegrityError(`the archive is corrupted (${errors_errorMessage(error)})`);
+        throw error;
     }
     finally {
         ctx.signal?.removeEventListener('abort', abort);
@@ -66831,7 +66868,7 @@ async function readIndex(ctx, pkg, breaker, problems) {
     if (breaker.error || ctx.signal?.aborted)
         return undefined;
     try {
-        const raw = await withRetry(ctx.retry ?? defaultRetryPolicy, (e) => !(e instanceof errors_StorageError && e.fatal) && isRetryableDownload(e), () => storage_getJson(ctx.storage, pkg.indexKey, ctx.signal));
+        const raw = await withRetry(ctx.retry ?? defaultRetryPolicy, (e) => !(e instanceof errors_StorageError && e.fatal) && isRetryableDownload(e), () => answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => storage_getJson(ctx.storage, pkg.indexKey, signal)));
         if (raw === undefined)
             return undefined;
         return cache_index_parseIndex(raw, ctx.prefix, pkg.packageKey);
@@ -66846,7 +66883,7 @@ async function readIndex(ctx, pkg, breaker, problems) {
 }
 async function markedComplete(ctx) {
     try {
-        const raw = await storage_getJson(ctx.storage, ctx.plan.completeKey, ctx.signal);
+        const raw = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => storage_getJson(ctx.storage, ctx.plan.completeKey, signal));
         if (raw === undefined)
             return undefined;
         return parseCompleteMarker(raw, ctx.plan.setKey).targets.map((t) => `${t.targetName}\0${t.scipioKey}`);
@@ -66953,16 +66990,40 @@ async function existingIndex(ctx, pkg) {
         return undefined;
     }
 }
+/** Whether this run's restore found the archive at `key` damaged: it must be replaced, not trusted. */
+function damagedNow(ctx, key) {
+    return ctx.restored?.targets.some((t) => t.result === 'missed' && t.entry?.key === key) ?? false;
+}
 /** Reuses a stored archive when the index lists it and it is still there (restored this run, or answered by HEAD). */
 async function storedEntry(ctx, framework, index) {
     const entry = index?.targets.find((t) => t.targetName === framework.targetName && t.scipioKey === framework.scipioKey);
-    if (!entry)
+    if (!entry || damagedNow(ctx, entry.key))
         return undefined;
     const restoredNow = ctx.restored?.targets.some((t) => t.result === 'restored' && t.entry?.key === entry.key);
     if (restoredNow)
         return entry;
     const head = await ctx.storage.head(entry.key);
     return head && head.size === entry.size ? entry : undefined;
+}
+/**
+ * An archive already stored under this Scipio key by another index (another salt or package key, or a producer
+ * running at the same time) is adopted, hashed as it is, rather than overwritten: overwriting would change the
+ * bytes under the other index and turn its consumers' restores into misses.
+ */
+async function adoptExisting(ctx, framework) {
+    const key = archiveObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, ctx.format);
+    if (damagedNow(ctx, key) || !(await ctx.storage.head(key)))
+        return undefined;
+    const object = await ctx.storage.get(key, ctx.signal);
+    if (!object)
+        return undefined;
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of object.body) {
+        hash.update(chunk);
+        size += chunk.length;
+    }
+    return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size, sha256: hash.digest('hex') };
 }
 async function save_save(ctx) {
     const now = ctx.now ?? (() => new Date());
@@ -67007,7 +67068,7 @@ async function save_save(ctx) {
                     throw fatal;
                 if (ctx.signal?.aborted)
                     throw new CacheTimeoutError();
-                const stored = await storedEntry(ctx, framework, previous);
+                const stored = (await storedEntry(ctx, framework, previous)) ?? (await adoptExisting(ctx, framework));
                 if (stored) {
                     results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started });
                     return stored;
@@ -67030,7 +67091,8 @@ async function save_save(ctx) {
         const stored = entries.filter((e) => e !== undefined);
         if (stored.length < frameworks.length)
             allIndexed = false;
-        if (stored.length === 0 && !ctx.buildSucceeded)
+        // An empty index says "this package yields no frameworks": only a complete build may claim that.
+        if (stored.length === 0 && (frameworks.length > 0 || !ctx.buildSucceeded))
             return;
         const index = newIndex(pkg.packageKey, pkg.pin, stored, now());
         if (sameTargets(previous, index))

@@ -103,7 +103,8 @@ export class S3Storage implements Storage {
       maxAttempts: 5,
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
-      requestHandler: { connectionTimeout: 10_000, requestTimeout: idleTimeoutMs },
+      // socketTimeout is an idle timeout: a long transfer is fine as long as bytes keep moving.
+      requestHandler: { connectionTimeout: 10_000, socketTimeout: idleTimeoutMs },
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
       ...(settings.credentials ? { credentials: settings.credentials } : {}),
     })

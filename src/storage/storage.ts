@@ -27,6 +27,7 @@ export interface Storage {
 export async function getJson(storage: Storage, key: string, signal?: AbortSignal): Promise<unknown> {
   const object = await storage.get(key, signal)
   if (!object) return undefined
+  signal?.addEventListener('abort', () => object.body.destroy(new Error(`reading ${key} was aborted`)), { once: true })
   const chunks: Buffer[] = []
   let total = 0
   for await (const chunk of object.body) {

@@ -1,0 +1,265 @@
+import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import * as path from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { exampleWorkspace, readDoubleLog, runAction, type ActionRun } from './helpers/action.js'
+import { faults, isAnyPut, isArchiveGet, isArchivePut, isIndexGet, limited, startProxy, type Proxy } from './helpers/proxy.js'
+import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { snapshotTree } from './helpers/tree.js'
+
+const bucket = 'fault-cache'
+const prefix = 'faults'
+const allTargets = ['APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections']
+
+let s3: S3Server
+let proxy: Proxy
+let producerOut: Record<string, string>
+
+function inputs(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    bucket,
+    region: 'us-east-1',
+    endpoint: proxy.endpoint,
+    'force-path-style': 'true',
+    'access-key-id': testCredentials.accessKeyId,
+    'secret-access-key': testCredentials.secretAccessKey,
+    prefix,
+    ...extra,
+  }
+}
+
+const list = (run: ActionRun, name: string) => JSON.parse(run.outputs[name] ?? 'null') as string[]
+const warnings = (run: ActionRun) => run.stdout.split('\n').filter((l) => l.startsWith('::warning::'))
+
+beforeAll(async () => {
+  s3 = await startS3Server([bucket])
+  proxy = await startProxy(s3.port)
+  const ws = await exampleWorkspace()
+  const run = await runAction(inputs({ mode: 'producer', 'package-directory': ws }))
+  expect(run.code, run.stdout).toBe(0)
+  producerOut = await snapshotTree(path.join(ws, 'XCFrameworks'))
+})
+afterEach(() => {
+  proxy.fault = undefined
+})
+afterAll(async () => {
+  await proxy?.close()
+  await s3?.stop()
+})
+
+/** A consumer run through the proxy into a fresh workspace. */
+async function consume(extra: Record<string, string> = {}, entry?: string) {
+  const ws = await exampleWorkspace()
+  const log = path.join(ws, 'double.log')
+  const run = await runAction(inputs({ 'package-directory': ws, ...extra }), { SCIPIO_TEST_DOUBLE_LOG: log }, entry)
+  const built = (await readDoubleLog(log)).filter((e) => e.event === 'built').map((e) => e.target).sort()
+  return { run, ws, built, out: path.join(ws, 'XCFrameworks') }
+}
+
+describe('transient faults are retried and the restore completes', () => {
+  it.each([
+    ['a connection reset mid-body', faults.resetMidBody()],
+    ['a truncated body', faults.truncate()],
+    ['a flipped byte', faults.flipByte()],
+    ['a 500', faults.status(500, 'InternalError')],
+    ['a 503 SlowDown', faults.status(503, 'SlowDown', 'Please reduce your request rate.')],
+  ])('%s on two archive downloads', async (_name, fault) => {
+    const injected = limited(isArchiveGet, 2, fault)
+    proxy.fault = injected
+    const { run, built, out } = await consume()
+    expect(run.code, run.stdout).toBe(0)
+    expect(injected.hits()).toBe(2)
+    expect(list(run, 'restored')).toEqual(allTargets)
+    expect(built).toEqual([])
+    expect(await snapshotTree(out)).toEqual(producerOut)
+  })
+
+  it('a stalled download is aborted after stall-timeout-seconds and retried', async () => {
+    const injected = limited(isArchiveGet, 1, faults.stall())
+    proxy.fault = injected
+    const started = Date.now()
+    const { run, out } = await consume({ 'stall-timeout-seconds': '1' })
+    expect(run.code, run.stdout).toBe(0)
+    expect(injected.hits()).toBe(1)
+    expect(list(run, 'restored')).toEqual(allTargets)
+    expect(Date.now() - started).toBeLessThan(30_000)
+    expect(await snapshotTree(out)).toEqual(producerOut)
+  })
+})
+
+describe('persistent faults are misses: warned, built, never a wrong binary', () => {
+  it('a corrupted archive is never extracted; the target is built', async () => {
+    proxy.fault = limited((req) => isArchiveGet(req) && req.url!.includes('/Kingfisher/'), Infinity, faults.flipByte())
+    const { run, built, out } = await consume()
+    expect(run.code, run.stdout).toBe(0)
+    expect(built).toEqual(['Kingfisher'])
+    expect(list(run, 'restored')).toEqual(allTargets.filter((t) => t !== 'Kingfisher'))
+    expect(warnings(run).join('\n')).toMatch(/Cache miss for Kingfisher \(kingfisher\): integrity check failed: (SHA-256 .* differs|the archive is corrupted)/)
+    expect(run.outputs['cache-hit']).toBe('false')
+    expect(await snapshotTree(out)).toEqual(producerOut) // built by the double: the same bytes
+  })
+
+  it('a truncated archive is a miss reported as such', async () => {
+    proxy.fault = limited((req) => isArchiveGet(req) && req.url!.includes('/Logging/'), Infinity, faults.truncate())
+    const { run, built } = await consume()
+    expect(run.code).toBe(0)
+    expect(built).toEqual(['Logging'])
+    expect(warnings(run).join('\n')).toMatch(/Cache miss for Logging .*(integrity check failed|download failed)/)
+  })
+
+  it('an index that is not JSON is a miss for its package', async () => {
+    proxy.fault = limited(isIndexGet, Infinity, (req, res) => {
+      req.resume()
+      res.writeHead(200, { 'content-length': 9 })
+      res.end('not json!')
+      return true
+    })
+    const { run, built } = await consume()
+    expect(run.code).toBe(0)
+    expect(built).toEqual(allTargets)
+    expect(warnings(run)).toHaveLength(5)
+    expect(warnings(run).join('\n')).toMatch(/Cannot use the cache index of apngkit .* is not valid JSON/)
+  })
+
+  it('strict turns a cache error into a failed step (after building)', async () => {
+    proxy.fault = limited((req) => isArchiveGet(req) && req.url!.includes('/Delegate/'), Infinity, faults.flipByte())
+    const { run, built } = await consume({ strict: 'true' })
+    expect(built).toEqual(['Delegate'])
+    expect(run.code).toBe(1)
+    expect(run.stdout).toMatch(/::error::strict: the cache had 1 errors: Delegate: integrity check failed: /)
+  })
+})
+
+describe('S3 errors name the bucket, the operation and the fix', () => {
+  it('403: access denied names the missing permission, is never "not found", and is warned once', async () => {
+    proxy.fault = limited(() => true, Infinity, faults.status(403, 'AccessDenied', 'Access Denied'))
+    const { run, built } = await consume()
+    expect(run.code).toBe(0)
+    expect(built).toEqual(allTargets)
+    const w = warnings(run)
+    expect(w).toHaveLength(1)
+    expect(w[0]).toMatch(new RegExp(`GetObject s3://${bucket}/${prefix}/.*: access denied \\(403\\)\\. The credentials need s3:GetObject on arn:aws:s3:::${bucket}/\\*`))
+    expect(run.stdout).not.toMatch(/not found/i)
+  })
+
+  it('301 PermanentRedirect: says which region the bucket is in', async () => {
+    proxy.fault = limited(() => true, Infinity, faults.status(301, 'PermanentRedirect', 'The bucket you are attempting to access must be addressed using the specified endpoint.', { 'x-amz-bucket-region': 'eu-west-1' }))
+    const { run } = await consume()
+    expect(run.code).toBe(0)
+    expect(warnings(run).join('\n')).toMatch(/the bucket is not in region 'us-east-1'; it is in 'eu-west-1'\. Set 'region: eu-west-1'/)
+  })
+
+  it('AccessControlListNotSupported: says to use a bucket policy or turn ACLs on; the build still passes', async () => {
+    proxy.fault = limited(isAnyPut, Infinity, faults.status(400, 'AccessControlListNotSupported', 'The bucket does not allow ACLs'))
+    const ws = await exampleWorkspace()
+    const run = await runAction(inputs({ mode: 'producer', prefix: 'acl', 'should-publish': 'true', 'package-directory': ws }))
+    expect(run.code, run.stdout).toBe(0)
+    const w = warnings(run)
+    expect(w).toHaveLength(1)
+    expect(w[0]).toMatch(/ACLs disabled .* set 'should-publish: false' and grant public read with a bucket policy, or enable ACLs on the bucket/)
+    expect(list(run, 'uploaded')).toEqual([])
+    const strict = await runAction(inputs({ mode: 'producer', prefix: 'acl', 'should-publish': 'true', strict: 'true', 'package-directory': ws }))
+    expect(strict.code).toBe(1)
+    expect(strict.stdout).toMatch(/::error::strict: .*AccessControlListNotSupported|::error::strict: .*ACLs disabled/)
+  })
+
+  it('an unknown access key: says the credentials were rejected', async () => {
+    const { run, built } = await consume({ 'access-key-id': 'AKIAUNKNOWN000000000' })
+    expect(run.code).toBe(0)
+    expect(built).toEqual(allTargets)
+    expect(warnings(run).join('\n')).toMatch(/the credentials were rejected \(InvalidAccessKeyId\)/)
+  })
+
+  it('a wrong secret key: says the credentials were rejected', async () => {
+    // s3rver does not check v4 signatures, so the proxy answers as S3 does.
+    proxy.fault = limited(() => true, Infinity, faults.status(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.'))
+    const { run, built } = await consume({ 'secret-access-key': 'wrong-secret-0000000000000000' })
+    expect(run.code).toBe(0)
+    expect(built).toEqual(allTargets)
+    expect(warnings(run)).toHaveLength(1)
+    expect(warnings(run)[0]).toMatch(/the credentials were rejected \(SignatureDoesNotMatch\)/)
+  })
+
+  it('a bucket that does not exist', async () => {
+    const { run } = await consume({ bucket: 'no-such-bucket' })
+    expect(run.code).toBe(0)
+    expect(warnings(run).join('\n')).toMatch(/the bucket 'no-such-bucket' does not exist/)
+  })
+
+  it('an unreachable endpoint', async () => {
+    const { run, built } = await consume({ endpoint: 'http://127.0.0.1:9' })
+    expect(run.code).toBe(0)
+    expect(built).toEqual(allTargets)
+    expect(warnings(run).join('\n')).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\)/)
+  })
+})
+
+describe('atomicity and limits', () => {
+  it('a restore that fails leaves the output folder exactly as it was', async () => {
+    const ws = await exampleWorkspace()
+    const out = path.join(ws, 'XCFrameworks')
+    // An older build of everything is in place (other Xcode), so every target would be replaced.
+    const old = await runAction(inputs({ mode: 'producer', prefix: 'old', 'package-directory': ws }), { SCIPIO_TEST_DOUBLE_XCODE_BUILD: '16B40' })
+    expect(old.code).toBe(0)
+    const before = await snapshotTree(out)
+    proxy.fault = limited(isArchiveGet, Infinity, faults.flipByte())
+    const run = await runAction(inputs({ 'package-directory': ws }), {}, 'dist/restore/index.js')
+    expect(run.code, run.stdout).toBe(0)
+    expect(list(run, 'restored')).toEqual([])
+    expect(list(run, 'missing').sort()).toEqual(allTargets)
+    expect(await snapshotTree(out)).toEqual(before)
+  })
+
+  it('fail-on-cache-miss fails without building anything', async () => {
+    const { run, built } = await consume({ 'fail-on-cache-miss': 'true', prefix: 'empty-prefix' })
+    expect(run.code).toBe(1)
+    expect(built).toEqual([])
+    expect(run.stdout).toMatch(/::error::fail-on-cache-miss: 5 not in the cache: apngkit \(package\)/)
+  })
+
+  it('the cache time limit turns what is left into misses', async () => {
+    proxy.fault = limited(isArchiveGet, Infinity, faults.stall())
+    const started = Date.now()
+    const { run, built } = await consume({ 'cache-timeout-minutes': '0.03', 'stall-timeout-seconds': '600' })
+    expect(run.code, run.stdout).toBe(0)
+    expect(Date.now() - started).toBeLessThan(30_000)
+    expect(built).toEqual(allTargets)
+    expect(warnings(run).join('\n')).toMatch(/The cache time limit was reached: 7 frameworks were not restored/)
+  })
+
+  it('a save that fails halfway leaves no index pointing at a missing archive', async () => {
+    proxy.fault = limited((req) => isArchivePut(req) && req.url!.includes('/Kingfisher/'), Infinity, faults.status(500, 'InternalError'))
+    const ws = await exampleWorkspace()
+    const run = await runAction(inputs({ mode: 'producer', prefix: 'halfway', 'package-directory': ws }))
+    expect(run.code, run.stdout).toBe(0)
+    expect(list(run, 'uploaded')).toEqual(allTargets.filter((t) => t !== 'Kingfisher'))
+    expect(warnings(run).join('\n')).toMatch(/Could not upload Kingfisher/)
+    const client = s3.client()
+    const keys = ((await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'halfway/' }))).Contents ?? []).map((o) => o.Key!)
+    expect(keys.some((k) => k.includes('/complete/'))).toBe(false)
+    const indexes = keys.filter((k) => k.includes('/packages/'))
+    expect(indexes.length).toBe(4)
+    for (const key of indexes) {
+      const body = await (await fetch(`${s3.endpoint}/${bucket}/${key}`)).json() as { targets: { key: string; size: number }[] }
+      for (const t of body.targets) {
+        const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: t.key }))
+        expect(head.ContentLength).toBe(t.size)
+      }
+    }
+  })
+})
+
+describe('uploads from untrusted events', () => {
+  it('a pull_request run does not upload unless allowed', async () => {
+    const ws = await exampleWorkspace()
+    proxy.requests.length = 0
+    const env = { GITHUB_ACTIONS: 'true', GITHUB_EVENT_NAME: 'pull_request' }
+    const run = await runAction(inputs({ mode: 'consumer,producer', prefix: 'untrusted', 'package-directory': ws }), env)
+    expect(run.code).toBe(0)
+    expect(warnings(run).join('\n')).toMatch(/Not uploading: this run was triggered by 'pull_request'/)
+    expect(proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST')).toEqual([])
+    expect(list(run, 'uploaded')).toEqual([])
+    const allowed = await runAction(inputs({ mode: 'consumer,producer', prefix: 'untrusted', 'package-directory': ws, 'allow-untrusted-upload': 'true' }), env)
+    expect(allowed.code).toBe(0)
+    expect(list(allowed, 'uploaded')).toEqual(allTargets)
+  })
+})
