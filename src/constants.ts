@@ -24,6 +24,9 @@ export const Inputs = {
   ExtraArgs: 'extra-args',
   KeySalt: 'key-salt',
   Concurrency: 'concurrency',
+  ScipioVersion: 'scipio-version',
+  ScipioChecksum: 'scipio-checksum',
+  CacheSwiftpm: 'cache-swiftpm',
 } as const
 
 export const Outputs = {
@@ -46,3 +49,9 @@ export const Formats = {
 
 /** Folder under the prefix for our own bookkeeping objects; a leading dot keeps it apart from target folders. */
 export const MetaFolder = '.scipio-s3-cache'
+
+/** Environment variables this action reads besides its inputs. */
+export const Env = {
+  /** Base URL of Scipio's release downloads, for tests and mirrors: `<base>/<version>/scipio-<version>.artifactbundle.zip`. */
+  ScipioDownloadUrl: 'SCIPIO_S3_CACHE_SCIPIO_DOWNLOAD_URL',
+} as const
