@@ -1,11 +1,12 @@
 import * as core from '@actions/core'
+import { failStep } from './annotations.js'
 import { errorMessage } from './errors.js'
 import { actionInputReader, type InputReader } from './inputs.js'
 import { actionLog, type Log } from './log.js'
 import { cacheHit, setOutputs, writeSummary, type RunReport } from './report.js'
-import { redact } from './secrets.js'
 import { protectSecrets, setUp } from './setup.js'
 import { buildStage, restoreStage, saveStage } from './stages.js'
+import { restoreSwiftpmCache, saveSwiftpmCache, swiftpmCacheResult } from './swiftpm-cache.js'
 
 /** The whole flow: inputs → keys → restore → build → save → report. */
 export async function run(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
@@ -14,16 +15,24 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
   try {
     const setup = await setUp(read, log)
     const { config } = setup
+    if (setup.scipioInstall) report.scipioInstall = setup.scipioInstall
 
+    const restoreStarted = Date.now()
     if (config.consume) report.restore = await restoreStage(setup, log)
+    report.restoreMs = Date.now() - restoreStarted
 
     if (report.restore?.complete) {
       report.buildSkipped = true
       log.info('Every framework of this exact build was restored and a producer marked it complete: skipping the Scipio build.')
     } else {
+      const swiftpm = setup.cacheSwiftpm ? await restoreSwiftpmCache(config.packageDirectory, setup.resolved.path, setup.cache, log) : undefined
+      const buildStarted = Date.now()
       const build = await buildStage(setup, log)
+      report.buildMs = Date.now() - buildStarted
       report.buildExitCode = build.exitCode
       report.built = build.built
+      report.swiftpmCache = swiftpmCacheResult(swiftpm)
+      if (swiftpm) await saveSwiftpmCache(swiftpm, build.exitCode === 0, setup.cache, log)
     }
     const buildSucceeded = report.buildSkipped || report.buildExitCode === 0
 
@@ -41,6 +50,6 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
     }
   } catch (error) {
     setOutputs(report)
-    core.setFailed(redact(errorMessage(error)))
+    failStep(error)
   }
 }
