@@ -22,6 +22,7 @@ function recordingLog(): Log & { lines: string[] } {
 function fakeCache(hit?: (primary: string, restoreKeys: string[]) => string | undefined) {
   const calls: { op: 'restore' | 'save'; paths: string[]; key: string }[] = []
   const cache: CacheService = {
+    available: () => true,
     restore: async (paths, primaryKey, restoreKeys = []) => {
       calls.push({ op: 'restore', paths, key: primaryKey })
       return hit?.(primaryKey, restoreKeys)
@@ -111,6 +112,16 @@ describe('SwiftPM resolution cache', () => {
     expect(calls.filter((c) => c.op === 'save')).toEqual([])
   })
 
+  it('without the cache service, neither restores nor saves', async () => {
+    const pkg = await packageWith('{"pins":[]}', ['checkouts'])
+    const { cache, calls } = fakeCache()
+    const missing = { ...cache, available: () => false }
+    const state = await restoreSwiftpmCache(pkg.dir, pkg.resolvedFile, missing, recordingLog())
+    expect(state?.unavailable).toBe(true)
+    expect(await saveSwiftpmCache(state!, true, missing, recordingLog())).toBe(false)
+    expect(calls).toEqual([])
+  })
+
   it('an unreadable resolved file is a warning, not a failure', async () => {
     const { cache, calls } = fakeCache()
     const log = recordingLog()
@@ -135,8 +146,7 @@ describe('cache-swiftpm through dist/index.js', () => {
     const run = await runAction(await consumer(), { GITHUB_ACTIONS: 'true' })
     expect(run.code, run.stdout).toBe(0)
     expect(run.stdout.match(/::warning::GitHub's cache service is not available/g)).toHaveLength(1)
-    expect(run.stdout).toMatch(/SwiftPM resolution cache: missed \(scipio-s3-cache-swiftpm-v1-linux-\w+-[0-9a-f]{64}\)/)
-    expect(run.summary).toContain('SwiftPM resolution cache: missed.')
+    expect(run.summary).toContain('SwiftPM resolution cache: not available.')
   })
 
   it('when the cache service does not answer, restore and save are warnings and the step succeeds', async () => {
@@ -148,6 +158,8 @@ describe('cache-swiftpm through dist/index.js', () => {
     expect(run.stdout).toMatch(/::warning::Failed to restore: /)
     expect(run.stdout).toMatch(/::warning::(Failed to save|Could not save)/)
     expect(run.outputs['built-count']).toBe('7')
+    expect(run.stdout).toMatch(/SwiftPM resolution cache: missed \(scipio-s3-cache-swiftpm-v1-linux-\w+-[0-9a-f]{64}\)/)
+    expect(run.summary).toContain('SwiftPM resolution cache: missed.')
   })
 
   it("cache-swiftpm: false leaves SwiftPM's state alone", async () => {

@@ -7,6 +7,8 @@ import type { Log } from './log.js'
  * optimisation only: every fault is a warning and reads as a miss, never a failed step.
  */
 export interface CacheService {
+  /** False when the service is missing (outside GitHub Actions, or a runner that does not offer it). */
+  available(): boolean
   /** The key that was restored (the primary key or a restore key's match), or undefined on a miss or fault. */
   restore(paths: string[], primaryKey: string, restoreKeys?: string[]): Promise<string | undefined>
   /** Whether the entry was saved. */
@@ -35,6 +37,7 @@ export function actionsCacheService(log: Log): CacheService {
     return false
   }
   return {
+    available,
     async restore(paths, primaryKey, restoreKeys = []) {
       if (!available()) return undefined
       try {

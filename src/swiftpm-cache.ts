@@ -46,12 +46,15 @@ export interface SwiftpmCacheState {
   paths: string[]
   /** The key restored: the primary key (exact), a restore-key match (partial), or undefined. */
   restoredKey?: string
+  /** The Actions cache service is missing: nothing was restored and nothing will be saved. */
+  unavailable?: boolean
 }
 
-export type SwiftpmCacheResult = 'off' | 'restored' | 'partly restored' | 'missed'
+export type SwiftpmCacheResult = 'off' | 'not available' | 'restored' | 'partly restored' | 'missed'
 
 export function swiftpmCacheResult(state: SwiftpmCacheState | undefined): SwiftpmCacheResult {
   if (!state) return 'off'
+  if (state.unavailable) return 'not available'
   if (state.restoredKey === state.keys.primary) return 'restored'
   return state.restoredKey ? 'partly restored' : 'missed'
 }
@@ -71,6 +74,7 @@ export async function restoreSwiftpmCache(
     return undefined
   }
   const paths = swiftpmCachePaths(packageDirectory)
+  if (!cache.available()) return { keys, paths, unavailable: true }
   const restoredKey = await cache.restore(paths, keys.primary, keys.restoreKeys)
   const state: SwiftpmCacheState = { keys, paths, ...(restoredKey ? { restoredKey } : {}) }
   log.info(`SwiftPM resolution cache: ${swiftpmCacheResult(state)} (${keys.primary}).`)
@@ -79,7 +83,7 @@ export async function restoreSwiftpmCache(
 
 /** Saves after a successful build, unless the exact entry was restored (entries are immutable) or nothing is there. */
 export async function saveSwiftpmCache(state: SwiftpmCacheState, buildSucceeded: boolean, cache: CacheService, log: Log): Promise<boolean> {
-  if (state.restoredKey === state.keys.primary) return false
+  if (state.unavailable || state.restoredKey === state.keys.primary) return false
   if (!buildSucceeded) {
     log.info('SwiftPM resolution cache not saved: the build failed, so the resolution state may be incomplete.')
     return false
