@@ -127,6 +127,8 @@ describe('end to end through dist/index.js against an S3 server', () => {
     expect(run.outputs['cache-hit']).toBe('false')
     expect((await readDoubleLog(log)).filter((e) => e.event === 'built').map((e) => e.target)).toEqual(['Logging'])
     expect((await listKeys(`${prefix}/Logging/`)).length).toBe(2)
+    // Summary totals: 6 restored, 1 built, 1 uploaded, and an estimate from this run's build time per target.
+    expect(run.summary).toMatch(/Downloaded \d[\d.]* (B|KiB|MiB), uploaded \d[\d.]* (B|KiB|MiB)\. Estimated time saved: [\d.]+ m?s \(6 restored × [\d.]+ m?s, this run's average Scipio build time per target, minus the restore time\)\./)
   })
 
   it('a public-URL consumer restores everything with no credentials', async () => {

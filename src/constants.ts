@@ -30,6 +30,10 @@ export const Inputs = {
   StallTimeoutSeconds: 'stall-timeout-seconds',
   CacheTimeoutMinutes: 'cache-timeout-minutes',
   LookupOnly: 'lookup-only',
+
+  ScipioVersion: 'scipio-version',
+  ScipioChecksum: 'scipio-checksum',
+  CacheSwiftpm: 'cache-swiftpm',
 } as const
 
 export const Outputs = {
@@ -59,3 +63,9 @@ export const MetaFolder = '.scipio-s3-cache'
  * pull_request and pull_request_target, may run code from a fork: uploading from it could poison the cache.
  */
 export const TrustedEvents = ['push', 'schedule', 'workflow_dispatch', 'release', 'create', 'repository_dispatch', 'merge_group', 'deployment'] as const
+
+/** Environment variables this action reads besides its inputs. */
+export const Env = {
+  /** Base URL of Scipio's release downloads, for tests and mirrors: `<base>/<version>/scipio-<version>.artifactbundle.zip`. */
+  ScipioDownloadUrl: 'SCIPIO_S3_CACHE_SCIPIO_DOWNLOAD_URL',
+} as const

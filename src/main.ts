@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { failStep } from './annotations.js'
 import { errorMessage } from './errors.js'
 import { actionInputReader, type InputReader } from './inputs.js'
 import { actionLog, type Log } from './log.js'
@@ -6,6 +7,7 @@ import { cacheHit, setOutputs, writeSummary, type RunReport } from './report.js'
 import { redact } from './secrets.js'
 import { protectSecrets, setUp } from './setup.js'
 import { buildStage, cacheMisses, restoreStage, saveStage } from './stages.js'
+import { restoreSwiftpmCache, saveSwiftpmCache, swiftpmCacheResult } from './swiftpm-cache.js'
 import { untrustedEvent, untrustedUploadWarning } from './trust.js'
 
 /** The whole flow: inputs → keys → restore → build → save → report. */
@@ -15,11 +17,14 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
   try {
     const setup = await setUp(read, log)
     const { config } = setup
+    if (setup.scipioInstall) report.scipioInstall = setup.scipioInstall
     const untrusted = untrustedEvent()
     const produce = config.produce && !(untrusted && !config.allowUntrustedUpload)
     if (config.produce && !produce) log.warning(untrustedUploadWarning(untrusted!))
 
+    const restoreStarted = Date.now()
     if (config.consume || (config.produce && !produce)) report.restore = await restoreStage(setup, log)
+    report.restoreMs = Date.now() - restoreStarted
 
     if (report.restore && config.failOnCacheMiss) {
       const misses = cacheMisses(report.restore)
@@ -36,9 +41,14 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
       report.buildSkipped = true
       log.info('Every framework of this exact build was restored and a producer marked it complete: skipping the Scipio build.')
     } else {
+      const swiftpm = setup.cacheSwiftpm ? await restoreSwiftpmCache(config.packageDirectory, setup.resolved.path, setup.cache, log) : undefined
+      const buildStarted = Date.now()
       const build = await buildStage(setup, log)
+      report.buildMs = Date.now() - buildStarted
       report.buildExitCode = build.exitCode
       report.built = build.built
+      report.swiftpmCache = swiftpmCacheResult(swiftpm)
+      if (swiftpm) await saveSwiftpmCache(swiftpm, build.exitCode === 0, setup.cache, log)
     }
     const buildSucceeded = report.buildSkipped || report.buildExitCode === 0
 
@@ -59,6 +69,6 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
     }
   } catch (error) {
     setOutputs(report)
-    core.setFailed(redact(errorMessage(error)))
+    failStep(error)
   }
 }

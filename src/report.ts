@@ -1,8 +1,10 @@
 import * as core from '@actions/core'
 import { Outputs } from './constants.js'
+import type { ScipioInstall } from './install-scipio.js'
 import type { RestoreOutcome } from './restore.js'
 import type { SaveOutcome } from './save.js'
 import { redact } from './secrets.js'
+import type { SwiftpmCacheResult } from './swiftpm-cache.js'
 
 export interface RunReport {
   restore?: RestoreOutcome
@@ -11,6 +13,11 @@ export interface RunReport {
   buildSkipped: boolean
   buildExitCode?: number
   save?: SaveOutcome
+  /** Wall time of the restore stage and of the Scipio build, when they ran. */
+  restoreMs?: number
+  buildMs?: number
+  scipioInstall?: ScipioInstall
+  swiftpmCache?: SwiftpmCacheResult
 }
 
 export function restoredTargets(report: RunReport): string[] {
@@ -37,6 +44,58 @@ export function setOutputs(report: RunReport): void {
   core.setOutput(Outputs.RestoredCount, String(restored.length))
   core.setOutput(Outputs.BuiltCount, String(report.built.length))
   core.setOutput(Outputs.UploadedCount, String(uploaded.length))
+}
+
+export interface Totals {
+  restored: number
+  built: number
+  uploaded: number
+  bytesDownloaded: number
+  bytesUploaded: number
+  /** Absent when this run built nothing, so there is no build time per target to measure. */
+  timeSavedMs?: number
+  buildMsPerTarget?: number
+}
+
+/**
+ * Counts and bytes of this run, and an estimate of the time the cache saved: the restored targets times the
+ * average Scipio build time per target measured in this same run (the build stage's wall time over the
+ * targets it built), minus the restore stage's wall time. Targets differ a lot in build time, so it is a
+ * rough figure, and there is none when nothing was built here.
+ */
+export function totals(report: RunReport): Totals {
+  const restoredRows = (report.restore?.targets ?? []).filter((t) => t.result === 'restored')
+  const uploadedRows = (report.save?.targets ?? []).filter((t) => t.result === 'uploaded')
+  const sum = (rows: { bytes: number }[]) => rows.reduce((n, t) => n + t.bytes, 0)
+  const result: Totals = {
+    restored: restoredRows.length,
+    built: report.built.length,
+    uploaded: uploadedRows.length,
+    bytesDownloaded: sum(restoredRows),
+    bytesUploaded: sum(uploadedRows),
+  }
+  if (report.buildMs !== undefined && report.built.length > 0) {
+    result.buildMsPerTarget = Math.round(report.buildMs / report.built.length)
+    result.timeSavedMs = Math.max(0, result.buildMsPerTarget * restoredRows.length - (report.restoreMs ?? 0))
+  }
+  return result
+}
+
+export function totalsText(report: RunReport): string {
+  const t = totals(report)
+  const saved =
+    t.timeSavedMs === undefined
+      ? 'Time saved: not estimated (nothing was built in this run to measure a build time per target).'
+      : `Estimated time saved: ${formatMs(t.timeSavedMs)} (${t.restored} restored × ${formatMs(t.buildMsPerTarget ?? 0)}, ` +
+        `this run's average Scipio build time per target, minus the restore time).`
+  return `Downloaded ${formatBytes(t.bytesDownloaded)}, uploaded ${formatBytes(t.bytesUploaded)}. ${saved}`
+}
+
+function toolsText(report: RunReport): string | undefined {
+  const parts: string[] = []
+  if (report.scipioInstall) parts.push(`Scipio ${report.scipioInstall.version} from the ${report.scipioInstall.source}.`)
+  if (report.swiftpmCache && report.swiftpmCache !== 'off') parts.push(`SwiftPM resolution cache: ${report.swiftpmCache}.`)
+  return parts.length ? parts.join(' ') : undefined
 }
 
 export function formatBytes(bytes: number): string {
@@ -92,6 +151,9 @@ export async function writeSummary(report: RunReport): Promise<void> {
       `uploaded ${uploaded.length}. Cache hit: ${cacheHit(report)}.`,
     true,
   )
+  summary.addEOL().addRaw(totalsText(report), true)
+  const tools = toolsText(report)
+  if (tools) summary.addEOL().addRaw(tools, true)
   if (rows.length > 0) {
     summary.addTable([
       [

@@ -1,12 +1,15 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
+import { actionsCacheService, type CacheService } from './cache-service.js'
 import { Inputs } from './constants.js'
 import { ProjectError } from './errors.js'
+import { readScipioInstall, scipioForRun, type ScipioInstall } from './install-scipio.js'
 import { maskSecrets, readConfig, type Config, type InputReader } from './inputs.js'
 import { planKeys, type KeyPlan } from './keys.js'
 import type { Log } from './log.js'
 import { findResolvedFile, readResolvedFile, type ResolvedFile } from './resolved.js'
 import { registerSecret } from './secrets.js'
+import { readSwiftpmCacheEnabled } from './swiftpm-cache.js'
 import { createStorage, type Storage } from './storage/index.js'
 import { detectToolchain, type Toolchain } from './toolchain.js'
 
@@ -17,6 +20,12 @@ export interface RunSetup {
   toolchain: Toolchain
   plan: KeyPlan
   storage: Storage
+  /** Present when this run installed (or found installed) `scipio-version`. */
+  scipioInstall?: ScipioInstall
+  /** GitHub's Actions cache (Scipio download, SwiftPM resolution); faults are warnings. */
+  cache: CacheService
+  /** `cache-swiftpm`: cache SwiftPM's resolution state around the build. */
+  cacheSwiftpm: boolean
 }
 
 /** Must run before anything can print: masks every secret input in the log and in our own texts. */
@@ -34,17 +43,20 @@ async function readManifest(config: Config): Promise<Buffer> {
   }
 }
 
-export async function setUp(read: InputReader, log: Log): Promise<RunSetup> {
+export async function setUp(read: InputReader, log: Log, cache: CacheService = actionsCacheService(log)): Promise<RunSetup> {
   const config = readConfig(read)
+  const scipioRelease = readScipioInstall(read)
+  const cacheSwiftpm = readSwiftpmCacheEnabled(read)
   const resolvedPath = config.resolvedFile ?? (await findResolvedFile(config.packageDirectory))
   const resolved = await readResolvedFile(resolvedPath)
   const manifest = await readManifest(config)
-  const toolchain = await detectToolchain(config.scipioPath)
+  const scipio = await scipioForRun(config.scipioPath, scipioRelease, { cache, log })
+  const toolchain = await detectToolchain(scipio.path)
   const plan = planKeys(config.prefix, resolved.pins, manifest, config.build, toolchain, config.keySalt)
   const storage = createStorage(config.storage, config.stallTimeoutMs)
   log.info(
     `${resolved.pins.length} pinned packages in ${path.relative(process.cwd(), resolvedPath) || resolvedPath}; ` +
       `Xcode ${toolchain.xcodeVersion} (${toolchain.xcodeBuildVersion}), ${toolchain.clangVersion}, Scipio at ${toolchain.scipioPath}; cache at ${storage.description}`,
   )
-  return { config, resolved, toolchain, plan, storage }
+  return { config, resolved, toolchain, plan, storage, cache, cacheSwiftpm, ...(scipio.install ? { scipioInstall: scipio.install } : {}) }
 }

@@ -1,0 +1,130 @@
+import { validateWorkflow } from '@action-validator/core'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { parse } from 'yaml'
+import { Inputs, Outputs } from '../src/constants.js'
+import { code, readActionFile, readmeTable, stepsUsingAction, yamlBlocks, type Step } from './helpers/docs.js'
+import { root } from './helpers/s3-server.js'
+
+/** Each action file and the README headings whose tables document it. Sub-actions add a line here. */
+const documented = [{ action: 'action.yml', readme: 'README.md', inputs: '## Inputs', outputs: '## Outputs' }]
+
+const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
+
+function sourceFiles(dir = path.join(root, 'src')): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = path.join(dir, e.name)
+    if (e.isDirectory()) return sourceFiles(full)
+    return e.name.endsWith('.ts') ? [full] : []
+  })
+}
+const source = sourceFiles()
+  .filter((f) => !f.endsWith('constants.ts'))
+  .map((f) => fs.readFileSync(f, 'utf8'))
+  .join('\n')
+
+describe.each(documented)('$readme documents $action', ({ action, readme: readmeFile, inputs, outputs }) => {
+  const file = readActionFile(action)
+  const markdown = fs.readFileSync(path.join(root, readmeFile), 'utf8')
+
+  it(`the '${inputs}' table lists the same inputs, defaults and descriptions, in order`, () => {
+    const rows = readmeTable(markdown, inputs)
+    expect(rows.map((r) => r.length)).toEqual(rows.map(() => 3))
+    expect(rows.map((r) => code(r[0]!))).toEqual(file.inputs.map((i) => i.name))
+    for (const [i, input] of file.inputs.entries()) {
+      const [, def, description] = rows[i]!
+      expect(code(def!), `default of ${input.name}`).toBe(input.default ?? '')
+      expect(description, `description of ${input.name}`).toBe(input.description)
+    }
+  })
+
+  it(`the '${outputs}' table lists the same outputs and descriptions, in order`, () => {
+    const rows = readmeTable(markdown, outputs)
+    expect(rows.map((r) => code(r[0]!))).toEqual(file.outputs.map((o) => o.name))
+    for (const [i, output] of file.outputs.entries()) expect(rows[i]![1], `description of ${output.name}`).toBe(output.description)
+  })
+})
+
+describe('action.yml and src/ agree', () => {
+  const action = readActionFile('action.yml')
+
+  it('declares exactly the inputs named in constants.ts', () => {
+    expect(action.inputs.map((i) => i.name).sort()).toEqual(Object.values(Inputs).sort())
+  })
+
+  it('reads every input somewhere in src/ through its Inputs constant', () => {
+    const read = new Set([...source.matchAll(/\bread\w*\(\s*(?:read,\s*)?Inputs\.(\w+)/g)].map((m) => m[1]))
+    // The secret inputs are also read through a list (maskSecrets), which the pattern above does not see.
+    const unread = Object.keys(Inputs).filter((k) => !read.has(k))
+    expect(unread).toEqual([])
+  })
+
+  it('declares every output src/ sets, and src/ sets every declared output', () => {
+    const set = new Set([...source.matchAll(/setOutput\(\s*Outputs\.(\w+)/g)].map((m) => Outputs[m[1] as keyof typeof Outputs]))
+    expect([...set].sort()).toEqual(action.outputs.map((o) => o.name).sort())
+    expect(Object.values(Outputs).sort()).toEqual(action.outputs.map((o) => o.name).sort())
+  })
+})
+
+/** Checks a step's `with:` against the action file it uses, and `steps.<id>.outputs.<name>` against its outputs. */
+function checkUses(text: string, doc: unknown, where: string): number {
+  const uses = stepsUsingAction(doc)
+  for (const { step, actionFile } of uses) {
+    const action = readActionFile(actionFile)
+    const inputs = action.inputs.map((i) => i.name)
+    for (const key of Object.keys(step.with ?? {})) expect(inputs, `${where}: '${key}' is not an input of ${actionFile}`).toContain(key)
+    if (step.id) {
+      for (const m of text.matchAll(new RegExp(`steps\\.${step.id}\\.outputs\\.([\\w-]+)`, 'g'))) {
+        expect(action.outputs.map((o) => o.name), `${where}: output '${m[1]}'`).toContain(m[1])
+      }
+    }
+  }
+  return uses.length
+}
+
+describe('example workflows', () => {
+  const dir = path.join(root, 'docs/workflows')
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.yml'))
+
+  it('cover a producer, PR consumers with credentials and with a public URL, OIDC and MinIO', () => {
+    expect(files.sort()).toEqual(['consumer-fork-pr.yml', 'consumer-pr.yml', 'minio.yml', 'oidc.yml', 'producer.yml'])
+  })
+
+  it.each(files)('%s is a valid workflow that uses only declared inputs and outputs', (file) => {
+    const text = fs.readFileSync(path.join(dir, file), 'utf8')
+    expect(validateWorkflow(text).errors).toEqual([])
+    expect(checkUses(text, parse(text), file)).toBeGreaterThan(0)
+  })
+
+  it.each(files)('the README links to %s', (file) => {
+    expect(readme).toContain(`(docs/workflows/${file})`)
+  })
+
+  it('the validator rejects a broken workflow (so the checks above can fail)', () => {
+    expect(validateWorkflow('on: push\njobs:\n  a:\n    runs-on: macos-15\n    stepz: []\n').errors.length).toBeGreaterThan(0)
+    const bad = 'on: push\njobs:\n  a:\n    runs-on: macos-15\n    steps:\n      - uses: o/scipio-s3-cache@v1\n        with:\n          no-such-input: x\n'
+    expect(() => checkUses(bad, parse(bad), 'bad')).toThrow(/no-such-input/)
+  })
+})
+
+describe('README YAML examples', () => {
+  const blocks = yamlBlocks(readme)
+
+  it('whole workflows are valid and use only declared inputs and outputs', () => {
+    const workflows = blocks.filter((b) => /^jobs:/m.test(b))
+    expect(workflows.length).toBeGreaterThan(0)
+    for (const text of workflows) {
+      expect(validateWorkflow(text).errors).toEqual([])
+      checkUses(text, parse(text), 'README')
+    }
+  })
+
+  it('step fragments use only declared inputs', () => {
+    const fragments = blocks.filter((b) => /^\s*- uses:/.test(b))
+    for (const text of fragments) {
+      const steps = parse(text.replace(/^ {6}/gm, '')) as Step[]
+      checkUses(text, { jobs: { example: { steps } } }, 'README fragment')
+    }
+  })
+})
