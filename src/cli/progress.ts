@@ -121,7 +121,7 @@ export class ProgressReporter {
   private done = 0
   private failed = 0
   private bytes = 0
-  private lastDraw = 0
+  private lastDraw = Number.NEGATIVE_INFINITY
 
   constructor(
     private readonly terminal: Terminal,
