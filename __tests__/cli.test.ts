@@ -255,6 +255,22 @@ describe('S3-compatible settings and public URLs', () => {
     expect(cdn.requests.length).toBeGreaterThan(0)
   })
 
+  it('through a public bucket that answers 403 for missing objects, status reports them missing, not failed', async () => {
+    const hidden = await startCdn(s3.endpoint, bucket, '/cache', 403)
+    try {
+      const ws = await exampleWorkspace()
+      const run = await runCli(['status', '--public-url', hidden.baseUrl, '--prefix', prefix, '--key-salt', 'never-stored', '--fail-on-missing', '--json'], { cwd: ws })
+      expectCode(run, 3)
+      const doc = JSON.parse(run.stdout) as StatusJson & { packages: { reason?: string }[] }
+      expect(doc.packages.map((p) => p.index)).toEqual(packages.map(() => 'missing'))
+      expect(doc.packages[0]!.reason).toContain('access denied (403)')
+      const stored = await runCli(['status', '--public-url', hidden.baseUrl, '--prefix', prefix, '--fail-on-missing'], { cwd: ws })
+      expectCode(stored, 0)
+    } finally {
+      await hidden.close()
+    }
+  })
+
   it("accepts R2's region 'auto' with an endpoint and path-style addressing", async () => {
     const ws = await exampleWorkspace()
     const run = await runCli(['status', '--bucket', bucket, '--region', 'auto', '--endpoint', s3.endpoint, '--force-path-style', '--prefix', prefix, '--fail-on-missing'], { cwd: ws, env: awsEnv })

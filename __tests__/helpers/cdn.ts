@@ -12,7 +12,7 @@ export interface Cdn {
  * A CDN stand-in on 127.0.0.1: serves `/cache/<key>` from `<origin>/<bucket>/<key>`, like a CDN or public
  * domain in front of a bucket, under another host and base path. Only GET and HEAD, never signed.
  */
-export async function startCdn(origin: string, bucket: string, basePath = '/cache'): Promise<Cdn> {
+export async function startCdn(origin: string, bucket: string, basePath = '/cache', missingStatus = 404): Promise<Cdn> {
   const cdn: Cdn = { baseUrl: '', requests: [], close: async () => undefined }
   const server = http.createServer((req, res) => {
     cdn.requests.push({ method: req.method ?? '', url: req.url ?? '', authorized: req.headers.authorization !== undefined })
@@ -23,7 +23,9 @@ export async function startCdn(origin: string, bucket: string, basePath = '/cach
     const upstream = http.request(`${origin}/${bucket}/${req.url.slice(basePath.length + 1)}`, { method: req.method }, (up) => {
       const headers: http.OutgoingHttpHeaders = { 'cache-control': 'public, max-age=60', via: '1.1 cdn-stand-in' }
       for (const name of ['content-length', 'content-type', 'etag', 'last-modified']) if (up.headers[name]) headers[name] = up.headers[name]
-      res.writeHead(up.statusCode ?? 502, headers)
+      // S3 answers 403 for a missing key when anonymous users may not list the bucket.
+      const status = up.statusCode === 404 ? missingStatus : (up.statusCode ?? 502)
+      res.writeHead(status, headers)
       up.pipe(res)
     })
     upstream.on('error', () => res.destroy())

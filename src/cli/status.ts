@@ -7,7 +7,7 @@ import type { PackagePlan } from '../keys.js'
 import { formatBytes } from '../report.js'
 import { packagesOf } from '../save.js'
 import type { RunSetup } from '../setup.js'
-import { getJson, type Storage } from '../storage/index.js'
+import { getJson } from '../storage/index.js'
 
 /** What the cache holds for this project: per pin its index and archives, per local framework whether it is stored. */
 
@@ -55,13 +55,21 @@ export interface StatusReport {
   missing: number
 }
 
-/** Storage faults (403, network) abort the command; an unusable object is reported as missing. */
-async function readJson<T>(storage: Storage, key: string, parse: (raw: unknown) => T): Promise<{ value?: T; reason?: string }> {
+/**
+ * Through a public URL, S3 answers 403 for a missing object when anonymous users may not list the bucket:
+ * there it means "missing (or not public)". With credentials, a 403 is a permission fault.
+ */
+function forbiddenMeansMissing(setup: RunSetup, error: unknown): boolean {
+  return setup.config.storage.kind === 'public-url' && error instanceof StorageError && error.status === 403
+}
+
+/** Storage faults (permissions, network) abort the command; an unusable object is reported as missing. */
+async function readJson<T>(setup: RunSetup, key: string, parse: (raw: unknown) => T): Promise<{ value?: T; reason?: string }> {
   let raw: unknown
   try {
-    raw = await getJson(storage, key)
+    raw = await getJson(setup.storage, key)
   } catch (error) {
-    if (error instanceof StorageError) throw error
+    if (error instanceof StorageError && !forbiddenMeansMissing(setup, error)) throw error
     return { reason: errorMessage(error) }
   }
   if (raw === undefined) return { reason: 'not in the cache' }
@@ -81,14 +89,20 @@ async function packageStatus(setup: RunSetup, pkg: PackagePlan, limit: ReturnTyp
     packageKey: pkg.packageKey,
     indexKey: pkg.indexKey,
   }
-  const read = await limit(() => readJson(storage, pkg.indexKey, (raw) => parseIndex(raw, config.prefix, pkg.packageKey)))
+  const read = await limit(() => readJson(setup, pkg.indexKey, (raw) => parseIndex(raw, config.prefix, pkg.packageKey)))
   if (!read.value) return { status: { ...base, index: 'missing', ...(read.reason ? { reason: read.reason } : {}), targets: [] } }
   const index = read.value
   const targets = await Promise.all(
     index.targets.map((entry) =>
       limit(async (): Promise<TargetStatus> => {
-        const head = await storage.head(entry.key)
         const common = { targetName: entry.targetName, scipioKey: entry.scipioKey, key: entry.key, size: entry.size }
+        let head: { size: number } | undefined
+        try {
+          head = await storage.head(entry.key)
+        } catch (error) {
+          if (!forbiddenMeansMissing(setup, error)) throw error
+          return { ...common, state: 'missing', reason: errorMessage(error) }
+        }
         if (!head) return { ...common, state: 'missing', reason: 'the archive the index lists is not in the cache' }
         // A public URL may not report a length (0): only a reported, different size counts against it.
         if (head.size && head.size !== entry.size) return { ...common, state: 'missing', reason: `size ${head.size} differs from the index's ${entry.size}` }
@@ -102,7 +116,7 @@ async function packageStatus(setup: RunSetup, pkg: PackagePlan, limit: ReturnTyp
 export async function cacheStatus(setup: RunSetup): Promise<StatusReport> {
   const { config, plan, storage } = setup
   const limit = pLimit(config.concurrency)
-  const marker = readJson(storage, plan.completeKey, (raw) => parseCompleteMarker(raw, plan.setKey))
+  const marker = readJson(setup, plan.completeKey, (raw) => parseCompleteMarker(raw, plan.setKey))
   const perPackage = await Promise.all(plan.packages.map((pkg) => packageStatus(setup, pkg, limit)))
   const byKey = new Map(plan.packages.map((pkg, i) => [pkg.packageKey, perPackage[i]!]))
 
