@@ -217,6 +217,21 @@ describe('the command line and the action share one cache', () => {
     expectCode(withoutFlag, 0)
   })
 
+  it('takes credentials from a named profile in ~/.aws with --profile', async () => {
+    const ws = await exampleWorkspace()
+    await fs.mkdir(path.join(ws, '.aws'))
+    await fs.writeFile(
+      path.join(ws, '.aws/credentials'),
+      `[ci-cache]\naws_access_key_id = ${testCredentials.accessKeyId}\naws_secret_access_key = ${testCredentials.secretAccessKey}\n`,
+    )
+    const withProfile = await runCli(['status', ...storeFlags(), '--profile', 'ci-cache', '--fail-on-missing'], { cwd: ws, env: { HOME: ws } })
+    expectCode(withProfile, 0)
+    const without = await runCli(['status', ...storeFlags()], { cwd: ws, env: { HOME: ws } })
+    expectCode(without, 1)
+    expect(without.stderr).toContain('no AWS credentials were found')
+    expect(without.stderr).toContain('On the command line: export AWS_ACCESS_KEY_ID')
+  })
+
   it('fails with exit code 1 and a clear message when the store rejects the credentials', async () => {
     const ws = await exampleWorkspace()
     const run = await runCli(['status', ...storeFlags()], { cwd: ws, env: { AWS_ACCESS_KEY_ID: 'AKIAWRONGWRONGWRONG1', AWS_SECRET_ACCESS_KEY: 'wrong-secret-value-123456' } })
