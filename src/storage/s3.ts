@@ -14,12 +14,14 @@ import type { S3Settings } from '../inputs.js'
 import { redact } from '../secrets.js'
 import type { PutOptions, Storage, StoredObject } from './storage.js'
 
-type Operation = 'GetObject' | 'HeadObject' | 'PutObject'
+export type Operation = 'GetObject' | 'HeadObject' | 'PutObject' | 'ListObjectsV2' | 'DeleteObjects'
 
 const permissionFor: Record<Operation, string> = {
   GetObject: 's3:GetObject',
   HeadObject: 's3:GetObject (and s3:ListBucket, so that a missing object answers 404 rather than 403)',
   PutObject: 's3:PutObject',
+  ListObjectsV2: 's3:ListBucket',
+  DeleteObjects: 's3:DeleteObject',
 }
 
 const networkCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE'])
@@ -63,7 +65,8 @@ export function describeS3Error(error: unknown, operation: Operation, settings: 
   }
   if (name === 'AccessDenied' || status === 403) {
     const permission = operation === 'PutObject' && publicRead ? 's3:PutObject and s3:PutObjectAcl' : permissionFor[operation]
-    return fatal(`${where}: access denied (403). The credentials need ${permission} on arn:aws:s3:::${settings.bucket}/*.`)
+    const resource = operation === 'ListObjectsV2' ? `arn:aws:s3:::${settings.bucket}` : `arn:aws:s3:::${settings.bucket}/*`
+    return fatal(`${where}: access denied (403). The credentials need ${permission} on ${resource}.`)
   }
   const code = e?.code ?? (e as { cause?: { code?: string } })?.cause?.code
   if (code && networkCodes.has(code)) {
@@ -84,6 +87,23 @@ function isNotFound(error: unknown): boolean {
 
 const MiB = 1024 * 1024
 
+/** One client configuration for every S3 operation (the cache itself and the CLI's housekeeping). */
+export function createS3Client(settings: S3Settings, idleTimeoutMs = 60_000): S3Client {
+  // Many S3-compatible servers store aws-chunked bodies with trailing checksums corrupted; send plain bodies there.
+  const checksums = settings.endpoint ? ('WHEN_REQUIRED' as const) : ('WHEN_SUPPORTED' as const)
+  return new S3Client({
+    region: settings.region,
+    forcePathStyle: settings.forcePathStyle,
+    maxAttempts: 5,
+    requestChecksumCalculation: checksums,
+    responseChecksumValidation: checksums,
+    // socketTimeout is an idle timeout: a long transfer is fine as long as bytes keep moving.
+    requestHandler: { connectionTimeout: 10_000, socketTimeout: idleTimeoutMs },
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+    ...(settings.credentials ? { credentials: settings.credentials } : {}),
+  })
+}
+
 export class S3Storage implements Storage {
   readonly writable = true
   readonly description: string
@@ -95,19 +115,7 @@ export class S3Storage implements Storage {
     idleTimeoutMs = 60_000,
   ) {
     this.description = `s3://${settings.bucket}${settings.endpoint ? ` at ${settings.endpoint}` : ` (${settings.region})`}`
-    // Many S3-compatible servers store aws-chunked bodies with trailing checksums corrupted; send plain bodies there.
-    const checksums = settings.endpoint ? ('WHEN_REQUIRED' as const) : ('WHEN_SUPPORTED' as const)
-    this.client = new S3Client({
-      region: settings.region,
-      forcePathStyle: settings.forcePathStyle,
-      maxAttempts: 5,
-      requestChecksumCalculation: checksums,
-      responseChecksumValidation: checksums,
-      // socketTimeout is an idle timeout: a long transfer is fine as long as bytes keep moving.
-      requestHandler: { connectionTimeout: 10_000, socketTimeout: idleTimeoutMs },
-      ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
-      ...(settings.credentials ? { credentials: settings.credentials } : {}),
-    })
+    this.client = createS3Client(settings, idleTimeoutMs)
   }
 
   private bucketKey(key: string) {

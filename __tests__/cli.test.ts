@@ -1,0 +1,385 @@
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { promisify } from 'node:util'
+import pLimit from 'p-limit'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { doubleBin, exampleWorkspace, readDoubleLog, runAction } from './helpers/action.js'
+import { startCdn, type Cdn } from './helpers/cdn.js'
+import { runCli, type CliRun } from './helpers/cli.js'
+import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { snapshotTree } from './helpers/tree.js'
+
+const bucket = 'cli-cache'
+const prefix = 'team/ios'
+const allTargets = ['APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections']
+const packages = ['apngkit', 'delegate', 'kingfisher', 'swift-collections', 'swift-log']
+
+let s3: S3Server
+let cdn: Cdn
+let producerWs: string
+
+beforeAll(async () => {
+  s3 = await startS3Server([bucket])
+  cdn = await startCdn(s3.endpoint, bucket)
+})
+afterAll(async () => {
+  await cdn?.close()
+  await s3?.stop()
+})
+
+/** Credentials the way a developer has them: in the standard AWS environment variables, never as flags. */
+const awsEnv = { AWS_ACCESS_KEY_ID: testCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey }
+function storeFlags(under = prefix): string[] {
+  return ['--bucket', bucket, '--endpoint', s3.endpoint, '--force-path-style', '--prefix', under]
+}
+
+function expectCode(run: CliRun, code: number) {
+  expect(run.code, `stdout:\n${run.stdout}\nstderr:\n${run.stderr}`).toBe(code)
+  expect(run.stdout + run.stderr).not.toContain(testCredentials.secretAccessKey)
+}
+
+async function listKeys(under = ''): Promise<string[]> {
+  const keys: string[] = []
+  let token: string | undefined
+  do {
+    const out = await s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: under, ...(token ? { ContinuationToken: token } : {}) }))
+    keys.push(...(out.Contents ?? []).map((o) => o.Key!))
+    token = out.IsTruncated ? out.NextContinuationToken : undefined
+  } while (token)
+  return keys.sort()
+}
+
+interface StatusJson {
+  schema: string
+  markedComplete: boolean
+  missing: number
+  packages: { identity: string; index: string; packageKey: string; targets: { targetName: string; state: string; key: string }[] }[]
+  local: { targetName: string; state: string; packages: string[] }[]
+}
+
+async function buildWithDouble(ws: string): Promise<void> {
+  const env = { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH ?? ''}` }
+  await promisify(execFile)(path.join(doubleBin, 'scipio'), ['prepare', ws, '--output', path.join(ws, 'XCFrameworks'), '--framework-cache-policy', 'project', '--configuration', 'release', '--framework-type', 'dynamic'], { env })
+}
+
+describe('command line usage', () => {
+  it('prints help with the exit codes, and rejects unknown commands and flags with exit code 2', async () => {
+    const ws = await exampleWorkspace()
+    const help = await runCli(['--help'], { cwd: ws })
+    expectCode(help, 0)
+    expect(help.stdout).toMatch(/Commands:[\s\S]*restore[\s\S]*save[\s\S]*status[\s\S]*prune/)
+    expect(help.stdout).toContain('3  something is missing from the cache (only with --fail-on-missing)')
+    const statusHelp = await runCli(['status', '--help'], { cwd: ws })
+    expect(statusHelp.stdout).toContain('--missing')
+    expect(statusHelp.stdout).not.toContain('--delete')
+
+    expectCode(await runCli(['fetch'], { cwd: ws }), 2)
+    const badFlag = await runCli(['restore', '--delete'], { cwd: ws })
+    expectCode(badFlag, 2)
+    expect(badFlag.stderr).toContain("Unknown option '--delete'")
+    const badBucket = await runCli(['status', '--bucket', 'Not_A_Bucket'], { cwd: ws })
+    expectCode(badBucket, 2)
+    expect(badBucket.stderr).toMatch(/^error: --bucket: 'Not_A_Bucket' is not a valid S3 bucket name/m)
+    const noBucket = await runCli(['save'], { cwd: ws, env: awsEnv })
+    expectCode(noBucket, 2)
+    expect(noBucket.stderr).toContain('save needs --bucket')
+    const noResolved = await runCli(['status', ...storeFlags(), '--package-directory', path.join(ws, 'nowhere')], { cwd: ws, env: awsEnv })
+    expectCode(noResolved, 2)
+    expect(noResolved.stderr).toContain('No Package.resolved found')
+  })
+})
+
+describe('the command line and the action share one cache', () => {
+  it('status finds everything an action producer stored, under the same package and set keys', async () => {
+    producerWs = await exampleWorkspace()
+    const producer = await runAction({
+      bucket,
+      region: 'us-east-1',
+      endpoint: s3.endpoint,
+      'force-path-style': 'true',
+      'access-key-id': testCredentials.accessKeyId,
+      'secret-access-key': testCredentials.secretAccessKey,
+      prefix,
+      mode: 'consumer,producer',
+      'should-publish': 'true',
+      'package-directory': producerWs,
+    })
+    expect(producer.code, producer.stdout).toBe(0)
+    expect(JSON.parse(producer.outputs.uploaded!)).toEqual(allTargets)
+
+    const consumerWs = await exampleWorkspace()
+    const run = await runCli(['status', ...storeFlags(), '--json'], { cwd: consumerWs, env: awsEnv })
+    expectCode(run, 0)
+    const status = JSON.parse(run.stdout) as StatusJson
+    expect(status.schema).toBe('scipio-s3-cache/status/v1')
+    expect(status.markedComplete).toBe(true)
+    expect(status.missing).toBe(0)
+    expect(status.packages.map((p) => [p.identity, p.index])).toEqual(packages.map((p) => [p, 'stored']))
+    expect(status.packages.flatMap((p) => p.targets.map((t) => t.targetName)).sort()).toEqual(allTargets)
+    expect(status.packages.flatMap((p) => p.targets).every((t) => t.state === 'stored' && t.key.startsWith(`${prefix}/`))).toBe(true)
+    expect(status.local).toEqual([])
+    // Human output goes to stdout, the log to stderr.
+    const text = await runCli(['status', ...storeFlags()], { cwd: consumerWs, env: awsEnv })
+    expectCode(text, 0)
+    expect(text.stdout).toContain('marked complete by a producer')
+    expect(text.stdout).toMatch(/^ {2}stored {3}APNGKit /m)
+    expect(text.stdout).toContain('Nothing is missing.')
+    expect(text.stderr).toContain('5 pinned packages')
+  })
+
+  it('restore brings back a byte-identical tree with progress, and status then sees every local framework stored', async () => {
+    const ws = await exampleWorkspace()
+    const run = await runCli(['restore', ...storeFlags(), '--fail-on-missing'], { cwd: ws, env: awsEnv })
+    expectCode(run, 0)
+    expect(run.stdout).toContain('Restored 7 frameworks')
+    expect(run.stdout).toContain('Complete: a producer stored exactly this build')
+    // Not a terminal: one progress line per finished archive, no workflow commands.
+    for (const target of allTargets) expect(run.stderr).toMatch(new RegExp(`↓ ${target} {2}\\d+\\.\\d \\w+ in \\d+\\.\\d s`))
+    expect(run.stderr).not.toContain('::')
+    expect(await snapshotTree(path.join(ws, 'XCFrameworks'))).toEqual(await snapshotTree(path.join(producerWs, 'XCFrameworks')))
+
+    const again = await runCli(['restore', ...storeFlags()], { cwd: ws, env: awsEnv })
+    expectCode(again, 0)
+    expect(again.stdout).toContain('Restored 0 frameworks (0 B), kept 7 already in place.')
+
+    const status = JSON.parse((await runCli(['status', ...storeFlags(), '--json'], { cwd: ws, env: awsEnv })).stdout) as StatusJson
+    expect(status.local.map((l) => [l.targetName, l.state])).toEqual(allTargets.map((t) => [t, 'stored']))
+    expect(status.local.find((l) => l.targetName === 'Delegate')?.packages).toEqual(['delegate'])
+  })
+
+  it('save uploads a local build that the action then restores completely, skipping Scipio', async () => {
+    const ws = await exampleWorkspace()
+    await buildWithDouble(ws)
+    // Its own prefix: archives are addressed by Scipio's key, so a second upload of the same target (other
+    // bytes: the tar holds modification times) would replace the archive the first producer's index describes.
+    const own = `${prefix}-cli-save`
+    const salt = ['--key-salt', 'cli-save']
+    const before = await runCli(['status', ...storeFlags(own), ...salt, '--missing', '--fail-on-missing'], { cwd: ws, env: awsEnv })
+    expectCode(before, 3)
+    expect(before.stdout).toMatch(/swift-log .*index missing \(not in the cache\)/)
+    expect(before.stdout).toMatch(/^ {2}missing {3}Logging \(swift-log\): its package's index is not in the cache$/m)
+
+    const save = await runCli(['save', ...storeFlags(own), ...salt, '--build-succeeded'], { cwd: ws, env: awsEnv })
+    expectCode(save, 0)
+    expect(save.stdout).toMatch(/Uploaded 7 frameworks .*; 0 were already stored; 5 indexes written\./)
+    expect(save.stdout).toContain('Marked this build set complete.')
+    for (const target of allTargets) expect(save.stderr).toMatch(new RegExp(`↑ ${target} {2}\\d+\\.\\d \\w+ in`))
+
+    const after = await runCli(['status', ...storeFlags(own), ...salt, '--missing', '--fail-on-missing', '--json'], { cwd: ws, env: awsEnv })
+    expectCode(after, 0)
+    const missing = JSON.parse(after.stdout) as StatusJson
+    expect([missing.missing, missing.packages, missing.local]).toEqual([0, [], []])
+
+    const consumerWs = await exampleWorkspace()
+    const log = path.join(consumerWs, 'double.log')
+    const consumer = await runAction(
+      {
+        bucket,
+        region: 'us-east-1',
+        endpoint: s3.endpoint,
+        'force-path-style': 'true',
+        'access-key-id': testCredentials.accessKeyId,
+        'secret-access-key': testCredentials.secretAccessKey,
+        prefix: own,
+        'key-salt': 'cli-save',
+        'package-directory': consumerWs,
+      },
+      { SCIPIO_TEST_DOUBLE_LOG: log },
+    )
+    expect(consumer.code, consumer.stdout).toBe(0)
+    expect(JSON.parse(consumer.outputs.restored!)).toEqual(allTargets)
+    expect(consumer.outputs['cache-hit']).toBe('true')
+    expect(await readDoubleLog(log)).toEqual([])
+  })
+
+  it('save without --build-succeeded records what it uploads but marks nothing complete', async () => {
+    const ws = await exampleWorkspace()
+    await buildWithDouble(ws)
+    const own = `${prefix}-partial`
+    const run = await runCli(['save', ...storeFlags(own), '--quiet'], { cwd: ws, env: awsEnv })
+    expectCode(run, 0)
+    expect(run.stdout).toContain('Not marked complete: pass --build-succeeded')
+    // --quiet: no log and no progress (Node.js itself may still warn, e.g. the AWS SDK about Node 20).
+    expect(run.stderr).not.toMatch(/pinned packages|↑|Upload frameworks/)
+    const status = JSON.parse((await runCli(['status', ...storeFlags(own), '--json'], { cwd: ws, env: awsEnv })).stdout) as StatusJson
+    expect(status.markedComplete).toBe(false)
+    expect(status.missing).toBe(0)
+  })
+
+  it('restore and status exit with 3 under --fail-on-missing when the cache has nothing for these keys', async () => {
+    const ws = await exampleWorkspace()
+    const restore = await runCli(['restore', ...storeFlags(), '--key-salt', 'never-stored', '--fail-on-missing'], { cwd: ws, env: awsEnv })
+    expectCode(restore, 3)
+    expect(restore.stdout).toContain(`Not in the cache: ${packages.join(', ')}.`)
+    const withoutFlag = await runCli(['restore', ...storeFlags(), '--key-salt', 'never-stored'], { cwd: ws, env: awsEnv })
+    expectCode(withoutFlag, 0)
+  })
+
+  it('takes credentials from a named profile in ~/.aws with --profile', async () => {
+    const ws = await exampleWorkspace()
+    await fs.mkdir(path.join(ws, '.aws'))
+    await fs.writeFile(
+      path.join(ws, '.aws/credentials'),
+      `[ci-cache]\naws_access_key_id = ${testCredentials.accessKeyId}\naws_secret_access_key = ${testCredentials.secretAccessKey}\n`,
+    )
+    const withProfile = await runCli(['status', ...storeFlags(), '--profile', 'ci-cache', '--fail-on-missing'], { cwd: ws, env: { HOME: ws } })
+    expectCode(withProfile, 0)
+    const without = await runCli(['status', ...storeFlags()], { cwd: ws, env: { HOME: ws } })
+    expectCode(without, 1)
+    expect(without.stderr).toContain('no AWS credentials were found')
+    expect(without.stderr).toContain('On the command line: export AWS_ACCESS_KEY_ID')
+  })
+
+  it('fails with exit code 1 and a clear message when the store rejects the credentials', async () => {
+    const ws = await exampleWorkspace()
+    const run = await runCli(['status', ...storeFlags()], { cwd: ws, env: { AWS_ACCESS_KEY_ID: 'AKIAWRONGWRONGWRONG1', AWS_SECRET_ACCESS_KEY: 'wrong-secret-value-123456' } })
+    expectCode(run, 1)
+    expect(run.stderr).toContain('the credentials were rejected')
+    expect(run.stderr).not.toContain('wrong-secret-value-123456')
+  })
+})
+
+describe('S3-compatible settings and public URLs', () => {
+  it('reads anonymously through a CDN that serves the bucket under another host and base path', async () => {
+    const ws = await exampleWorkspace()
+    cdn.requests.length = 0
+    const flags = ['--public-url', cdn.baseUrl, '--prefix', prefix]
+    const status = await runCli(['status', ...flags, '--json', '--fail-on-missing'], { cwd: ws })
+    expectCode(status, 0)
+    const doc = JSON.parse(status.stdout) as StatusJson
+    expect(doc.markedComplete).toBe(true)
+    expect(doc.packages.flatMap((p) => p.targets).filter((t) => t.state === 'stored')).toHaveLength(7)
+
+    const restore = await runCli(['restore', ...flags, '--fail-on-missing'], { cwd: ws })
+    expectCode(restore, 0)
+    expect(restore.stdout).toContain('Restored 7 frameworks')
+    expect(await snapshotTree(path.join(ws, 'XCFrameworks'))).toEqual(await snapshotTree(path.join(producerWs, 'XCFrameworks')))
+    // Everything came through the CDN, anonymously, under its base path.
+    expect(cdn.requests.length).toBeGreaterThanOrEqual(7 + 5 + 1)
+    expect(cdn.requests.every((r) => (r.method === 'GET' || r.method === 'HEAD') && r.url.startsWith(`/cache/${prefix}/`) && !r.authorized)).toBe(true)
+  })
+
+  it('with both a bucket and a public URL and no credentials at all, a consumer reads through the public URL', async () => {
+    const ws = await exampleWorkspace()
+    cdn.requests.length = 0
+    const run = await runCli(['restore', '--bucket', bucket, '--region', 'auto', '--endpoint', s3.endpoint, '--force-path-style', '--public-url', cdn.baseUrl, '--prefix', prefix], { cwd: ws })
+    expectCode(run, 0)
+    expect(run.stdout).toContain('Restored 7 frameworks')
+    expect(cdn.requests.length).toBeGreaterThan(0)
+  })
+
+  it('through a public bucket that answers 403 for missing objects, status reports them missing, not failed', async () => {
+    const hidden = await startCdn(s3.endpoint, bucket, '/cache', 403)
+    try {
+      const ws = await exampleWorkspace()
+      const run = await runCli(['status', '--public-url', hidden.baseUrl, '--prefix', prefix, '--key-salt', 'never-stored', '--fail-on-missing', '--json'], { cwd: ws })
+      expectCode(run, 3)
+      const doc = JSON.parse(run.stdout) as StatusJson & { packages: { reason?: string }[] }
+      expect(doc.packages.map((p) => p.index)).toEqual(packages.map(() => 'missing'))
+      expect(doc.packages[0]!.reason).toContain('access denied (403)')
+      const stored = await runCli(['status', '--public-url', hidden.baseUrl, '--prefix', prefix, '--fail-on-missing'], { cwd: ws })
+      expectCode(stored, 0)
+    } finally {
+      await hidden.close()
+    }
+  })
+
+  it("accepts R2's region 'auto' with an endpoint and path-style addressing", async () => {
+    const ws = await exampleWorkspace()
+    const run = await runCli(['status', '--bucket', bucket, '--region', 'auto', '--endpoint', s3.endpoint, '--force-path-style', '--prefix', prefix, '--fail-on-missing'], { cwd: ws, env: awsEnv })
+    expectCode(run, 0)
+    expect(run.stderr).toContain(`cache at s3://${bucket} at ${s3.endpoint}`)
+  })
+})
+
+describe('prune', () => {
+  const hex = () => randomBytes(32).toString('hex')
+
+  it('is a dry run by default, keeps what Package.resolved files use, and deletes only unused objects of its layout', async () => {
+    const ws = await exampleWorkspace()
+    // A second dependency set: swift-log moved to another revision, built and saved by a producer.
+    const bumped = await exampleWorkspace()
+    const resolvedPath = path.join(bumped, 'Package.resolved')
+    const resolved = JSON.parse(await fs.readFile(resolvedPath, 'utf8')) as { pins: { identity: string; state: { revision: string; version?: string } }[] }
+    const log = resolved.pins.find((p) => p.identity === 'swift-log')!
+    log.state = { revision: 'f'.repeat(40), version: '9.9.9' }
+    await fs.writeFile(resolvedPath, JSON.stringify(resolved, null, 2))
+    await buildWithDouble(bumped)
+    expectCode(await runCli(['save', ...storeFlags(), '--build-succeeded', '--quiet'], { cwd: bumped, env: awsEnv }), 0)
+
+    const old = `${prefix}/Obsolete/${hex()}.tar.gz`
+    const foreign = `${prefix}/notes.txt`
+    const outside = `elsewhere/Obsolete/${hex()}.tar.gz`
+    for (const Key of [old, foreign, outside]) await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from('x') }))
+    const before = await listKeys()
+
+    // Everything was written just now: the default --older-than 1 protects all of it.
+    const fresh = await runCli(['prune', ...storeFlags()], { cwd: ws, env: awsEnv })
+    expectCode(fresh, 0)
+    expect(fresh.stdout).toContain('Nothing to prune.')
+    expect(fresh.stdout).toMatch(/unused but newer than 1 day\(s\); 1 not written by scipio-s3-cache/)
+
+    // Keeping the bumped Package.resolved too, only the obsolete archive goes.
+    const keepBoth = await runCli(['prune', ...storeFlags(), '--older-than', '0', '--keep-resolved', resolvedPath, '--json'], { cwd: ws, env: awsEnv })
+    expectCode(keepBoth, 0)
+    const both = JSON.parse(keepBoth.stdout) as { dryRun: boolean; candidates: { key: string; kind: string }[]; deleted: number; foreign: number }
+    expect(both.dryRun).toBe(true)
+    expect(both.deleted).toBe(0)
+    expect(both.foreign).toBe(1)
+    expect(await listKeys(`${prefix}/Logging/`)).toHaveLength(2)
+    expect(both.candidates.map((c) => c.key)).toEqual([old])
+
+    // Keeping only the project's own Package.resolved: the bumped set's Logging archive, index and marker go too.
+    const dry = await runCli(['prune', ...storeFlags(), '--older-than', '0', '--json'], { cwd: ws, env: awsEnv })
+    expectCode(dry, 0)
+    const plan = JSON.parse(dry.stdout) as { candidates: { key: string; kind: string }[]; inUse: number }
+    const candidateKeys = plan.candidates.map((c) => c.key)
+    expect(candidateKeys).toContain(old)
+    expect(candidateKeys).not.toContain(foreign)
+    expect(candidateKeys.every((k) => k.startsWith(`${prefix}/`))).toBe(true)
+    expect(plan.candidates.map((c) => [c.kind, c.key.split('/')[2]])).toEqual([
+      ['marker', '.scipio-s3-cache'],
+      ['index', '.scipio-s3-cache'],
+      ['archive', 'Logging'],
+      ['archive', 'Obsolete'],
+    ])
+    // Seven archives and the five indexes and marker of the current set are in use.
+    expect(plan.inUse).toBe(7 + 5 + 1)
+    expect(await listKeys()).toEqual(before)
+
+    const human = await runCli(['prune', ...storeFlags(), '--older-than', '0'], { cwd: ws, env: awsEnv })
+    expect(human.stdout).toContain(`Dry run: nothing was deleted. Run again with --delete to delete these ${plan.candidates.length} objects`)
+
+    const del = await runCli(['prune', ...storeFlags(), '--older-than', '0', '--delete'], { cwd: ws, env: awsEnv })
+    expectCode(del, 0)
+    expect(del.stdout).toContain(`Deleted ${plan.candidates.length} of ${plan.candidates.length} objects.`)
+    const after = await listKeys()
+    expect(after).toEqual(before.filter((k) => !candidateKeys.includes(k)))
+    expect(after).toContain(foreign)
+    expect(after).toContain(outside)
+
+    // What the project uses is untouched: a consumer still restores everything.
+    const status = await runCli(['status', ...storeFlags(), '--fail-on-missing'], { cwd: ws, env: awsEnv })
+    expectCode(status, 0)
+  })
+
+  it('pages through more than 1000 objects and deletes them in batches', async () => {
+    const ws = await exampleWorkspace()
+    const many = Array.from({ length: 1005 }, (_, i) => `bulk/Junk${i % 3}/${hex()}.tar.gz`)
+    const limit = pLimit(16)
+    await Promise.all(many.map((Key) => limit(() => s3.client().send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from('x') })))))
+    const flags = ['--bucket', bucket, '--endpoint', s3.endpoint, '--force-path-style', '--prefix', 'bulk', '--older-than', '0']
+    const dry = await runCli(['prune', ...flags, '--json'], { cwd: ws, env: awsEnv })
+    expectCode(dry, 0)
+    const plan = JSON.parse(dry.stdout) as { listed: number; candidates: unknown[] }
+    expect([plan.listed, plan.candidates.length]).toEqual([1005, 1005])
+    const del = await runCli(['prune', ...flags, '--delete', '--json'], { cwd: ws, env: awsEnv })
+    expectCode(del, 0)
+    expect((JSON.parse(del.stdout) as { deleted: number }).deleted).toBe(1005)
+    expect(await listKeys('bulk/')).toEqual([])
+    expect((await listKeys(`${prefix}/`)).length).toBeGreaterThan(0)
+  })
+})

@@ -1,0 +1,29 @@
+import { spawn } from 'node:child_process'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { doubleBin } from './action.js'
+import { root } from './s3-server.js'
+
+export interface CliRun {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs the bundled command line (`node dist/cli/index.js`) with the Scipio and xcrun doubles on PATH. */
+export async function runCli(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliRun> {
+  const env: NodeJS.ProcessEnv = {
+    PATH: `${doubleBin}${path.delimiter}${process.env.PATH ?? ''}`,
+    HOME: options.cwd,
+    TMPDIR: os.tmpdir(),
+    AWS_EC2_METADATA_DISABLED: 'true',
+    ...options.env,
+  }
+  const child = spawn(process.execPath, [path.join(root, 'dist/cli/index.js'), ...args], { env, cwd: options.cwd })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)))
+  return { code, stdout, stderr }
+}

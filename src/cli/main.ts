@@ -1,0 +1,176 @@
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { Inputs } from '../constants.js'
+import { errorMessage, InputError, ProjectError } from '../errors.js'
+import type { S3Settings } from '../inputs.js'
+import { planKeys } from '../keys.js'
+import type { Log } from '../log.js'
+import { formatBytes } from '../report.js'
+import { readResolvedFile } from '../resolved.js'
+import { redact, registerSecret } from '../secrets.js'
+import { setUp, type RunSetup } from '../setup.js'
+import { restoreStage, saveStage } from '../stages.js'
+import { S3Admin } from '../storage/s3-admin.js'
+import { flagInputReader, helpText, parseCommandLine, UsageError, type Command, type FlagValues } from './args.js'
+import { ProgressReporter, ProgressStorage } from './progress.js'
+import { describeFailures, executePrune, parseDays, planPrune, renderPrunePlan } from './prune.js'
+import { cacheStatus, onlyMissing, renderStatus } from './status.js'
+import { Terminal, terminalLog } from './terminal.js'
+
+export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Missing: 3 } as const
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number }
+  env: NodeJS.ProcessEnv
+  cwd: string
+}
+
+interface Context {
+  command: Command
+  values: FlagValues
+  io: CliIo
+  terminal: Terminal
+  log: Log
+}
+
+const defaultOlderThanDays = 1
+
+function print(io: CliIo, text: string): void {
+  io.stdout.write(redact(text))
+}
+
+/** With a progress display, archive transfers go through a storage that reports their bytes. */
+function withProgress(setup: RunSetup, ctx: Context): { setup: RunSetup; reporter?: ProgressReporter } {
+  if (ctx.values.quiet === true) return { setup }
+  const reporter = new ProgressReporter(ctx.terminal)
+  return { setup: { ...setup, storage: new ProgressStorage(setup.storage, reporter.onEvent) }, reporter }
+}
+
+async function restoreCommand(ctx: Context): Promise<number> {
+  const setup = await setUp(flagInputReader('restore', ctx.values, ctx.io.cwd), ctx.log)
+  const { setup: observed, reporter } = withProgress(setup, ctx)
+  const outcome = await restoreStage(observed, ctx.log).finally(() => reporter?.finish())
+  const count = (kind: string) => outcome.targets.filter((t) => t.result === kind)
+  const restored = count('restored')
+  const missed = count('missed')
+  const bytes = restored.reduce((sum, t) => sum + t.bytes, 0)
+  const lines = [`Restored ${restored.length} frameworks (${formatBytes(bytes)}), kept ${count('kept').length} already in place.`]
+  if (outcome.packagesMissing.length) lines.push(`Not in the cache: ${outcome.packagesMissing.join(', ')}.`)
+  for (const t of missed) lines.push(`Missed ${t.targetName} (${t.package}): ${t.reason ?? 'unknown reason'}.`)
+  if (outcome.complete) lines.push('Complete: a producer stored exactly this build, and all of it is in place.')
+  print(ctx.io, `${lines.join('\n')}\n`)
+  const somethingMissing = outcome.packagesMissing.length > 0 || missed.length > 0
+  return somethingMissing && ctx.values['fail-on-missing'] === true ? ExitCode.Missing : ExitCode.Ok
+}
+
+async function saveCommand(ctx: Context): Promise<number> {
+  const setup = await setUp(flagInputReader('save', ctx.values, ctx.io.cwd), ctx.log)
+  const { setup: observed, reporter } = withProgress(setup, ctx)
+  const buildSucceeded = ctx.values['build-succeeded'] === true
+  const outcome = await saveStage(observed, ctx.log, buildSucceeded).finally(() => reporter?.finish())
+  if (!outcome) return ExitCode.Failure // saveStage has already printed why
+  const of = (kind: string) => outcome.targets.filter((t) => t.result === kind)
+  const uploaded = of('uploaded')
+  const failed = of('failed')
+  const bytes = uploaded.reduce((sum, t) => sum + t.bytes, 0)
+  const lines = [`Uploaded ${uploaded.length} frameworks (${formatBytes(bytes)}); ${of('stored').length} were already stored; ${outcome.indexesWritten} indexes written.`]
+  if (failed.length) lines.push(`Failed: ${failed.map((t) => t.targetName).join(', ')}.`)
+  if (outcome.unmatched.length) lines.push(`Not uploaded (no pin in Package.resolved): ${outcome.unmatched.join(', ')}.`)
+  if (outcome.markedComplete) lines.push('Marked this build set complete.')
+  else if (!buildSucceeded) lines.push('Not marked complete: pass --build-succeeded after a successful Scipio build to let consumers skip it.')
+  print(ctx.io, `${lines.join('\n')}\n`)
+  return failed.length > 0 ? ExitCode.Failure : ExitCode.Ok
+}
+
+async function statusCommand(ctx: Context): Promise<number> {
+  const setup = await setUp(flagInputReader('status', ctx.values, ctx.io.cwd), ctx.log)
+  const full = await cacheStatus(setup)
+  const report = ctx.values.missing === true ? onlyMissing(full) : full
+  print(ctx.io, ctx.values.json === true ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report, ctx.io.cwd))
+  return full.missing > 0 && ctx.values['fail-on-missing'] === true ? ExitCode.Missing : ExitCode.Ok
+}
+
+async function pruneCommand(ctx: Context): Promise<number> {
+  const olderThanDays = parseDays(ctx.values['older-than'] as string | undefined, defaultOlderThanDays)
+  if (olderThanDays === undefined) throw new UsageError(`--older-than: '${String(ctx.values['older-than'])}' is not a number of days (for example 30, or 0).`)
+  const setup = await setUp(flagInputReader('prune', ctx.values, ctx.io.cwd), ctx.log)
+  const { config, toolchain } = setup
+  const settings = config.storage as S3Settings
+  const manifest = await fs.readFile(path.join(config.packageDirectory, 'Package.swift'))
+  const keepFiles = (ctx.values['keep-resolved'] as string[] | undefined) ?? []
+  const plans = [setup.plan]
+  for (const file of keepFiles) {
+    const resolved = await readResolvedFile(path.resolve(ctx.io.cwd, file))
+    plans.push(planKeys(config.prefix, resolved.pins, manifest, config.build, toolchain, config.keySalt))
+  }
+  const admin = new S3Admin(settings)
+  const plan = await planPrune({ prefix: config.prefix, plans, olderThanDays, now: new Date(), storage: setup.storage, admin })
+  const remove = ctx.values.delete === true
+  const result = remove && plan.candidates.length > 0 ? await executePrune(plan, admin) : { deleted: 0, failures: [] }
+  if (ctx.values.json === true) {
+    const doc = { schema: 'scipio-s3-cache/prune/v1', bucket: settings.bucket, dryRun: !remove, olderThanDays, keptResolvedFiles: plans.length, ...plan, ...result }
+    print(ctx.io, `${JSON.stringify(doc, null, 2)}\n`)
+  } else {
+    const bytes = plan.candidates.reduce((sum, c) => sum + c.size, 0)
+    let tail = ''
+    if (plan.candidates.length > 0) {
+      tail = remove
+        ? `Deleted ${result.deleted} of ${plan.candidates.length} objects.\n`
+        : `Dry run: nothing was deleted. Run again with --delete to delete these ${plan.candidates.length} objects (${formatBytes(bytes)}).\n`
+    }
+    print(ctx.io, renderPrunePlan(plan, settings.bucket, plans.length, olderThanDays) + tail)
+  }
+  if (result.failures.length > 0) {
+    ctx.log.warning(`S3 refused to delete ${result.failures.length} objects:\n${describeFailures(result.failures)}`)
+    return ExitCode.Failure
+  }
+  return ExitCode.Ok
+}
+
+const handlers: Record<Command, (ctx: Context) => Promise<number>> = {
+  restore: restoreCommand,
+  save: saveCommand,
+  status: statusCommand,
+  prune: pruneCommand,
+}
+
+/** Uploading and housekeeping need the bucket itself; say so in the command line's terms. */
+function checkBucket(command: Command, values: FlagValues): void {
+  if ((command === 'save' || command === 'prune') && !values[Inputs.Bucket]) {
+    throw new UsageError(`${command} needs --bucket (and AWS credentials from the environment or a profile); a public URL is read-only.`)
+  }
+}
+
+function cliMessage(error: unknown): string {
+  // Inputs are flags here: "Input 'bucket': ..." reads "--bucket: ...".
+  let message = error instanceof InputError ? `--${error.input}: ${errorMessage(error).replace(/^Input '[^']+': /, '')}` : errorMessage(error)
+  if (/no AWS credentials were found/.test(message)) {
+    message += ' On the command line: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, set AWS_PROFILE (or --profile), or read anonymously with --public-url.'
+  }
+  return redact(message)
+}
+
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) registerSecret(io.env[name] ?? '')
+  const terminal = new Terminal(io.stderr)
+  let command: Command | undefined
+  try {
+    const parsed = parseCommandLine(argv)
+    command = parsed.command
+    if (parsed.help || !command) {
+      print(io, helpText(command))
+      return ExitCode.Ok
+    }
+    checkBucket(command, parsed.values)
+    if (typeof parsed.values.profile === 'string' && parsed.values.profile) io.env.AWS_PROFILE = parsed.values.profile
+    const log = terminalLog(terminal, { verbose: parsed.values.verbose === true, quiet: parsed.values.quiet === true })
+    return await handlers[command]({ command, values: parsed.values, io, terminal, log })
+  } catch (error) {
+    terminal.clearStatus()
+    const usage = error instanceof UsageError
+    terminal.line(`error: ${cliMessage(error)}`)
+    if (usage) terminal.line(`Run 'scipio-s3-cache ${command ?? ''}${command ? ' ' : ''}--help' for usage.`)
+    return usage || error instanceof InputError || error instanceof ProjectError ? ExitCode.Usage : ExitCode.Failure
+  }
+}

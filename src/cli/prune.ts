@@ -1,0 +1,154 @@
+import { MetaFolder } from '../constants.js'
+import { parseIndex } from '../cache-index.js'
+import { StorageError } from '../errors.js'
+import type { KeyPlan } from '../keys.js'
+import { formatBytes } from '../report.js'
+import type { DeleteFailure, ListedObject } from '../storage/s3-admin.js'
+import { getJson, type Storage } from '../storage/index.js'
+
+/**
+ * Housekeeping: which objects under the prefix no kept Package.resolved uses. Only objects of this
+ * project's layout are ever candidates; anything else under the prefix is left alone.
+ */
+
+export type ObjectKind = 'archive' | 'index' | 'marker'
+
+export interface PruneCandidate extends ListedObject {
+  kind: ObjectKind
+}
+
+export interface PrunePlan {
+  prefix: string
+  listed: number
+  /** Objects used by a kept Package.resolved (or by an index that is not pruned). */
+  inUse: number
+  /** Unused, but written less than --older-than days ago. */
+  recent: number
+  /** Under the prefix but not of this project's layout. */
+  foreign: number
+  candidates: PruneCandidate[]
+}
+
+export interface PruneAdmin {
+  list(prefix: string): Promise<ListedObject[]>
+  delete(keys: string[]): Promise<DeleteFailure[]>
+}
+
+const hex64 = '[0-9a-f]{64}'
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+/** The folder every object lives in: `<prefix>/`, or the whole bucket when the prefix is empty. */
+export function listPrefix(prefix: string): string {
+  return prefix ? `${prefix}/` : ''
+}
+
+export function classify(prefix: string, key: string): { kind: ObjectKind; packageKey?: string } | undefined {
+  const p = escapeRegExp(listPrefix(prefix))
+  const meta = escapeRegExp(MetaFolder)
+  const index = new RegExp(`^${p}${meta}/packages/(${hex64})\\.json$`).exec(key)
+  if (index) return { kind: 'index', packageKey: index[1]! }
+  if (new RegExp(`^${p}${meta}/complete/${hex64}\\.json$`).test(key)) return { kind: 'marker' }
+  if (new RegExp(`^${p}[^/.][^/]*/${hex64}\\.tar\\.(zst|gz)$`).test(key)) return { kind: 'archive' }
+  return undefined
+}
+
+/** The archive keys an index lists; an unreadable index protects nothing (and can itself be pruned). */
+async function archivesOf(storage: Storage, prefix: string, key: string, packageKey: string): Promise<string[]> {
+  let raw: unknown
+  try {
+    raw = await getJson(storage, key)
+  } catch (error) {
+    if (error instanceof StorageError) throw error
+    return []
+  }
+  if (raw === undefined) return []
+  try {
+    return parseIndex(raw, prefix, packageKey).targets.map((t) => t.key)
+  } catch {
+    return []
+  }
+}
+
+export interface PruneInput {
+  prefix: string
+  /** Key plans of every kept Package.resolved. */
+  plans: KeyPlan[]
+  olderThanDays: number
+  now: Date
+  storage: Storage
+  admin: PruneAdmin
+}
+
+export async function planPrune(input: PruneInput): Promise<PrunePlan> {
+  const { prefix, storage } = input
+  const objects = await input.admin.list(listPrefix(prefix))
+  const cutoff = input.now.getTime() - input.olderThanDays * 24 * 3600 * 1000
+  const referenced = new Set<string>()
+  for (const plan of input.plans) {
+    referenced.add(plan.completeKey)
+    for (const pkg of plan.packages) referenced.add(pkg.indexKey)
+  }
+  const ours = objects.flatMap((o) => {
+    const kind = classify(prefix, o.key)
+    return kind ? [{ ...o, ...kind }] : []
+  })
+  // Every index that stays (used, or too recent to prune) keeps its archives, so no index is left pointing to nothing.
+  const staying = ours.filter((o) => o.kind === 'index' && (referenced.has(o.key) || o.lastModified.getTime() > cutoff))
+  for (const index of staying) {
+    for (const key of await archivesOf(storage, prefix, index.key, index.packageKey!)) referenced.add(key)
+  }
+  let inUse = 0
+  let recent = 0
+  const candidates: PruneCandidate[] = []
+  for (const o of ours) {
+    if (referenced.has(o.key)) inUse += 1
+    else if (o.lastModified.getTime() > cutoff) recent += 1
+    else candidates.push({ key: o.key, size: o.size, lastModified: o.lastModified, kind: o.kind })
+  }
+  const outside = candidates.find((c) => !c.key.startsWith(listPrefix(prefix)))
+  if (outside) throw new Error(`refusing to prune ${outside.key}: it is outside the prefix '${prefix}'`)
+  candidates.sort((a, b) => (a.key < b.key ? -1 : 1))
+  return { prefix, listed: objects.length, inUse, recent, foreign: objects.length - ours.length, candidates }
+}
+
+/** Indexes and markers go first, archives last: no index ever names an archive that is already gone. */
+export async function executePrune(plan: PrunePlan, admin: PruneAdmin): Promise<{ deleted: number; failures: DeleteFailure[] }> {
+  const meta = plan.candidates.filter((c) => c.kind !== 'archive').map((c) => c.key)
+  const archives = plan.candidates.filter((c) => c.kind === 'archive').map((c) => c.key)
+  const failures = await admin.delete(meta)
+  if (failures.length > 0) return { deleted: meta.length - failures.length, failures }
+  const archiveFailures = await admin.delete(archives)
+  return { deleted: meta.length + archives.length - archiveFailures.length, failures: archiveFailures }
+}
+
+export function parseDays(raw: string | undefined, fallback: number): number | undefined {
+  if (raw === undefined) return fallback
+  if (!/^\d+(\.\d+)?$/.test(raw.trim())) return undefined
+  return Number(raw)
+}
+
+export function renderPrunePlan(plan: PrunePlan, bucket: string, keptFiles: number, olderThanDays: number): string {
+  const bytes = plan.candidates.reduce((sum, c) => sum + c.size, 0)
+  const lines = [
+    `s3://${bucket}/${listPrefix(plan.prefix)}: ${plan.listed} objects; ${plan.inUse} in use by ${keptFiles} Package.resolved file(s); ` +
+      `${plan.recent} unused but newer than ${olderThanDays} day(s); ${plan.foreign} not written by scipio-s3-cache (left alone).`,
+  ]
+  if (plan.candidates.length === 0) {
+    lines.push('Nothing to prune.')
+  } else {
+    lines.push(`${plan.candidates.length} objects (${formatBytes(bytes)}) to prune:`)
+    for (const c of plan.candidates) lines.push(`  ${c.lastModified.toISOString().slice(0, 10)}  ${formatBytes(c.size).padStart(10)}  ${c.key}`)
+  }
+  return `${lines.join('\n')}\n`
+}
+
+export function describeFailures(failures: DeleteFailure[]): string {
+  return failures
+    .slice(0, 20)
+    .map((f) => `  ${f.key}: ${f.reason}`)
+    .concat(failures.length > 20 ? [`  ... and ${failures.length - 20} more`] : [])
+    .join('\n')
+}
