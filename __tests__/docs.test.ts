@@ -8,7 +8,13 @@ import { code, readActionFile, readmeTable, stepsUsingAction, yamlBlocks, type S
 import { root } from './helpers/s3-server.js'
 
 /** Each action file and the README headings whose tables document it. Sub-actions add a line here. */
-const documented = [{ action: 'action.yml', readme: 'README.md', inputs: '## Inputs', outputs: '## Outputs' }]
+const documented = [
+  { action: 'action.yml', readme: 'README.md', inputs: '## Inputs', outputs: '## Outputs' },
+  { action: 'restore/action.yml', readme: 'README.md', inputs: '### Restore inputs', outputs: '### Restore outputs' },
+  { action: 'save/action.yml', readme: 'README.md', inputs: '### Save inputs', outputs: '### Save outputs' },
+]
+const actionFiles = documented.map((d) => readActionFile(d.action))
+const union = (names: string[][]) => [...new Set(names.flat())].sort()
 
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
 
@@ -47,14 +53,13 @@ describe.each(documented)('$readme documents $action', ({ action, readme: readme
 })
 
 describe('action.yml and src/ agree', () => {
-  const action = readActionFile('action.yml')
 
-  it('declares exactly the inputs named in constants.ts', () => {
-    expect(action.inputs.map((i) => i.name).sort()).toEqual(Object.values(Inputs).sort())
+  it('declares, across the action and its sub-actions, exactly the inputs named in constants.ts', () => {
+    expect(union(actionFiles.map((a) => a.inputs.map((i) => i.name)))).toEqual(Object.values(Inputs).sort())
   })
 
   it('reads every input somewhere in src/ through its Inputs constant', () => {
-    const read = new Set([...source.matchAll(/\bread\w*\(\s*(?:read,\s*)?Inputs\.(\w+)/g)].map((m) => m[1]))
+    const read = new Set([...source.matchAll(/\bread\w*\(\s*(?:\w+,\s*)?Inputs\.(\w+)/g)].map((m) => m[1]))
     // The secret inputs are also read through a list (maskSecrets), which the pattern above does not see.
     const unread = Object.keys(Inputs).filter((k) => !read.has(k))
     expect(unread).toEqual([])
@@ -62,8 +67,9 @@ describe('action.yml and src/ agree', () => {
 
   it('declares every output src/ sets, and src/ sets every declared output', () => {
     const set = new Set([...source.matchAll(/setOutput\(\s*Outputs\.(\w+)/g)].map((m) => Outputs[m[1] as keyof typeof Outputs]))
-    expect([...set].sort()).toEqual(action.outputs.map((o) => o.name).sort())
-    expect(Object.values(Outputs).sort()).toEqual(action.outputs.map((o) => o.name).sort())
+    const declared = union(actionFiles.map((a) => a.outputs.map((o) => o.name)))
+    expect([...set].sort()).toEqual(declared)
+    expect(Object.values(Outputs).sort()).toEqual(declared)
   })
 })
 

@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { failStep } from './annotations.js'
 import { Inputs, Outputs } from './constants.js'
 import { errorMessage } from './errors.js'
 import { actionInputReader, readBoolean, type InputReader } from './inputs.js'
@@ -39,6 +40,6 @@ export async function runRestore(read: InputReader = actionInputReader, log: Log
     }
   } catch (error) {
     setRestoreOutputs([], [], false)
-    core.setFailed(redact(errorMessage(error)))
+    failStep(error)
   }
 }

@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { failStep } from './annotations.js'
 import { Inputs, Outputs } from './constants.js'
 import { errorMessage } from './errors.js'
 import { actionInputReader, type InputReader } from './inputs.js'
@@ -41,6 +42,6 @@ export async function runSave(read: InputReader = actionInputReader, log: Log = 
     }
   } catch (error) {
     setSaveOutputs([])
-    core.setFailed(redact(errorMessage(error)))
+    failStep(error)
   }
 }

@@ -58,5 +58,7 @@ export async function setUp(read: InputReader, log: Log, cache: CacheService = a
     `${resolved.pins.length} pinned packages in ${path.relative(process.cwd(), resolvedPath) || resolvedPath}; ` +
       `Xcode ${toolchain.xcodeVersion} (${toolchain.xcodeBuildVersion}), ${toolchain.clangVersion}, Scipio at ${toolchain.scipioPath}; cache at ${storage.description}`,
   )
+  for (const pkg of plan.packages) log.debug(`package key of ${pkg.pin.identity}: ${pkg.packageKey} (${pkg.indexKey})`)
+  log.debug(`set key: ${plan.setKey} (${plan.completeKey})`)
   return { config, resolved, toolchain, plan, storage, cache, cacheSwiftpm, ...(scipio.install ? { scipioInstall: scipio.install } : {}) }
 }

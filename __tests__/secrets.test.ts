@@ -1,0 +1,104 @@
+import * as path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { exampleWorkspace, runAction, type ActionRun } from './helpers/action.js'
+import { limited, startProxy, type Proxy } from './helpers/proxy.js'
+import { startS3Server, type S3Server } from './helpers/s3-server.js'
+
+// Recognisable fake secrets: if any of them shows up anywhere, the test names it.
+const secrets = {
+  accessKeyId: 'AKIALEAKCHECK0000042',
+  secretAccessKey: 'LeakCheckSecretKey/abcdefghijklmnopqrstuvw0042',
+  sessionToken: 'LeakCheckSessionToken+zyxwvutsrqponmlkjihgfedcba0042',
+}
+
+let s3: S3Server
+let proxy: Proxy
+
+beforeAll(async () => {
+  s3 = await startS3Server(['secret-cache'], [secrets])
+  proxy = await startProxy(s3.port)
+})
+afterAll(async () => {
+  await proxy?.close()
+  await s3?.stop()
+})
+
+/** The runner consumes `::add-mask::` lines (they are how secrets get masked); everything else must be clean. */
+function leaks(run: ActionRun): string[] {
+  const stdout = run.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n')
+  const places = { stdout, stderr: run.stderr, outputs: JSON.stringify(run.outputs), summary: run.summary }
+  const found: string[] = []
+  for (const [where, text] of Object.entries(places)) {
+    for (const [name, value] of Object.entries(secrets)) {
+      if (text.includes(value)) found.push(`${name} in ${where}`)
+      // Parts of a secret (e.g. a signing scope built from the key ID) count too.
+      if (text.includes(value.slice(0, 16))) found.push(`part of ${name} in ${where}`)
+    }
+  }
+  return found
+}
+
+function inputs(extra: Record<string, string> = {}) {
+  return {
+    bucket: 'secret-cache',
+    region: 'us-east-1',
+    endpoint: proxy.endpoint,
+    'force-path-style': 'true',
+    'access-key-id': secrets.accessKeyId,
+    'secret-access-key': secrets.secretAccessKey,
+    'session-token': secrets.sessionToken,
+    ...extra,
+  }
+}
+
+const debug = { ACTIONS_STEP_DEBUG: 'true', RUNNER_DEBUG: '1' }
+
+describe('secrets never reach a log, an output, the summary or an error', () => {
+  it('a producer and a consumer with debug logging on', async () => {
+    const producer = await runAction(inputs({ mode: 'consumer,producer', 'package-directory': await exampleWorkspace(), 'should-publish': 'true' }), debug)
+    expect(producer.code, producer.stdout).toBe(0)
+    expect(producer.stdout).toContain('::add-mask::' + secrets.secretAccessKey) // masked before anything else
+    expect(producer.stdout.indexOf('::add-mask::')).toBe(0)
+    expect(producer.stdout).toContain('::debug::') // debug logging was on
+    expect(leaks(producer)).toEqual([])
+    const consumer = await runAction(inputs({ 'package-directory': await exampleWorkspace() }), debug)
+    expect(consumer.code).toBe(0)
+    expect(consumer.outputs['cache-hit']).toBe('true')
+    expect(leaks(consumer)).toEqual([])
+  })
+
+  it('an S3 error whose message embeds the request, credentials included', async () => {
+    // A server (or proxy) that echoes the request's credentials back in its error message.
+    proxy.fault = limited(
+      () => true,
+      Infinity,
+      (req, res) => {
+        req.resume()
+        const echoed = `Denied for ${req.headers.authorization} token ${req.headers['x-amz-security-token']} secret ${secrets.secretAccessKey}`
+        if (req.method === 'HEAD') {
+          res.writeHead(403)
+          return void res.end()
+        }
+        const body = `<?xml version="1.0"?><Error><Code>InvalidArgument</Code><Message>${echoed}</Message></Error>`
+        res.writeHead(400, { 'content-type': 'application/xml' })
+        res.end(body)
+      },
+    )
+    try {
+      const run = await runAction(inputs({ mode: 'consumer,producer', prefix: 'echo', strict: 'true', 'package-directory': await exampleWorkspace() }), debug)
+      expect(run.code).toBe(1) // strict: the cache errors fail the step, with their (redacted) text
+      expect(run.stdout).toMatch(/::error::strict: /)
+      expect(run.stdout).toContain('***')
+      expect(leaks(run)).toEqual([])
+    } finally {
+      proxy.fault = undefined
+    }
+  })
+
+  it('a bad input next to the secrets', async () => {
+    const run = await runAction(inputs({ concurrency: '0', 'package-directory': path.join(await exampleWorkspace()) }), debug)
+    expect(run.code).toBe(1)
+    expect(run.stdout).toMatch(/Input 'concurrency'/)
+    expect(leaks(run)).toEqual([])
+  })
+})
