@@ -190,3 +190,37 @@ describe('archives shared between indexes', () => {
     expect(consumer.outputs['cache-hit']).toBe('true')
   })
 })
+
+describe('large archives and failed builds', () => {
+  it('uploads a large archive in parts and restores it byte for byte', async () => {
+    const ws = await exampleWorkspace()
+    const graphFile = path.join(ws, 'scipio-test-double.json')
+    const graph = JSON.parse(await fs.readFile(graphFile, 'utf8')) as { packages: Record<string, { targets: { binarySize?: number }[] }> }
+    graph.packages['kingfisher']!.targets[0]!.binarySize = 20 * 1024 * 1024 // two slices: 40 MiB, over the 16 MiB part size once compressed
+    await fs.writeFile(graphFile, JSON.stringify(graph))
+    proxy.requests.length = 0
+    const run = await runAction(s3Inputs({ mode: 'producer', prefix: 'large', 'package-directory': ws }))
+    expectOk(run)
+    const kingfisher = proxy.requests.filter((r) => r.url.includes('/Kingfisher/'))
+    expect(kingfisher.some((r) => r.method === 'POST' && r.url.includes('uploads'))).toBe(true)
+    expect(kingfisher.filter((r) => r.method === 'PUT' && r.url.includes('partNumber=')).length).toBeGreaterThanOrEqual(2)
+    const consumerWs = await exampleWorkspace()
+    await fs.writeFile(path.join(consumerWs, 'scipio-test-double.json'), JSON.stringify(graph))
+    const consumer = await runAction(s3Inputs({ prefix: 'large', 'package-directory': consumerWs }))
+    expectOk(consumer)
+    expect(json(consumer, 'restored')).toContain('Kingfisher')
+    expect(await snapshotTree(path.join(consumerWs, 'XCFrameworks'))).toEqual(await snapshotTree(path.join(ws, 'XCFrameworks')))
+  })
+
+  it('a failed build still uploads what it built, then fails the step', async () => {
+    const ws = await exampleWorkspace()
+    const run = await runAction(s3Inputs({ mode: 'producer', prefix: 'failing', 'package-directory': ws }), { SCIPIO_TEST_DOUBLE_FAIL: 'Kingfisher' })
+    expect(run.code).toBe(1)
+    expect(run.stdout).toMatch(/::error::Scipio failed with exit code 1\. The frameworks it did build were uploaded\./)
+    expect(json(run, 'uploaded')).toEqual(allTargets.filter((t) => t !== 'Kingfisher'))
+    expect(run.outputs['cache-hit']).toBe('false')
+    const keys = await listKeys('failing/')
+    expect(keys.filter((k) => k.includes('/complete/'))).toEqual([]) // a failed build is never marked complete
+    expect(keys.filter((k) => k.includes('/packages/'))).toHaveLength(4) // no (empty) index for kingfisher
+  })
+})
