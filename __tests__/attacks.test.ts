@@ -7,8 +7,8 @@ import { Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { extractArchive, UnsafeArchiveError } from '../src/archive.js'
-import { exampleWorkspace, readDoubleLog, runAction } from './helpers/action.js'
-import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { exampleWorkspace, readDoubleLog, runAction, s3TestInputs } from './helpers/action.js'
+import { startS3Server, type S3Server } from './helpers/s3-server.js'
 import { tarArchive, type RawEntry } from './helpers/tar.js'
 
 const roots = { folder: 'Evil.xcframework', file: '.Evil.version' }
@@ -82,12 +82,7 @@ describe('a hostile archive in the bucket', () => {
 
   it('is a miss with a warning; the target is built from source and nothing escapes', async () => {
     const inputs = {
-      bucket: 'attack-cache',
-      region: 'us-east-1',
-      endpoint: s3.endpoint,
-      'force-path-style': 'true',
-      'access-key-id': testCredentials.accessKeyId,
-      'secret-access-key': testCredentials.secretAccessKey,
+      ...s3TestInputs(s3.endpoint, 'attack-cache'),
     }
     const producer = await exampleWorkspace()
     expect((await runAction({ ...inputs, mode: 'producer', 'package-directory': producer })).code).toBe(0)

@@ -6,7 +6,7 @@ import * as path from 'node:path'
 import { promisify } from 'node:util'
 import pLimit from 'p-limit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { doubleBin, exampleWorkspace, readDoubleLog, runAction } from './helpers/action.js'
+import { doubleBin, exampleWorkspace, readDoubleLog, runAction, s3TestInputs } from './helpers/action.js'
 import { startCdn, type Cdn } from './helpers/cdn.js'
 import { runCli, type CliRun } from './helpers/cli.js'
 import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
@@ -96,12 +96,7 @@ describe('the command line and the action share one cache', () => {
   it('status finds everything an action producer stored, under the same package and set keys', async () => {
     producerWs = await exampleWorkspace()
     const producer = await runAction({
-      bucket,
-      region: 'us-east-1',
-      endpoint: s3.endpoint,
-      'force-path-style': 'true',
-      'access-key-id': testCredentials.accessKeyId,
-      'secret-access-key': testCredentials.secretAccessKey,
+      ...s3TestInputs(s3.endpoint, bucket),
       prefix,
       mode: 'consumer,producer',
       'should-publish': 'true',
@@ -177,12 +172,7 @@ describe('the command line and the action share one cache', () => {
     const log = path.join(consumerWs, 'double.log')
     const consumer = await runAction(
       {
-        bucket,
-        region: 'us-east-1',
-        endpoint: s3.endpoint,
-        'force-path-style': 'true',
-        'access-key-id': testCredentials.accessKeyId,
-        'secret-access-key': testCredentials.secretAccessKey,
+        ...s3TestInputs(s3.endpoint, bucket),
         prefix: own,
         'key-salt': 'cli-save',
         'package-directory': consumerWs,

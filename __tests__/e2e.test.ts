@@ -3,9 +3,9 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { exampleWorkspace, readDoubleLog, runAction, type ActionRun } from './helpers/action.js'
+import { exampleWorkspace, readDoubleLog, runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
 import { startProxy, type Proxy } from './helpers/proxy.js'
-import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { startS3Server, type S3Server } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
 
 const bucket = 'scipio-cache'
@@ -25,12 +25,7 @@ afterAll(async () => {
 
 function s3Inputs(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    bucket,
-    region: 'us-east-1',
-    endpoint: proxy.endpoint,
-    'force-path-style': 'true',
-    'access-key-id': testCredentials.accessKeyId,
-    'secret-access-key': testCredentials.secretAccessKey,
+    ...s3TestInputs(proxy.endpoint, bucket),
     ...extra,
   }
 }

@@ -1,9 +1,9 @@
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import * as path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { exampleWorkspace, readDoubleLog, runAction, type ActionRun } from './helpers/action.js'
+import { exampleWorkspace, readDoubleLog, runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
 import { faults, isAnyPut, isArchiveGet, isArchivePut, isIndexGet, limited, startProxy, type Proxy } from './helpers/proxy.js'
-import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { startS3Server, type S3Server } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
 
 const bucket = 'fault-cache'
@@ -16,12 +16,7 @@ let producerOut: Record<string, string>
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    bucket,
-    region: 'us-east-1',
-    endpoint: proxy.endpoint,
-    'force-path-style': 'true',
-    'access-key-id': testCredentials.accessKeyId,
-    'secret-access-key': testCredentials.secretAccessKey,
+    ...s3TestInputs(proxy.endpoint, bucket),
     prefix,
     ...extra,
   }

@@ -4,9 +4,9 @@ import * as path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { InputError } from '../src/errors.js'
 import { readConfig, splitArgs } from '../src/inputs.js'
-import { exampleWorkspace, runAction } from './helpers/action.js'
+import { exampleWorkspace, runAction, s3TestInputs } from './helpers/action.js'
 import { startProxy, type Proxy } from './helpers/proxy.js'
-import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { startS3Server, type S3Server } from './helpers/s3-server.js'
 
 const valid: Record<string, string> = {
   bucket: 'my-bucket',
@@ -114,12 +114,7 @@ describe('bad input stops the step before any network call', () => {
     else await fs.writeFile(path.join(ws, 'Package.resolved'), text)
     proxy.requests.length = 0
     const run = await runAction({
-      bucket: 'input-cache',
-      region: 'us-east-1',
-      endpoint: proxy.endpoint,
-      'force-path-style': 'true',
-      'access-key-id': testCredentials.accessKeyId,
-      'secret-access-key': testCredentials.secretAccessKey,
+      ...s3TestInputs(proxy.endpoint, 'input-cache'),
       'package-directory': ws,
     })
     expect(run.code).toBe(1)
@@ -136,12 +131,7 @@ describe('bad input stops the step before any network call', () => {
   ])('a bad %s', async (name, bad) => {
     proxy.requests.length = 0
     const run = await runAction({
-      bucket: 'input-cache',
-      region: 'us-east-1',
-      endpoint: proxy.endpoint,
-      'force-path-style': 'true',
-      'access-key-id': testCredentials.accessKeyId,
-      'secret-access-key': testCredentials.secretAccessKey,
+      ...s3TestInputs(proxy.endpoint, 'input-cache'),
       'package-directory': await exampleWorkspace(),
       ...bad,
     })

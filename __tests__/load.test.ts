@@ -4,8 +4,8 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runAction, type ActionRun } from './helpers/action.js'
-import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
+import { startS3Server, type S3Server } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
 
 const count = 200
@@ -39,12 +39,7 @@ async function workspace(changed: Set<number>): Promise<string> {
 
 function inputs(ws: string, extra: Record<string, string> = {}) {
   return {
-    bucket,
-    region: 'us-east-1',
-    endpoint: s3.endpoint,
-    'force-path-style': 'true',
-    'access-key-id': testCredentials.accessKeyId,
-    'secret-access-key': testCredentials.secretAccessKey,
+    ...s3TestInputs(s3.endpoint, bucket),
     concurrency: '16',
     'package-directory': ws,
     ...extra,

@@ -1,8 +1,8 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import * as path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { exampleWorkspace, readDoubleLog, runAction } from './helpers/action.js'
-import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { exampleWorkspace, readDoubleLog, runAction, s3TestInputs } from './helpers/action.js'
+import { startS3Server, type S3Server } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
@@ -19,12 +19,7 @@ afterAll(async () => s3?.stop())
 
 function inputs(ws: string, extra: Record<string, string> = {}) {
   return {
-    bucket,
-    region: 'us-east-1',
-    endpoint: s3.endpoint,
-    'force-path-style': 'true',
-    'access-key-id': testCredentials.accessKeyId,
-    'secret-access-key': testCredentials.secretAccessKey,
+    ...s3TestInputs(s3.endpoint, bucket),
     'package-directory': ws,
     ...extra,
   }

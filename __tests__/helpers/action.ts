@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { root } from './s3-server.js'
+import { root, testCredentials } from './s3-server.js'
 
 export const doubleBin = path.join(root, 'scipio-test-double/bin')
 
@@ -75,4 +75,17 @@ export interface DoubleEvent {
 export async function readDoubleLog(file: string): Promise<DoubleEvent[]> {
   const text = await fs.readFile(file, 'utf8').catch(() => '')
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as DoubleEvent)
+}
+
+/** The inputs that point the action at a test S3 server with the test credentials, plus `extra`. */
+export function s3TestInputs(endpoint: string, bucket: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    bucket,
+    region: 'us-east-1',
+    endpoint,
+    'force-path-style': 'true',
+    'access-key-id': testCredentials.accessKeyId,
+    'secret-access-key': testCredentials.secretAccessKey,
+    ...extra,
+  }
 }
