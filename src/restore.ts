@@ -117,13 +117,26 @@ class StallWatch extends Transform {
 
 function isFormatError(error: unknown): boolean {
   const code = String((error as { code?: unknown })?.code ?? '')
-  return code.startsWith('Z_') || code.startsWith('ERR_ZSTD') || code.startsWith('ERR__ZSTD') || code.startsWith('TAR_') || code === 'ERR_ZLIB_INITIALIZATION_FAILED'
+  return code.startsWith('Z_') || code.startsWith('ZSTD_') || code.startsWith('TAR_')
 }
 
 function isRetryableDownload(error: unknown): boolean {
   if (error instanceof UnsafeArchiveError || error instanceof CacheTimeoutError) return false
   if (error instanceof StorageError) return error.retryable && !error.fatal
   return true // resets, truncation, stalls, corrupted bytes: a fresh attempt may succeed
+}
+
+/**
+ * Removes a folder tar may still be writing into: after a failed extraction, writes already under way
+ * (an open file, a folder being made) can finish after the failure and bring paths back, so remove until
+ * the folder stays gone.
+ */
+export async function removeSettled(dir: string): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined)
+    await new Promise((resolve) => setTimeout(resolve, attempt === 0 ? 5 : 20))
+    if (!(await exists(dir))) return
+  }
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -234,7 +247,7 @@ async function restoreTarget(
       ctx.retry ?? defaultRetryPolicy,
       isRetryableDownload,
       async () => {
-        await fs.rm(slot, { recursive: true, force: true })
+        await removeSettled(slot)
         await fs.mkdir(path.join(slot, 'staging'), { recursive: true })
         await downloadInto(ctx, entry, path.join(slot, 'staging'))
       },
@@ -252,7 +265,7 @@ async function restoreTarget(
     problems.push(`${entry.targetName}: ${reason}`)
     return { ...base, result: 'missed', bytes: 0, ms, reason }
   } finally {
-    await fs.rm(slot, { recursive: true, force: true }).catch(() => undefined)
+    await removeSettled(slot)
   }
 }
 
@@ -329,6 +342,6 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
       })
     return { indexes, packagesMissing: packagesMissing.sort(), targets, complete, problems }
   } finally {
-    await fs.rm(tempRoot, { recursive: true, force: true }).catch(() => undefined)
+    await removeSettled(tempRoot)
   }
 }
