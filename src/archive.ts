@@ -30,14 +30,21 @@ export function canRead(format: ArchiveFormat): boolean {
   return format === 'tar.gz' || zstdAvailable()
 }
 
+/**
+ * zlib streams hand out 16 KiB chunks by default: for a 1.5 GB set that is ~100k round trips to the thread
+ * pool and as many tiny file writes. 1 MiB chunks cut both (warm restore measured 2x faster, see
+ * docs/benchmarks.md) for 1 MiB of buffer per stream.
+ */
+const chunkSize = 1024 * 1024
+
 function compressor(format: ArchiveFormat): Transform {
-  if (format === 'tar.gz') return zlib.createGzip({ level: 6 })
+  if (format === 'tar.gz') return zlib.createGzip({ level: 6, chunkSize })
   const level = z.constants.ZSTD_c_compressionLevel
-  return z.createZstdCompress!(level === undefined ? {} : { params: { [level]: 3 } })
+  return z.createZstdCompress!({ chunkSize, ...(level === undefined ? {} : { params: { [level]: 3 } }) })
 }
 
 function decompressor(format: ArchiveFormat): Transform {
-  return format === 'tar.gz' ? zlib.createGunzip() : z.createZstdDecompress!()
+  return format === 'tar.gz' ? zlib.createGunzip({ chunkSize }) : z.createZstdDecompress!({ chunkSize })
 }
 
 /** Never records hard links: every file is stored whole, so extraction can refuse hard links outright. */
