@@ -110,24 +110,29 @@ function storedObjects(s3Dir, prefix) {
   return out
 }
 
-// ---------------------------------------------------------------- bandwidth shaping (tc tbf on the proxy's port only)
+// ---------------------------------------------------------------- bandwidth shaping (tc on the proxy's port only)
+/**
+ * Shapes loopback traffic to and from the proxy's port (an htb class at `rate`, selected by u32 filters), so
+ * the contenders see a link of that rate to S3 while the proxy-to-server hop and everybody else's loopback
+ * traffic stay unshaped. Needs CAP_NET_ADMIN; removed on exit.
+ */
 function shapeLoopback(port, rate) {
   const tc = (...args) => spawnSync('tc', args, { encoding: 'utf8' })
   const existing = tc('qdisc', 'show', 'dev', 'lo')
   if (existing.error) return { ok: false, why: `tc is not available (${existing.error.code}); install iproute2` }
   if (!/qdisc noqueue 0: root/.test(existing.stdout)) return { ok: false, why: `lo already has a root qdisc (${existing.stdout.trim()}); leaving it alone` }
   const steps = [
-    ['qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'prio', 'bands', '3'],
-    ['qdisc', 'add', 'dev', 'lo', 'parent', '1:3', 'handle', '30:', 'tbf', 'rate', rate, 'burst', '1mb', 'latency', '100ms'],
-    ['filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'sport', String(port), '0xffff', 'flowid', '1:3'],
-    ['filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dport', String(port), '0xffff', 'flowid', '1:3'],
+    ['qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '0'],
+    ['class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:10', 'htb', 'rate', rate, 'ceil', rate, 'burst', '256k', 'cburst', '256k'],
+    ['filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'sport', String(port), '0xffff', 'flowid', '1:10'],
+    ['filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dport', String(port), '0xffff', 'flowid', '1:10'],
   ]
   const teardown = () => tc('qdisc', 'del', 'dev', 'lo', 'root')
   for (const step of steps) {
     const r = tc(...step)
     if (r.status !== 0) {
       teardown()
-      return { ok: false, why: `'tc ${step.join(' ')}' failed: ${(r.stderr || '').trim()} (needs CAP_NET_ADMIN)` }
+      return { ok: false, why: `'tc ${step.join(' ')}' failed: ${(r.stderr || '').trim().split('\n')[0]} (needs CAP_NET_ADMIN and the htb/u32 modules)` }
     }
   }
   process.once('exit', teardown)
@@ -437,7 +442,7 @@ async function main() {
 
   const dataRoot = path.join(root, 'bench/.data', `${flags.count}x${flags.totalBytes}`)
   const data = ensureDataset({ dir: dataRoot, count: flags.count, totalBytes: flags.totalBytes })
-  const work = path.join(root, 'bench/.work')
+  const work = path.join(root, 'bench/.work', String(process.pid)) // one per run: the CI smoke test may run beside a full run
   fs.rmSync(work, { recursive: true, force: true })
   fs.mkdirSync(work, { recursive: true })
   const s3Dir = path.join(work, 's3')
@@ -491,7 +496,7 @@ async function main() {
       } else {
         meta.shapedReps = flags.shapedReps
         meta.bandwidth = flags.bandwidth
-        console.log(`Loopback traffic to the proxy shaped to ${flags.bandwidth} (tc tbf)`)
+        console.log(`Loopback traffic to the proxy shaped to ${flags.bandwidth} (tc htb on its port)`)
         try {
           const last = flags.reps - 1
           for (let rep = 0; rep < flags.shapedReps; rep++) {
