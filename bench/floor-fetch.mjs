@@ -7,7 +7,8 @@ const input = JSON.parse(await new Promise((resolve) => {
   let text = ''
   process.stdin.on('data', (d) => (text += d)).on('end', () => resolve(text))
 }))
-const agent = new http.Agent({ keepAlive: true, maxSockets: input.concurrency })
+// One connection per object: a reused keep-alive socket can be closed by the server under it (socket hang up).
+const agent = new http.Agent({ keepAlive: false, maxSockets: input.concurrency })
 const url = new URL(input.endpoint)
 let bytes = 0
 

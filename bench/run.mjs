@@ -292,7 +292,7 @@ async function runOne(ctx, variant, rep, scenario, name, contender) {
     serverCpuS: serverCpuBefore !== undefined && serverCpuAfter !== undefined ? serverCpuAfter - serverCpuBefore : undefined,
     ok: result.code === 0 && !result.fail,
   }
-  if (!row.ok) row.error = result.fail ?? `exit ${result.code}: ${(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ')}`
+  if (!row.ok) row.error = result.fail ?? `exit ${result.code}: ${(result.stderr || result.stdout).split('\n').filter((l) => /error/i.test(l)).slice(0, 3).join(' | ')}`
   if (result.facts) row.facts = result.facts
   if (name === 'floor-fetch' && result.stdout) row.facts = JSON.parse(result.stdout)
   // correctness facts
