@@ -1,0 +1,546 @@
+#!/usr/bin/env node
+// npm run bench -- [--preset default|small] [--count N] [--total-size 1.5G] [--reps N] [--shaped-reps N]
+//                  [--bandwidth 200mbit] [--no-shape] [--concurrency 8] [--out DIR] [--contenders a,b,...]
+// Measures this action (the bundled dist/, run as a runner runs it) side by side with `aws s3 sync` of the raw
+// folder, one tar.zst moved with `aws s3 cp`, and the floor (parallel GETs of the same compressed bytes,
+// and a local copy of the tree), against an S3 server on loopback. See docs/benchmarks.md.
+import { spawn, spawnSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { createInterface } from 'node:readline'
+import { barChart } from './chart.mjs'
+import { ensureDataset } from './dataset.mjs'
+import { gnuTime, measure } from './measure.mjs'
+import { startCountingProxy } from './proxy.mjs'
+import { compare, snapshot } from './tree.mjs'
+
+const root = path.resolve(import.meta.dirname, '..')
+const MiB = 1024 * 1024
+const bucket = 'bench'
+const credentials = { key: 'AKIABENCH0000000', secret: 'bench-secret-000000000000000' }
+
+// ---------------------------------------------------------------- flags
+function parseSize(text) {
+  const m = /^([\d.]+)\s*([kmgt]?)i?b?$/i.exec(text)
+  if (!m) throw new Error(`--total-size: cannot read '${text}' (e.g. 1.5G, 24M)`)
+  return Math.round(Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()))
+}
+
+function parseFlags(argv) {
+  const presets = {
+    default: { count: 40, totalBytes: 1.5 * 1024 ** 3, reps: 3, shapedReps: 1, bandwidth: '200mbit', shape: true },
+    small: { count: 6, totalBytes: 24 * MiB, reps: 1, shapedReps: 1, bandwidth: '200mbit', shape: false },
+  }
+  const presetName = argv.includes('--preset') ? argv[argv.indexOf('--preset') + 1] : 'default'
+  const preset = presets[presetName]
+  if (!preset) throw new Error(`--preset: '${presetName}' is not one of ${Object.keys(presets).join(', ')}`)
+  const flags = { preset: presetName, ...preset, concurrency: 8, out: path.join(root, 'bench/results', presetName), contenders: ['action', 'aws-sync', 'tar-zst', 'floor'], verifyAll: presetName === 'small' }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const value = () => argv[++i] ?? (() => { throw new Error(`${a} needs a value`) })()
+    if (a === '--preset') i++
+    else if (a === '--count') flags.count = Number(value())
+    else if (a === '--total-size') flags.totalBytes = parseSize(value())
+    else if (a === '--reps') flags.reps = Number(value())
+    else if (a === '--shaped-reps') flags.shapedReps = Number(value())
+    else if (a === '--bandwidth') flags.bandwidth = value()
+    else if (a === '--no-shape') flags.shape = false
+    else if (a === '--shape') flags.shape = true
+    else if (a === '--concurrency') flags.concurrency = Number(value())
+    else if (a === '--out') flags.out = path.resolve(value())
+    else if (a === '--contenders') flags.contenders = value().split(',')
+    else if (a === '--verify-all') flags.verifyAll = true
+    else throw new Error(`unknown flag '${a}'`)
+  }
+  if (!(flags.count >= 2)) throw new Error('--count must be at least 2')
+  if (!(flags.reps >= 1)) throw new Error('--reps must be at least 1')
+  return flags
+}
+
+// ---------------------------------------------------------------- tools
+function which(file) {
+  return fs.existsSync(file) ? file : undefined
+}
+function versionOf(command, args) {
+  const r = spawnSync(command, args, { encoding: 'utf8' })
+  return (r.stdout || r.stderr || '').trim().split('\n')[0]
+}
+const median = (xs) => {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b)
+  if (v.length === 0) return undefined
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2
+}
+
+function cpuOfPid(pid) {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100 // utime + stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined
+  }
+}
+
+// ---------------------------------------------------------------- S3 server behind a counting proxy
+async function startServer(dir) {
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', path.join(root, 'scripts/s3-server.mjs'), '--dir', dir, '--bucket', bucket, '--credentials', `${credentials.key}:${credentials.secret}`], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const line = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', resolve)
+    child.once('exit', (code) => reject(new Error(`the S3 server exited with ${code}`)))
+  })
+  const { port } = JSON.parse(line)
+  return { port, pid: child.pid, stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())) }
+}
+
+/** Sizes of the objects stored under `prefix/`, read from s3rver's folder (key → bytes). */
+function storedObjects(s3Dir, prefix) {
+  const out = new Map()
+  const base = path.join(s3Dir, bucket)
+  const walk = (dir) => {
+    if (!fs.existsSync(dir)) return
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const abs = path.join(dir, e.name)
+      if (e.isDirectory()) walk(abs)
+      else if (e.name.endsWith('._S3rver_object')) out.set(path.relative(base, abs).slice(0, -'._S3rver_object'.length), fs.statSync(abs).size)
+    }
+  }
+  walk(path.join(base, prefix))
+  return out
+}
+
+// ---------------------------------------------------------------- bandwidth shaping (tc on the proxy's port only)
+/**
+ * Shapes loopback traffic to and from the proxy's port (an htb class at `rate`, selected by u32 filters), so
+ * the contenders see a link of that rate to S3 while the proxy-to-server hop and everybody else's loopback
+ * traffic stay unshaped. Needs CAP_NET_ADMIN; removed on exit.
+ */
+function shapeLoopback(port, rate) {
+  const tc = (...args) => spawnSync('tc', args, { encoding: 'utf8' })
+  const existing = tc('qdisc', 'show', 'dev', 'lo')
+  if (existing.error) return { ok: false, why: `tc is not available (${existing.error.code}); install iproute2` }
+  if (!/qdisc noqueue 0: root/.test(existing.stdout)) return { ok: false, why: `lo already has a root qdisc (${existing.stdout.trim()}); leaving it alone` }
+  const steps = [
+    ['qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '0'],
+    ['class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:10', 'htb', 'rate', rate, 'ceil', rate, 'burst', '256k', 'cburst', '256k'],
+    ['filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'sport', String(port), '0xffff', 'flowid', '1:10'],
+    ['filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dport', String(port), '0xffff', 'flowid', '1:10'],
+  ]
+  const teardown = () => tc('qdisc', 'del', 'dev', 'lo', 'root')
+  for (const step of steps) {
+    const r = tc(...step)
+    if (r.status !== 0) {
+      teardown()
+      return { ok: false, why: `'tc ${step.join(' ')}' failed: ${(r.stderr || '').trim().split('\n')[0]} (needs CAP_NET_ADMIN and the htb/u32 modules)` }
+    }
+  }
+  process.once('exit', teardown)
+  for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => (teardown(), process.exit(130)))
+  return { ok: true, teardown }
+}
+
+// ---------------------------------------------------------------- contenders
+function readOutputs(file) {
+  const outputs = {}
+  const lines = fs.readFileSync(file, 'utf8').split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<]+)<<(.+)$/.exec(lines[i])
+    if (!m) continue
+    const value = []
+    for (i++; i < lines.length && lines[i] !== m[2]; i++) value.push(lines[i])
+    outputs[m[1]] = value.join('\n')
+  }
+  return outputs
+}
+
+function makeContenders(ctx) {
+  const { flags, proxy, data, work, node24, aws } = ctx
+  const doubleBin = path.join(root, 'scipio-test-double/bin')
+  const awsEnv = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: credentials.key,
+    AWS_SECRET_ACCESS_KEY: credentials.secret,
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_CONFIG_FILE: path.join(work, 'aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(work, 'aws-credentials-none'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'when_required',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'when_required',
+    AWS_PAGER: '',
+  }
+  fs.writeFileSync(awsEnv.AWS_CONFIG_FILE, '[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n')
+  const awsArgs = ['--endpoint-url', proxy.endpoint, '--only-show-errors']
+  const sh = (script, env = awsEnv) => measure('bash', ['-o', 'pipefail', '-c', script], { env })
+  const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`
+
+  async function action(mode, packageDir, outputDir, prefix) {
+    const files = path.join(work, 'action-io')
+    fs.rmSync(files, { recursive: true, force: true })
+    fs.mkdirSync(files, { recursive: true })
+    const env = {
+      PATH: `${doubleBin}${path.delimiter}${process.env.PATH}`,
+      HOME: process.env.HOME ?? work,
+      TMPDIR: os.tmpdir(),
+      GITHUB_OUTPUT: path.join(files, 'output'),
+      GITHUB_STEP_SUMMARY: path.join(files, 'summary'),
+      GITHUB_EVENT_NAME: 'push',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      INPUT_BUCKET: bucket,
+      INPUT_REGION: 'us-east-1',
+      INPUT_ENDPOINT: proxy.endpoint,
+      'INPUT_FORCE-PATH-STYLE': 'true',
+      'INPUT_ACCESS-KEY-ID': credentials.key,
+      'INPUT_SECRET-ACCESS-KEY': credentials.secret,
+      INPUT_MODE: mode,
+      INPUT_PREFIX: prefix,
+      'INPUT_PACKAGE-DIRECTORY': packageDir,
+      'INPUT_OUTPUT-DIRECTORY': outputDir,
+      'INPUT_SUPPORT-SIMULATORS': 'true',
+      INPUT_CONCURRENCY: String(flags.concurrency),
+    }
+    fs.writeFileSync(env.GITHUB_OUTPUT, '')
+    fs.writeFileSync(env.GITHUB_STEP_SUMMARY, '')
+    const run = await measure(node24, [path.join(root, 'dist/index.js')], { env })
+    const outputs = readOutputs(env.GITHUB_OUTPUT)
+    const list = (name) => JSON.parse(outputs[name] ?? '[]')
+    const fail = run.code !== 0 ? `exit ${run.code}: ${(run.stdout + run.stderr).split('\n').filter((l) => /error|warning/i.test(l)).slice(0, 3).join(' | ')}` : undefined
+    return { ...run, fail, facts: { restored: list('restored').length, built: list('built'), uploaded: list('uploaded').length } }
+  }
+
+  const all = {
+    action: {
+      label: 'this action',
+      cold: ({ prefix }) => action('producer', data.packageDir, data.frameworksDir, prefix),
+      warm: ({ prefix, dest }) => action('consumer', data.packageDir, dest, prefix),
+      noop: ({ prefix, dest }) => action('producer', data.packageDir, dest, prefix),
+      partial: ({ prefix, dest }) => action('consumer', data.changedPackageDir, dest, prefix),
+    },
+    'aws-sync': {
+      label: 'aws s3 sync (raw folder)',
+      needs: aws,
+      cold: ({ prefix }) => measure(aws, ['s3', 'sync', data.frameworksDir, `s3://${bucket}/${prefix}/`, ...awsArgs], { env: awsEnv }),
+      warm: ({ prefix, dest }) => measure(aws, ['s3', 'sync', `s3://${bucket}/${prefix}/`, dest, ...awsArgs], { env: awsEnv }),
+      noop: ({ prefix, dest }) => measure(aws, ['s3', 'sync', dest, `s3://${bucket}/${prefix}/`, ...awsArgs], { env: awsEnv }),
+      // The folder's S3 path is keyed by Package.resolved; on a changed pin the best a team can do is fall back
+      // to the previous set (like restore-keys) and let Scipio rebuild the changed one: the whole set again.
+      partial: ({ prefix, dest }) => measure(aws, ['s3', 'sync', `s3://${bucket}/${prefix}/`, dest, ...awsArgs], { env: awsEnv }),
+    },
+    'tar-zst': {
+      label: 'one tar.zst + aws s3 cp',
+      needs: aws && ctx.zstd,
+      // actions/cache's own flags: tar of the folder, zstd -T0 --long=30 (default level 3).
+      cold: ({ prefix }) => sh(`tar -C ${q(data.frameworksDir)} -cf - . | zstd -T0 --long=30 -q -c | ${q(aws)} s3 cp - s3://${bucket}/${prefix}/all.tar.zst ${awsArgs.join(' ')}`),
+      warm: ({ prefix, dest }) => sh(`mkdir -p ${q(dest)} && ${q(aws)} s3 cp s3://${bucket}/${prefix}/all.tar.zst - ${awsArgs.join(' ')} | zstd -d --long=30 -q -c | tar -C ${q(dest)} -xf -`),
+      // actions/cache saves nothing when its key already exists: one existence check.
+      noop: ({ prefix }) => sh(`${q(aws)} s3api head-object --bucket ${bucket} --key ${prefix}/all.tar.zst --endpoint-url ${proxy.endpoint} > /dev/null`),
+      partial: ({ prefix, dest }) => sh(`mkdir -p ${q(dest)} && ${q(aws)} s3 cp s3://${bucket}/${prefix}/all.tar.zst - ${awsArgs.join(' ')} | zstd -d --long=30 -q -c | tar -C ${q(dest)} -xf -`),
+    },
+    'floor-fetch': {
+      label: 'floor: parallel GET, no processing',
+      warm: ({ actionPrefix }) => floorFetch(ctx, actionPrefix, () => true),
+      partial: ({ actionPrefix }) => floorFetch(ctx, actionPrefix, (key) => !key.includes(`/${data.changedTarget}/`)),
+    },
+    'floor-copy': {
+      label: 'floor: local copy (cp -a)',
+      warm: ({ dest }) => measure('cp', ['-a', data.frameworksDir, dest]),
+    },
+  }
+  return all
+}
+
+function floorFetch(ctx, actionPrefix, keep) {
+  const keys = [...storedObjects(ctx.s3Dir, actionPrefix).keys()].filter((k) => /\.tar\.(zst|gz)$/.test(k) && keep(k))
+  return measure(ctx.node24, [path.join(root, 'bench/floor-fetch.mjs')], { stdin: JSON.stringify({ endpoint: ctx.proxy.endpoint, bucket, keys, concurrency: ctx.flags.concurrency }) })
+}
+
+// ---------------------------------------------------------------- one measured run
+const scenarios = {
+  cold: 'cold save',
+  warm: 'warm restore',
+  partial: 'partial restore',
+  noop: 'no-op save',
+}
+
+async function runOne(ctx, variant, rep, scenario, name, contender) {
+  const prefix = `r${rep}-${name}`
+  const dest = path.join(ctx.work, `dest-${name}-${scenario}`)
+  fs.rmSync(dest, { recursive: true, force: true })
+  if (scenario === 'noop') {
+    // after a warm restore: the folder a consumer just filled
+    const warm = path.join(ctx.work, `dest-${name}-warm-kept`)
+    fs.renameSync(warm, dest)
+  } else if (name === 'floor-copy') {
+    // cp -a SRC DEST creates DEST
+  } else if (!['cold'].includes(scenario)) fs.mkdirSync(dest, { recursive: true })
+  const serverCpuBefore = cpuOfPid(ctx.serverPid)
+  ctx.proxy.reset()
+  const result = await contender[scenario]({ prefix, dest, actionPrefix: `r${rep}-action` })
+  const traffic = ctx.proxy.reset()
+  const serverCpuAfter = cpuOfPid(ctx.serverPid)
+  const row = {
+    variant,
+    rep,
+    scenario,
+    contender: name,
+    wallS: result.wallS,
+    cpuS: result.cpuS,
+    rssMB: result.rssMB,
+    sentBytes: traffic.up,
+    receivedBytes: traffic.down,
+    connections: traffic.connections,
+    serverCpuS: serverCpuBefore !== undefined && serverCpuAfter !== undefined ? serverCpuAfter - serverCpuBefore : undefined,
+    ok: result.code === 0 && !result.fail,
+  }
+  if (!row.ok) row.error = result.fail ?? `exit ${result.code}: ${(result.stderr || result.stdout).split('\n').filter((l) => /error/i.test(l)).slice(0, 3).join(' | ')}`
+  if (result.facts) row.facts = result.facts
+  if (name === 'floor-fetch' && result.stdout) row.facts = JSON.parse(result.stdout)
+  // correctness facts
+  const verify = ctx.flags.verifyAll || rep === 0
+  if ((scenario === 'warm' || scenario === 'partial') && !name.startsWith('floor-fetch') && verify && variant === 'loopback') {
+    // In the partial scenario the action leaves the changed framework to Scipio (here the test double, which
+    // writes a stand-in): compare everything else.
+    const changed = scenario === 'partial' && name === 'action' ? ctx.data.changedTarget : undefined
+    const skip = (rel) => rel.startsWith('.scipio-s3-cache') || (changed !== undefined && (rel === `${changed}.xcframework` || rel === `.${changed}.version`))
+    const got = snapshot(dest, { skip })
+    const want = changed ? ctx.expectedPartial : ctx.expected
+    const c = compare(want, got)
+    row.identical = c.identical
+    if (!c.identical) row.treeIssues = c.issues
+  }
+  if (scenario === 'partial' && name === 'action') {
+    const archives = storedObjects(ctx.s3Dir, prefix)
+    const unchanged = [...archives].filter(([k]) => /\.tar\.(zst|gz)$/.test(k) && !k.includes(`/${ctx.data.changedTarget}/`))
+    row.unchangedArchiveBytes = unchanged.reduce((a, [, size]) => a + size, 0)
+    row.misses = ctx.data.targets.length - (row.facts?.restored ?? 0)
+    row.builtTargets = row.facts?.built
+  }
+  if (scenario === 'noop' && name === 'action') row.uploadedArchives = row.facts?.uploaded
+  if (scenario === 'warm') fs.renameSync(dest, path.join(ctx.work, `dest-${name}-warm-kept`))
+  else if (scenario !== 'cold') fs.rmSync(dest, { recursive: true, force: true })
+  const mb = (b) => (b / MiB).toFixed(1)
+  console.log(
+    `  ${variant} rep ${rep + 1} ${scenarios[scenario].padEnd(15)} ${name.padEnd(11)} ${row.wallS.toFixed(2).padStart(7)} s  cpu ${row.cpuS?.toFixed(2) ?? '?'} s  rss ${row.rssMB?.toFixed(0) ?? '?'} MB  up ${mb(row.sentBytes)} MB  down ${mb(row.receivedBytes)} MB` +
+      (row.identical === false ? `  tree: ${row.treeIssues.join(', ')}` : row.identical ? '  tree identical' : '') +
+      (row.ok ? '' : `  FAILED ${row.error}`),
+  )
+  return row
+}
+
+// ---------------------------------------------------------------- summary, targets, outputs
+function summarize(rows) {
+  const groups = new Map()
+  for (const r of rows) {
+    const id = `${r.variant}|${r.scenario}|${r.contender}`
+    if (!groups.has(id)) groups.set(id, [])
+    groups.get(id).push(r)
+  }
+  return [...groups.values()].map((g) => {
+    const { variant, scenario, contender } = g[0]
+    const pick = (f) => median(g.map((r) => r[f]))
+    return {
+      variant,
+      scenario,
+      contender,
+      n: g.length,
+      allOk: g.every((r) => r.ok),
+      wallS: pick('wallS'),
+      cpuS: pick('cpuS'),
+      rssMB: pick('rssMB'),
+      maxRssMB: Math.max(...g.map((r) => r.rssMB ?? 0)),
+      sentBytes: pick('sentBytes'),
+      receivedBytes: pick('receivedBytes'),
+      serverCpuS: pick('serverCpuS'),
+      identical: g.some((r) => r.identical !== undefined) ? g.every((r) => r.identical !== false) : undefined,
+      treeIssues: g.find((r) => r.treeIssues)?.treeIssues,
+    }
+  })
+}
+
+function evaluateTargets(summary, rows, ctx) {
+  const get = (variant, scenario, contender) => summary.find((s) => s.variant === variant && s.scenario === scenario && s.contender === contender)
+  const t = []
+  const add = (target, met, measured) => t.push({ target, met, measured })
+  const fmt = (x) => (x === undefined ? 'n/a' : x.toFixed(2))
+  const w = (s) => s?.wallS
+  const act = get('loopback', 'warm', 'action')
+  const floor = Math.max(w(get('loopback', 'warm', 'floor-fetch')) ?? 0, w(get('loopback', 'warm', 'floor-copy')) ?? 0) || undefined
+  if (act && floor) add('warm restore ≤ 1.5× the floor', w(act) <= 1.5 * floor, `${fmt(w(act))} s vs floor ${fmt(floor)} s: ${fmt(w(act) / floor)}×`)
+  const sync = get('loopback', 'warm', 'aws-sync')
+  if (act && sync) add('warm restore ≥ 3× faster than aws s3 sync', w(sync) >= 3 * w(act), `${fmt(w(sync) / w(act))}× faster (${fmt(w(sync))} s vs ${fmt(w(act))} s)`)
+  const tz = get('loopback', 'warm', 'tar-zst')
+  if (act && tz) add('warm restore ≥ 1.5× faster than one tar.zst', w(tz) >= 1.5 * w(act), `${fmt(w(tz) / w(act))}× faster (${fmt(w(tz))} s vs ${fmt(w(act))} s)`)
+  const partialRows = rows.filter((r) => r.scenario === 'partial' && r.contender === 'action')
+  if (partialRows.length) {
+    const worst = Math.max(...partialRows.map((r) => r.receivedBytes / r.unchangedArchiveBytes))
+    add('partial restore fetches ≤ 10% more bytes than the unchanged archives', worst <= 1.1, `${((worst - 1) * 100).toFixed(2)}% more (worst repetition)`)
+    const misses = partialRows.map((r) => `${r.misses} miss, built ${JSON.stringify(r.builtTargets)}`)
+    add('partial restore: the changed framework is the only miss', partialRows.every((r) => r.misses === 1 && r.builtTargets?.length === 1 && r.builtTargets[0] === ctx.data.changedTarget), [...new Set(misses)].join('; '))
+  }
+  const noopRows = rows.filter((r) => r.scenario === 'noop' && r.contender === 'action')
+  if (noopRows.length) {
+    add('no-op save uploads zero archives', noopRows.every((r) => r.uploadedArchives === 0), `uploaded ${[...new Set(noopRows.map((r) => r.uploadedArchives))].join(', ')} archives; ${fmt(median(noopRows.map((r) => r.sentBytes)) / 1024)} KiB sent in all`)
+    const noop = get('loopback', 'noop', 'action')
+    add(`no-op save ≤ 5 s for ${ctx.data.targets.length} targets`, w(noop) <= 5, `${fmt(w(noop))} s`)
+  }
+  const actionRss = summary.filter((s) => s.contender === 'action')
+  if (actionRss.length) {
+    const peak = Math.max(...actionRss.map((s) => s.maxRssMB))
+    add('peak RSS of the action ≤ 200 MB in every scenario', peak <= 200, `${peak.toFixed(0)} MB at most (${actionRss.map((s) => `${s.variant === 'loopback' ? '' : `${s.variant} `}${scenarios[s.scenario]} ${s.maxRssMB.toFixed(0)}`).join(', ')})`)
+  }
+  const shaped = summary.find((s) => s.variant !== 'loopback' && s.scenario === 'warm' && s.contender === 'action')
+  if (shaped) {
+    const others = summary.filter((s) => s.variant === shaped.variant && s.scenario === 'warm' && (s.contender === 'aws-sync' || s.contender === 'tar-zst'))
+    if (others.length) add(`under ${shaped.variant}, warm restore beats aws s3 sync and the tar.zst`, others.every((o) => w(shaped) < w(o)), `${fmt(w(shaped))} s vs ${others.map((o) => `${o.contender} ${fmt(w(o))} s`).join(', ')}`)
+  }
+  return t
+}
+
+function markdown(result, labels) {
+  const mb = (b) => (b === undefined ? '' : (b / MiB).toFixed(1))
+  const f = (x, d = 2) => (x === undefined ? '' : x.toFixed(d))
+  const lines = []
+  const { meta } = result
+  lines.push(`Data set: ${meta.dataset.count} XCFrameworks, ${mb(meta.dataset.totalBytes)} MiB on disk (${meta.dataset.files} entries), ${mb(meta.dataset.archiveBytes)} MiB as the action's tar.zst archives. ` +
+    `${meta.reps} repetitions (medians), ${meta.shapedReps} under ${meta.bandwidth ?? 'no shaping'}. Machine: ${meta.cpus} × ${meta.cpuModel}, ${meta.memGiB} GiB; load average ${meta.loadBefore.join(' ')} before, ${meta.loadAfter.join(' ')} after. ` +
+    `${meta.node24}, ${meta.aws ?? 'aws: not installed'}, ${meta.zstd ?? 'zstd: not installed'}, started ${meta.startedAt}.`)
+  lines.push('')
+  for (const variant of [...new Set(result.summary.map((s) => s.variant))]) {
+    lines.push(`### ${variant === 'loopback' ? 'Loopback (no bandwidth limit)' : `Bandwidth limited to ${variant}`}`)
+    lines.push('')
+    lines.push('| scenario | contender | wall s (median) | CPU s | peak RSS MB | sent MiB | received MiB | S3 server CPU s | tree | runs ok |')
+    lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |')
+    for (const scenario of Object.keys(scenarios)) {
+      for (const s of result.summary.filter((x) => x.variant === variant && x.scenario === scenario)) {
+        const tree = s.identical === undefined ? '' : s.identical ? 'identical' : `differs: ${s.treeIssues?.join(', ')}`
+        lines.push(`| ${scenarios[scenario]} | ${labels[s.contender]} | ${f(s.wallS)} | ${f(s.cpuS)} | ${f(s.rssMB, 0)} | ${mb(s.sentBytes)} | ${mb(s.receivedBytes)} | ${f(s.serverCpuS)} | ${tree} | ${s.allOk ? `${s.n}/${s.n}` : 'FAILED'} |`)
+      }
+    }
+    lines.push('')
+  }
+  lines.push('### Targets')
+  lines.push('')
+  lines.push('| target | met | measured |')
+  lines.push('| --- | --- | --- |')
+  for (const t of result.targets) lines.push(`| ${t.target} | ${t.met ? 'yes' : '**no**'} | ${t.measured} |`)
+  for (const note of result.notes) lines.push('', `Note: ${note}`)
+  return lines.join('\n') + '\n'
+}
+
+// ---------------------------------------------------------------- main
+async function main() {
+  const flags = parseFlags(process.argv.slice(2))
+  const notes = []
+  const node24 = which(path.join(root, '.node24/bin/node')) ?? process.execPath
+  if (!which(path.join(root, '.node24/bin/node'))) notes.push(`.node24/bin/node is missing (bash scripts/install-node24.sh): the action ran on ${process.version}, not Node 24.`)
+  if (!fs.existsSync(path.join(root, 'dist/index.js'))) throw new Error('dist/index.js is missing: run npm run bundle first')
+  const aws = which('/usr/bin/aws') ?? which('/usr/local/bin/aws')
+  const zstd = which('/usr/bin/zstd')
+  if (!aws) notes.push('aws CLI not found at /usr/bin/aws: the aws s3 sync and tar.zst contenders were skipped (apt-get install awscli).')
+  if (!zstd) notes.push('zstd not found at /usr/bin/zstd: the tar.zst contender was skipped (apt-get install zstd).')
+  if (!gnuTime) notes.push('GNU time not found at /usr/bin/time: CPU time and peak RSS are not reported (apt-get install time).')
+
+  const dataRoot = path.join(root, 'bench/.data', `${flags.count}x${flags.totalBytes}`)
+  const data = ensureDataset({ dir: dataRoot, count: flags.count, totalBytes: flags.totalBytes })
+  const work = path.join(root, 'bench/.work', String(process.pid)) // one per run: the CI smoke test may run beside a full run
+  fs.rmSync(work, { recursive: true, force: true })
+  fs.mkdirSync(work, { recursive: true })
+  const s3Dir = path.join(work, 's3')
+  console.log(`Data set ${data.dir}; hashing the reference tree...`)
+  const expected = snapshot(data.frameworksDir)
+  const changedFolder = `${data.changedTarget}.xcframework`
+  // The partial restore leaves the changed framework to Scipio; the test double builds a stand-in for it.
+  const expectedPartial = new Map([...expected].filter(([rel]) => rel !== `.${data.changedTarget}.version` && rel !== changedFolder && !rel.startsWith(`${changedFolder}/`)))
+
+  const server = await startServer(s3Dir)
+  const proxy = await startCountingProxy(server.port)
+  const ctx = { flags, proxy, data, work, node24, aws, zstd, s3Dir, serverPid: server.pid, expected, expectedPartial }
+  const all = makeContenders(ctx)
+  const wanted = new Set(flags.contenders.flatMap((c) => (c === 'floor' ? ['floor-fetch', 'floor-copy'] : [c])))
+  const names = Object.keys(all).filter((n) => wanted.has(n) && (!('needs' in all[n]) || Boolean(all[n].needs)))
+  const labels = Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.label]))
+  const meta = {
+    startedAt: new Date().toISOString(),
+    preset: flags.preset,
+    reps: flags.reps,
+    shapedReps: 0,
+    concurrency: flags.concurrency,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? '?',
+    memGiB: Math.round(os.totalmem() / 1024 ** 3),
+    loadBefore: os.loadavg().map((x) => x.toFixed(2)),
+    node24: `action on Node ${versionOf(node24, ['--version'])}`,
+    aws: aws ? versionOf(aws, ['--version']) : undefined,
+    zstd: zstd ? versionOf(zstd, ['--version']) : undefined,
+    dataset: { count: data.targets.length, totalBytes: data.targets.reduce((a, t) => a + t.size, 0), files: expected.size, largestBytes: Math.max(...data.targets.map((t) => t.size)) },
+  }
+  console.log(`Contenders: ${names.join(', ')}; ${flags.reps} repetitions; S3 server (s3rver) on 127.0.0.1:${server.port} behind a counting proxy on ${proxy.port}`)
+  const rows = []
+  try {
+    for (let rep = 0; rep < flags.reps; rep++) {
+      const order = names.map((_, i) => names[(i + rep) % names.length]) // alternate who goes first
+      for (const scenario of Object.keys(scenarios)) {
+        for (const name of order) if (all[name][scenario]) rows.push(await runOne(ctx, 'loopback', rep, scenario, name, all[name]))
+      }
+      if (rep === 0) meta.dataset.archiveBytes = [...storedObjects(s3Dir, 'r0-action')].filter(([k]) => /\.tar\.(zst|gz)$/.test(k)).reduce((a, [, s]) => a + s, 0)
+      for (const name of names) fs.rmSync(path.join(work, `dest-${name}-warm-kept`), { recursive: true, force: true })
+      // keep only the last repetition's objects (the shaped runs read them)
+      if (rep < flags.reps - 1) for (const name of names) fs.rmSync(path.join(s3Dir, bucket, `r${rep}-${name}`), { recursive: true, force: true })
+    }
+    if (flags.shape && flags.shapedReps > 0) {
+      const shaping = shapeLoopback(proxy.port, flags.bandwidth)
+      if (!shaping.ok) {
+        const why = `bandwidth-limited variant skipped: ${shaping.why}`
+        console.log(why)
+        notes.push(why)
+      } else {
+        meta.shapedReps = flags.shapedReps
+        meta.bandwidth = flags.bandwidth
+        console.log(`Loopback traffic to the proxy shaped to ${flags.bandwidth} (tc htb on its port)`)
+        try {
+          const last = flags.reps - 1
+          for (let rep = 0; rep < flags.shapedReps; rep++) {
+            const order = names.filter((n) => n !== 'floor-copy')
+            for (const name of order.map((_, i) => order[(i + rep) % order.length])) {
+              if (!all[name].warm) continue
+              const row = await runOne({ ...ctx, flags: { ...flags, verifyAll: false } }, flags.bandwidth, last, 'warm', name, all[name])
+              row.rep = rep
+              rows.push(row)
+              fs.rmSync(path.join(work, `dest-${name}-warm-kept`), { recursive: true, force: true })
+            }
+          }
+        } finally {
+          shaping.teardown()
+          console.log('Bandwidth shaping removed')
+        }
+      }
+    } else if (!flags.shape) notes.push('bandwidth-limited variant not run (--no-shape).')
+  } finally {
+    await proxy.close()
+    await server.stop()
+  }
+  meta.loadAfter = os.loadavg().map((x) => x.toFixed(2))
+  const summary = summarize(rows)
+  const result = { meta, summary, targets: [], notes, rows }
+  result.targets = evaluateTargets(summary, rows, ctx)
+  fs.mkdirSync(flags.out, { recursive: true })
+  fs.writeFileSync(path.join(flags.out, 'results.json'), JSON.stringify(result, null, 2) + '\n')
+  const md = markdown(result, labels)
+  fs.writeFileSync(path.join(flags.out, 'results.md'), md)
+  const variants = [...new Set(summary.map((s) => s.variant))]
+  const groups = variants.flatMap((v) =>
+    Object.keys(scenarios)
+      .filter((sc) => summary.some((s) => s.variant === v && s.scenario === sc))
+      .map((sc) => ({ label: `${scenarios[sc]}${v === 'loopback' ? '' : ` (${v})`}`, values: Object.fromEntries(summary.filter((s) => s.variant === v && s.scenario === sc).map((s) => [labels[s.contender], s.wallS])) })),
+  )
+  fs.writeFileSync(path.join(flags.out, 'chart.svg'), barChart({ title: `Median wall time per scenario (${meta.dataset.count} XCFrameworks, ${(meta.dataset.totalBytes / MiB).toFixed(0)} MiB)`, groups, series: names.map((n) => labels[n]) }))
+  console.log('\n' + md)
+  console.log(`Wrote ${path.relative(root, flags.out)}/results.md, results.json, chart.svg`)
+  fs.rmSync(work, { recursive: true, force: true })
+  if (rows.some((r) => !r.ok)) process.exitCode = 1
+}
+
+main().catch((error) => {
+  console.error(error instanceof Error ? error.message : error)
+  process.exit(1)
+})
