@@ -209,6 +209,8 @@ describe('atomicity and limits', () => {
     expect(run.code).toBe(1)
     expect(built).toEqual([])
     expect(run.stdout).toMatch(/::error::fail-on-cache-miss: 5 not in the cache: apngkit \(package\)/)
+    expect(run.outputs['cache-hit']).toBe('false')
+    expect(run.outputs['built']).toBe('[]')
   })
 
   it('the cache time limit turns what is left into misses', async () => {

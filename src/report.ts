@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import { Outputs } from './constants.js'
 import type { ScipioInstall } from './install-scipio.js'
-import type { RestoreOutcome } from './restore.js'
+import { cacheMisses, type RestoreOutcome } from './restore.js'
 import type { SaveOutcome } from './save.js'
 import { redact } from './secrets.js'
 import type { SwiftpmCacheResult } from './swiftpm-cache.js'
@@ -30,6 +30,8 @@ export function uploadedTargets(report: RunReport): string[] {
 
 /** 'true' only when nothing had to be built; never empty. */
 export function cacheHit(report: RunReport): boolean {
+  // A build skipped because of misses (fail-on-cache-miss) is no hit.
+  if (report.buildSkipped && report.restore && cacheMisses(report.restore).length > 0) return false
   const buildOk = report.buildSkipped || report.buildExitCode === 0
   return buildOk && report.built.length === 0
 }

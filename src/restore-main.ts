@@ -7,7 +7,8 @@ import { actionLog, type Log } from './log.js'
 import { restoredTargets, writeSummary, type RunReport } from './report.js'
 import { redact } from './secrets.js'
 import { protectSecrets, setUp } from './setup.js'
-import { cacheMisses, restoreStage } from './stages.js'
+import { cacheMisses } from './restore.js'
+import { restoreStage } from './stages.js'
 
 /** The restore sub-action reads the same inputs as a consumer; `mode` is not one of its inputs. */
 export function consumerReader(read: InputReader): InputReader {

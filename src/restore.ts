@@ -345,3 +345,8 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
     await removeSettled(tempRoot)
   }
 }
+
+/** What a consumer could not get from the cache: packages with no index, and targets that missed. */
+export function cacheMisses(outcome: RestoreOutcome): string[] {
+  return [...outcome.packagesMissing.map((p) => `${p} (package)`), ...outcome.targets.filter((t) => t.result === 'missed').map((t) => t.targetName)]
+}

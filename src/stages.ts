@@ -33,10 +33,6 @@ export async function restoreStage(setup: RunSetup, log: Log, lookupOnly = false
   return outcome
 }
 
-/** What a consumer could not get from the cache: packages with no index, and targets that missed. */
-export function cacheMisses(outcome: RestoreOutcome): string[] {
-  return [...outcome.packagesMissing.map((p) => `${p} (package)`), ...outcome.targets.filter((t) => t.result === 'missed').map((t) => t.targetName)]
-}
 
 export async function buildStage(setup: RunSetup, log: Log): Promise<{ exitCode: number; built: string[] }> {
   const { config, toolchain } = setup
