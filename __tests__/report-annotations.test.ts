@@ -78,3 +78,10 @@ describe('annotations', () => {
     expect(run.stdout).toContain("::error title=Input 'concurrency'::Input 'concurrency': '0' is not a whole number from 1 to 64.")
   })
 })
+
+describe('summary cells', () => {
+  it('escape markup in target names and error texts', async () => {
+    const { escapeHtml } = await import('../src/report.js')
+    expect(escapeHtml('A<script>&B')).toBe('A&lt;script&gt;&amp;B')
+  })
+})

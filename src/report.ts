@@ -100,6 +100,11 @@ function toolsText(report: RunReport): string | undefined {
   return parts.length ? parts.join(' ') : undefined
 }
 
+/** The summary is HTML: target names and error texts must not become markup. */
+export function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+}
+
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`
   const units = ['KiB', 'MiB', 'GiB', 'TiB']
@@ -165,7 +170,7 @@ export async function writeSummary(report: RunReport): Promise<void> {
         { data: 'Size', header: true },
         { data: 'Time', header: true },
       ],
-      ...rows.map((r) => [r.target, r.pkg, redact(r.result), r.bytes ? formatBytes(r.bytes) : '', r.ms ? formatMs(r.ms) : '']),
+      ...rows.map((r) => [escapeHtml(r.target), escapeHtml(r.pkg), escapeHtml(redact(r.result)), r.bytes ? formatBytes(r.bytes) : '', r.ms ? formatMs(r.ms) : '']),
     ])
   }
   await summary.write()
