@@ -3,7 +3,7 @@ import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { annotationProperties, whereOf } from '../src/annotations.js'
 import { InputError, ProjectError } from '../src/errors.js'
-import { totals, totalsText, type RunReport } from '../src/report.js'
+import { escapeHtml, totals, totalsText, type RunReport } from '../src/report.js'
 import type { RestoredTarget } from '../src/restore.js'
 import type { SavedTarget } from '../src/save.js'
 import { exampleWorkspace, runAction } from './helpers/action.js'
@@ -80,8 +80,7 @@ describe('annotations', () => {
 })
 
 describe('summary cells', () => {
-  it('escape markup in target names and error texts', async () => {
-    const { escapeHtml } = await import('../src/report.js')
+  it('escape markup in target names and error texts', () => {
     expect(escapeHtml('A<script>&B')).toBe('A&lt;script&gt;&amp;B')
   })
 })
