@@ -54,8 +54,7 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
     const buildSucceeded = report.buildSkipped || report.buildExitCode === 0
 
     if (produce) {
-      const saved = await saveStage(setup, log, buildSucceeded, report.restore)
-      if (saved) report.save = saved
+      report.save = await saveStage(setup, log, buildSucceeded, report.restore)
     }
 
     setOutputs(report)

@@ -34,11 +34,11 @@ export async function runSave(read: InputReader = actionInputReader, log: Log = 
       return
     }
     const saved = await saveStage(setup, log, false)
-    const report: RunReport = { built: [], buildSkipped: true, ...(saved ? { save: saved } : {}) }
+    const report: RunReport = { built: [], buildSkipped: true, save: saved }
     setSaveOutputs(uploadedTargets(report))
     await writeSummary(report).catch((error: unknown) => log.warning(`Could not write the job summary: ${errorMessage(error)}`))
-    if (setup.config.strict && (saved?.problems.length ?? 0) > 0) {
-      core.setFailed(redact(`strict: the cache had ${saved!.problems.length} errors: ${saved!.problems.join('; ')}`))
+    if (setup.config.strict && saved.problems.length > 0) {
+      core.setFailed(redact(`strict: the cache had ${saved.problems.length} errors: ${saved.problems.join('; ')}`))
     }
   } catch (error) {
     setSaveOutputs([])

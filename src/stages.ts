@@ -33,7 +33,6 @@ export async function restoreStage(setup: RunSetup, log: Log, lookupOnly = false
   return outcome
 }
 
-
 export async function buildStage(setup: RunSetup, log: Log): Promise<{ exitCode: number; built: string[] }> {
   const { config, toolchain } = setup
   const before = await scanOutput(config.outputDirectory)
@@ -44,7 +43,7 @@ export async function buildStage(setup: RunSetup, log: Log): Promise<{ exitCode:
 }
 
 /** Never throws: a cache fault while saving is a warning, and the step's outcome stays the build's. */
-export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boolean, restored?: RestoreOutcome): Promise<SaveOutcome | undefined> {
+export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boolean, restored?: RestoreOutcome): Promise<SaveOutcome> {
   const { config, storage, plan } = setup
   return log.group('Upload frameworks to the cache', () =>
     save({
@@ -59,9 +58,10 @@ export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boole
       ...(restored ? { restored } : {}),
       log,
       signal: AbortSignal.timeout(config.cacheTimeoutMs),
-    }).catch((error: unknown) => {
-      log.warning(`Uploading to the cache failed: ${errorMessage(error)}`)
-      return undefined
+    }).catch((error: unknown): SaveOutcome => {
+      const problem = `Uploading to the cache failed: ${errorMessage(error)}`
+      log.warning(problem)
+      return { targets: [], unmatched: [], indexesWritten: 0, markedComplete: false, problems: [problem] }
     }),
   )
 }

@@ -69,7 +69,7 @@ async function saveCommand(ctx: Context): Promise<number> {
   const { setup: observed, reporter } = withProgress(setup, ctx)
   const buildSucceeded = ctx.values['build-succeeded'] === true
   const outcome = await saveStage(observed, ctx.log, buildSucceeded).finally(() => reporter?.finish())
-  if (!outcome) return ExitCode.Failure // saveStage has already printed why
+  if (outcome.targets.length === 0 && outcome.problems.length > 0) return ExitCode.Failure // saveStage has already printed why
   const of = (kind: string) => outcome.targets.filter((t) => t.result === kind)
   const uploaded = of('uploaded')
   const failed = of('failed')
