@@ -76,6 +76,19 @@ export class UnsafeArchiveError extends Error {
   }
 }
 
+/** The bytes do not decompress or do not parse as tar: the archive is damaged. */
+export class CorruptArchiveError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'CorruptArchiveError'
+  }
+}
+
+function isFormatError(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? '')
+  return code.startsWith('Z_') || code.startsWith('ZSTD_') || code.startsWith('TAR_')
+}
+
 export interface ExtractLimits {
   /** Sum of the entries' sizes; extraction stops past it (decompression bombs). */
   maxBytes: number
@@ -159,6 +172,7 @@ export async function extractArchive(
     await pipeline([source, ...inspect, decompressor(format), unpack as unknown as NodeJS.WritableStream])
   } catch (error) {
     if (refusal) throw new UnsafeArchiveError(`refused: ${refusal}`)
+    if (isFormatError(error)) throw new CorruptArchiveError(`the archive is corrupted (${(error as Error).message})`)
     throw error
   }
   if (refusal) throw new UnsafeArchiveError(`refused: ${refusal}`)

@@ -1,5 +1,6 @@
 import { Formats } from './constants.js'
 import { frameworkName, isSafeTargetName } from './frameworks.js'
+import { isRecord } from './json.js'
 import { archiveObjectKey, type ArchiveFormat } from './keys.js'
 import type { Pin } from './resolved.js'
 
@@ -33,10 +34,6 @@ export interface CompleteMarker {
 }
 
 const hex64 = /^[0-9a-f]{64}$/
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
 
 /** Validates an index read from storage; anything unexpected makes the whole index unusable. */
 export function parseIndex(value: unknown, prefix: string, expectedPackageKey: string): PackageIndex {

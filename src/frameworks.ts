@@ -1,5 +1,6 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
+import { isRecord } from './json.js'
 import { scipioKey } from './keys.js'
 
 /** Scipio names a framework after its target with every character outside [0-9A-Za-z] replaced by '_'. */
@@ -40,10 +41,9 @@ export interface LocalFramework {
 
 function readPin(value: unknown): VersionPin {
   const pin: VersionPin = {}
-  if (typeof value !== 'object' || value === null) return pin
-  const record = value as Record<string, unknown>
+  if (!isRecord(value)) return pin
   for (const key of ['revision', 'version', 'branch'] as const) {
-    const v = record[key]
+    const v = value[key]
     if (typeof v === 'string') pin[key] = v
   }
   return pin
@@ -57,16 +57,15 @@ export function parseVersionFile(bytes: Buffer): Omit<LocalFramework, 'identity'
   } catch {
     return undefined
   }
-  if (typeof doc !== 'object' || doc === null) return undefined
-  const record = doc as Record<string, unknown>
-  if (typeof record.targetName !== 'string' || !isSafeTargetName(record.targetName)) return undefined
+  if (!isRecord(doc)) return undefined
+  if (typeof doc.targetName !== 'string' || !isSafeTargetName(doc.targetName)) return undefined
   const result: Omit<LocalFramework, 'identity'> = {
-    targetName: record.targetName,
+    targetName: doc.targetName,
     scipioKey: scipioKey(bytes),
-    pin: readPin(record.pin),
+    pin: readPin(doc.pin),
   }
-  if (typeof record.localPackageCanonicalLocation === 'string') {
-    result.localPackageCanonicalLocation = record.localPackageCanonicalLocation
+  if (typeof doc.localPackageCanonicalLocation === 'string') {
+    result.localPackageCanonicalLocation = doc.localPackageCanonicalLocation
   }
   return result
 }

@@ -62,6 +62,11 @@ export type InputReader = (name: string) => string
 
 export const actionInputReader: InputReader = (name) => core.getInput(name)
 
+/** A reader whose `mode` is fixed: the restore and save sub-actions have no `mode` input. */
+export function withMode(read: InputReader, mode: 'consumer' | 'producer'): InputReader {
+  return (name) => (name === Inputs.Mode ? mode : read(name))
+}
+
 /** Marks every secret input before anything else can print it. */
 export function maskSecrets(read: InputReader): void {
   for (const name of [Inputs.AccessKeyId, Inputs.SecretAccessKey, Inputs.SessionToken]) {

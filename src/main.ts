@@ -3,8 +3,7 @@ import { failStep } from './annotations.js'
 import { errorMessage } from './errors.js'
 import { actionInputReader, type InputReader } from './inputs.js'
 import { actionLog, type Log } from './log.js'
-import { cacheHit, setOutputs, writeSummary, type RunReport } from './report.js'
-import { redact } from './secrets.js'
+import { cacheHit, missFailure, setOutputs, strictFailure, writeSummary, type RunReport } from './report.js'
 import { protectSecrets, setUp } from './setup.js'
 import { cacheMisses } from './restore.js'
 import { buildStage, restoreStage, saveStage } from './stages.js'
@@ -33,7 +32,7 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
         report.buildSkipped = true
         setOutputs(report)
         await writeSummary(report).catch(() => undefined)
-        core.setFailed(`fail-on-cache-miss: ${misses.length} not in the cache: ${misses.join(', ')}. Nothing was built.`)
+        core.setFailed(`${missFailure(misses)} Nothing was built.`)
         return
       }
     }
@@ -63,7 +62,7 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
     if (!buildSucceeded) {
       core.setFailed(`Scipio failed with exit code ${report.buildExitCode}.${produce ? ' The frameworks it did build were uploaded.' : ''}`)
     } else if (config.strict && problems.length > 0) {
-      core.setFailed(redact(`strict: the cache had ${problems.length} errors: ${problems.join('; ')}`))
+      core.setFailed(strictFailure(problems))
     } else {
       log.info(`Done. Cache hit: ${cacheHit(report)}.`)
     }

@@ -36,6 +36,16 @@ export function cacheHit(report: RunReport): boolean {
   return buildOk && report.built.length === 0
 }
 
+/** Why a step fails under `strict`: every cache error, redacted. */
+export function strictFailure(problems: string[]): string {
+  return redact(`strict: the cache had ${problems.length} errors: ${problems.join('; ')}`)
+}
+
+/** Why a step fails under `fail-on-cache-miss`. */
+export function missFailure(misses: string[]): string {
+  return `fail-on-cache-miss: ${misses.length} not in the cache: ${misses.join(', ')}.`
+}
+
 export function setOutputs(report: RunReport): void {
   const restored = restoredTargets(report)
   const uploaded = uploadedTargets(report)

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { ProjectError } from './errors.js'
+import { isRecord } from './json.js'
 
 /** One pinned dependency, as Package.resolved records it (all versions mapped to one shape). */
 export interface Pin {
@@ -19,10 +20,6 @@ export interface ResolvedFile {
 }
 
 type Json = Record<string, unknown>
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function optionalString(obj: Json, key: string, where: string): string | undefined {
   const value = obj[key]
@@ -45,10 +42,10 @@ export function identityFromLocation(location: string): string {
 
 function parseV1(doc: Json): Pin[] {
   const object = doc.object
-  if (!isObject(object) || !Array.isArray(object.pins)) throw new Error("version 1 file needs 'object.pins' as a list")
+  if (!isRecord(object) || !Array.isArray(object.pins)) throw new Error("version 1 file needs 'object.pins' as a list")
   return object.pins.map((raw, i) => {
     const where = `pin ${i + 1}`
-    if (!isObject(raw) || !isObject(raw.state)) throw new Error(`${where}: needs 'state'`)
+    if (!isRecord(raw) || !isRecord(raw.state)) throw new Error(`${where}: needs 'state'`)
     const location = requiredString(raw, 'repositoryURL', where)
     return compact({
       identity: identityFromLocation(location),
@@ -65,7 +62,7 @@ function parseV2(doc: Json): Pin[] {
   if (!Array.isArray(doc.pins)) throw new Error("'pins' must be a list")
   return doc.pins.map((raw, i) => {
     const where = `pin ${i + 1}`
-    if (!isObject(raw) || !isObject(raw.state)) throw new Error(`${where}: needs 'state'`)
+    if (!isRecord(raw) || !isRecord(raw.state)) throw new Error(`${where}: needs 'state'`)
     const identity = requiredString(raw, 'identity', where)
     const kind = requiredString(raw, 'kind', `${where} (${identity})`)
     const version = optionalString(raw.state, 'version', `${where} (${identity})`)
@@ -102,7 +99,7 @@ export function parseResolved(text: string, file: string): ResolvedFile {
   } catch (e) {
     return fail(`not JSON (${(e as Error).message})`)
   }
-  if (!isObject(doc)) return fail('the top level is not a JSON object')
+  if (!isRecord(doc)) return fail('the top level is not a JSON object')
   const formatVersion = doc.version
   let pins: Pin[] = []
   try {

@@ -2,18 +2,12 @@ import * as core from '@actions/core'
 import { failStep } from './annotations.js'
 import { Inputs, Outputs } from './constants.js'
 import { errorMessage } from './errors.js'
-import { actionInputReader, readBoolean, type InputReader } from './inputs.js'
+import { actionInputReader, readBoolean, withMode, type InputReader } from './inputs.js'
 import { actionLog, type Log } from './log.js'
-import { restoredTargets, writeSummary, type RunReport } from './report.js'
-import { redact } from './secrets.js'
+import { missFailure, restoredTargets, strictFailure, writeSummary, type RunReport } from './report.js'
 import { protectSecrets, setUp } from './setup.js'
 import { cacheMisses } from './restore.js'
 import { restoreStage } from './stages.js'
-
-/** The restore sub-action reads the same inputs as a consumer; `mode` is not one of its inputs. */
-export function consumerReader(read: InputReader): InputReader {
-  return (name) => (name === Inputs.Mode ? 'consumer' : read(name))
-}
 
 function setRestoreOutputs(misses: string[], restored: string[], hit: boolean): void {
   core.setOutput(Outputs.CacheHit, hit ? 'true' : 'false')
@@ -26,7 +20,7 @@ function setRestoreOutputs(misses: string[], restored: string[], hit: boolean): 
 export async function runRestore(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
   protectSecrets(read)
   try {
-    const reader = consumerReader(read)
+    const reader = withMode(read, 'consumer')
     const lookupOnly = readBoolean(reader, Inputs.LookupOnly, false)
     const setup = await setUp(reader, log)
     const outcome = await restoreStage(setup, log, lookupOnly)
@@ -35,9 +29,9 @@ export async function runRestore(read: InputReader = actionInputReader, log: Log
     setRestoreOutputs(misses, restoredTargets(report), misses.length === 0)
     await writeSummary(report).catch((error: unknown) => log.warning(`Could not write the job summary: ${errorMessage(error)}`))
     if (misses.length > 0 && setup.config.failOnCacheMiss) {
-      core.setFailed(`fail-on-cache-miss: ${misses.length} not in the cache: ${misses.join(', ')}.`)
+      core.setFailed(missFailure(misses))
     } else if (setup.config.strict && outcome.problems.length > 0) {
-      core.setFailed(redact(`strict: the cache had ${outcome.problems.length} errors: ${outcome.problems.join('; ')}`))
+      core.setFailed(strictFailure(outcome.problems))
     }
   } catch (error) {
     setRestoreOutputs([], [], false)

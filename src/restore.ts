@@ -3,11 +3,11 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Transform, type TransformCallback } from 'node:stream'
 import pLimit from 'p-limit'
-import { canRead, defaultExtractLimits, extractArchive, Measure, UnsafeArchiveError } from './archive.js'
+import { canRead, CorruptArchiveError, defaultExtractLimits, extractArchive, Measure, UnsafeArchiveError } from './archive.js'
 import { parseCompleteMarker, parseIndex, type IndexEntry, type PackageIndex } from './cache-index.js'
 import { CacheTimeoutError, errorMessage, StorageError } from './errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from './frameworks.js'
-import type { KeyPlan, PackagePlan } from './keys.js'
+import { scipioKey, type KeyPlan, type PackagePlan } from './keys.js'
 import type { Log } from './log.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from './retry.js'
 import { getJson, type Storage } from './storage/index.js'
@@ -115,11 +115,6 @@ class StallWatch extends Transform {
   }
 }
 
-function isFormatError(error: unknown): boolean {
-  const code = String((error as { code?: unknown })?.code ?? '')
-  return code.startsWith('Z_') || code.startsWith('ZSTD_') || code.startsWith('TAR_')
-}
-
 function isRetryableDownload(error: unknown): boolean {
   if (error instanceof UnsafeArchiveError || error instanceof CacheTimeoutError) return false
   if (error instanceof StorageError) return error.retryable && !error.fatal
@@ -190,10 +185,6 @@ async function downloadInto(
   ctx.signal?.addEventListener('abort', abort, { once: true })
   try {
     await extractArchive(object.body, staging, entry.format, roots, defaultExtractLimits, [new StallWatch(ctx.stallTimeoutMs ?? 60_000), measure])
-  } catch (error) {
-    // The bytes arrived but do not decompress or parse: the archive is damaged, whatever the index says.
-    if (isFormatError(error)) throw new IntegrityError(`the archive is corrupted (${errorMessage(error)})`)
-    throw error
   } finally {
     ctx.signal?.removeEventListener('abort', abort)
   }
@@ -201,7 +192,7 @@ async function downloadInto(
   const digest = hash.digest('hex')
   if (digest !== entry.sha256) throw new IntegrityError(`SHA-256 ${digest} differs from the index's ${entry.sha256}`)
   const versionBytes = await fs.readFile(path.join(staging, versionFileName(entry.targetName)))
-  if (createHash('sha256').update(versionBytes).digest('hex') !== entry.scipioKey) {
+  if (scipioKey(versionBytes) !== entry.scipioKey) {
     throw new IntegrityError(`the VersionFile inside does not match the key ${entry.scipioKey}`)
   }
   if (!(await fs.stat(path.join(staging, frameworkFolder(entry.targetName)))).isDirectory()) {
@@ -259,7 +250,7 @@ async function restoreTarget(
     const ms = Date.now() - started
     if (error instanceof CacheTimeoutError || ctx.signal?.aborted) return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache time limit reached' }
     if (breaker.trip(error, ctx.log)) return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache unavailable' }
-    const kind = error instanceof UnsafeArchiveError ? 'unsafe archive' : error instanceof IntegrityError ? 'integrity check failed' : 'download failed'
+    const kind = error instanceof UnsafeArchiveError ? 'unsafe archive' : error instanceof IntegrityError || error instanceof CorruptArchiveError ? 'integrity check failed' : 'download failed'
     const reason = `${kind}: ${errorMessage(error)}`
     ctx.log.warning(`Cache miss for ${entry.targetName} (${pkg.pin.identity}): ${reason}. It will be built.`)
     problems.push(`${entry.targetName}: ${reason}`)

@@ -1,18 +1,13 @@
 import * as core from '@actions/core'
 import { failStep } from './annotations.js'
-import { Inputs, Outputs } from './constants.js'
+import { Outputs } from './constants.js'
 import { errorMessage } from './errors.js'
-import { actionInputReader, type InputReader } from './inputs.js'
+import { actionInputReader, withMode, type InputReader } from './inputs.js'
 import { actionLog, type Log } from './log.js'
-import { uploadedTargets, writeSummary, type RunReport } from './report.js'
-import { redact } from './secrets.js'
+import { strictFailure, uploadedTargets, writeSummary, type RunReport } from './report.js'
 import { protectSecrets, setUp } from './setup.js'
 import { saveStage } from './stages.js'
 import { untrustedEvent, untrustedUploadWarning } from './trust.js'
-
-export function producerReader(read: InputReader): InputReader {
-  return (name) => (name === Inputs.Mode ? 'producer' : read(name))
-}
 
 function setSaveOutputs(uploaded: string[]): void {
   core.setOutput(Outputs.Uploaded, JSON.stringify(uploaded))
@@ -26,7 +21,7 @@ function setSaveOutputs(uploaded: string[]): void {
 export async function runSave(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
   protectSecrets(read)
   try {
-    const setup = await setUp(producerReader(read), log)
+    const setup = await setUp(withMode(read, 'producer'), log)
     const untrusted = untrustedEvent()
     if (untrusted && !setup.config.allowUntrustedUpload) {
       log.warning(untrustedUploadWarning(untrusted))
@@ -38,7 +33,7 @@ export async function runSave(read: InputReader = actionInputReader, log: Log = 
     setSaveOutputs(uploadedTargets(report))
     await writeSummary(report).catch((error: unknown) => log.warning(`Could not write the job summary: ${errorMessage(error)}`))
     if (setup.config.strict && saved.problems.length > 0) {
-      core.setFailed(redact(`strict: the cache had ${saved.problems.length} errors: ${saved.problems.join('; ')}`))
+      core.setFailed(strictFailure(saved.problems))
     }
   } catch (error) {
     setSaveOutputs([])

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { sha256Hex } from './keys.js'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type { CacheService } from './cache-service.js'
@@ -38,7 +38,7 @@ export interface SwiftpmCacheKeys {
 
 export function swiftpmCacheKeys(resolvedBytes: Buffer, platform: NodeJS.Platform = process.platform, arch: string = process.arch): SwiftpmCacheKeys {
   const prefix = `scipio-s3-cache-swiftpm-${keyFormat}-${platform}-${arch}-`
-  return { primary: prefix + createHash('sha256').update(resolvedBytes).digest('hex'), restoreKeys: [prefix] }
+  return { primary: prefix + sha256Hex(resolvedBytes), restoreKeys: [prefix] }
 }
 
 export interface SwiftpmCacheState {
