@@ -7,7 +7,7 @@
 //
 // Test hooks (environment): SCIPIO_TEST_DOUBLE_LOG (append one JSON line per target: built or skipped),
 // SCIPIO_TEST_DOUBLE_FAIL (comma-separated targets that fail to build; the others are still written, then
-// exit 1, as Scipio does).
+// exit 1, as Scipio does). Like Scipio (through SwiftPM), it leaves the resolution in `<package>/.build`.
 import { createHash } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -76,9 +76,35 @@ function toolchain() {
 function readPins(dir) {
   const doc = JSON.parse(fs.readFileSync(path.join(dir, 'Package.resolved'), 'utf8'))
   if (doc.version === 1) {
-    return doc.object.pins.map((p) => ({ identity: p.repositoryURL.replace(/\/+$/, '').split('/').pop().replace(/\.git$/, '').toLowerCase(), state: p.state }))
+    return doc.object.pins.map((p) => ({
+      identity: p.repositoryURL.replace(/\/+$/, '').split('/').pop().replace(/\.git$/, '').toLowerCase(),
+      kind: 'remoteSourceControl',
+      location: p.repositoryURL,
+      state: p.state,
+    }))
   }
-  return doc.pins.map((p) => ({ identity: p.identity.toLowerCase(), state: p.state }))
+  return doc.pins.map((p) => ({ identity: p.identity.toLowerCase(), kind: p.kind, location: p.location, state: p.state }))
+}
+
+// What SwiftPM leaves when Scipio resolves the package: `.build/workspace-state.json` and one folder per
+// dependency (`checkouts/<repository name>` or `registry/downloads/<scope>/<name>/<version>`) holding its
+// manifest, which declares the package's targets.
+// Pins the package graph does not need are not checked out.
+function writeResolution(dir, pins, graph) {
+  const build = path.join(dir, '.build')
+  const dependencies = pins.filter((pin) => graph.packages[pin.identity]).map((pin) => {
+    const registry = pin.kind === 'registry'
+    const [scope, ...name] = pin.identity.split('.')
+    const subpath = registry ? `${scope}/${name.join('.')}/${pin.state.version}` : pin.location.replace(/\/+$/, '').split(/[/:]/).pop().replace(/\.git$/, '')
+    const folder = path.join(build, registry ? 'registry/downloads' : 'checkouts', subpath)
+    const targets = (graph.packages[pin.identity]?.targets ?? []).map((t) => `        .target(name: "${t.name}"),`)
+    fs.mkdirSync(folder, { recursive: true })
+    fs.writeFileSync(path.join(folder, 'Package.swift'), `// swift-tools-version:5.9\nimport PackageDescription\n\nlet package = Package(\n    name: "${subpath}",\n    targets: [\n${targets.join('\n')}\n    ]\n)\n`)
+    const state = registry ? { name: 'registryDownload', version: pin.state.version } : { name: 'sourceControlCheckout', checkoutState: pin.state }
+    const location = registry ? pin.identity : pin.location
+    return { basedOn: null, packageRef: { identity: pin.identity, kind: pin.kind, location, name: subpath }, state, subpath }
+  })
+  fs.writeFileSync(path.join(build, 'workspace-state.json'), JSON.stringify({ object: { artifacts: [], dependencies }, version: 6 }, null, 2))
 }
 
 function frameworkName(target) {
@@ -96,9 +122,11 @@ function main() {
   const logFile = process.env.SCIPIO_TEST_DOUBLE_LOG
   const log = (event, target) => logFile && fs.appendFileSync(logFile, JSON.stringify({ event, target }) + '\n')
 
+  const pins = readPins(opts.dir)
+  writeResolution(opts.dir, pins, graph)
   // Targets in dependency order, each with its package's pin.
   const targets = new Map()
-  for (const pin of readPins(opts.dir)) {
+  for (const pin of pins) {
     for (const t of graph.packages[pin.identity]?.targets ?? []) targets.set(t.name, { ...t, pin: pin.state, identity: pin.identity })
   }
   const keys = new Map()

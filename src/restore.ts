@@ -287,6 +287,32 @@ async function markedComplete(ctx: RestoreContext): Promise<string[] | undefined
   }
 }
 
+interface RestoreJob {
+  pkg: PackagePlan
+  entry: IndexEntry
+}
+
+/**
+ * One job per framework folder, however many indexes list it: two jobs for one folder would race to place it
+ * (and one's cleanup could remove what the other placed). Indexes are read in Package.resolved order, so the
+ * first package to list a framework keeps it; a second build of the same folder is left to Scipio.
+ */
+export function onePerFramework(jobs: RestoreJob[], log: Log): RestoreJob[] {
+  const byFolder = new Map<string, RestoreJob>()
+  for (const job of jobs) {
+    const folder = frameworkFolder(job.entry.targetName)
+    const first = byFolder.get(folder)
+    if (!first) byFolder.set(folder, job)
+    else if (first.entry.targetName === job.entry.targetName && first.entry.scipioKey === job.entry.scipioKey) continue
+    else
+      log.warning(
+        `${folder} is listed by the cache indexes of ${first.pkg.pin.identity} (${first.entry.targetName}, key ${first.entry.scipioKey.slice(0, 12)}) ` +
+          `and ${job.pkg.pin.identity} (${job.entry.targetName}, key ${job.entry.scipioKey.slice(0, 12)}): restoring the first; Scipio rebuilds it if it is not the one this build needs.`,
+      )
+  }
+  return [...byFolder.values()]
+}
+
 export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
   await fs.mkdir(ctx.outputDirectory, { recursive: true })
   const local = await scanOutput(ctx.outputDirectory)
@@ -311,7 +337,7 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
         }),
       ),
     )
-    const jobs = perPackage.flat()
+    const jobs = onePerFramework(perPackage.flat(), ctx.log)
     // Largest first: the long downloads start early and the small ones fill the gaps.
     jobs.sort((a, b) => b.entry.size - a.entry.size)
     const targets = await Promise.all(jobs.map(({ pkg, entry }) => limit(() => restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, problems))))

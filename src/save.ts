@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import pLimit from 'p-limit'
 import { Measure, packArchive } from './archive.js'
+import { ambiguityWarning, attribute, declaredTargets } from './attribution.js'
 import { newIndex, parseIndex, sameTargets, type CompleteMarker, type IndexEntry, type PackageIndex } from './cache-index.js'
 import { Formats } from './constants.js'
 import { CacheTimeoutError, errorMessage, StorageError } from './errors.js'
@@ -25,7 +26,7 @@ export interface SavedTarget {
 
 export interface SaveOutcome {
   targets: SavedTarget[]
-  /** Frameworks with a VersionFile that no pin in Package.resolved accounts for (local packages). */
+  /** Frameworks not indexed: no pin in Package.resolved accounts for them (local packages), or several do. */
   unmatched: string[]
   indexesWritten: number
   markedComplete: boolean
@@ -38,6 +39,8 @@ export interface SaveContext {
   plan: KeyPlan
   prefix: string
   outputDirectory: string
+  /** The dependencies package: SwiftPM's checkouts there tell which package a framework belongs to. */
+  packageDirectory?: string
   publicRead: boolean
   concurrency: number
   format: ArchiveFormat
@@ -48,14 +51,6 @@ export interface SaveContext {
   now?: () => Date
   /** Aborts when the cache phase's time limit is reached: what is left is not uploaded. */
   signal?: AbortSignal
-}
-
-/** A VersionFile names its pin (revision, version) but not its package: Package.resolved links the two. */
-export function packagesOf(framework: LocalFramework, plan: KeyPlan): PackagePlan[] {
-  const { revision, version } = framework.pin
-  if (revision) return plan.packages.filter((p) => p.pin.revision === revision)
-  if (version) return plan.packages.filter((p) => !p.pin.revision && p.pin.version === version)
-  return []
 }
 
 function signalOf(ctx: SaveContext): { signal?: AbortSignal } {
@@ -125,12 +120,19 @@ async function adoptExisting(ctx: SaveContext, framework: LocalFramework): Promi
 export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   const now = ctx.now ?? (() => new Date())
   const local = await scanOutput(ctx.outputDirectory)
+  const previous = new Map<string, Promise<PackageIndex | undefined>>()
+  const previousIndex = (pkg: PackagePlan) => {
+    if (!previous.has(pkg.packageKey)) previous.set(pkg.packageKey, existingIndex(ctx, pkg))
+    return previous.get(pkg.packageKey)!
+  }
+  const declared = ctx.packageDirectory ? await declaredTargets(ctx.packageDirectory) : new Map<string, Set<string>>()
+  const attribution = await attribute([...local.values()], ctx.plan, { declared, previousIndex })
+  for (const ambiguous of attribution.ambiguous) ctx.log.warning(ambiguityWarning(ambiguous))
+  const unmatched = [...attribution.unmatched, ...attribution.ambiguous.map((a) => a.targetName)].sort()
   const byPackage = new Map<string, LocalFramework[]>(ctx.plan.packages.map((p) => [p.packageKey, []]))
-  const unmatched: string[] = []
   for (const framework of local.values()) {
-    const owners = packagesOf(framework, ctx.plan)
-    if (owners.length === 0) unmatched.push(framework.targetName)
-    for (const owner of owners) byPackage.get(owner.packageKey)!.push(framework)
+    const owner = attribution.owners.get(framework.targetName)
+    if (owner) byPackage.get(owner.packageKey)!.push(framework)
   }
 
   const limit = pLimit(ctx.concurrency)
@@ -150,12 +152,11 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
     }
     return reason
   }
-  const uploads = new Map<string, Promise<IndexEntry>>() // one upload per archive, even if two pins share a revision
 
   await Promise.all(
     ctx.plan.packages.map(async (pkg) => {
       const frameworks = byPackage.get(pkg.packageKey) ?? []
-      const previous = await limit(() => existingIndex(ctx, pkg))
+      const before = await limit(() => previousIndex(pkg))
       const entries = await Promise.all(
         frameworks.map((framework) =>
           limit(async (): Promise<IndexEntry | undefined> => {
@@ -164,17 +165,13 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
             try {
               if (fatal) throw fatal
               if (ctx.signal?.aborted) throw new CacheTimeoutError()
-              const stored = (await storedEntry(ctx, framework, previous)) ?? (await adoptExisting(ctx, framework))
+              const stored = (await storedEntry(ctx, framework, before)) ?? (await adoptExisting(ctx, framework))
               if (stored) {
                 results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started })
                 return stored
               }
-              const id = `${framework.targetName}\0${framework.scipioKey}`
-              let upload = uploads.get(id)
-              const first = !upload
-              if (!upload) uploads.set(id, (upload = uploadArchive(ctx, framework)))
-              const entry = await upload
-              results.push({ ...base, result: first ? 'uploaded' : 'stored', bytes: first ? entry.size : 0, ms: Date.now() - started })
+              const entry = await uploadArchive(ctx, framework)
+              results.push({ ...base, result: 'uploaded', bytes: entry.size, ms: Date.now() - started })
               return entry
             } catch (error) {
               const reason = fatal && error === fatal ? fatal.message : note(error, `${framework.targetName} (${pkg.pin.identity})`)
@@ -189,7 +186,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       // An empty index says "this package yields no frameworks": only a complete build may claim that.
       if (stored.length === 0 && (frameworks.length > 0 || !ctx.buildSucceeded)) return
       const index = newIndex(pkg.packageKey, pkg.pin, stored, now())
-      if (sameTargets(previous, index)) return
+      if (sameTargets(before, index)) return
       if (fatal || ctx.signal?.aborted) {
         allIndexed = false
         return
@@ -206,13 +203,14 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   )
 
   let markedComplete = false
-  if (ctx.buildSucceeded && allIndexed && !fatal && !ctx.signal?.aborted && !ctx.restored?.complete) {
+  // A framework in no index (unmatched or ambiguous) must still come from Scipio: a consumer may skip Scipio only
+  // when the cache holds everything, so such a set is never marked complete.
+  if (ctx.buildSucceeded && allIndexed && unmatched.length === 0 && !fatal && !ctx.signal?.aborted && !ctx.restored?.complete) {
     const marker: CompleteMarker = {
       schema: Formats.complete,
       setKey: ctx.plan.setKey,
       createdAt: now().toISOString(),
       targets: [...local.values()]
-        .filter((f) => !unmatched.includes(f.targetName))
         .map((f) => ({ targetName: f.targetName, scipioKey: f.scipioKey }))
         .sort((a, b) => (a.targetName < b.targetName ? -1 : 1)),
     }
@@ -226,6 +224,6 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   if (fatal) problems.push(fatal.message)
   if (ctx.signal?.aborted) problems.push('the cache time limit was reached')
   results.sort((a, b) => (a.targetName < b.targetName ? -1 : 1))
-  return { targets: results, unmatched: unmatched.sort(), indexesWritten, markedComplete, problems }
+  return { targets: results, unmatched, indexesWritten, markedComplete, problems }
 }
 

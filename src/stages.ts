@@ -51,6 +51,7 @@ export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boole
       plan,
       prefix: config.prefix,
       outputDirectory: config.outputDirectory,
+      packageDirectory: config.packageDirectory,
       publicRead: config.shouldPublish,
       concurrency: config.concurrency,
       format: preferredFormat(),

@@ -5,7 +5,7 @@ import { errorMessage, StorageError } from '../errors.js'
 import { scanOutput } from '../frameworks.js'
 import type { PackagePlan } from '../keys.js'
 import { formatBytes } from '../report.js'
-import { packagesOf } from '../save.js'
+import { pinCandidates } from '../attribution.js'
 import type { RunSetup } from '../setup.js'
 import { getJson } from '../storage/index.js'
 
@@ -122,7 +122,7 @@ export async function cacheStatus(setup: RunSetup): Promise<StatusReport> {
 
   const local: LocalStatus[] = []
   for (const framework of (await scanOutput(config.outputDirectory)).values()) {
-    const owners = packagesOf(framework, plan)
+    const owners = pinCandidates(framework, plan)
     const base = { targetName: framework.targetName, scipioKey: framework.scipioKey, packages: owners.map((o) => o.pin.identity) }
     if (owners.length === 0) {
       local.push({ ...base, state: 'unmatched', reason: 'no pin in Package.resolved has its revision (a local or root package)' })
