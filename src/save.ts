@@ -3,13 +3,14 @@ import { PassThrough } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import pLimit from 'p-limit'
 import { Measure, packArchive } from './archive.js'
-import { newIndex, parseIndex, sameTargets, type CompleteMarker, type IndexEntry, type PackageIndex } from './cache-index.js'
+import { indexDocument, newIndex, parseIndex, sameTargets, type CompleteMarker, type IndexEntry, type PackageIndex } from './cache-index.js'
 import { Formats } from './constants.js'
 import { CacheTimeoutError, errorMessage, StorageError } from './errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from './frameworks.js'
 import { archiveObjectKey, type ArchiveFormat, type KeyPlan, type PackagePlan } from './keys.js'
 import type { Log } from './log.js'
 import type { RestoreOutcome } from './restore.js'
+import type { ScipioS3StorageObjects } from './scipio-s3-storage.js'
 import { getJson, type Storage } from './storage/index.js'
 
 export type SaveResultKind = 'uploaded' | 'stored' | 'failed'
@@ -48,6 +49,8 @@ export interface SaveContext {
   now?: () => Date
   /** Aborts when the cache phase's time limit is reached: what is left is not uploaded. */
   signal?: AbortSignal
+  /** `scipio-s3-storage-objects`: adopt and write scipio-s3-storage's `.aar` objects too. */
+  scipioS3Storage?: ScipioS3StorageObjects
 }
 
 /** A VersionFile names its pin (revision, version) but not its package: Package.resolved links the two. */
@@ -164,8 +167,12 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
             try {
               if (fatal) throw fatal
               if (ctx.signal?.aborted) throw new CacheTimeoutError()
-              const stored = (await storedEntry(ctx, framework, previous)) ?? (await adoptExisting(ctx, framework))
+              const stored =
+                (await storedEntry(ctx, framework, previous)) ??
+                (await adoptExisting(ctx, framework)) ??
+                (await ctx.scipioS3Storage?.adopt(framework, (key) => damagedNow(ctx, key)))
               if (stored) {
+                await ctx.scipioS3Storage?.mirror(framework, stored)
                 results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started })
                 return stored
               }
@@ -174,6 +181,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
               const first = !upload
               if (!upload) uploads.set(id, (upload = uploadArchive(ctx, framework)))
               const entry = await upload
+              await ctx.scipioS3Storage?.mirror(framework, entry)
               results.push({ ...base, result: first ? 'uploaded' : 'stored', bytes: first ? entry.size : 0, ms: Date.now() - started })
               return entry
             } catch (error) {
@@ -196,7 +204,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       }
       try {
         // Written only now, after every archive it lists is stored.
-        await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(index, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) })
+        await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(indexDocument(index), null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) })
         indexesWritten += 1
       } catch (error) {
         allIndexed = false
@@ -224,6 +232,10 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
     }
   }
   if (fatal) problems.push(fatal.message)
+  if (ctx.scipioS3Storage) {
+    ctx.log.info(ctx.scipioS3Storage.summary())
+    problems.push(...ctx.scipioS3Storage.problems)
+  }
   if (ctx.signal?.aborted) problems.push('the cache time limit was reached')
   results.sort((a, b) => (a.targetName < b.targetName ? -1 : 1))
   return { targets: results, unmatched: unmatched.sort(), indexesWritten, markedComplete, problems }

@@ -10,6 +10,8 @@ export interface PutOptions {
   contentType: string
   /** Sends the `public-read` canned ACL; without it no ACL header is sent at all. */
   publicRead: boolean
+  /** Another canned ACL to send when publicRead is false (scipio-s3-storage's objects get `authenticated-read`). */
+  acl?: 'authenticated-read'
   signal?: AbortSignal
 }
 
