@@ -263,6 +263,44 @@ describe('adopting and restoring what scipio-s3-storage stored', () => {
   })
 })
 
+describe('objects that are not what the index recorded', () => {
+  const prefix = 'heal'
+
+  it('a non-Apple-Archive object is not adopted, and an .aar changed since it was indexed is replaced in the index by our own archive', async () => {
+    const source = (await listKeys('swift')).filter((k) => k.endsWith('.aar'))
+    expect(source).toHaveLength(7)
+    for (const key of source) {
+      const body = key.includes('/Kingfisher/') ? Buffer.from('not an archive') : await getBytes(key)
+      await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: key.replace(/^swift\//, `${prefix}/`), Body: body }))
+    }
+    const first = await runAction(inputs({ mode: 'producer', prefix, 'package-directory': await exampleWorkspace(), 'scipio-s3-storage-objects': 'true' }), { PATH: searchPath(true) })
+    expectOk(first)
+    expect(json(first, 'uploaded')).toEqual(['Kingfisher'])
+    expect(first.stdout).toMatch(/::warning::.*\/Kingfisher\/[0-9a-f]{64}\.aar is not an Apple Archive; uploading Kingfisher as usual instead of indexing it\./)
+
+    // scipio-s3-storage rewrites Logging's object (other bytes than the index recorded).
+    const logging = (await listKeys(prefix)).find((k) => k.includes('/Logging/') && k.endsWith('.aar'))!
+    const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'empty-'))
+    await run(process.execPath, [path.join(aaBin, 'aa'), ...aaArchiveArgs(empty, path.join(empty, '..', 'other.aar'))])
+    await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: logging, Body: await fs.readFile(path.join(empty, '..', 'other.aar')) }))
+
+    proxy.requests.length = 0
+    const healing = await runAction(inputs({ mode: 'consumer,producer', prefix, 'package-directory': await exampleWorkspace(), 'scipio-s3-storage-objects': 'true' }), {
+      PATH: searchPath(true),
+    })
+    expectOk(healing)
+    expect(healing.stdout).toMatch(/::warning::Cache miss for Logging \(swift-log\): integrity check failed: size \d+ differs from the index's \d+\. It will be built\./)
+    expect(json(healing, 'built')).toEqual(['Logging'])
+    expect(json(healing, 'uploaded')).toEqual(['Logging'])
+    expect(aarWrites(proxy.requests)).toEqual([]) // scipio-s3-storage's objects are never overwritten
+
+    const consumer = await runAction(inputs({ prefix, 'package-directory': await exampleWorkspace() }), { PATH: searchPath(true) })
+    expectOk(consumer)
+    expect(json(consumer, 'restored')).toEqual(allTargets)
+    expect(consumer.stdout).not.toContain('::warning::')
+  })
+})
+
 describe('the command line', () => {
   const awsEnv = { AWS_ACCESS_KEY_ID: testCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey }
   const store = (prefix: string) => ['--bucket', bucket, '--endpoint', proxy.endpoint, '--force-path-style', '--prefix', prefix]
