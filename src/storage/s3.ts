@@ -174,7 +174,7 @@ export class S3Storage implements Storage {
       }
     } catch (error) {
       if (error instanceof StorageError) throw error
-      throw describeS3Error(error, 'PutObject', this.settings, key, options.publicRead)
+      throw describeS3Error(error, 'PutObject', this.settings, key, options.publicRead || options.acl !== undefined)
     }
   }
 }
