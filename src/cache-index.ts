@@ -3,6 +3,7 @@ import { frameworkName, isSafeTargetName } from './frameworks.js'
 import { isRecord } from './json.js'
 import { archiveObjectKey, type ArchiveFormat } from './keys.js'
 import type { Pin } from './resolved.js'
+import { AarFormat, parseAarTargets } from './scipio-s3-storage.js'
 
 /**
  * The objects that tie a package key to its archives. A producer writes an index only after every
@@ -12,10 +13,12 @@ import type { Pin } from './resolved.js'
 export interface IndexEntry {
   targetName: string
   scipioKey: string
-  format: ArchiveFormat
+  format: ArchiveFormat | AarFormat
   key: string
   size: number
   sha256: string
+  /** Base64 of the VersionFile, for an object that lacks it (scipio-s3-storage's `.aar`, see scipio-s3-storage.ts). */
+  versionFile?: string
 }
 
 export interface PackageIndex {
@@ -51,6 +54,7 @@ export function parseIndex(value: unknown, prefix: string, expectedPackageKey: s
     if (typeof sha256 !== 'string' || !hex64.test(sha256)) throw new Error(`${targetName}: bad sha256`)
     return { targetName, scipioKey, format, key, size, sha256 }
   })
+  targets.push(...parseAarTargets(value.aarTargets, prefix))
   const names = new Set(targets.map((t) => frameworkName(t.targetName)))
   if (names.size !== targets.length) throw new Error('two targets share one framework name')
   const pkg = isRecord(value.package) ? value.package : {}
@@ -96,4 +100,11 @@ export function parseCompleteMarker(value: unknown, expectedSetKey: string): Com
     return { targetName: raw.targetName, scipioKey: raw.scipioKey }
   })
   return { schema: Formats.complete, setKey: expectedSetKey, createdAt: String(value.createdAt ?? ''), targets }
+}
+
+/** The index as stored: entries of scipio-s3-storage's `.aar` objects go in `aarTargets`, which earlier readers ignore. */
+export function indexDocument(index: PackageIndex): Record<string, unknown> {
+  const aar = index.targets.filter((t) => t.format === AarFormat)
+  const { targets, ...rest } = index
+  return { ...rest, targets: targets.filter((t) => t.format !== AarFormat), ...(aar.length ? { aarTargets: aar } : {}) }
 }

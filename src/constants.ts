@@ -34,6 +34,7 @@ export const Inputs = {
   ScipioVersion: 'scipio-version',
   ScipioChecksum: 'scipio-checksum',
   CacheSwiftpm: 'cache-swiftpm',
+  ScipioS3StorageObjects: 'scipio-s3-storage-objects',
 } as const
 
 export const Outputs = {

@@ -55,6 +55,8 @@ export interface Config {
   allowUntrustedUpload: boolean
   stallTimeoutMs: number
   cacheTimeoutMs: number
+  /** Also store and adopt scipio-s3-storage's `.aar` objects (producer). */
+  scipioS3StorageObjects: boolean
 }
 
 /** Reads one input; `getInput` trims and returns '' when unset. */
@@ -279,5 +281,6 @@ export function readConfig(read: InputReader, workspace: string = process.env.GI
     allowUntrustedUpload: readBoolean(read, Inputs.AllowUntrustedUpload, false),
     stallTimeoutMs: readPositiveNumber(read, Inputs.StallTimeoutSeconds, 60, 3600) * 1000,
     cacheTimeoutMs: readPositiveNumber(read, Inputs.CacheTimeoutMinutes, 30, 360) * 60_000,
+    scipioS3StorageObjects: readBoolean(read, Inputs.ScipioS3StorageObjects, false),
   }
 }

@@ -10,6 +10,7 @@ import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } fro
 import { scipioKey, type KeyPlan, type PackagePlan } from './keys.js'
 import type { Log } from './log.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from './retry.js'
+import { AarFormat, aarMissReason, restoreAppleArchive } from './scipio-s3-storage.js'
 import { getJson, type Storage } from './storage/index.js'
 
 /** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
@@ -172,6 +173,13 @@ async function downloadInto(
   staging: string,
 ): Promise<void> {
   if (ctx.signal?.aborted) throw new CacheTimeoutError()
+  if (entry.format === AarFormat) {
+    return restoreAppleArchive(entry, staging, {
+      open: () => answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => ctx.storage.get(entry.key, signal)),
+      watch: () => new StallWatch(ctx.stallTimeoutMs ?? 60_000),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    })
+  }
   const object = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => ctx.storage.get(entry.key, signal))
   if (!object) throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
   if (object.size && object.size !== entry.size) {
@@ -219,7 +227,10 @@ async function restoreTarget(
   const base = { targetName: entry.targetName, package: pkg.pin.identity, entry }
   const present = local.get(entry.targetName)
   if (present && present.scipioKey === entry.scipioKey) return { ...base, result: 'kept', bytes: 0, ms: 0 }
-  if (!canRead(entry.format)) {
+  if (entry.format === AarFormat) {
+    const unreadable = await aarMissReason(ctx.log)
+    if (unreadable) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: unreadable }
+  } else if (!canRead(entry.format)) {
     return { ...base, result: 'missed', bytes: 0, ms: 0, reason: `stored as ${entry.format}, which this Node.js cannot decompress (use Node 24)` }
   }
   if (breaker.error) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache unavailable' }

@@ -4,13 +4,14 @@ import { pipeline } from 'node:stream/promises'
 import pLimit from 'p-limit'
 import { Measure, packArchive } from './archive.js'
 import { ambiguityWarning, attribute, declaredTargets } from './attribution.js'
-import { newIndex, parseIndex, sameTargets, type CompleteMarker, type IndexEntry, type PackageIndex } from './cache-index.js'
+import { indexDocument, newIndex, parseIndex, sameTargets, type CompleteMarker, type IndexEntry, type PackageIndex } from './cache-index.js'
 import { Formats } from './constants.js'
 import { CacheTimeoutError, errorMessage, StorageError } from './errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from './frameworks.js'
 import { archiveObjectKey, type ArchiveFormat, type KeyPlan, type PackagePlan } from './keys.js'
 import type { Log } from './log.js'
 import type { RestoreOutcome } from './restore.js'
+import type { ScipioS3StorageObjects } from './scipio-s3-storage.js'
 import { getJson, type Storage } from './storage/index.js'
 
 export type SaveResultKind = 'uploaded' | 'stored' | 'failed'
@@ -51,6 +52,8 @@ export interface SaveContext {
   now?: () => Date
   /** Aborts when the cache phase's time limit is reached: what is left is not uploaded. */
   signal?: AbortSignal
+  /** `scipio-s3-storage-objects`: adopt and write scipio-s3-storage's `.aar` objects too. */
+  scipioS3Storage?: ScipioS3StorageObjects
 }
 
 function signalOf(ctx: SaveContext): { signal?: AbortSignal } {
@@ -165,12 +168,17 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
             try {
               if (fatal) throw fatal
               if (ctx.signal?.aborted) throw new CacheTimeoutError()
-              const stored = (await storedEntry(ctx, framework, before)) ?? (await adoptExisting(ctx, framework))
+              const stored =
+                (await storedEntry(ctx, framework, before)) ??
+                (await adoptExisting(ctx, framework)) ??
+                (await ctx.scipioS3Storage?.adopt(framework, (key) => damagedNow(ctx, key)))
               if (stored) {
+                await ctx.scipioS3Storage?.mirror(framework, stored)
                 results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started })
                 return stored
               }
               const entry = await uploadArchive(ctx, framework)
+              await ctx.scipioS3Storage?.mirror(framework, entry)
               results.push({ ...base, result: 'uploaded', bytes: entry.size, ms: Date.now() - started })
               return entry
             } catch (error) {
@@ -193,7 +201,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       }
       try {
         // Written only now, after every archive it lists is stored.
-        await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(index, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) })
+        await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(indexDocument(index), null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) })
         indexesWritten += 1
       } catch (error) {
         allIndexed = false
@@ -222,6 +230,10 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
     }
   }
   if (fatal) problems.push(fatal.message)
+  if (ctx.scipioS3Storage) {
+    ctx.log.info(ctx.scipioS3Storage.summary())
+    problems.push(...ctx.scipioS3Storage.problems)
+  }
   if (ctx.signal?.aborted) problems.push('the cache time limit was reached')
   results.sort((a, b) => (a.targetName < b.targetName ? -1 : 1))
   return { targets: results, unmatched, indexesWritten, markedComplete, problems }

@@ -5,6 +5,7 @@ import { scanOutput } from './frameworks.js'
 import type { Log } from './log.js'
 import { restore, type RestoreOutcome } from './restore.js'
 import { save, type SaveOutcome } from './save.js'
+import { ScipioS3StorageObjects } from './scipio-s3-storage.js'
 import type { RunSetup } from './setup.js'
 
 /** The three stages as the action and both sub-actions call them, each logged in its own group. */
@@ -45,6 +46,7 @@ export async function buildStage(setup: RunSetup, log: Log): Promise<{ exitCode:
 /** Never throws: a cache fault while saving is a warning, and the step's outcome stays the build's. */
 export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boolean, restored?: RestoreOutcome): Promise<SaveOutcome> {
   const { config, storage, plan } = setup
+  const signal = AbortSignal.timeout(config.cacheTimeoutMs)
   return log.group('Upload frameworks to the cache', () =>
     save({
       storage,
@@ -58,7 +60,10 @@ export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boole
       buildSucceeded,
       ...(restored ? { restored } : {}),
       log,
-      signal: AbortSignal.timeout(config.cacheTimeoutMs),
+      signal,
+      ...(config.scipioS3StorageObjects
+        ? { scipioS3Storage: new ScipioS3StorageObjects({ storage, prefix: config.prefix, outputDirectory: config.outputDirectory, publish: config.shouldPublish, log, signal }) }
+        : {}),
     }).catch((error: unknown): SaveOutcome => {
       const problem = `Uploading to the cache failed: ${errorMessage(error)}`
       log.warning(problem)

@@ -77,6 +77,10 @@ export const commandSpecs: Record<Command, CommandSpec> = {
       ...cacheFlags,
       ...projectFlags,
       [Inputs.ShouldPublish]: { spec: { type: 'boolean' }, help: 'Upload with the public-read ACL (only for buckets with ACLs enabled).' },
+      [Inputs.ScipioS3StorageObjects]: {
+        spec: { type: 'boolean' },
+        help: "Also store each framework as scipio-s3-storage's <prefix>/<Target>/<key>.aar (needs macOS's aa), and index such an object instead of uploading when it is already stored.",
+      },
       'build-succeeded': {
         spec: { type: 'boolean' },
         help: 'The output folder holds a complete, successful Scipio build: also record packages that yield no framework and mark the whole set complete.',

@@ -152,7 +152,7 @@ export class S3Storage implements Storage {
   }
 
   async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void> {
-    const acl: { ACL?: ObjectCannedACL } = options.publicRead ? { ACL: 'public-read' } : {}
+    const acl: { ACL?: ObjectCannedACL } = options.publicRead ? { ACL: 'public-read' } : options.acl ? { ACL: options.acl } : {}
     const params = { ...this.bucketKey(key), ContentType: options.contentType, ...acl }
     try {
       if (Buffer.isBuffer(body)) {
@@ -174,7 +174,7 @@ export class S3Storage implements Storage {
       }
     } catch (error) {
       if (error instanceof StorageError) throw error
-      throw describeS3Error(error, 'PutObject', this.settings, key, options.publicRead)
+      throw describeS3Error(error, 'PutObject', this.settings, key, options.publicRead || options.acl !== undefined)
     }
   }
 }

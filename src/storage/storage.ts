@@ -8,8 +8,10 @@ export interface StoredObject {
 
 export interface PutOptions {
   contentType: string
-  /** Sends the `public-read` canned ACL; without it no ACL header is sent at all. */
+  /** Sends the `public-read` canned ACL; without it (or `acl`) no ACL header is sent at all. */
   publicRead: boolean
+  /** Another canned ACL to send when publicRead is false (scipio-s3-storage's objects get `authenticated-read`). */
+  acl?: 'authenticated-read'
   signal?: AbortSignal
 }
 

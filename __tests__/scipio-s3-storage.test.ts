@@ -1,0 +1,338 @@
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+// @ts-expect-error: the double is plain JavaScript
+import { decodeEntries, unwrapBlocks } from '../aa-test-double/apple-archive.mjs'
+import { aaArchiveArgs, aaExtractArgs } from '../src/apple-archive.js'
+import { doubleBin, exampleWorkspace, runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
+import { runCli } from './helpers/cli.js'
+import { startProxy, type Proxy, type RecordedRequest } from './helpers/proxy.js'
+import { root, startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { snapshotTree } from './helpers/tree.js'
+
+/**
+ * Sharing a bucket with scipio-s3-storage, through dist/index.js against an S3 server, with the aa test double
+ * (aa-test-double/) standing in for macOS's /usr/bin/aa: it writes and reads real Apple Archive bytes (stored
+ * blocks, AA01 entries).
+ */
+
+const bucket = 'shared-bucket'
+const allTargets = ['APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections']
+const aaBin = path.join(root, 'aa-test-double/bin')
+const run = promisify(execFile)
+
+/** PATH with the Scipio and aa doubles, or (withoutAa) with every folder holding an `aa` left out. */
+function searchPath(withAa: boolean): string {
+  const rest = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => dir && !existsSync(path.join(dir, 'aa')))
+  return [doubleBin, ...(withAa ? [aaBin] : []), path.dirname(process.execPath), ...rest].join(path.delimiter)
+}
+
+let s3: S3Server
+let proxy: Proxy
+
+beforeAll(async () => {
+  s3 = await startS3Server([bucket])
+  proxy = await startProxy(s3.port)
+})
+afterAll(async () => {
+  await proxy?.close()
+  await s3?.stop()
+})
+
+function inputs(extra: Record<string, string>): Record<string, string> {
+  return { ...s3TestInputs(proxy.endpoint, bucket), ...extra }
+}
+
+async function listKeys(prefix: string): Promise<string[]> {
+  const out = await s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }))
+  return (out.Contents ?? []).map((o) => o.Key!).sort()
+}
+
+async function getBytes(key: string): Promise<Buffer> {
+  const out = await s3.client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+  return Buffer.from(await out.Body!.transformToByteArray())
+}
+
+function json(run: ActionRun, name: string): string[] {
+  return JSON.parse(run.outputs[name] ?? 'null') as string[]
+}
+
+function expectOk(run: ActionRun) {
+  expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0)
+}
+
+/** Target name → Scipio key, from the VersionFiles in an output folder. */
+async function scipioKeys(outputDirectory: string): Promise<Map<string, string>> {
+  const keys = new Map<string, string>()
+  for (const name of await fs.readdir(outputDirectory)) {
+    const m = /^\.(.+)\.version$/.exec(name)
+    if (m) keys.set(m[1]!, createHash('sha256').update(await fs.readFile(path.join(outputDirectory, name))).digest('hex'))
+  }
+  return keys
+}
+
+const aarWrites = (requests: RecordedRequest[]) =>
+  requests.filter((r) => (r.method === 'PUT' || (r.method === 'POST' && r.url.includes('uploads'))) && /\.aar(\?|$)/.test(r.url) && !r.url.includes('partNumber='))
+const archiveWrites = (requests: RecordedRequest[]) => requests.filter((r) => (r.method === 'PUT' || r.method === 'POST') && /\.tar\.(zst|gz)(\?|$)/.test(r.url))
+
+describe('writing scipio-s3-storage objects', () => {
+  const prefix = 'write'
+  let producerWs: string
+
+  it('a producer with scipio-s3-storage-objects stores <prefix>/<Target>/<key>.aar for every framework, authenticated-read', async () => {
+    producerWs = await exampleWorkspace()
+    const aaLog = path.join(producerWs, 'aa.log')
+    proxy.requests.length = 0
+    const result = await runAction(inputs({ mode: 'producer', prefix, 'package-directory': producerWs, 'scipio-s3-storage-objects': 'true' }), {
+      PATH: searchPath(true),
+      AA_TEST_DOUBLE_LOG: aaLog,
+    })
+    expectOk(result)
+    expect(json(result, 'uploaded')).toEqual(allTargets)
+    const out = path.join(producerWs, 'XCFrameworks')
+    const keys = await scipioKeys(out)
+    expect([...keys.keys()].sort()).toEqual(allTargets)
+    const stored = await listKeys(prefix)
+    for (const [target, key] of keys) {
+      expect(stored, target).toContain(`${prefix}/${target}/${key}.aar`)
+      expect(stored.some((k) => k.startsWith(`${prefix}/${target}/${key}.tar.`)), target).toBe(true)
+    }
+    // scipio-s3-storage's ACL rule: authenticated-read without should-publish; our own archives still send none.
+    const writes = aarWrites(proxy.requests)
+    expect(writes).toHaveLength(7)
+    for (const w of writes) expect(w.headers['x-amz-acl'], w.url).toBe('authenticated-read')
+    for (const w of archiveWrites(proxy.requests)) expect(w.headers['x-amz-acl'], w.url).toBeUndefined()
+    // aa ran with exactly scipio-s3-storage's options, once per framework, on the framework folder itself.
+    const calls = (await fs.readFile(aaLog, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { argv: string[] }).argv)
+    expect(calls).toHaveLength(7)
+    for (const argv of calls) expect(argv).toEqual(aaArchiveArgs(argv[2]!, argv[4]!))
+    expect(calls.map((argv) => path.relative(out, argv[2]!)).sort()).toEqual(allTargets.map((t) => `${t}.xcframework`).sort())
+    expect(result.stdout).toContain('scipio-s3-storage objects: 7 written')
+  })
+
+  it('each .aar is an Apple Archive of the framework folder contents: pbze container, root entry with an empty path, no VersionFile', async () => {
+    const out = path.join(producerWs, 'XCFrameworks')
+    const key = (await scipioKeys(out)).get('Kingfisher')!
+    const bytes = await getBytes(`${prefix}/Kingfisher/${key}.aar`)
+    expect(bytes.subarray(0, 4).toString('latin1')).toBe('pbze')
+    expect(bytes.readBigUInt64BE(4)).toBe(1024n * 1024n) // -b 1m
+    const entries = decodeEntries(unwrapBlocks(bytes)) as { fields: Record<string, unknown> }[]
+    const paths = entries.map((e) => e.fields.PAT as string)
+    expect(paths[0]).toBe('')
+    expect(paths).toContain('Info.plist')
+    expect(paths.some((p) => p.startsWith('Kingfisher.xcframework') || p.includes('.version'))).toBe(false)
+    expect(Object.keys(entries[0]!.fields).sort()).toEqual(['BTM', 'CTM', 'FLG', 'GID', 'MOD', 'MTM', 'PAT', 'TYP', 'UID'])
+    // What scipio-s3-storage's extraction does with it (the double unpacks it like aa): the same tree.
+    const dst = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'aar-')), 'Kingfisher.xcframework')
+    const file = path.join(path.dirname(dst), 'k.aar')
+    await fs.writeFile(file, bytes)
+    await run(process.execPath, [path.join(aaBin, 'aa'), ...aaExtractArgs(dst, file)])
+    expect(await snapshotTree(dst)).toEqual(await snapshotTree(path.join(out, 'Kingfisher.xcframework')))
+  })
+
+  it('the next producer run finds every .aar with HEAD and writes none again', async () => {
+    const ws = await exampleWorkspace()
+    proxy.requests.length = 0
+    const result = await runAction(inputs({ mode: 'consumer,producer', prefix, 'package-directory': ws, 'scipio-s3-storage-objects': 'true' }), { PATH: searchPath(true) })
+    expectOk(result)
+    expect(json(result, 'restored')).toEqual(allTargets)
+    expect(json(result, 'uploaded')).toEqual([])
+    expect(aarWrites(proxy.requests)).toEqual([])
+    expect(proxy.requests.filter((r) => r.method === 'HEAD' && r.url.includes('.aar'))).toHaveLength(7)
+  })
+
+  it('with should-publish the .aar objects are public-read', async () => {
+    const ws = await exampleWorkspace()
+    proxy.requests.length = 0
+    const result = await runAction(
+      inputs({ mode: 'producer', prefix: 'write-public', 'package-directory': ws, 'should-publish': 'true', 'scipio-s3-storage-objects': 'true' }),
+      { PATH: searchPath(true) },
+    )
+    expectOk(result)
+    const writes = aarWrites(proxy.requests)
+    expect(writes).toHaveLength(7)
+    for (const w of writes) expect(w.headers['x-amz-acl'], w.url).toBe('public-read')
+  })
+
+  it('without aa the producer uploads its own archives, warns once and writes no .aar', async () => {
+    const ws = await exampleWorkspace()
+    proxy.requests.length = 0
+    const result = await runAction(inputs({ mode: 'producer', prefix: 'write-no-aa', 'package-directory': ws, 'scipio-s3-storage-objects': 'true' }), { PATH: searchPath(false) })
+    expectOk(result)
+    expect(json(result, 'uploaded')).toEqual(allTargets)
+    expect(aarWrites(proxy.requests)).toEqual([])
+    const warnings = result.stdout.split('\n').filter((l) => l.startsWith('::warning::'))
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatch(/Not writing scipio-s3-storage objects: Apple's aa tool .* is not on PATH/)
+  })
+})
+
+describe('adopting and restoring what scipio-s3-storage stored', () => {
+  const prefix = 'swift'
+  let builtWs: string
+  let adoptingWs: string
+
+  it('a producer indexes the .aar objects scipio-s3-storage stored and uploads nothing', async () => {
+    // scipio-s3-storage's side: frameworks built by Scipio, archived with aa and PUT with its ACL (no index).
+    builtWs = await exampleWorkspace()
+    expectOk(await runAction(inputs({ mode: 'producer', prefix: 'swift-build-only', 'package-directory': builtWs })))
+    const out = path.join(builtWs, 'XCFrameworks')
+    for (const [target, key] of await scipioKeys(out)) {
+      const file = path.join(builtWs, `${target}.aar`)
+      await run(process.execPath, [path.join(aaBin, 'aa'), ...aaArchiveArgs(path.join(out, `${target}.xcframework`), file)])
+      await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${target}/${key}.aar`, Body: await fs.readFile(file), ACL: 'authenticated-read' }))
+    }
+
+    adoptingWs = await exampleWorkspace()
+    proxy.requests.length = 0
+    const result = await runAction(inputs({ mode: 'consumer,producer', prefix, 'package-directory': adoptingWs, 'scipio-s3-storage-objects': 'true' }), { PATH: searchPath(true) })
+    expectOk(result)
+    expect(json(result, 'built')).toEqual(allTargets) // no index of ours yet
+    expect(json(result, 'uploaded')).toEqual([])
+    expect(archiveWrites(proxy.requests)).toEqual([])
+    expect(aarWrites(proxy.requests)).toEqual([])
+    expect(result.stdout).toContain('scipio-s3-storage objects: 0 written (0.0 MiB), 7 adopted instead of uploading.')
+    const keys = await listKeys(prefix)
+    expect(keys.filter((k) => /\.tar\./.test(k))).toEqual([])
+    const indexes = keys.filter((k) => k.includes('/.scipio-s3-cache/packages/'))
+    expect(indexes).toHaveLength(5)
+    const local = await scipioKeys(path.join(adoptingWs, 'XCFrameworks'))
+    const listed: string[] = []
+    for (const key of indexes) {
+      const doc = JSON.parse((await getBytes(key)).toString('utf8')) as { targets: unknown[]; aarTargets: { targetName: string; scipioKey: string; format: string; key: string; versionFile: string }[] }
+      expect(doc.targets).toEqual([]) // what earlier releases read: nothing they cannot parse
+      for (const t of doc.aarTargets) {
+        listed.push(t.targetName)
+        expect(t.format).toBe('aar')
+        expect(t.key).toBe(`${prefix}/${t.targetName}/${local.get(t.targetName)}.aar`)
+        const versionFile = Buffer.from(t.versionFile, 'base64')
+        expect(versionFile.equals(await fs.readFile(path.join(adoptingWs, 'XCFrameworks', `.${t.targetName}.version`)))).toBe(true)
+      }
+    }
+    expect(listed.sort()).toEqual(allTargets)
+  })
+
+  it('a consumer restores every framework from the .aar objects: same tree (symlinks, modes) and VersionFiles', async () => {
+    const ws = await exampleWorkspace()
+    const out = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'out-')), 'Frameworks')
+    const aaLog = path.join(ws, 'aa.log')
+    const result = await runAction(inputs({ prefix, 'package-directory': ws, 'output-directory': out }), { PATH: searchPath(true), AA_TEST_DOUBLE_LOG: aaLog })
+    expectOk(result)
+    expect(json(result, 'restored')).toEqual(allTargets)
+    expect(json(result, 'built')).toEqual([])
+    expect(result.outputs['cache-hit']).toBe('true')
+    expect(result.stdout).not.toContain('::warning::')
+    expect(await snapshotTree(out)).toEqual(await snapshotTree(path.join(adoptingWs, 'XCFrameworks')))
+    const calls = (await fs.readFile(aaLog, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { argv: string[] }).argv)
+    expect(calls).toHaveLength(7)
+    for (const argv of calls) expect(argv).toEqual(aaExtractArgs(argv[2]!, argv[4]!))
+  })
+
+  it('a public-URL consumer reads the same .aar objects anonymously (scipio-s3-storage wrote them authenticated-read; s3rver ignores ACLs)', async () => {
+    const ws = await exampleWorkspace()
+    const result = await runAction({ 'public-url': `${s3.endpoint}/${bucket}`, prefix, 'package-directory': ws }, { PATH: searchPath(true) })
+    expectOk(result)
+    expect(json(result, 'restored')).toEqual(allTargets)
+  })
+
+  it('without aa every .aar entry is a clean miss: Scipio builds it, the step succeeds, the reason is reported', async () => {
+    const ws = await exampleWorkspace()
+    const result = await runAction(inputs({ prefix, 'package-directory': ws }), { PATH: searchPath(false) })
+    expectOk(result)
+    expect(json(result, 'restored')).toEqual([])
+    expect(json(result, 'built')).toEqual(allTargets)
+    expect(result.outputs['cache-hit']).toBe('false')
+    expect(result.stdout).not.toContain('::warning::')
+    expect(result.stdout).not.toContain('::error::')
+    expect(result.stdout.split('\n').filter((l) => l.includes('built instead of restored here'))).toEqual([
+      "Frameworks indexed as scipio-s3-storage objects (.aar) are built instead of restored here: Apple's aa tool (Apple Archive, part of macOS 11 and later) is not on PATH.",
+    ])
+  })
+
+  it('the restore sub-action without aa reports them missing, and strict does not fail on it', async () => {
+    const ws = await exampleWorkspace()
+    const result = await runAction(inputs({ prefix, 'package-directory': ws, strict: 'true' }), { PATH: searchPath(false) }, 'dist/restore/index.js')
+    expectOk(result)
+    expect(json(result, 'missing').sort()).toEqual(allTargets)
+  })
+})
+
+describe('objects that are not what the index recorded', () => {
+  const prefix = 'heal'
+
+  it('a non-Apple-Archive object is not adopted, and an .aar changed since it was indexed is replaced in the index by our own archive', async () => {
+    const source = (await listKeys('swift')).filter((k) => k.endsWith('.aar'))
+    expect(source).toHaveLength(7)
+    for (const key of source) {
+      const body = key.includes('/Kingfisher/') ? Buffer.from('not an archive') : await getBytes(key)
+      await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: key.replace(/^swift\//, `${prefix}/`), Body: body }))
+    }
+    const first = await runAction(inputs({ mode: 'producer', prefix, 'package-directory': await exampleWorkspace(), 'scipio-s3-storage-objects': 'true' }), { PATH: searchPath(true) })
+    expectOk(first)
+    expect(json(first, 'uploaded')).toEqual(['Kingfisher'])
+    expect(first.stdout).toMatch(/::warning::.*\/Kingfisher\/[0-9a-f]{64}\.aar is not an Apple Archive; uploading Kingfisher as usual instead of indexing it\./)
+
+    // scipio-s3-storage rewrites Logging's object (other bytes than the index recorded).
+    const logging = (await listKeys(prefix)).find((k) => k.includes('/Logging/') && k.endsWith('.aar'))!
+    const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'empty-'))
+    await run(process.execPath, [path.join(aaBin, 'aa'), ...aaArchiveArgs(empty, path.join(empty, '..', 'other.aar'))])
+    await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: logging, Body: await fs.readFile(path.join(empty, '..', 'other.aar')) }))
+
+    proxy.requests.length = 0
+    const healing = await runAction(inputs({ mode: 'consumer,producer', prefix, 'package-directory': await exampleWorkspace(), 'scipio-s3-storage-objects': 'true' }), {
+      PATH: searchPath(true),
+    })
+    expectOk(healing)
+    expect(healing.stdout).toMatch(/::warning::Cache miss for Logging \(swift-log\): integrity check failed: size \d+ differs from the index's \d+\. It will be built\./)
+    expect(json(healing, 'built')).toEqual(['Logging'])
+    expect(json(healing, 'uploaded')).toEqual(['Logging'])
+    expect(aarWrites(proxy.requests)).toEqual([]) // scipio-s3-storage's objects are never overwritten
+
+    const consumer = await runAction(inputs({ prefix, 'package-directory': await exampleWorkspace() }), { PATH: searchPath(true) })
+    expectOk(consumer)
+    expect(json(consumer, 'restored')).toEqual(allTargets)
+    expect(consumer.stdout).not.toContain('::warning::')
+  })
+})
+
+describe('the command line', () => {
+  const awsEnv = { AWS_ACCESS_KEY_ID: testCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey }
+  const store = (prefix: string) => ['--bucket', bucket, '--endpoint', proxy.endpoint, '--force-path-style', '--prefix', prefix]
+
+  it('save --scipio-s3-storage-objects stores the .aar objects too; restore elsewhere names the missing aa for each .aar entry', async () => {
+    const ws = await exampleWorkspace()
+    expectOk(await runAction(inputs({ mode: 'producer', prefix: 'cli-build-only', 'package-directory': ws })))
+    proxy.requests.length = 0
+    const save = await runCli(['save', ...store('cli'), '--scipio-s3-storage-objects'], { cwd: ws, env: { ...awsEnv, PATH: searchPath(true) } })
+    expect(save.code, save.stderr).toBe(0)
+    expect(aarWrites(proxy.requests)).toHaveLength(7)
+    for (const w of aarWrites(proxy.requests)) expect(w.headers['x-amz-acl']).toBe('authenticated-read')
+
+    // An index that points at .aar objects: a producer adopting what scipio-s3-storage stored under another prefix.
+    const adopting = await exampleWorkspace()
+    await fs.cp(path.join(ws, 'XCFrameworks'), path.join(adopting, 'XCFrameworks'), { recursive: true, verbatimSymlinks: true })
+    for (const key of await listKeys('cli')) {
+      if (key.endsWith('.aar')) await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: key.replace(/^cli\//, 'cli-adopt/'), Body: await getBytes(key) }))
+    }
+    const adopt = await runCli(['save', ...store('cli-adopt'), '--scipio-s3-storage-objects'], { cwd: adopting, env: { ...awsEnv, PATH: searchPath(true) } })
+    expect(adopt.code, adopt.stderr).toBe(0)
+    expect(adopt.stdout).toContain('Uploaded 0 frameworks')
+    expect((await listKeys('cli-adopt')).filter((k) => /\.tar\./.test(k))).toEqual([])
+
+    const consumer = await exampleWorkspace()
+    const restore = await runCli(['restore', ...store('cli-adopt')], { cwd: consumer, env: { ...awsEnv, PATH: searchPath(false) } })
+    expect(restore.code, restore.stderr).toBe(0)
+    expect(restore.stdout).toContain(
+      "Missed Logging (swift-log): stored by scipio-s3-storage as an Apple Archive (.aar), and Apple's aa tool (Apple Archive, part of macOS 11 and later) is not on PATH to unpack it.",
+    )
+    const withAa = await runCli(['restore', ...store('cli-adopt')], { cwd: consumer, env: { ...awsEnv, PATH: searchPath(true) } })
+    expect(withAa.code, withAa.stderr).toBe(0)
+    expect(withAa.stdout).toMatch(/^Restored 7 frameworks/)
+  })
+})
