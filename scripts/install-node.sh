@@ -13,7 +13,12 @@ dir=".node$major"
 if [ ! -x "$dir/bin/node" ] || [ "$("$dir/bin/node" -p 'process.versions.node.split(".")[0]' 2>/dev/null)" != "$major" ]; then
   platform="$(node -p 'process.platform + "-" + process.arch')"
   echo "Installing Node.js $major (npm package node-$platform@$major) into $dir/" >&2
-  npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error --prefix "$dir" "node-$platform@$major" >/dev/null
+  if ! npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error --prefix "$dir" "node-$platform@$major" >/dev/null; then
+    # npm has these packages for Linux (x64, arm64), not for current releases on macOS.
+    echo "No npm package node-$platform@$major: install Node.js $major yourself and link it as $dir/bin/node" >&2
+    echo "(mkdir -p $dir/bin && ln -s /path/to/node$major/bin/node $dir/bin/node)." >&2
+    exit 1
+  fi
   mkdir -p "$dir/bin"
   ln -sf "../node_modules/node-$platform/bin/node" "$dir/bin/node"
 fi
