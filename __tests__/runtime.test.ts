@@ -30,6 +30,16 @@ describe('supported Node.js releases', () => {
     expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(minimumNodeMajor)
   })
 
+  it("the README's set-up is two commands, and CI runs the README's test command", () => {
+    const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
+    const block = /## Set-up\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)![1]!
+    const commands = block.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean)
+    expect(commands).toEqual(['npm ci && npm run local', 'npm test'])
+    const ci = fs.readFileSync(path.join(root, '.ci/run'), 'utf8').split('\n')
+    expect(ci).toContain(commands[1])
+    expect(pkg.scripts.local).toBe('node scripts/local-run.mjs')
+  })
+
   it('`npm test` runs the suite on Node 22 and 24, and CI runs `npm test`', () => {
     expect(pkg.scripts.test).toBe('node scripts/test.mjs')
     expect(fs.readFileSync(path.join(root, 'scripts/test.mjs'), 'utf8')).toContain("export const supported = ['22', '24']")
