@@ -4,19 +4,24 @@ import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { Inputs, Outputs } from '../src/constants.js'
-import { code, readActionFile, readmeTable, stepsUsingAction, yamlBlocks, type Step } from './helpers/docs.js'
+// @ts-expect-error: the generator is plain JavaScript
+import { updateTables } from '../scripts/readme-tables.mjs'
+import { brokenLinks, code, headingAnchors, markdownLinks, readActionFile, readmeTable, stepsUsingAction, yamlBlocks, type Step } from './helpers/docs.js'
 import { root } from './helpers/s3-server.js'
 
-/** Each action file and the README headings whose tables document it. Sub-actions add a line here. */
+/** Each action file, the page and the headings whose tables document it. Sub-actions add a line here. */
 const documented = [
   { action: 'action.yml', readme: 'README.md', inputs: '## Inputs', outputs: '## Outputs' },
-  { action: 'restore/action.yml', readme: 'README.md', inputs: '### Restore inputs', outputs: '### Restore outputs' },
-  { action: 'save/action.yml', readme: 'README.md', inputs: '### Save inputs', outputs: '### Save outputs' },
+  { action: 'restore/action.yml', readme: 'docs/sub-actions.md', inputs: '## Restore inputs', outputs: '## Restore outputs' },
+  { action: 'save/action.yml', readme: 'docs/sub-actions.md', inputs: '## Save inputs', outputs: '## Save outputs' },
 ]
 const actionFiles = documented.map((d) => readActionFile(d.action))
 const union = (names: string[][]) => [...new Set(names.flat())].sort()
 
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
+/** The README and every page under docs/, as paths relative to the repository. */
+const pages = ['README.md', ...fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
+const readPage = (file: string) => fs.readFileSync(path.join(root, file), 'utf8')
 
 function sourceFiles(dir = path.join(root, 'src')): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -49,6 +54,19 @@ describe.each(documented)('$readme documents $action', ({ action, readme: readme
     const rows = readmeTable(markdown, outputs)
     expect(rows.map((r) => code(r[0]!))).toEqual(file.outputs.map((o) => o.name))
     for (const [i, output] of file.outputs.entries()) expect(rows[i]![1], `description of ${output.name}`).toBe(output.description)
+  })
+})
+
+describe('npm run docs', () => {
+  it.each([...new Set(documented.map((d) => d.readme))])('leaves %s as it is (its tables are already generated)', (file) => {
+    const entries = documented.filter((d) => d.readme === file)
+    expect(updateTables(readPage(file), entries, file)).toBe(readPage(file))
+  })
+
+  it('rewrites a table that differs from its action file (so the check above can fail)', () => {
+    const stale = readPage('README.md').replace(/^\| `bucket` \|.*$/m, '| `bucket` |  | An old description. |')
+    expect(stale).not.toBe(readPage('README.md'))
+    expect(updateTables(stale, documented.filter((d) => d.readme === 'README.md'), 'README.md')).toBe(readPage('README.md'))
   })
 })
 
@@ -114,8 +132,8 @@ describe('example workflows', () => {
   })
 })
 
-describe('README YAML examples', () => {
-  const blocks = yamlBlocks(readme)
+describe('YAML examples in the README and docs/', () => {
+  const blocks = pages.flatMap((file) => yamlBlocks(readPage(file)))
 
   it('whole workflows are valid and use only declared inputs and outputs', () => {
     const workflows = blocks.filter((b) => /^jobs:/m.test(b))
@@ -132,5 +150,43 @@ describe('README YAML examples', () => {
       const steps = parse(text.replace(/^ {6}/gm, '')) as Step[]
       checkUses(text, { jobs: { example: { steps } } }, 'README fragment')
     }
+  })
+})
+
+describe('links in the README and docs/', () => {
+  it('the README is a front page: short, and links to every page under docs/', () => {
+    expect(Buffer.byteLength(readme)).toBeLessThanOrEqual(12 * 1024)
+    const linked = new Set(markdownLinks(readme).map((l) => l.target.split('#')[0]))
+    for (const page of pages.filter((p) => p !== 'README.md')) expect(linked, page).toContain(page)
+  })
+
+  it.each(pages)('every relative link in %s leads to a file, and every #anchor to a heading', (file) => {
+    expect(markdownLinks(readPage(file)).length).toBeGreaterThan(0)
+    expect(brokenLinks(root, file)).toEqual([])
+  })
+
+  it('the check finds a missing file, a missing anchor and a link out of the repository, and skips code', () => {
+    // A made-up text read in place of docs/cli.md.
+    const page = path.join(root, 'docs/cli.md')
+    const text = [
+      '# A page',
+      '[ok](../README.md#set-up) [ok too](#a-page) [web](https://example.com/x#y)',
+      '[gone](no-such-page.md) [bad anchor](../README.md#no-such-heading) [away](../../etc/passwd)',
+      '`[in code](nowhere.md)`',
+      '```md',
+      '[in a fence](nowhere.md)',
+      '```',
+    ].join('\n')
+    const read = (p: string) => (p === page ? text : fs.readFileSync(p, 'utf8'))
+    expect(brokenLinks(root, 'docs/cli.md', read)).toEqual([
+      'docs/cli.md:3: no-such-page.md (no such file)',
+      'docs/cli.md:3: ../README.md#no-such-heading (no heading with that anchor)',
+      'docs/cli.md:3: ../../etc/passwd (outside the repository)',
+    ])
+  })
+
+  it('anchors follow GitHub: lower case, punctuation dropped, code kept, repeats numbered', () => {
+    const anchors = headingAnchors('# Installing Scipio: `scipio-version`\n## `should-publish` and buckets\n## Notes\n## Notes\n```sh\n# not a heading\n```')
+    expect([...anchors]).toEqual(['installing-scipio-scipio-version', 'should-publish-and-buckets', 'notes', 'notes-1'])
   })
 })

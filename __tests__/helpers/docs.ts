@@ -89,3 +89,71 @@ export function stepsUsingAction(workflow: unknown, repoName = 'scipio-s3-cache'
   }
   return found
 }
+
+/** The markdown with fenced code blocks blanked out (their lines kept, so line numbers stay right). */
+function withoutFences(markdown: string): string[] {
+  let fence = false
+  return markdown.split('\n').map((line) => {
+    if (/^\s*```/.test(line)) {
+      fence = !fence
+      return ''
+    }
+    return fence ? '' : line
+  })
+}
+
+/** The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as '-', repeats numbered. */
+export function headingAnchors(markdown: string): Set<string> {
+  const anchors = new Set<string>()
+  const seen = new Map<string, number>()
+  for (const line of withoutFences(markdown)) {
+    const m = /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line)
+    if (!m) continue
+    const text = m[1]!.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1') // a link in a heading keeps its text
+    const slug = text
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\p{M}\p{Pc} -]/gu, '')
+      .replace(/ /g, '-')
+    const n = seen.get(slug) ?? 0
+    seen.set(slug, n + 1)
+    anchors.add(n === 0 ? slug : `${slug}-${n}`)
+  }
+  return anchors
+}
+
+export interface Link {
+  target: string
+  line: number
+}
+
+/** Inline links and images of a markdown text, outside code blocks and code spans. */
+export function markdownLinks(markdown: string): Link[] {
+  const links: Link[] = []
+  for (const [i, line] of withoutFences(markdown).entries()) {
+    const text = line.replace(/`[^`]*`/g, '')
+    for (const m of text.matchAll(/\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) links.push({ target: m[1]!, line: i + 1 })
+  }
+  return links
+}
+
+/**
+ * The relative links of `file` (a path under `root`) that lead nowhere: a missing file, or an `#anchor` that no
+ * heading of the target page has. Links with a scheme (https:, mailto:) are not checked.
+ */
+export function brokenLinks(root: string, file: string, read = (p: string) => fs.readFileSync(p, 'utf8')): string[] {
+  const broken: string[] = []
+  const source = path.join(root, file)
+  for (const { target, line } of markdownLinks(read(source))) {
+    if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue
+    const [pathPart, anchor] = target.split('#', 2) as [string, string | undefined]
+    const resolved = pathPart ? path.resolve(path.dirname(source), decodeURIComponent(pathPart)) : source
+    const where = `${file}:${line}: ${target}`
+    if (!resolved.startsWith(root + path.sep) && resolved !== root) broken.push(`${where} (outside the repository)`)
+    else if (!fs.existsSync(resolved)) broken.push(`${where} (no such file)`)
+    else if (anchor !== undefined) {
+      if (!resolved.endsWith('.md')) broken.push(`${where} (an anchor into a file that is not markdown)`)
+      else if (!headingAnchors(read(resolved)).has(anchor)) broken.push(`${where} (no heading with that anchor)`)
+    }
+  }
+  return broken
+}
