@@ -53,7 +53,7 @@ function describePin(pin: Pin) {
   }
 }
 
-/** The text hashed into a package's lookup key; documented in the README ("Keys"). */
+/** The text hashed into a package's lookup key; documented in docs/how-it-works.md ("Keys and bucket layout"). */
 export function packageKeyDescription(pin: Pin, build: BuildOptions, toolchain: Toolchain, salt: string): string {
   return canonicalJson({
     format: Formats.packageKey,
