@@ -28,6 +28,8 @@ export interface SaveOutcome {
   /** Frameworks with a VersionFile that no pin in Package.resolved accounts for (local packages). */
   unmatched: string[]
   indexesWritten: number
+  /** Package keys whose index is stored after this run (written now, or already the same). */
+  indexed?: string[]
   markedComplete: boolean
   /** Cache errors, for `strict`. */
   problems: string[]
@@ -48,6 +50,13 @@ export interface SaveContext {
   now?: () => Date
   /** Aborts when the cache phase's time limit is reached: what is left is not uploaded. */
   signal?: AbortSignal
+  /** Build time per target built in this run, recorded in the index entries of new archives. */
+  buildMs?: ReadonlyMap<string, number>
+}
+
+function buildTimeOf(ctx: SaveContext, targetName: string): { buildMs?: number } {
+  const ms = ctx.buildMs?.get(targetName)
+  return ms === undefined ? {} : { buildMs: ms }
 }
 
 /** A VersionFile names its pin (revision, version) but not its package: Package.resolved links the two. */
@@ -73,7 +82,7 @@ async function uploadArchive(ctx: SaveContext, framework: LocalFramework): Promi
     throw error
   })
   await Promise.all([packing, sending])
-  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size: measure.bytes, sha256: hash.digest('hex') }
+  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size: measure.bytes, sha256: hash.digest('hex'), ...buildTimeOf(ctx, framework.targetName) }
 }
 
 async function existingIndex(ctx: SaveContext, pkg: PackagePlan): Promise<PackageIndex | undefined> {
@@ -119,7 +128,7 @@ async function adoptExisting(ctx: SaveContext, framework: LocalFramework): Promi
     hash.update(chunk as Buffer)
     size += (chunk as Buffer).length
   }
-  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size, sha256: hash.digest('hex') }
+  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size, sha256: hash.digest('hex'), ...buildTimeOf(ctx, framework.targetName) }
 }
 
 export async function save(ctx: SaveContext): Promise<SaveOutcome> {
@@ -136,6 +145,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   const limit = pLimit(ctx.concurrency)
   const results: SavedTarget[] = []
   let indexesWritten = 0
+  const indexed: string[] = []
   let allIndexed = true
   const problems: string[] = []
   let fatal: StorageError | undefined
@@ -189,7 +199,10 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       // An empty index says "this package yields no frameworks": only a complete build may claim that.
       if (stored.length === 0 && (frameworks.length > 0 || !ctx.buildSucceeded)) return
       const index = newIndex(pkg.packageKey, pkg.pin, stored, now())
-      if (sameTargets(previous, index)) return
+      if (sameTargets(previous, index)) {
+        indexed.push(pkg.packageKey)
+        return
+      }
       if (fatal || ctx.signal?.aborted) {
         allIndexed = false
         return
@@ -198,6 +211,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
         // Written only now, after every archive it lists is stored.
         await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(index, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) })
         indexesWritten += 1
+        indexed.push(pkg.packageKey)
       } catch (error) {
         allIndexed = false
         note(error, `the cache index of ${pkg.pin.identity}`)
@@ -226,6 +240,6 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   if (fatal) problems.push(fatal.message)
   if (ctx.signal?.aborted) problems.push('the cache time limit was reached')
   results.sort((a, b) => (a.targetName < b.targetName ? -1 : 1))
-  return { targets: results, unmatched: unmatched.sort(), indexesWritten, markedComplete, problems }
+  return { targets: results, unmatched: unmatched.sort(), indexesWritten, indexed, markedComplete, problems }
 }
 
