@@ -114,6 +114,7 @@ describe('reasons', () => {
     expect(nothingHitWarning(outcome([{ ...missed, result: 'restored' }]), why('inputs-differ'), 1, needed, false)).toBeUndefined()
     expect(nothingHitWarning(outcome([missed]), why('inputs-differ', false), 1, needed, false)).toBeUndefined()
     expect(nothingHitWarning(outcome([missed]), why('not-stored'), 1, needed, true)).toBeUndefined()
+    expect(nothingHitWarning({ ...outcome([missed]), problems: ['a: not valid JSON'] }, why('inputs-differ'), 1, needed, false)).toBeUndefined()
     expect(nothingHitWarning(outcome([missed]), why('not-stored'), 1, needed, false)).toContain('T')
   })
 })

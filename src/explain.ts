@@ -252,7 +252,8 @@ export function logExplanation(explanation: Explanation, totalPackages: number, 
 
 /**
  * The one loud warning when nothing at all came from the cache although it answered; undefined otherwise.
- * A producer that finds its pins simply not stored yet is doing its job: no warning then.
+ * Not when the restore met cache errors (it has warned about each already), and not for a producer that
+ * finds its pins simply not stored yet (it is about to store them).
  */
 export function nothingHitWarning(
   outcome: RestoreOutcome | undefined,
@@ -262,7 +263,7 @@ export function nothingHitWarning(
   needed: { count: number; what: string },
   producing: boolean,
 ): string | undefined {
-  if (!outcome || !explanation || !explanation.cacheAnswered || needed.count === 0) return undefined
+  if (!outcome || !explanation || !explanation.cacheAnswered || outcome.problems.length > 0 || needed.count === 0) return undefined
   const hits = outcome.targets.filter((t) => t.result !== 'missed').length
   if (hits > 0 || explanation.reasons.length === 0) return undefined
   if (producing && explanation.reasons.every((r) => r.kind === 'not-stored')) return undefined
