@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import { failStep } from './annotations.js'
-import { perTargetBuildMs } from './build-time.js'
+import { avoidedBuildText, perTargetBuildMs } from './build-time.js'
 import { errorMessage } from './errors.js'
 import { explainStage, nothingHitWarning } from './explain.js'
 import { actionInputReader, type InputReader } from './inputs.js'
@@ -70,7 +70,8 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
     } else if (config.strict && problems.length > 0) {
       core.setFailed(strictFailure(problems))
     } else {
-      log.info(`Done. Cache hit: ${cacheHit(report)}.`)
+      const avoided = avoidedBuildText(report.restore, report.restoreMs)
+      log.info(`Done. Cache hit: ${cacheHit(report)}.${avoided ? ` ${avoided}` : ''}`)
     }
   } catch (error) {
     setOutputs(report)
