@@ -6,6 +6,8 @@ import { isRecord } from './json.js'
 import { canonicalJson, sha256Hex, type PackagePlan } from './keys.js'
 import type { Log } from './log.js'
 import type { Pin } from './resolved.js'
+import type { SaveOutcome } from './save.js'
+import type { RunSetup } from './setup.js'
 import { getJson, type Storage } from './storage/index.js'
 import type { Toolchain } from './toolchain.js'
 
@@ -239,8 +241,17 @@ export async function recordPackageKey(ctx: RecordContext, pin: Pin, packageKey:
   return true
 }
 
+/** After a save: records every package whose index is stored now (written, or confirmed unchanged); returns the outcome. */
+export async function recordSavedPins(setup: RunSetup, outcome: SaveOutcome, log: Log): Promise<SaveOutcome> {
+  const { config, plan, storage, toolchain } = setup
+  const indexed = plan.packages.filter((p) => outcome.indexed?.includes(p.packageKey))
+  const ctx = { storage, prefix: config.prefix, publicRead: config.shouldPublish, build: config.build, toolchain, salt: config.keySalt, concurrency: config.concurrency, log }
+  await recordStoredPins(ctx, indexed)
+  return outcome
+}
+
 /**
- * After a save: adds every package whose index is now stored to its pin's record. Never throws; a failure
+ * Adds every package whose index is now stored to its pin's record. Never throws; a failure
  * costs consumers their explanation only, so it is one warning, not a cache error for `strict`.
  */
 export async function recordStoredPins(

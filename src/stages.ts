@@ -3,7 +3,7 @@ import { builtTargets, runScipio, scipioArgs } from './build.js'
 import { errorMessage } from './errors.js'
 import { scanOutput } from './frameworks.js'
 import type { Log } from './log.js'
-import { recordStoredPins } from './pin-record.js'
+import { recordSavedPins } from './pin-record.js'
 import { restore, type RestoreOutcome } from './restore.js'
 import { save, type SaveOutcome } from './save.js'
 import type { RunSetup } from './setup.js'
@@ -44,16 +44,10 @@ export async function buildStage(setup: RunSetup, log: Log): Promise<{ exitCode:
 }
 
 /** Never throws: a cache fault while saving is a warning, and the step's outcome stays the build's. */
-export async function saveStage(
-  setup: RunSetup,
-  log: Log,
-  buildSucceeded: boolean,
-  restored?: RestoreOutcome,
-  buildMs?: ReadonlyMap<string, number>,
-): Promise<SaveOutcome> {
+export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boolean, restored?: RestoreOutcome, buildMs?: ReadonlyMap<string, number>): Promise<SaveOutcome> {
   const { config, storage, plan } = setup
-  return log.group('Upload frameworks to the cache', async () => {
-    const outcome = await save({
+  return log.group('Upload frameworks to the cache', () =>
+    save({
       storage,
       plan,
       prefix: config.prefix,
@@ -70,11 +64,6 @@ export async function saveStage(
       const problem = `Uploading to the cache failed: ${errorMessage(error)}`
       log.warning(problem)
       return { targets: [], unmatched: [], indexesWritten: 0, markedComplete: false, problems: [problem] }
-    })
-    // What consumers compare against to explain a miss: only for indexes that are stored now.
-    const indexed = plan.packages.filter((p) => outcome.indexed?.includes(p.packageKey))
-    const recordContext = { storage, prefix: config.prefix, publicRead: config.shouldPublish, build: config.build, toolchain: setup.toolchain, salt: config.keySalt, concurrency: config.concurrency, log }
-    await recordStoredPins(recordContext, indexed)
-    return outcome
-  })
+    }).then((outcome) => recordSavedPins(setup, outcome, log)),
+  )
 }
