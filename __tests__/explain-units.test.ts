@@ -44,7 +44,8 @@ describe('pin records', () => {
   it('skip entries with wrong types or control characters, and read at most the bound', () => {
     const injected = entry({ ...now, xcodeVersion: '16.2\n::error::x' }, 'e'.repeat(64))
     const wrongType = { ...entry(now, 'f'.repeat(64)), description: { ...now, supportSimulators: 'yes' } }
-    const parsed = parsePinRecord(record([injected, wrongType, entry(now)]), pin)
+    const quoted = entry({ ...now, location: "https://x/'$(id)'.git" }, '9'.repeat(64))
+    const parsed = parsePinRecord(record([injected, wrongType, quoted, entry(now)]), pin)
     expect(parsed.entries.map((e) => e.packageKey)).toEqual(['d'.repeat(64)])
     const many = Array.from({ length: 50 }, (_, i) => entry(now, i.toString(16).padStart(64, '0')))
     expect(parsePinRecord(record(many), pin).entries).toHaveLength(pinRecordLimits.entries)

@@ -75,14 +75,19 @@ export function pinRecordObjectKey(prefix: string, pin: Pin): string {
   return withPrefix(prefix, `${MetaFolder}/pins/${id}.json`)
 }
 
-/** Printable ASCII only, bounded: what a record holds ends up in logs and annotations. */
+/**
+ * What a record's text may hold: letters, digits and the punctuation of versions and URLs, bounded. What it
+ * holds ends up in logs, annotations, the summary and outputs that workflows may paste into shell scripts,
+ * so no control characters, quotes, `$`, backticks, `;`, `&`, `|`, `<`, `>`, `%` or backslashes.
+ */
+const allowedText = /^[A-Za-z0-9 ._:/@+()~,=?#-]*$/
+
 function safeText(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, pinRecordLimits.text)
+  return text.replace(/[^A-Za-z0-9 ._:/@+()~,=?#-]/g, '?').slice(0, pinRecordLimits.text)
 }
 
 function isSafeText(value: unknown): value is string {
-  return typeof value === 'string' && value.length <= pinRecordLimits.text && /^[\x20-\x7e]*$/.test(value)
+  return typeof value === 'string' && value.length <= pinRecordLimits.text && allowedText.test(value)
 }
 
 /** Drops user info, query and fragment: `https://token@host/x.git?a=b` becomes `https://host/x.git`. */
