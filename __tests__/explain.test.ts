@@ -6,7 +6,7 @@ import { pinRecordObjectKey } from '../src/pin-record.js'
 import { readResolvedFile, type Pin } from '../src/resolved.js'
 import { exampleWorkspace, runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
 import { runCli } from './helpers/cli.js'
-import { startProxy, type Proxy } from './helpers/proxy.js'
+import { faults, limited, startProxy, type Proxy } from './helpers/proxy.js'
 import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
 
 /** Issue #10: every miss explained (outputs, log, summary, CLI), and the build time a full hit avoided. */
@@ -201,6 +201,23 @@ describe('a consumer explains every miss', () => {
     expect(json.packages.map((p) => p.explanation)).toEqual(packages.map(() => expected))
     // Without --explain, no record is read and nothing is said.
     expect((await runCli(['status', ...flags], { cwd: ws, env })).stdout).not.toContain('why:')
+  })
+})
+
+describe('records are best effort', () => {
+  it('a producer that cannot write pin records still uploads everything and succeeds, with one warning', async () => {
+    const under = `${prefix}-no-records`
+    proxy.fault = limited((req) => req.method === 'PUT' && (req.url ?? '').includes('/.scipio-s3-cache/pins/'), Infinity, faults.status(403, 'AccessDenied', 'Access Denied'))
+    try {
+      const run = await runAction(inputs(await exampleWorkspace(), { mode: 'consumer,producer' }, under))
+      expectOk(run)
+      expect(JSON.parse(run.outputs['uploaded-count']!)).toBe(7)
+      expect(warnings(run)).toHaveLength(1)
+      expect(warnings(run)[0]).toMatch(/Could not update 5 pin records .*access denied \(403\)/)
+      expect(await keysUnder(`${under}/.scipio-s3-cache/pins/`)).toEqual([])
+    } finally {
+      proxy.fault = undefined
+    }
   })
 })
 
