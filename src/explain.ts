@@ -278,7 +278,9 @@ export function nothingHitWarning(
 /** After a restore: explains what it could not provide and logs the reasons grouped. Never throws. */
 export async function explainStage(setup: RunSetup, outcome: RestoreOutcome, log: Log): Promise<Explanation> {
   const { config, plan, storage, toolchain } = setup
-  const ctx: ExplainContext = { storage, prefix: config.prefix, build: config.build, toolchain, salt: config.keySalt, concurrency: config.concurrency, log }
+  // Explaining is worth at most one stall timeout: a cache that stops answering must not hold up the build.
+  const signal = AbortSignal.timeout(config.stallTimeoutMs)
+  const ctx: ExplainContext = { storage, prefix: config.prefix, build: config.build, toolchain, salt: config.keySalt, concurrency: config.concurrency, log, signal }
   const explanation = await explainMisses(ctx, plan, outcome).catch((error: unknown): Explanation => {
     log.debug(`Could not explain the misses: ${errorMessage(error)}`)
     return { reasons: [], cacheAnswered: false }

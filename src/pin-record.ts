@@ -250,7 +250,8 @@ export async function recordPackageKey(ctx: RecordContext, pin: Pin, packageKey:
 export async function recordSavedPins(setup: RunSetup, outcome: SaveOutcome, log: Log): Promise<SaveOutcome> {
   const { config, plan, storage, toolchain } = setup
   const indexed = plan.packages.filter((p) => outcome.indexed?.includes(p.packageKey))
-  const ctx = { storage, prefix: config.prefix, publicRead: config.shouldPublish, build: config.build, toolchain, salt: config.keySalt, concurrency: config.concurrency, log }
+  const signal = AbortSignal.timeout(config.cacheTimeoutMs)
+  const ctx = { storage, prefix: config.prefix, publicRead: config.shouldPublish, build: config.build, toolchain, salt: config.keySalt, concurrency: config.concurrency, log, signal }
   await recordStoredPins(ctx, indexed)
   return outcome
 }
