@@ -56,6 +56,7 @@ describe('prune layout', () => {
     expect(classify('p/q', `p/q/APNGKit/${hex}.tar.zst`)).toEqual({ kind: 'archive' })
     expect(classify('p/q', `p/q/.scipio-s3-cache/packages/${hex}.json`)).toEqual({ kind: 'index', packageKey: hex })
     expect(classify('p/q', `p/q/.scipio-s3-cache/complete/${hex}.json`)).toEqual({ kind: 'marker' })
+    expect(classify('p/q', `p/q/.scipio-s3-cache/pins/${hex}.json`)).toEqual({ kind: 'record' })
     expect(classify('p/q', `p/qq/APNGKit/${hex}.tar.zst`)).toBeUndefined()
     expect(classify('p/q', `other/APNGKit/${hex}.tar.zst`)).toBeUndefined()
     expect(classify('p/q', `p/q/APNGKit/${hex}.tar.zst.bak`)).toBeUndefined()

@@ -333,11 +333,12 @@ describe('prune', () => {
     expect(plan.candidates.map((c) => [c.kind, c.key.split('/')[2]])).toEqual([
       ['marker', '.scipio-s3-cache'],
       ['index', '.scipio-s3-cache'],
+      ['record', '.scipio-s3-cache'],
       ['archive', 'Logging'],
       ['archive', 'Obsolete'],
     ])
-    // Seven archives and the five indexes and marker of the current set are in use.
-    expect(plan.inUse).toBe(7 + 5 + 1)
+    // Seven archives and the five indexes, five pin records and marker of the current set are in use.
+    expect(plan.inUse).toBe(7 + 5 + 5 + 1)
     expect(await listKeys()).toEqual(before)
 
     const human = await runCli(['prune', ...storeFlags(), '--older-than', '0'], { cwd: ws, env: awsEnv })

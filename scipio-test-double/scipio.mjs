@@ -7,7 +7,9 @@
 //
 // Test hooks (environment): SCIPIO_TEST_DOUBLE_LOG (append one JSON line per target: built or skipped),
 // SCIPIO_TEST_DOUBLE_FAIL (comma-separated targets that fail to build; the others are still written, then
-// exit 1, as Scipio does). Like Scipio (through SwiftPM), it leaves the resolution in `<package>/.build`.
+// exit 1, as Scipio does), SCIPIO_TEST_DOUBLE_BUILD_MS (how long building one target takes, default 0: a real
+// build takes minutes). Xcode and clang versions come from `xcrun` (see bin/xcrun for its variables). Like
+// Scipio (through SwiftPM), it leaves the resolution in `<package>/.build`.
 import { createHash } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -120,6 +122,7 @@ function main() {
   const sdks = sdksFromManifest(manifest, opts.supportSimulators)
   const failing = new Set((process.env.SCIPIO_TEST_DOUBLE_FAIL ?? '').split(',').filter(Boolean))
   const logFile = process.env.SCIPIO_TEST_DOUBLE_LOG
+  const buildMs = Number(process.env.SCIPIO_TEST_DOUBLE_BUILD_MS ?? 0) || 0
   const log = (event, target) => logFile && fs.appendFileSync(logFile, JSON.stringify({ event, target }) + '\n')
 
   const pins = readPins(opts.dir)
@@ -167,6 +170,7 @@ function main() {
       continue
     }
     console.log(`📦 Building ${name} for ${sdks.join(', ')}`)
+    if (buildMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, buildMs)
     writeFramework(folder, frameworkName(name), { sdks, seed: `${name}@${t.pin.revision ?? t.pin.version}`, binarySize: t.binarySize ?? 48 * 1024 })
     fs.writeFileSync(versionFile, bytes)
     log('built', name)

@@ -1,3 +1,4 @@
+import { isBuildMs } from './build-time.js'
 import { Formats } from './constants.js'
 import { frameworkName, isSafeTargetName } from './frameworks.js'
 import { isRecord } from './json.js'
@@ -19,6 +20,8 @@ export interface IndexEntry {
   sha256: string
   /** Base64 of the VersionFile, for an object that lacks it (scipio-s3-storage's `.aar`, see scipio-s3-storage.ts). */
   versionFile?: string
+  /** How long the producer's Scipio took to build it (ms; see build-time.ts). Absent in older indexes. */
+  buildMs?: number
 }
 
 export interface PackageIndex {
@@ -52,7 +55,8 @@ export function parseIndex(value: unknown, prefix: string, expectedPackageKey: s
     if (key !== archiveObjectKey(prefix, targetName, scipioKey, format)) throw new Error(`${targetName}: the archive key is not where this layout puts it`)
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw new Error(`${targetName}: bad size`)
     if (typeof sha256 !== 'string' || !hex64.test(sha256)) throw new Error(`${targetName}: bad sha256`)
-    return { targetName, scipioKey, format, key, size, sha256 }
+    // Optional and only informative: a bad value is dropped, the entry stays usable.
+    return { targetName, scipioKey, format, key, size, sha256, ...(isBuildMs(raw.buildMs) ? { buildMs: raw.buildMs } : {}) }
   })
   targets.push(...parseAarTargets(value.aarTargets, prefix))
   const names = new Set(targets.map((t) => frameworkName(t.targetName)))
@@ -81,7 +85,7 @@ export function newIndex(packageKey: string, pin: Pin, targets: IndexEntry[], no
   }
 }
 
-/** Same archives listed (ignoring dates): nothing to rewrite. */
+/** Same archives listed (ignoring dates and build times): nothing to rewrite. */
 export function sameTargets(a: PackageIndex | undefined, b: PackageIndex): boolean {
   if (!a || a.targets.length !== b.targets.length) return false
   const key = (t: IndexEntry) => `${t.targetName}\0${t.scipioKey}\0${t.key}\0${t.size}\0${t.sha256}`

@@ -46,6 +46,9 @@ export const Outputs = {
   BuiltCount: 'built-count',
   UploadedCount: 'uploaded-count',
   Missing: 'missing',
+  MissReasons: 'miss-reasons',
+  PackageKeys: 'package-keys',
+  SetKey: 'set-key',
 } as const
 
 /** Versions of what this project writes; bump one to invalidate what older releases wrote. */
@@ -54,6 +57,7 @@ export const Formats = {
   setKey: 'scipio-s3-cache/set-key/v1',
   index: 'scipio-s3-cache/index/v1',
   complete: 'scipio-s3-cache/complete/v1',
+  pinRecord: 'scipio-s3-cache/pin-record/v1',
 } as const
 
 /** Folder under the prefix for our own bookkeeping objects; a leading dot keeps it apart from target folders. */

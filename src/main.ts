@@ -1,6 +1,8 @@
 import * as core from '@actions/core'
 import { failStep } from './annotations.js'
+import { avoidedBuildText, perTargetBuildMs } from './build-time.js'
 import { errorMessage } from './errors.js'
+import { explainStage, nothingHitWarning } from './explain.js'
 import { actionInputReader, type InputReader } from './inputs.js'
 import { actionLog, type Log } from './log.js'
 import { cacheHit, missFailure, setOutputs, strictFailure, writeSummary, type RunReport } from './report.js'
@@ -18,6 +20,7 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
     const setup = await setUp(read, log)
     const { config } = setup
     if (setup.scipioInstall) report.scipioInstall = setup.scipioInstall
+    report.plan = setup.plan
     const untrusted = untrustedEvent()
     const produce = config.produce && !(untrusted && !config.allowUntrustedUpload)
     if (config.produce && !produce) log.warning(untrustedUploadWarning(untrusted!))
@@ -25,6 +28,7 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
     const restoreStarted = Date.now()
     if (config.consume || (config.produce && !produce)) report.restore = await restoreStage(setup, log)
     report.restoreMs = Date.now() - restoreStarted
+    if (report.restore) report.explanation = await explainStage(setup, report.restore, log)
 
     if (report.restore && config.failOnCacheMiss) {
       const misses = cacheMisses(report.restore)
@@ -51,9 +55,11 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
       if (swiftpm) await saveSwiftpmCache(swiftpm, build.exitCode === 0, setup.cache, log)
     }
     const buildSucceeded = report.buildSkipped || report.buildExitCode === 0
+    const nothingHit = nothingHitWarning(report.restore, report.explanation, setup.plan.packages.length, { count: report.built.length, what: 'frameworks built' }, produce)
+    if (nothingHit) log.warning(nothingHit)
 
     if (produce) {
-      report.save = await saveStage(setup, log, buildSucceeded, report.restore)
+      report.save = await saveStage(setup, log, buildSucceeded, report.restore, perTargetBuildMs(report.built, report.buildMs))
     }
 
     setOutputs(report)
@@ -64,7 +70,8 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
     } else if (config.strict && problems.length > 0) {
       core.setFailed(strictFailure(problems))
     } else {
-      log.info(`Done. Cache hit: ${cacheHit(report)}.`)
+      const avoided = avoidedBuildText(report.restore, report.restoreMs)
+      log.info(`Done. Cache hit: ${cacheHit(report)}.${avoided ? ` ${avoided}` : ''}`)
     }
   } catch (error) {
     setOutputs(report)

@@ -1,6 +1,9 @@
 import * as core from '@actions/core'
+import { avoidedBuildText } from './build-time.js'
 import { Outputs } from './constants.js'
+import { missReasonsOutput, rebuiltAfterRestore, reasonLines, type Explanation, type MissReason } from './explain.js'
 import type { ScipioInstall } from './install-scipio.js'
+import type { KeyPlan } from './keys.js'
 import { cacheMisses, type RestoreOutcome } from './restore.js'
 import type { SaveOutcome } from './save.js'
 import { redact } from './secrets.js'
@@ -18,6 +21,22 @@ export interface RunReport {
   buildMs?: number
   scipioInstall?: ScipioInstall
   swiftpmCache?: SwiftpmCacheResult
+  /** The keys of this run, for the package-keys and set-key outputs. */
+  plan?: KeyPlan
+  /** Why what was not restored was not (explain.ts). */
+  explanation?: Explanation
+}
+
+/** Every reason something was built or not restored: the explained misses, then restored targets Scipio rebuilt. */
+export function missReasons(report: RunReport): MissReason[] {
+  return [...(report.explanation?.reasons ?? []), ...rebuiltAfterRestore(report.restore, report.built)]
+}
+
+/** miss-reasons, package-keys and set-key; empty values when the run stopped before its keys were known. */
+export function setKeyOutputs(report: RunReport): void {
+  core.setOutput(Outputs.MissReasons, redact(JSON.stringify(missReasonsOutput(missReasons(report)))))
+  core.setOutput(Outputs.PackageKeys, JSON.stringify(Object.fromEntries((report.plan?.packages ?? []).map((p) => [p.pin.identity, p.packageKey]))))
+  core.setOutput(Outputs.SetKey, report.plan?.setKey ?? '')
 }
 
 export function restoredTargets(report: RunReport): string[] {
@@ -56,6 +75,7 @@ export function setOutputs(report: RunReport): void {
   core.setOutput(Outputs.RestoredCount, String(restored.length))
   core.setOutput(Outputs.BuiltCount, String(report.built.length))
   core.setOutput(Outputs.UploadedCount, String(uploaded.length))
+  setKeyOutputs(report)
 }
 
 export interface Totals {
@@ -95,11 +115,12 @@ export function totals(report: RunReport): Totals {
 
 export function totalsText(report: RunReport): string {
   const t = totals(report)
+  const avoided = avoidedBuildText(report.restore, report.restoreMs)
   const saved =
     t.timeSavedMs === undefined
-      ? 'Time saved: not estimated (nothing was built in this run to measure a build time per target).'
+      ? (avoided ?? 'Time saved: not estimated (nothing was built in this run to measure a build time per target).')
       : `Estimated time saved: ${formatMs(t.timeSavedMs)} (${t.restored} restored × ${formatMs(t.buildMsPerTarget ?? 0)}, ` +
-        `this run's average Scipio build time per target, minus the restore time).`
+        `this run's average Scipio build time per target, minus the restore time).${avoided ? ` ${avoided}` : ''}`
   return `Downloaded ${formatBytes(t.bytesDownloaded)}, uploaded ${formatBytes(t.bytesUploaded)}. ${saved}`
 }
 
@@ -171,6 +192,11 @@ export async function writeSummary(report: RunReport): Promise<void> {
   summary.addEOL().addRaw(totalsText(report), true)
   const tools = toolsText(report)
   if (tools) summary.addEOL().addRaw(tools, true)
+  const why = missReasons(report)
+  if (why.length > 0) {
+    summary.addHeading('Why frameworks were built', 3)
+    summary.addList(reasonLines(why, report.plan?.packages.length ?? 0).map((line) => escapeHtml(redact(line))))
+  }
   if (rows.length > 0) {
     summary.addTable([
       [

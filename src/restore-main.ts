@@ -2,9 +2,10 @@ import * as core from '@actions/core'
 import { failStep } from './annotations.js'
 import { Inputs, Outputs } from './constants.js'
 import { errorMessage } from './errors.js'
+import { explainStage, nothingHitWarning } from './explain.js'
 import { actionInputReader, readBoolean, withMode, type InputReader } from './inputs.js'
 import { actionLog, type Log } from './log.js'
-import { missFailure, restoredTargets, strictFailure, writeSummary, type RunReport } from './report.js'
+import { missFailure, restoredTargets, setKeyOutputs, strictFailure, writeSummary, type RunReport } from './report.js'
 import { protectSecrets, setUp } from './setup.js'
 import { cacheMisses } from './restore.js'
 import { restoreStage } from './stages.js'
@@ -23,10 +24,15 @@ export async function runRestore(read: InputReader = actionInputReader, log: Log
     const reader = withMode(read, 'consumer')
     const lookupOnly = readBoolean(reader, Inputs.LookupOnly, false)
     const setup = await setUp(reader, log)
+    const started = Date.now()
     const outcome = await restoreStage(setup, log, lookupOnly)
-    const report: RunReport = { restore: outcome, built: [], buildSkipped: true }
+    const report: RunReport = { restore: outcome, built: [], buildSkipped: true, plan: setup.plan, restoreMs: Date.now() - started }
     const misses = cacheMisses(outcome)
+    report.explanation = await explainStage(setup, outcome, log)
+    const nothingHit = nothingHitWarning(outcome, report.explanation, setup.plan.packages.length, { count: misses.length, what: 'packages or targets missing' }, false)
+    if (nothingHit) log.warning(nothingHit)
     setRestoreOutputs(misses, restoredTargets(report), misses.length === 0)
+    setKeyOutputs(report)
     await writeSummary(report).catch((error: unknown) => log.warning(`Could not write the job summary: ${errorMessage(error)}`))
     if (misses.length > 0 && setup.config.failOnCacheMiss) {
       core.setFailed(missFailure(misses))
@@ -35,6 +41,7 @@ export async function runRestore(read: InputReader = actionInputReader, log: Log
     }
   } catch (error) {
     setRestoreOutputs([], [], false)
+    setKeyOutputs({ built: [], buildSkipped: true })
     failStep(error)
   }
 }

@@ -30,6 +30,8 @@ export interface SaveOutcome {
   /** Frameworks not indexed: no pin in Package.resolved accounts for them (local packages), or several do. */
   unmatched: string[]
   indexesWritten: number
+  /** Package keys whose index is stored after this run (written now, or already the same). */
+  indexed?: string[]
   markedComplete: boolean
   /** Cache errors, for `strict`. */
   problems: string[]
@@ -54,6 +56,13 @@ export interface SaveContext {
   signal?: AbortSignal
   /** `scipio-s3-storage-objects`: adopt and write scipio-s3-storage's `.aar` objects too. */
   scipioS3Storage?: ScipioS3StorageObjects
+  /** Build time per target built in this run, recorded in the index entries of new archives. */
+  buildMs?: ReadonlyMap<string, number>
+}
+
+function buildTimeOf(ctx: SaveContext, targetName: string): { buildMs?: number } {
+  const ms = ctx.buildMs?.get(targetName)
+  return ms === undefined ? {} : { buildMs: ms }
 }
 
 function signalOf(ctx: SaveContext): { signal?: AbortSignal } {
@@ -71,7 +80,7 @@ async function uploadArchive(ctx: SaveContext, framework: LocalFramework): Promi
     throw error
   })
   await Promise.all([packing, sending])
-  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size: measure.bytes, sha256: hash.digest('hex') }
+  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size: measure.bytes, sha256: hash.digest('hex'), ...buildTimeOf(ctx, framework.targetName) }
 }
 
 async function existingIndex(ctx: SaveContext, pkg: PackagePlan): Promise<PackageIndex | undefined> {
@@ -117,7 +126,7 @@ async function adoptExisting(ctx: SaveContext, framework: LocalFramework): Promi
     hash.update(chunk as Buffer)
     size += (chunk as Buffer).length
   }
-  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size, sha256: hash.digest('hex') }
+  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size, sha256: hash.digest('hex'), ...buildTimeOf(ctx, framework.targetName) }
 }
 
 export async function save(ctx: SaveContext): Promise<SaveOutcome> {
@@ -141,6 +150,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   const limit = pLimit(ctx.concurrency)
   const results: SavedTarget[] = []
   let indexesWritten = 0
+  const indexed: string[] = []
   let allIndexed = true
   const problems: string[] = []
   let fatal: StorageError | undefined
@@ -194,7 +204,10 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       // An empty index says "this package yields no frameworks": only a complete build may claim that.
       if (stored.length === 0 && (frameworks.length > 0 || !ctx.buildSucceeded)) return
       const index = newIndex(pkg.packageKey, pkg.pin, stored, now())
-      if (sameTargets(before, index)) return
+      if (sameTargets(before, index)) {
+        indexed.push(pkg.packageKey)
+        return
+      }
       if (fatal || ctx.signal?.aborted) {
         allIndexed = false
         return
@@ -203,6 +216,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
         // Written only now, after every archive it lists is stored.
         await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(indexDocument(index), null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) })
         indexesWritten += 1
+        indexed.push(pkg.packageKey)
       } catch (error) {
         allIndexed = false
         note(error, `the cache index of ${pkg.pin.identity}`)
@@ -236,6 +250,6 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   }
   if (ctx.signal?.aborted) problems.push('the cache time limit was reached')
   results.sort((a, b) => (a.targetName < b.targetName ? -1 : 1))
-  return { targets: results, unmatched, indexesWritten, markedComplete, problems }
+  return { targets: results, unmatched, indexesWritten, indexed, markedComplete, problems }
 }
 

@@ -3,6 +3,7 @@ import { builtTargets, runScipio, scipioArgs } from './build.js'
 import { errorMessage } from './errors.js'
 import { scanOutput } from './frameworks.js'
 import type { Log } from './log.js'
+import { recordSavedPins } from './pin-record.js'
 import { restore, type RestoreOutcome } from './restore.js'
 import { save, type SaveOutcome } from './save.js'
 import { ScipioS3StorageObjects } from './scipio-s3-storage.js'
@@ -44,7 +45,7 @@ export async function buildStage(setup: RunSetup, log: Log): Promise<{ exitCode:
 }
 
 /** Never throws: a cache fault while saving is a warning, and the step's outcome stays the build's. */
-export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boolean, restored?: RestoreOutcome): Promise<SaveOutcome> {
+export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boolean, restored?: RestoreOutcome, buildMs?: ReadonlyMap<string, number>): Promise<SaveOutcome> {
   const { config, storage, plan } = setup
   const signal = AbortSignal.timeout(config.cacheTimeoutMs)
   return log.group('Upload frameworks to the cache', () =>
@@ -64,10 +65,11 @@ export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boole
       ...(config.scipioS3StorageObjects
         ? { scipioS3Storage: new ScipioS3StorageObjects({ storage, prefix: config.prefix, outputDirectory: config.outputDirectory, publish: config.shouldPublish, log, signal }) }
         : {}),
+      ...(buildMs ? { buildMs } : {}),
     }).catch((error: unknown): SaveOutcome => {
       const problem = `Uploading to the cache failed: ${errorMessage(error)}`
       log.warning(problem)
       return { targets: [], unmatched: [], indexesWritten: 0, markedComplete: false, problems: [problem] }
-    }),
+    }).then((outcome) => recordSavedPins(setup, outcome, log)),
   )
 }

@@ -97,6 +97,10 @@ export const commandSpecs: Record<Command, CommandSpec> = {
       ...projectFlags,
       json,
       missing: { spec: { type: 'boolean' }, help: 'List only what is missing.' },
+      explain: {
+        spec: { type: 'boolean' },
+        help: 'Say why each missing package is missing: which inputs (Xcode, options, key-salt, ...) differ from what a producer stored for its pin.',
+      },
       'fail-on-missing': failOnMissing,
       ...generalFlags,
     },

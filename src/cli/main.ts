@@ -14,7 +14,7 @@ import { S3Admin } from '../storage/s3-admin.js'
 import { flagInputReader, helpText, parseCommandLine, UsageError, type Command, type FlagValues } from './args.js'
 import { ProgressReporter, ProgressStorage } from './progress.js'
 import { describeFailures, executePrune, parseDays, planPrune, renderPrunePlan } from './prune.js'
-import { cacheStatus, onlyMissing, renderStatus } from './status.js'
+import { cacheStatus, explainStatus, onlyMissing, renderStatus } from './status.js'
 import { Terminal, terminalLog } from './terminal.js'
 
 export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Missing: 3 } as const
@@ -85,7 +85,8 @@ async function saveCommand(ctx: Context): Promise<number> {
 
 async function statusCommand(ctx: Context): Promise<number> {
   const setup = await setUp(flagInputReader('status', ctx.values, ctx.io.cwd), ctx.log)
-  const full = await cacheStatus(setup)
+  const found = await cacheStatus(setup)
+  const full = ctx.values.explain === true ? await explainStatus(setup, found, ctx.log) : found
   const report = ctx.values.missing === true ? onlyMissing(full) : full
   print(ctx.io, ctx.values.json === true ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report, ctx.io.cwd))
   return full.missing > 0 && ctx.values['fail-on-missing'] === true ? ExitCode.Missing : ExitCode.Ok

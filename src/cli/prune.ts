@@ -2,6 +2,7 @@ import { MetaFolder } from '../constants.js'
 import { parseIndex } from '../cache-index.js'
 import { StorageError } from '../errors.js'
 import type { KeyPlan } from '../keys.js'
+import { pinRecordObjectKey } from '../pin-record.js'
 import { formatBytes } from '../report.js'
 import type { DeleteFailure, ListedObject } from '../storage/s3-admin.js'
 import { getJson, type Storage } from '../storage/index.js'
@@ -11,7 +12,7 @@ import { getJson, type Storage } from '../storage/index.js'
  * project's layout are ever candidates; anything else under the prefix is left alone.
  */
 
-export type ObjectKind = 'archive' | 'index' | 'marker'
+export type ObjectKind = 'archive' | 'index' | 'marker' | 'record'
 
 export interface PruneCandidate extends ListedObject {
   kind: ObjectKind
@@ -51,6 +52,7 @@ export function classify(prefix: string, key: string): { kind: ObjectKind; packa
   const index = new RegExp(`^${p}${meta}/packages/(${hex64})\\.json$`).exec(key)
   if (index) return { kind: 'index', packageKey: index[1]! }
   if (new RegExp(`^${p}${meta}/complete/${hex64}\\.json$`).test(key)) return { kind: 'marker' }
+  if (new RegExp(`^${p}${meta}/pins/${hex64}\\.json$`).test(key)) return { kind: 'record' }
   if (new RegExp(`^${p}[^/.][^/]*/${hex64}\\.tar\\.(zst|gz)$`).test(key)) return { kind: 'archive' }
   return undefined
 }
@@ -89,7 +91,7 @@ export async function planPrune(input: PruneInput): Promise<PrunePlan> {
   const referenced = new Set<string>()
   for (const plan of input.plans) {
     referenced.add(plan.completeKey)
-    for (const pkg of plan.packages) referenced.add(pkg.indexKey)
+    for (const pkg of plan.packages) referenced.add(pkg.indexKey).add(pinRecordObjectKey(prefix, pkg.pin))
   }
   const ours = objects.flatMap((o) => {
     const kind = classify(prefix, o.key)

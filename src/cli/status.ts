@@ -2,8 +2,10 @@ import * as path from 'node:path'
 import pLimit from 'p-limit'
 import { parseCompleteMarker, parseIndex, type PackageIndex } from '../cache-index.js'
 import { errorMessage, StorageError } from '../errors.js'
+import { explainPackages, reasonLines, type MissReason } from '../explain.js'
 import { scanOutput } from '../frameworks.js'
 import type { PackagePlan } from '../keys.js'
+import type { Log } from '../log.js'
 import { formatBytes } from '../report.js'
 import { pinCandidates } from '../attribution.js'
 import type { RunSetup } from '../setup.js'
@@ -30,6 +32,8 @@ export interface PackageStatus {
   indexKey: string
   index: Presence
   reason?: string
+  /** With --explain, for a missing index: which inputs differ from what a producer stored for this pin. */
+  explanation?: string
   targets: TargetStatus[]
 }
 
@@ -53,6 +57,8 @@ export interface StatusReport {
   local: LocalStatus[]
   /** Indexes, archives and local frameworks missing from the cache. */
   missing: number
+  /** With --explain: the reasons, packages with the same reason on one line. */
+  explanations?: string[]
 }
 
 /**
@@ -155,6 +161,22 @@ export async function cacheStatus(setup: RunSetup): Promise<StatusReport> {
   }
 }
 
+/** --explain: reads the pin record of every package whose index is missing and says why it is missing. */
+export async function explainStatus(setup: RunSetup, report: StatusReport, log: Log): Promise<StatusReport> {
+  const { config, plan, storage, toolchain } = setup
+  const missing = plan.packages.filter((p) => report.packages.some((s) => s.packageKey === p.packageKey && s.index === 'missing'))
+  const explained = await explainPackages(
+    { storage, prefix: config.prefix, build: config.build, toolchain, salt: config.keySalt, concurrency: config.concurrency, log },
+    missing,
+  )
+  const byIdentity = new Map<string, MissReason>(explained.reasons.map((r) => [r.package, r]))
+  const packages = report.packages.map((p) => {
+    const reason = p.index === 'missing' ? byIdentity.get(p.identity) : undefined
+    return reason ? { ...p, explanation: reason.text } : p
+  })
+  return { ...report, packages, explanations: reasonLines(explained.reasons, plan.packages.length) }
+}
+
 /** Keeps only what is missing (and the packages that hold something missing). */
 export function onlyMissing(report: StatusReport): StatusReport {
   const packages = report.packages
@@ -170,6 +192,7 @@ export function renderStatus(report: StatusReport, cwd: string): string {
   for (const p of report.packages) {
     const version = p.version ?? p.revision?.slice(0, 10) ?? ''
     lines.push(`${p.identity} ${version} (package key ${p.packageKey.slice(0, 12)}): index ${p.index}${p.reason ? ` (${p.reason})` : ''}`)
+    if (p.explanation) lines.push(`  why: ${p.explanation}`)
     for (const t of p.targets) {
       lines.push(`  ${t.state.padEnd(8)} ${t.targetName}  ${formatBytes(t.size)}  ${t.key}${t.reason ? `  (${t.reason})` : ''}`)
     }
@@ -182,5 +205,6 @@ export function renderStatus(report: StatusReport, cwd: string): string {
     }
   }
   lines.push(report.missing === 0 ? 'Nothing is missing.' : `${report.missing} missing.`)
+  if (report.explanations?.length) lines.push('Why:', ...report.explanations.map((l) => `  ${l}`))
   return `${lines.join('\n')}\n`
 }

@@ -26,18 +26,24 @@ export interface Storage {
   put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void>
 }
 
-export async function getJson(storage: Storage, key: string, signal?: AbortSignal): Promise<unknown> {
+/** Reads a small JSON object; one larger than `maxBytes` (as announced, or as it arrives) is refused unparsed. */
+export async function getJson(storage: Storage, key: string, signal?: AbortSignal, maxBytes = 16 * 1024 * 1024): Promise<unknown> {
   const object = await storage.get(key, signal)
   if (!object) return undefined
+  // Index objects are small; a huge one is not ours.
+  const tooLarge = () => new Error(`${key} is larger than ${maxBytes} bytes; it is not an object this action wrote`)
+  if (object.size > maxBytes) {
+    object.body.destroy()
+    throw tooLarge()
+  }
   signal?.addEventListener('abort', () => object.body.destroy(new Error(`reading ${key} was aborted`)), { once: true })
   const chunks: Buffer[] = []
   let total = 0
   for await (const chunk of object.body) {
     total += (chunk as Buffer).length
-    // Index objects are small; a huge one is not ours.
-    if (total > 16 * 1024 * 1024) {
+    if (total > maxBytes) {
       object.body.destroy()
-      throw new Error(`${key} is larger than 16 MiB; it is not an index this action wrote`)
+      throw tooLarge()
     }
     chunks.push(chunk as Buffer)
   }

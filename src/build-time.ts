@@ -1,0 +1,63 @@
+import type { RestoreOutcome } from './restore.js'
+
+/**
+ * Build time per target: a producer measures how long its Scipio build took and divides it among the targets
+ * that build produced (Scipio's log gives no per-target times, and it writes VersionFiles only at the end).
+ * The figure goes into the index beside each archive; a consumer adds up the figures of what it restored to
+ * say which build time the cache spared it. It is the producer's measurement, on the producer's machine.
+ */
+
+/** Longest time accepted per target from an index (a week): anything larger is not a measurement. */
+export const maxBuildMs = 7 * 24 * 3600 * 1000
+
+export function isBuildMs(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= maxBuildMs
+}
+
+/** The build's wall time divided evenly among the targets it built. */
+export function perTargetBuildMs(built: string[], buildMs: number | undefined): Map<string, number> {
+  const out = new Map<string, number>()
+  if (buildMs === undefined || built.length === 0) return out
+  const each = Math.round(buildMs / built.length)
+  for (const name of built) out.set(name, each)
+  return out
+}
+
+export interface AvoidedBuild {
+  restored: number
+  /** Restored targets whose index entry records a build time. */
+  measured: number
+  avoidedMs: number
+}
+
+export function avoidedBuild(outcome: RestoreOutcome | undefined): AvoidedBuild {
+  const restored = (outcome?.targets ?? []).filter((t) => t.result === 'restored')
+  const measured = restored.filter((t) => t.entry?.buildMs !== undefined)
+  return { restored: restored.length, measured: measured.length, avoidedMs: measured.reduce((sum, t) => sum + (t.entry?.buildMs ?? 0), 0) }
+}
+
+/** "38 min", "1 h 5 min", "21 s", "0.4 s". */
+export function formatDuration(ms: number): string {
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)} s`
+  const s = Math.round(ms / 1000)
+  if (s < 120) return `${s} s`
+  const min = Math.round(s / 60)
+  if (min < 120) return `${min} min`
+  return `${Math.floor(min / 60)} h ${min % 60} min`
+}
+
+/**
+ * "7 frameworks restored in 2.1 s instead of about 38 min of Scipio builds (...)", or undefined when no
+ * restored target has a recorded build time (indexes written before producers recorded it).
+ */
+export function avoidedBuildText(outcome: RestoreOutcome | undefined, restoreMs: number | undefined): string | undefined {
+  const a = avoidedBuild(outcome)
+  if (a.measured === 0) return undefined
+  const took = restoreMs !== undefined ? ` in ${formatDuration(restoreMs)}` : ''
+  const unmeasured = a.restored - a.measured
+  return (
+    `${a.restored} frameworks restored${took} instead of about ${formatDuration(a.avoidedMs)} of Scipio builds ` +
+    `(the producer's measurement: its Scipio build time divided among the targets it built` +
+    `${unmeasured > 0 ? `; ${unmeasured} restored frameworks have no recorded build time and are not counted` : ''}).`
+  )
+}
