@@ -31,6 +31,8 @@ function parseFlags(argv) {
   const presets = {
     default: { count: 40, totalBytes: 1.5 * 1024 ** 3, reps: 3, shapedReps: 1, bandwidth: '200mbit', shape: true },
     small: { count: 6, totalBytes: 24 * MiB, reps: 1, shapedReps: 1, bandwidth: '200mbit', shape: false },
+    // Slices that share files and near-identical binaries, as real XCFrameworks do (bench/dataset.mjs).
+    realistic: { count: 40, totalBytes: 1.5 * 1024 ** 3, reps: 3, shapedReps: 1, bandwidth: '200mbit', shape: true, realistic: true },
   }
   const presetName = argv.includes('--preset') ? argv[argv.indexOf('--preset') + 1] : 'default'
   const preset = presets[presetName]
@@ -46,11 +48,13 @@ function parseFlags(argv) {
     else if (a === '--shaped-reps') flags.shapedReps = Number(value())
     else if (a === '--bandwidth') flags.bandwidth = value()
     else if (a === '--no-shape') flags.shape = false
+    else if (a === '--realistic') flags.realistic = true
     else if (a === '--shape') flags.shape = true
     else if (a === '--concurrency') flags.concurrency = Number(value())
     else if (a === '--out') flags.out = path.resolve(value())
     else if (a === '--contenders') flags.contenders = value().split(',')
     else if (a === '--verify-all') flags.verifyAll = true
+    else if (a === '--scenarios') flags.scenarios = value().split(',')
     else throw new Error(`unknown flag '${a}'`)
   }
   if (!(flags.count >= 2)) throw new Error('--count must be at least 2')
@@ -201,7 +205,9 @@ function makeContenders(ctx) {
     }
     fs.writeFileSync(env.GITHUB_OUTPUT, '')
     fs.writeFileSync(env.GITHUB_STEP_SUMMARY, '')
-    const run = await measure(node24, [path.join(root, 'dist/index.js')], { env })
+    // Profiling: BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' npm run bench -- ... (Node refuses it in NODE_OPTIONS)
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+    const run = await measure(node24, [...nodeArgs, path.join(root, 'dist/index.js')], { env })
     const outputs = readOutputs(env.GITHUB_OUTPUT)
     const list = (name) => JSON.parse(outputs[name] ?? '[]')
     const fail = run.code !== 0 ? `exit ${run.code}: ${(run.stdout + run.stderr).split('\n').filter((l) => /error|warning/i.test(l)).slice(0, 3).join(' | ')}` : undefined
@@ -273,6 +279,8 @@ async function runOne(ctx, variant, rep, scenario, name, contender) {
   } else if (name === 'floor-copy') {
     // cp -a SRC DEST creates DEST
   } else if (!['cold'].includes(scenario)) fs.mkdirSync(dest, { recursive: true })
+  // No dirty pages left from the step before: otherwise the kernel's write-back of its 1.5 GB lands on this one.
+  spawnSync('sync')
   const serverCpuBefore = cpuOfPid(ctx.serverPid)
   ctx.proxy.reset()
   const result = await contender[scenario]({ prefix, dest, actionPrefix: `r${rep}-action` })
@@ -440,8 +448,8 @@ async function main() {
   if (!zstd) notes.push('zstd not found at /usr/bin/zstd: the tar.zst contender was skipped (apt-get install zstd).')
   if (!gnuTime) notes.push('GNU time not found at /usr/bin/time: CPU time and peak RSS are not reported (apt-get install time).')
 
-  const dataRoot = path.join(root, 'bench/.data', `${flags.count}x${flags.totalBytes}`)
-  const data = ensureDataset({ dir: dataRoot, count: flags.count, totalBytes: flags.totalBytes })
+  const dataRoot = path.join(root, 'bench/.data', `${flags.count}x${flags.totalBytes}${flags.realistic ? '-realistic' : ''}`)
+  const data = ensureDataset({ dir: dataRoot, count: flags.count, totalBytes: flags.totalBytes, realistic: Boolean(flags.realistic) })
   const work = path.join(root, 'bench/.work', String(process.pid)) // one per run: the CI smoke test may run beside a full run
   fs.rmSync(work, { recursive: true, force: true })
   fs.mkdirSync(work, { recursive: true })
@@ -480,6 +488,7 @@ async function main() {
     for (let rep = 0; rep < flags.reps; rep++) {
       const order = names.map((_, i) => names[(i + rep) % names.length]) // alternate who goes first
       for (const scenario of Object.keys(scenarios)) {
+        if (flags.scenarios && !flags.scenarios.includes(scenario)) continue
         for (const name of order) if (all[name][scenario]) rows.push(await runOne(ctx, 'loopback', rep, scenario, name, all[name]))
       }
       if (rep === 0) meta.dataset.archiveBytes = [...storedObjects(s3Dir, 'r0-action')].filter(([k]) => /\.tar\.(zst|gz)$/.test(k)).reduce((a, [, s]) => a + s, 0)

@@ -1,0 +1,92 @@
+import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { Readable } from 'node:stream'
+import { gzipSync } from 'node:zlib'
+import * as tar from 'tar'
+import { describe, expect, it } from 'vitest'
+import { CorruptArchiveError, extractArchive } from '../src/archive.js'
+import { tarArchive, tarEntry } from './helpers/tar.js'
+
+const roots = { folder: 'Long.xcframework', file: '.Long.version' }
+
+async function tempDir(prefix: string) {
+  return fs.mkdtemp(path.join(os.tmpdir(), prefix))
+}
+
+/** A raw header of any type flag (the helper only knows the usual ones), for GNU long names. */
+function gnuLongName(flag: 'L' | 'K', value: string): Buffer {
+  const body = Buffer.from(`${value}\0`)
+  const header = tarEntry({ path: '././@LongLink', type: 'file', content: body })
+  header.write(flag, 156)
+  header.write('        ', 148)
+  let sum = 0
+  for (let i = 0; i < 512; i++) sum += header[i]!
+  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
+  return header
+}
+
+describe('the tar extractor', () => {
+  it('reads what node-tar wrote: pax long names, symlinks with long targets, modes and mtimes', async () => {
+    const src = await tempDir('node-tar-src-')
+    const deep = path.join('Long.xcframework', 'ios-arm64', 'Long.framework', 'Headers', 'a'.repeat(90), 'b'.repeat(90))
+    await fs.mkdir(path.join(src, deep), { recursive: true })
+    const file = path.join(deep, `${'c'.repeat(120)}.h`)
+    await fs.writeFile(path.join(src, file), 'header')
+    await fs.chmod(path.join(src, file), 0o640)
+    await fs.symlink(path.join('..', 'b'.repeat(90), `${'c'.repeat(120)}.h`), path.join(src, deep, 'link.h'))
+    await fs.writeFile(path.join(src, '.Long.version'), '{}')
+    const when = new Date('2024-03-01T12:00:00Z')
+    await fs.utimes(path.join(src, file), when, when)
+    const chunks: Buffer[] = []
+    for await (const c of tar.create({ cwd: src, gzip: true, portable: true }, ['Long.xcframework', '.Long.version'])) chunks.push(c as Buffer)
+    const dst = await tempDir('node-tar-dst-')
+    await extractArchive(Readable.from([Buffer.concat(chunks)]), dst, 'tar.gz', roots)
+    expect(await fs.readFile(path.join(dst, file), 'utf8')).toBe('header')
+    const stat = await fs.stat(path.join(dst, file))
+    expect(stat.mode & 0o777).toBe(0o640)
+    expect(stat.mtime.toISOString()).toBe(when.toISOString())
+    // node-tar's portable mode records folders with mtime 0; they must not come back as 1970.
+    expect((await fs.stat(path.join(dst, deep))).mtime.getFullYear()).toBeGreaterThan(2000)
+    expect(await fs.readlink(path.join(dst, deep, 'link.h'))).toBe(path.join('..', 'b'.repeat(90), `${'c'.repeat(120)}.h`))
+  })
+
+  it('reads GNU long names and long link targets', async () => {
+    const name = `Long.xcframework/${'d'.repeat(150)}`
+    const archive = Buffer.concat([
+      tarEntry({ path: 'Long.xcframework/', type: 'dir' }),
+      gnuLongName('L', name),
+      tarEntry({ path: 'truncated-name', type: 'file', content: Buffer.from('long') }),
+      gnuLongName('L', `${name}-link`),
+      gnuLongName('K', 'd'.repeat(150)),
+      tarEntry({ path: 'truncated-link', type: 'symlink', linkpath: 'x' }),
+      Buffer.alloc(1024),
+    ])
+    const dst = await tempDir('gnu-')
+    await extractArchive(Readable.from([gzipSync(archive)]), dst, 'tar.gz', roots)
+    expect(await fs.readFile(path.join(dst, name), 'utf8')).toBe('long')
+    expect(await fs.readlink(path.join(dst, `${name}-link`))).toBe('d'.repeat(150))
+  })
+
+  it('handles headers and bodies split across any chunk boundary', async () => {
+    const content = Buffer.alloc(200_000, 7)
+    const archive = gzipSync(tarArchive([{ path: 'Long.xcframework/', type: 'dir' }, { path: 'Long.xcframework/bin', type: 'file', content, mode: 0o755 }, { path: '.Long.version', type: 'file', content: Buffer.from('{}') }]))
+    const raw = (await import('node:zlib')).gunzipSync(archive)
+    // Re-compress as many odd-sized members is not possible with gzip streams; feed odd-sized compressed chunks instead.
+    const pieces: Buffer[] = []
+    for (let at = 0; at < archive.length; at += 333) pieces.push(archive.subarray(at, at + 333))
+    const dst = await tempDir('split-')
+    await extractArchive(Readable.from(pieces), dst, 'tar.gz', roots)
+    expect((await fs.readFile(path.join(dst, 'Long.xcframework/bin'))).equals(content)).toBe(true)
+    expect(raw.length % 512).toBe(0)
+  })
+
+  it('refuses a truncated archive and a damaged header as corrupt', async () => {
+    const whole = tarArchive([{ path: 'Long.xcframework/', type: 'dir' }, { path: 'Long.xcframework/bin', type: 'file', content: Buffer.alloc(4096, 1) }])
+    const truncated = whole.subarray(0, 512 + 512 + 1024)
+    await expect(extractArchive(Readable.from([gzipSync(truncated)]), await tempDir('trunc-'), 'tar.gz', roots)).rejects.toBeInstanceOf(CorruptArchiveError)
+    const damaged = Buffer.from(whole)
+    damaged[512 + 10] = 0x41 // inside the second header's name: its checksum no longer matches
+    await expect(extractArchive(Readable.from([gzipSync(damaged)]), await tempDir('damaged-'), 'tar.gz', roots)).rejects.toThrow(/checksum/)
+  })
+})
