@@ -37,7 +37,7 @@ function parseFlags(argv) {
   const presetName = argv.includes('--preset') ? argv[argv.indexOf('--preset') + 1] : 'default'
   const preset = presets[presetName]
   if (!preset) throw new Error(`--preset: '${presetName}' is not one of ${Object.keys(presets).join(', ')}`)
-  const flags = { preset: presetName, ...preset, concurrency: 8, out: path.join(root, 'bench/results', presetName), contenders: ['action', 'aws-sync', 'tar-zst', 'floor'], verifyAll: presetName === 'small' }
+  const flags = { preset: presetName, ...preset, concurrency: 8, out: path.join(root, 'bench/results', presetName), contenders: ['action', 'aws-sync', 'tar-zst', 'native-per-fw', 'floor'], verifyAll: presetName === 'small' }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = () => argv[++i] ?? (() => { throw new Error(`${a} needs a value`) })()
@@ -208,6 +208,7 @@ function makeContenders(ctx) {
     // Profiling: BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' npm run bench -- ... (Node refuses it in NODE_OPTIONS)
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
     const run = await measure(node24, [...nodeArgs, path.join(root, 'dist/index.js')], { env })
+    if (process.env.BENCH_KEEP_LOG) fs.writeFileSync(`${process.env.BENCH_KEEP_LOG}-${mode}-${Date.now()}.log`, run.stdout + run.stderr)
     const outputs = readOutputs(env.GITHUB_OUTPUT)
     const list = (name) => JSON.parse(outputs[name] ?? '[]')
     const fail = run.code !== 0 ? `exit ${run.code}: ${(run.stdout + run.stderr).split('\n').filter((l) => /error|warning/i.test(l)).slice(0, 3).join(' | ')}` : undefined
@@ -241,6 +242,23 @@ function makeContenders(ctx) {
       // actions/cache saves nothing when its key already exists: one existence check.
       noop: ({ prefix }) => sh(`${q(aws)} s3api head-object --bucket ${bucket} --key ${prefix}/all.tar.zst --endpoint-url ${proxy.endpoint} > /dev/null`),
       partial: ({ prefix, dest }) => sh(`mkdir -p ${q(dest)} && ${q(aws)} s3 cp s3://${bucket}/${prefix}/all.tar.zst - ${awsArgs.join(' ')} | zstd -d --long=30 -q -c | tar -C ${q(dest)} -xf -`),
+    },
+    'native-per-fw': {
+      label: `${flags.concurrency} × curl | zstd | tar, one per framework`,
+      needs: ctx.zstd && ctx.curl,
+      // The same per-framework layout as the action, done by native tools: each framework is tar'ed
+      // (GNU tar's order) and compressed as the action does (level 3, long-distance matching over 2^22),
+      // stored with an unsigned PUT, and restored as `curl | zstd -d | tar -x`, `--concurrency` at a time.
+      cold: ({ prefix }) =>
+        sh(
+          `cd ${q(data.frameworksDir)} && printf '%s\\n' ${data.targets.map((t) => q(t.name)).join(' ')} | xargs -P ${flags.concurrency} -I{} bash -o pipefail -c ` +
+            q(`f=$(mktemp -p ${q(work)}) && tar -cf - {}.xcframework .{}.version | zstd -3 --long=22 -q -c > "$f" && curl -sf -T "$f" ${proxy.endpoint}/${bucket}/${prefix}/{}.tar.zst; r=$?; rm -f "$f"; exit $r`),
+        ),
+      warm: ({ prefix, dest }) =>
+        sh(
+          `mkdir -p ${q(dest)} && printf '%s\\n' ${data.targets.map((t) => q(t.name)).join(' ')} | xargs -P ${flags.concurrency} -I{} bash -o pipefail -c ` +
+            q(`curl -sf ${proxy.endpoint}/${bucket}/${prefix}/{}.tar.zst | zstd -d --long=22 -q -c | tar -C ${q(dest)} -xf -`),
+        ),
     },
     'floor-fetch': {
       label: 'floor: parallel GET, no processing',
@@ -378,6 +396,15 @@ function evaluateTargets(summary, rows, ctx) {
   if (act && sync) add('warm restore ≥ 3× faster than aws s3 sync', w(sync) >= 3 * w(act), `${fmt(w(sync) / w(act))}× faster (${fmt(w(sync))} s vs ${fmt(w(act))} s)`)
   const tz = get('loopback', 'warm', 'tar-zst')
   if (act && tz) add('warm restore ≥ 1.5× faster than one tar.zst', w(tz) >= 1.5 * w(act), `${fmt(w(tz) / w(act))}× faster (${fmt(w(tz))} s vs ${fmt(w(act))} s)`)
+  const native = get('loopback', 'warm', 'native-per-fw')
+  if (act && native) add('warm restore faster than the native per-framework pipeline', w(act) < w(native), `${fmt(w(native) / w(act))}× faster (${fmt(w(native))} s vs ${fmt(w(act))} s)`)
+  const coldAct = get('loopback', 'cold', 'action')
+  const coldTz = get('loopback', 'cold', 'tar-zst')
+  if (coldAct && coldTz) add('cold save ≤ the single tar.zst save', w(coldAct) <= w(coldTz), `${fmt(w(coldAct))} s vs ${fmt(w(coldTz))} s`)
+  if (coldAct && coldTz) {
+    const mib = (b) => (b / MiB).toFixed(1)
+    add('bytes on the wire ≤ the single --long=30 tar.zst (cold save upload)', coldAct.sentBytes <= coldTz.sentBytes, `${mib(coldAct.sentBytes)} MiB vs ${mib(coldTz.sentBytes)} MiB (${((coldAct.sentBytes / coldTz.sentBytes - 1) * 100).toFixed(1)}%)`)
+  }
   const partialRows = rows.filter((r) => r.scenario === 'partial' && r.contender === 'action')
   if (partialRows.length) {
     const worst = Math.max(...partialRows.map((r) => r.receivedBytes / r.unchangedArchiveBytes))
@@ -444,6 +471,7 @@ async function main() {
   if (!fs.existsSync(path.join(root, 'dist/index.js'))) throw new Error('dist/index.js is missing: run npm run bundle first')
   const aws = which('/usr/bin/aws') ?? which('/usr/local/bin/aws')
   const zstd = which('/usr/bin/zstd')
+  const curl = which('/usr/bin/curl')
   if (!aws) notes.push('aws CLI not found at /usr/bin/aws: the aws s3 sync and tar.zst contenders were skipped (apt-get install awscli).')
   if (!zstd) notes.push('zstd not found at /usr/bin/zstd: the tar.zst contender was skipped (apt-get install zstd).')
   if (!gnuTime) notes.push('GNU time not found at /usr/bin/time: CPU time and peak RSS are not reported (apt-get install time).')
@@ -462,7 +490,7 @@ async function main() {
 
   const server = await startServer(s3Dir)
   const proxy = await startCountingProxy(server.port)
-  const ctx = { flags, proxy, data, work, node24, aws, zstd, s3Dir, serverPid: server.pid, expected, expectedPartial }
+  const ctx = { flags, proxy, data, work, node24, aws, zstd, curl, s3Dir, serverPid: server.pid, expected, expectedPartial }
   const all = makeContenders(ctx)
   const wanted = new Set(flags.contenders.flatMap((c) => (c === 'floor' ? ['floor-fetch', 'floor-copy'] : [c])))
   const names = Object.keys(all).filter((n) => wanted.has(n) && (!('needs' in all[n]) || Boolean(all[n].needs)))

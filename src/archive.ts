@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises'
 import * as zlib from 'node:zlib'
 import { TarExtractor } from './extract.js'
 import type { ArchiveFormat } from './keys.js'
-import { planArchive, tarStream } from './pack.js'
+import { planArchive, writeTar } from './pack.js'
 
 /**
  * One archive per XCFramework: a tar of `<Name>.xcframework/` and its `.<Target>.version`, compressed with
@@ -39,13 +39,15 @@ export function canRead(format: ArchiveFormat): boolean {
 const chunkSize = 1024 * 1024
 
 /**
- * zstd settings, chosen on the realistic data set (docs/benchmarks.md): long-distance matching over a window
- * of up to 2^26 bytes finds a simulator slice's pages in the device slice's binary next to it. The window
- * stays within zstd's default decoding limit (2^27), so any consumer can read these archives; the frame
- * records its content size, so a small archive gets a small window and its consumer a small buffer.
+ * zstd settings, chosen on the realistic data set (docs/benchmarks.md): level 3 with long-distance matching
+ * over a 2^22 (4 MiB) window. src/pack.ts puts the slices' copies of a file side by side, large files in
+ * 1 MiB pieces taken in turn, so a simulator page is never more than 2 MiB from the device page it resembles.
+ * A decoder then needs at most 4 MiB, whatever the framework's size; it refuses frames asking for more (no
+ * release of this action wrote any: before, level 3 meant a 2 MiB window). The frame records its content
+ * size, so a small archive gets a smaller window still.
  */
 export const zstdLevel = 3
-export const zstdWindowLog = 26
+export const zstdWindowLog = 22
 
 function compressor(format: ArchiveFormat, pledgedSrcSize: number): Transform {
   if (format === 'tar.gz') return zlib.createGzip({ level: 6, chunkSize })
@@ -66,8 +68,7 @@ function compressor(format: ArchiveFormat, pledgedSrcSize: number): Transform {
 function decompressor(format: ArchiveFormat): Transform {
   if (format === 'tar.gz') return zlib.createGunzip({ chunkSize })
   const windowLogMax = (z.constants as unknown as Record<string, number | undefined>).ZSTD_d_windowLogMax
-  // Archives written before these settings used smaller windows; none this action writes needs more than 2^27.
-  return z.createZstdDecompress!({ chunkSize, ...(windowLogMax !== undefined ? { params: { [windowLogMax]: 27 } } : {}) })
+  return z.createZstdDecompress!({ chunkSize, ...(windowLogMax !== undefined ? { params: { [windowLogMax]: zstdWindowLog } } : {}) })
 }
 
 /**
@@ -78,7 +79,16 @@ export function packArchive(directory: string, entries: string[], format: Archiv
   const [folder, file] = entries
   const out = new PassThrough()
   planArchive(directory, folder!, file!)
-    .then((plan) => pipeline(tarStream(plan), compressor(format, plan.tarBytes), out))
+    .then(async (plan) => {
+      const compress = compressor(format, plan.tarBytes)
+      const compressed = pipeline(compress, out)
+      try {
+        await writeTar(plan, compress)
+      } catch (error) {
+        compress.destroy(error as Error)
+      }
+      await compressed
+    })
     .catch((error: unknown) => out.destroy(error as Error))
   return out
 }

@@ -34,6 +34,7 @@ const typeNames: Record<string, string> = {
   g: 'GlobalExtendedHeader',
   L: 'NextFileHasLongPath',
   K: 'NextFileHasLongLinkpath',
+  P: 'FilePart',
 }
 
 interface Header {
@@ -43,6 +44,8 @@ interface Header {
   size: number
   mtime: number
   linkpath: string
+  /** A piece of a file (type P, written by src/pack.ts): where it goes, and the whole file's size. */
+  part?: { offset: number; total: number }
 }
 
 function cString(block: Buffer, start: number, length: number): string {
@@ -91,6 +94,12 @@ function applyPax(header: Header, pax: Record<string, string>): void {
   if (pax.linkpath !== undefined) header.linkpath = pax.linkpath
   if (pax.size !== undefined && /^\d+$/.test(pax.size)) header.size = Number(pax.size)
   if (pax.mtime !== undefined && Number.isFinite(Number(pax.mtime))) header.mtime = Number(pax.mtime)
+  if (pax['SCIPIO.offset'] !== undefined || pax['SCIPIO.size'] !== undefined) {
+    const offset = Number(pax['SCIPIO.offset'])
+    const total = Number(pax['SCIPIO.size'])
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(total) || offset < 0 || total < 0) throw new CorruptArchiveError('the archive is corrupted (bad file piece)')
+    header.part = { offset, total }
+  }
 }
 
 /** A writable stream of an uncompressed tar; `destination` must be an empty folder the caller owns. */
@@ -109,6 +118,8 @@ export class TarExtractor extends Writable {
   private nextPax: Record<string, string> = {}
   private globalPax: Record<string, string> = {}
   private readonly madeFolders = new Set<string>()
+  /** Files written in pieces and not yet complete: bytes written so far, and the whole size. */
+  private readonly pieces = new Map<string, { next: number; total: number }>()
   private readonly folders: { abs: string; mode: number; mtime: number }[] = []
 
   constructor(
@@ -132,8 +143,8 @@ export class TarExtractor extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (!this.ended) {
-      callback(new CorruptArchiveError('the archive is corrupted (it ends before the end-of-archive blocks)'))
+    if (!this.ended || this.pieces.size > 0) {
+      callback(new CorruptArchiveError(`the archive is corrupted (${this.ended ? 'pieces of a file are missing' : 'it ends before the end-of-archive blocks'})`))
       return
     }
     try {
@@ -260,7 +271,9 @@ export class TarExtractor extends Writable {
     applyPax(header, this.globalPax)
     applyPax(header, this.nextPax)
     this.nextPax = {}
-    const refusal = this.guard.check(header.path, header.type, header.size, header.type === 'SymbolicLink' ? header.linkpath : undefined)
+    if ((header.type === 'FilePart') !== (header.part !== undefined)) throw new CorruptArchiveError('the archive is corrupted (a file piece without its place)')
+    // A piece is checked like the file it belongs to: same path rules, its bytes counted against the caps.
+    const refusal = this.guard.check(header.path, header.type === 'FilePart' ? 'File' : header.type, header.size, header.type === 'SymbolicLink' ? header.linkpath : undefined)
     if (refusal) throw new UnsafeArchiveError(`refused: ${refusal}`)
     // Only files keep their body; any body another entry declares is skipped.
     this.header = header
@@ -295,6 +308,18 @@ export class TarExtractor extends Writable {
       fs.lutimesSync(abs, header.mtime, header.mtime)
       return
     }
+    if (header.part) {
+      const { offset, total } = header.part
+      const known = this.pieces.get(abs)
+      if (offset + header.size > total || (offset === 0 ? known !== undefined : known?.next !== offset || known.total !== total)) {
+        throw new CorruptArchiveError(`the archive is corrupted (a piece of '${header.path}' out of place)`)
+      }
+      this.pieces.set(abs, { next: offset + header.size, total })
+      // The first piece creates the file; the others add to it, never through a symlink.
+      this.fd = fs.openSync(abs, offset === 0 ? openFlags : fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, 0o600)
+      this.position = offset
+      return
+    }
     // O_NOFOLLOW: never write through a symlink that is already there.
     this.fd = fs.openSync(abs, openFlags, 0o600)
     this.position = 0
@@ -314,12 +339,17 @@ export class TarExtractor extends Writable {
     if (this.fd !== undefined) {
       const fd = this.fd
       this.fd = undefined
+      const abs = header.part && path.join(this.destination, header.path)
+      const complete = !abs || this.pieces.get(abs)!.next === header.part!.total
       try {
-        fs.fchmodSync(fd, header.mode)
-        fs.futimesSync(fd, header.mtime, header.mtime)
+        if (complete) {
+          fs.fchmodSync(fd, header.mode)
+          fs.futimesSync(fd, header.mtime, header.mtime)
+        }
       } finally {
         fs.closeSync(fd)
       }
+      if (abs && complete) this.pieces.delete(abs)
     }
     this.header = undefined
   }
