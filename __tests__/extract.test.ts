@@ -5,7 +5,7 @@ import { Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
 import * as tar from 'tar'
 import { describe, expect, it } from 'vitest'
-import { CorruptArchiveError, extractArchive, packArchive, preferredFormat, UnsafeArchiveError } from '../src/archive.js'
+import { CorruptArchiveError, EntryGuard, extractArchive, packArchive, preferredFormat, UnsafeArchiveError } from '../src/archive.js'
 import { partBytes } from '../src/pack.js'
 import { snapshotTree } from './helpers/tree.js'
 import { tarArchive, tarEntry } from './helpers/tar.js'
@@ -34,7 +34,7 @@ async function toBuffer(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-/** A piece of a file (type P) as src/pack.ts writes it: a pax record with its place, then the header. */
+/** A piece of a file (type M) as src/pack.ts writes it: a pax record with its place, then the header. */
 function piece(file: string, offset: number, total: number, content: Buffer): Buffer {
   const record = (key: string, value: string) => {
     const body = ` ${key}=${value}\n`
@@ -51,7 +51,7 @@ function piece(file: string, offset: number, total: number, content: Buffer): Bu
     entry.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
     return entry
   }
-  return Buffer.concat([withFlag(tarEntry({ path: 'PaxHeader/x', type: 'file', content: pax }), 'x'), withFlag(tarEntry({ path: file, type: 'file', content }), 'P')])
+  return Buffer.concat([withFlag(tarEntry({ path: 'PaxHeader/x', type: 'file', content: pax }), 'x'), withFlag(tarEntry({ path: file, type: 'file', content }), 'M')])
 }
 
 describe('the tar extractor', () => {
@@ -75,6 +75,24 @@ describe('the tar extractor', () => {
     // With zstd's long-distance matching the second slice's binary costs only its differences (gzip's 32 KiB
     // window cannot see the first copy).
     if (format === 'tar.zst') expect(bytes.length).toBeLessThan(binary.length * 1.3)
+  })
+
+  it('starts every archive with an entry that releases before pieces (node-tar and the entry guard) refuse', async () => {
+    const src = await tempDir('marker-src-')
+    await fs.mkdir(path.join(src, 'Long.xcframework'))
+    await fs.writeFile(path.join(src, 'Long.xcframework/Info.plist'), '<plist/>')
+    await fs.writeFile(path.join(src, '.Long.version'), '{}')
+    const bytes = await toBuffer(packArchive(src, ['Long.xcframework', '.Long.version'], 'tar.gz'))
+    const seen: string[] = []
+    const file = path.join(src, 'archive.tar.gz')
+    await fs.writeFile(file, bytes)
+    tar.t({ file, sync: true, filter: (p, e) => (seen.push(`${(e as tar.ReadEntry).type} ${p}`), true) })
+    // What node-tar hands to an earlier release's filter first: a FIFO, which its EntryGuard refuses.
+    expect(seen[0]).toBe('FIFO .scipio-s3-cache-pieces')
+    expect(new EntryGuard(roots, { maxBytes: 1e9, maxEntries: 1e6 }).check('.scipio-s3-cache-pieces', 'FIFO', 0, undefined)).toMatch(/FIFO entry/)
+    const dst = await tempDir('marker-dst-')
+    await extractArchive(Readable.from([bytes]), dst, 'tar.gz', roots)
+    expect((await fs.readdir(dst)).sort()).toEqual(['.Long.version', 'Long.xcframework'])
   })
 
   it('refuses pieces out of order, overrunning their file, or missing', async () => {

@@ -2,6 +2,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { Writable } from 'node:stream'
 import { CorruptArchiveError, EntryGuard, UnsafeArchiveError } from './archive.js'
+import { piecesMarker } from './pack.js'
 
 /**
  * A lean tar extractor: it parses the 512-byte headers itself (ustar, pax `x`/`g` records, GNU long names), asks
@@ -34,7 +35,7 @@ const typeNames: Record<string, string> = {
   g: 'GlobalExtendedHeader',
   L: 'NextFileHasLongPath',
   K: 'NextFileHasLongLinkpath',
-  P: 'FilePart',
+  M: 'ContinuationFile',
 }
 
 interface Header {
@@ -44,7 +45,7 @@ interface Header {
   size: number
   mtime: number
   linkpath: string
-  /** A piece of a file (type P, written by src/pack.ts): where it goes, and the whole file's size. */
+  /** A piece of a file (type M, written by src/pack.ts): where it goes, and the whole file's size. */
   part?: { offset: number; total: number }
 }
 
@@ -271,9 +272,11 @@ export class TarExtractor extends Writable {
     applyPax(header, this.globalPax)
     applyPax(header, this.nextPax)
     this.nextPax = {}
-    if ((header.type === 'FilePart') !== (header.part !== undefined)) throw new CorruptArchiveError('the archive is corrupted (a file piece without its place)')
+    if (header.type === 'FIFO' && header.path === piecesMarker && header.size === 0) return // see src/pack.ts
+    // Pieces of a file (src/pack.ts): type M with their place in pax records; anything else is damage.
+    if ((header.type === 'ContinuationFile') !== (header.part !== undefined)) throw new CorruptArchiveError('the archive is corrupted (a file piece without its place)')
     // A piece is checked like the file it belongs to: same path rules, its bytes counted against the caps.
-    const refusal = this.guard.check(header.path, header.type === 'FilePart' ? 'File' : header.type, header.size, header.type === 'SymbolicLink' ? header.linkpath : undefined)
+    const refusal = this.guard.check(header.path, header.type === 'ContinuationFile' ? 'File' : header.type, header.size, header.type === 'SymbolicLink' ? header.linkpath : undefined)
     if (refusal) throw new UnsafeArchiveError(`refused: ${refusal}`)
     // Only files keep their body; any body another entry declares is skipped.
     this.header = header

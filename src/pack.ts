@@ -70,7 +70,7 @@ export async function planArchive(directory: string, folder: string, file: strin
   if (!version.isFile()) throw new Error(`${file} is not a file`)
   entries.push({ rel: file, type: 'file', mode: version.mode & 0o777, mtime: Math.floor(version.mtimeMs / 1000), size: version.size, linkpath: '', order: '' })
   const items = interleave(entries)
-  let tarBytes = 2 * BLOCK
+  let tarBytes = 3 * BLOCK // the marker, and the two blocks that end an archive
   for (const item of items) tarBytes += headerBytes(item).length + padTo(item.part?.length ?? item.entry.size)
   return { directory, items, tarBytes }
 }
@@ -129,6 +129,18 @@ function ustarHeader(name: string, prefix: string, e: PackEntry, flag: string, s
   return header
 }
 
+/**
+ * The first entry of every archive: a FIFO named `.scipio-s3-cache-pieces`, which src/extract.ts skips.
+ * Releases of this action before pieces used node-tar, which silently skips entries of type `M`: they would
+ * have restored a framework without its binaries. Their entry guard refuses any FIFO before looking further,
+ * so to them these archives are a cache miss (the framework is built), never a broken framework.
+ */
+export const piecesMarker = '.scipio-s3-cache-pieces'
+
+function markerHeader(): Buffer {
+  return ustarHeader(piecesMarker, '', { rel: piecesMarker, type: 'file', mode: 0o644, mtime: 0, size: 0, linkpath: '', order: '' }, '6', 0, '')
+}
+
 /** Splits a path into ustar's prefix (≤155 bytes) and name (≤100 bytes), if it can be. */
 function splitPath(p: string): [prefix: string, name: string] | undefined {
   if (Buffer.byteLength(p) <= 100) return ['', p]
@@ -149,12 +161,12 @@ function paxRecord(key: string, value: string): string {
 
 /**
  * The header block(s) of one entry: a pax record first when ustar cannot hold its path, link target or size,
- * or for a piece of a file (type `P`, with `SCIPIO.offset` and `SCIPIO.size`, the whole file's size). Other
- * tar readers do not know type `P`; this action's releases before it refuse the archive (a cache miss).
+ * or for a piece of a file: type `M` (GNU's "continuation of a file", the closest standard meaning) with pax
+ * records `SCIPIO.offset` and `SCIPIO.size` (the whole file's size).
  */
 function headerBytes({ entry: e, part }: PackItem): Buffer {
   const rel = e.type === 'dir' ? `${e.rel}/` : e.rel
-  const flag = part ? 'P' : e.type === 'dir' ? '5' : e.type === 'symlink' ? '2' : '0'
+  const flag = part ? 'M' : e.type === 'dir' ? '5' : e.type === 'symlink' ? '2' : '0'
   const size = part?.length ?? e.size
   const split = splitPath(rel)
   const longLink = Buffer.byteLength(e.linkpath) > 100
@@ -204,6 +216,7 @@ export async function writeTar(plan: PackPlan, sink: Writable): Promise<void> {
       if (fill === bufferBytes) await flush()
     }
   }
+  await put(markerHeader())
   for (const item of plan.items) {
     const e = item.entry
     await put(headerBytes(item))
