@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { PassThrough, Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
 // @ts-expect-error: the double is plain JavaScript
@@ -11,6 +11,7 @@ import { archiveDirectory, encodeEntry, fieldKeySet, unwrapBlocks, wrapBlocks } 
 import { aaArchiveArgs, aaExtractArgs, findAa } from '../src/apple-archive.js'
 import { CorruptArchiveError, UnsafeArchiveError } from '../src/archive.js'
 import { indexDocument, parseIndex, type IndexEntry, type PackageIndex } from '../src/cache-index.js'
+import { DownloadCheck } from '../src/download-check.js'
 import { aarObjectKey, looksLikeAppleArchive, restoreAppleArchive } from '../src/scipio-s3-storage.js'
 import { root } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
@@ -162,7 +163,7 @@ describe('restoring an .aar entry', () => {
     const staging = await fs.mkdtemp(path.join(os.tmpdir(), 'aar-staging-'))
     process.env.PATH = `${aaBin}${path.delimiter}${previousPath}`
     try {
-      await restoreAppleArchive(entry, staging, { open: async () => ({ body: Readable.from([bytes]), size: bytes.length }), watch: () => new PassThrough() })
+      await restoreAppleArchive(entry, staging, { open: async () => ({ body: Readable.from([bytes]), size: bytes.length }), check: (hash) => new DownloadCheck(hash, 60_000, () => new Error('stalled')) })
     } finally {
       process.env.PATH = previousPath
     }

@@ -46,11 +46,12 @@ describe('npm run bench -- --preset small', () => {
 
     const haveAws = fs.existsSync('/usr/bin/aws')
     const contenders = new Set(rows.map((r) => r.contender))
-    expect([...contenders].sort()).toEqual(haveAws ? ['action', 'aws-sync', 'floor-copy', 'floor-fetch', 'tar-zst'] : ['action', 'floor-copy', 'floor-fetch'])
+    const native = fs.existsSync('/usr/bin/zstd') && fs.existsSync('/usr/bin/curl') ? ['native-per-fw'] : []
+    expect([...contenders].sort()).toEqual(haveAws ? ['action', 'aws-sync', 'floor-copy', 'floor-fetch', ...native, 'tar-zst'] : ['action', 'floor-copy', 'floor-fetch', ...native])
     if (!haveAws) expect(results.notes.join('\n')).toMatch(/aws CLI not found/)
 
     // The action, the tar.zst and the local copy restore an identical tree (symlinks, modes, empty folders).
-    for (const r of rows.filter((x) => (x.scenario === 'warm' || x.scenario === 'partial') && ['action', 'tar-zst', 'floor-copy'].includes(x.contender))) {
+    for (const r of rows.filter((x) => (x.scenario === 'warm' || x.scenario === 'partial') && ['action', 'tar-zst', 'native-per-fw', 'floor-copy'].includes(x.contender))) {
       expect(r.identical, `${r.scenario} ${r.contender}: ${r.treeIssues?.join(', ')}`).toBe(true)
     }
     // aws s3 sync brings every file's bytes but not the tree's structure (it follows symlinks, drops modes).

@@ -107,6 +107,52 @@ function writeBinary(file, size, seed) {
   }
 }
 
+/**
+ * Realistic mode: the binaries of one XCFramework's slices written together, 1 MiB block by block. The device
+ * slice's block comes from the pool as above; every other slice copies it 4 KiB page by page: `equal` of the
+ * pages unchanged, `near` of them with a few words changed (addresses that moved, a different instruction
+ * here and there), the rest fresh code. Frameworks stay unique (each block has its own XOR key).
+ */
+function writeRelatedBinaries(files, size, seed) {
+  cachedPool ??= machoPool(POOL_BYTES, 0x5c1b10)
+  const next = prng(seed)
+  const fds = files.map((f) => fs.openSync(f.path, 'w', 0o755))
+  const device = Buffer.alloc(MiB)
+  const deviceWords = new Uint32Array(device.buffer, device.byteOffset, MiB / 4)
+  const other = Buffer.alloc(MiB)
+  const otherWords = new Uint32Array(other.buffer, other.byteOffset, MiB / 4)
+  try {
+    for (let written = 0; written < size; written += MiB) {
+      const start = (next() % ((POOL_BYTES - MiB) / 4096)) * 4096
+      cachedPool.copy(device, 0, start, start + MiB)
+      const key = next()
+      for (let i = 0; i < deviceWords.length; i++) deviceWords[i] ^= key
+      const length = Math.min(MiB, size - written)
+      fs.writeSync(fds[0], device, 0, length)
+      for (let f = 1; f < files.length; f++) {
+        const { equal, near } = files[f]
+        device.copy(other)
+        for (let page = 0; page < MiB / 4096; page++) {
+          const roll = (next() % 1000) / 1000
+          const w0 = page * 1024
+          if (roll < equal) continue
+          if (roll < equal + near) {
+            for (let k = 0; k < 8; k++) otherWords[w0 + (next() % 1024)] ^= next() & 0xffff
+          } else {
+            const from = (next() % (POOL_BYTES / 4096)) * 4096
+            cachedPool.copy(other, page * 4096, from, from + 4096)
+            const fresh = next()
+            for (let i = 0; i < 1024; i++) otherWords[w0 + i] ^= fresh
+          }
+        }
+        fs.writeSync(fds[f], other, 0, length)
+      }
+    }
+  } finally {
+    for (const fd of fds) fs.closeSync(fd)
+  }
+}
+
 function headerText(name, index, lines) {
   const body = Array.from({ length: lines }, (_, i) => `- (nullable instancetype)initWith${name}Value${i}:(NSInteger)value${i} NS_SWIFT_NAME(init(value${i}:));`)
   return `// ${name}-${index}.h\n#import <Foundation/Foundation.h>\n\nNS_ASSUME_NONNULL_BEGIN\n@interface ${name}Item${index} : NSObject\n${body.join('\n')}\n@end\nNS_ASSUME_NONNULL_END\n`
@@ -132,26 +178,28 @@ function writeInterface(dir, name, headers, arches) {
   }
 }
 
+/** Returns the binary's path; writes it unless `binaryBytes` is undefined (realistic mode writes them together). */
 function writeSlice(sliceDir, name, binaryBytes, headers, arches, versioned, seed) {
   const fw = path.join(sliceDir, `${name}.framework`)
   if (!versioned) {
     fs.mkdirSync(fw, { recursive: true })
-    writeBinary(path.join(fw, name), binaryBytes, seed)
+    if (binaryBytes !== undefined) writeBinary(path.join(fw, name), binaryBytes, seed)
     fs.writeFileSync(path.join(fw, 'Info.plist'), plist({ CFBundleExecutable: name, CFBundleIdentifier: `org.example.${name}` }))
     writeInterface(fw, name, headers, arches)
-    return
+    return path.join(fw, name)
   }
   const a = path.join(fw, 'Versions', 'A')
   fs.mkdirSync(path.join(a, 'Resources'), { recursive: true })
-  writeBinary(path.join(a, name), binaryBytes, seed)
+  if (binaryBytes !== undefined) writeBinary(path.join(a, name), binaryBytes, seed)
   fs.writeFileSync(path.join(a, 'Resources', 'Info.plist'), plist({ CFBundleExecutable: name }))
   writeInterface(a, name, headers, arches)
   fs.symlinkSync('A', path.join(fw, 'Versions', 'Current'))
   for (const item of [name, 'Resources', 'Headers', 'Modules']) fs.symlinkSync(`Versions/Current/${item}`, path.join(fw, item))
+  return path.join(a, name)
 }
 
 /** One XCFramework of about `size` bytes in all. */
-function writeXCFramework(folder, name, size, withMac, seed) {
+function writeXCFramework(folder, name, size, withMac, seed, realistic) {
   fs.rmSync(folder, { recursive: true, force: true })
   fs.mkdirSync(folder, { recursive: true })
   fs.writeFileSync(path.join(folder, 'Info.plist'), plist({ XCFrameworkFormatVersion: '1.0' }))
@@ -160,11 +208,23 @@ function writeXCFramework(folder, name, size, withMac, seed) {
   const binaries = Math.max(16 * 1024, size - text)
   const shares = withMac ? [0.3, 0.4, 0.3] : [0.45, 0.55]
   const next = prng(seed)
-  writeSlice(path.join(folder, 'ios-arm64'), name, Math.round(binaries * shares[0]), headers, ['arm64-apple-ios'], false, next())
-  writeSlice(path.join(folder, 'ios-arm64_x86_64-simulator'), name, Math.round(binaries * shares[1]), headers, ['arm64-apple-ios-simulator', 'x86_64-apple-ios-simulator'], false, next())
-  if (withMac) writeSlice(path.join(folder, 'macos-arm64_x86_64'), name, Math.round(binaries * shares[2]), headers, ['arm64-apple-macos', 'x86_64-apple-macos'], true, next())
+  // Realistic: every slice's binary has the same length, derived from the device slice's (writeRelatedBinaries).
+  const share = (i) => (realistic ? undefined : Math.round(binaries * shares[i]))
+  const bins = [
+    writeSlice(path.join(folder, 'ios-arm64'), name, share(0), headers, ['arm64-apple-ios'], false, next()),
+    writeSlice(path.join(folder, 'ios-arm64_x86_64-simulator'), name, share(1), headers, ['arm64-apple-ios-simulator', 'x86_64-apple-ios-simulator'], false, next()),
+  ]
+  if (withMac) bins.push(writeSlice(path.join(folder, 'macos-arm64_x86_64'), name, share(2), headers, ['arm64-apple-macos', 'x86_64-apple-macos'], true, next()))
+  if (realistic) {
+    const related = [{ path: bins[0] }, { path: bins[1], ...realisticSimulator }, ...(withMac ? [{ path: bins[2], ...realisticMac }] : [])]
+    writeRelatedBinaries(related, Math.round(binaries / bins.length), next())
+  }
   fs.mkdirSync(path.join(folder, 'ios-arm64', 'dSYMs'), { recursive: true }) // an empty folder, which archives must keep
 }
+
+/** Share of 4 KiB pages equal to, or nearly equal to, the device slice's (realistic data set). */
+export const realisticSimulator = { equal: 0.6, near: 0.3 }
+export const realisticMac = { equal: 0.3, near: 0.3 }
 
 const targetName = (i) => `Module${String(i + 1).padStart(2, '0')}Kit`
 const identity = (i) => `package-${String(i + 1).padStart(2, '0')}`
@@ -197,8 +257,8 @@ function writePackage(dir, count, changed) {
  *   package-changed/  the same with one pin bumped (the partial-restore scenario)
  *   XCFrameworks/     the frameworks and VersionFiles a producer has built
  */
-export function ensureDataset({ dir, count, totalBytes, log = console.log }) {
-  const params = { version: 2, count, totalBytes }
+export function ensureDataset({ dir, count, totalBytes, realistic = false, log = console.log }) {
+  const params = { version: 2, count, totalBytes, ...(realistic ? { realistic: { simulator: realisticSimulator, mac: realisticMac } } : {}) }
   const stamp = path.join(dir, 'dataset.json')
   const changed = Math.min(count - 1, Math.floor(count / 2)) // a mid-sized framework
   const info = {
@@ -219,7 +279,7 @@ export function ensureDataset({ dir, count, totalBytes, log = console.log }) {
     env: { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH}` },
     stdio: 'ignore',
   })
-  info.targets.forEach((t, i) => writeXCFramework(path.join(info.frameworksDir, `${t.name}.xcframework`), t.name, t.size, i % 3 === 1, seedOf(t.name)))
+  info.targets.forEach((t, i) => writeXCFramework(path.join(info.frameworksDir, `${t.name}.xcframework`), t.name, t.size, i % 3 === 1, seedOf(t.name), realistic))
   fs.writeFileSync(stamp, JSON.stringify({ params, createdAt: new Date().toISOString() }, null, 2))
   log(`Generated ${count} frameworks, ${(totalBytes / MiB).toFixed(0)} MiB, in ${((Date.now() - started) / 1000).toFixed(1)} s at ${dir}`)
   return info

@@ -31,11 +31,13 @@ function parseFlags(argv) {
   const presets = {
     default: { count: 40, totalBytes: 1.5 * 1024 ** 3, reps: 3, shapedReps: 1, bandwidth: '200mbit', shape: true },
     small: { count: 6, totalBytes: 24 * MiB, reps: 1, shapedReps: 1, bandwidth: '200mbit', shape: false },
+    // Slices that share files and near-identical binaries, as real XCFrameworks do (bench/dataset.mjs).
+    realistic: { count: 40, totalBytes: 1.5 * 1024 ** 3, reps: 3, shapedReps: 1, bandwidth: '200mbit', shape: true, realistic: true },
   }
   const presetName = argv.includes('--preset') ? argv[argv.indexOf('--preset') + 1] : 'default'
   const preset = presets[presetName]
   if (!preset) throw new Error(`--preset: '${presetName}' is not one of ${Object.keys(presets).join(', ')}`)
-  const flags = { preset: presetName, ...preset, concurrency: 8, out: path.join(root, 'bench/results', presetName), contenders: ['action', 'aws-sync', 'tar-zst', 'floor'], verifyAll: presetName === 'small' }
+  const flags = { preset: presetName, ...preset, concurrency: 8, out: path.join(root, 'bench/results', presetName), contenders: ['action', 'aws-sync', 'tar-zst', 'native-per-fw', 'floor'], verifyAll: presetName === 'small' }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = () => argv[++i] ?? (() => { throw new Error(`${a} needs a value`) })()
@@ -46,11 +48,13 @@ function parseFlags(argv) {
     else if (a === '--shaped-reps') flags.shapedReps = Number(value())
     else if (a === '--bandwidth') flags.bandwidth = value()
     else if (a === '--no-shape') flags.shape = false
+    else if (a === '--realistic') flags.realistic = true
     else if (a === '--shape') flags.shape = true
     else if (a === '--concurrency') flags.concurrency = Number(value())
     else if (a === '--out') flags.out = path.resolve(value())
     else if (a === '--contenders') flags.contenders = value().split(',')
     else if (a === '--verify-all') flags.verifyAll = true
+    else if (a === '--scenarios') flags.scenarios = value().split(',')
     else throw new Error(`unknown flag '${a}'`)
   }
   if (!(flags.count >= 2)) throw new Error('--count must be at least 2')
@@ -201,7 +205,10 @@ function makeContenders(ctx) {
     }
     fs.writeFileSync(env.GITHUB_OUTPUT, '')
     fs.writeFileSync(env.GITHUB_STEP_SUMMARY, '')
-    const run = await measure(node24, [path.join(root, 'dist/index.js')], { env })
+    // Profiling: BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' npm run bench -- ... (Node refuses it in NODE_OPTIONS)
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+    const run = await measure(node24, [...nodeArgs, path.join(root, 'dist/index.js')], { env })
+    if (process.env.BENCH_KEEP_LOG) fs.writeFileSync(`${process.env.BENCH_KEEP_LOG}-${mode}-${Date.now()}.log`, run.stdout + run.stderr)
     const outputs = readOutputs(env.GITHUB_OUTPUT)
     const list = (name) => JSON.parse(outputs[name] ?? '[]')
     const fail = run.code !== 0 ? `exit ${run.code}: ${(run.stdout + run.stderr).split('\n').filter((l) => /error|warning/i.test(l)).slice(0, 3).join(' | ')}` : undefined
@@ -235,6 +242,23 @@ function makeContenders(ctx) {
       // actions/cache saves nothing when its key already exists: one existence check.
       noop: ({ prefix }) => sh(`${q(aws)} s3api head-object --bucket ${bucket} --key ${prefix}/all.tar.zst --endpoint-url ${proxy.endpoint} > /dev/null`),
       partial: ({ prefix, dest }) => sh(`mkdir -p ${q(dest)} && ${q(aws)} s3 cp s3://${bucket}/${prefix}/all.tar.zst - ${awsArgs.join(' ')} | zstd -d --long=30 -q -c | tar -C ${q(dest)} -xf -`),
+    },
+    'native-per-fw': {
+      label: `${flags.concurrency} × curl | zstd | tar, one per framework`,
+      needs: ctx.zstd && ctx.curl,
+      // The same per-framework layout as the action, done by native tools: each framework is tar'ed
+      // (GNU tar's order) and compressed as the action does (level 3, long-distance matching over 2^22),
+      // stored with an unsigned PUT, and restored as `curl | zstd -d | tar -x`, `--concurrency` at a time.
+      cold: ({ prefix }) =>
+        sh(
+          `cd ${q(data.frameworksDir)} && printf '%s\\n' ${data.targets.map((t) => q(t.name)).join(' ')} | xargs -P ${flags.concurrency} -I{} bash -o pipefail -c ` +
+            q(`f=$(mktemp -p ${q(work)}) && tar -cf - {}.xcframework .{}.version | zstd -3 --long=22 -q -c > "$f" && curl -sf -T "$f" ${proxy.endpoint}/${bucket}/${prefix}/{}.tar.zst; r=$?; rm -f "$f"; exit $r`),
+        ),
+      warm: ({ prefix, dest }) =>
+        sh(
+          `mkdir -p ${q(dest)} && printf '%s\\n' ${data.targets.map((t) => q(t.name)).join(' ')} | xargs -P ${flags.concurrency} -I{} bash -o pipefail -c ` +
+            q(`curl -sf ${proxy.endpoint}/${bucket}/${prefix}/{}.tar.zst | zstd -d --long=22 -q -c | tar -C ${q(dest)} -xf -`),
+        ),
     },
     'floor-fetch': {
       label: 'floor: parallel GET, no processing',
@@ -273,6 +297,8 @@ async function runOne(ctx, variant, rep, scenario, name, contender) {
   } else if (name === 'floor-copy') {
     // cp -a SRC DEST creates DEST
   } else if (!['cold'].includes(scenario)) fs.mkdirSync(dest, { recursive: true })
+  // No dirty pages left from the step before: otherwise the kernel's write-back of its 1.5 GB lands on this one.
+  spawnSync('sync')
   const serverCpuBefore = cpuOfPid(ctx.serverPid)
   ctx.proxy.reset()
   const result = await contender[scenario]({ prefix, dest, actionPrefix: `r${rep}-action` })
@@ -370,6 +396,15 @@ function evaluateTargets(summary, rows, ctx) {
   if (act && sync) add('warm restore ≥ 3× faster than aws s3 sync', w(sync) >= 3 * w(act), `${fmt(w(sync) / w(act))}× faster (${fmt(w(sync))} s vs ${fmt(w(act))} s)`)
   const tz = get('loopback', 'warm', 'tar-zst')
   if (act && tz) add('warm restore ≥ 1.5× faster than one tar.zst', w(tz) >= 1.5 * w(act), `${fmt(w(tz) / w(act))}× faster (${fmt(w(tz))} s vs ${fmt(w(act))} s)`)
+  const native = get('loopback', 'warm', 'native-per-fw')
+  if (act && native) add('warm restore faster than the native per-framework pipeline', w(act) < w(native), `${fmt(w(native) / w(act))}× faster (${fmt(w(native))} s vs ${fmt(w(act))} s)`)
+  const coldAct = get('loopback', 'cold', 'action')
+  const coldTz = get('loopback', 'cold', 'tar-zst')
+  if (coldAct && coldTz) add('cold save ≤ the single tar.zst save', w(coldAct) <= w(coldTz), `${fmt(w(coldAct))} s vs ${fmt(w(coldTz))} s`)
+  if (coldAct && coldTz) {
+    const mib = (b) => (b / MiB).toFixed(1)
+    add('bytes on the wire ≤ the single --long=30 tar.zst (cold save upload)', coldAct.sentBytes <= coldTz.sentBytes, `${mib(coldAct.sentBytes)} MiB vs ${mib(coldTz.sentBytes)} MiB (${((coldAct.sentBytes / coldTz.sentBytes - 1) * 100).toFixed(1)}%)`)
+  }
   const partialRows = rows.filter((r) => r.scenario === 'partial' && r.contender === 'action')
   if (partialRows.length) {
     const worst = Math.max(...partialRows.map((r) => r.receivedBytes / r.unchangedArchiveBytes))
@@ -436,12 +471,13 @@ async function main() {
   if (!fs.existsSync(path.join(root, 'dist/index.js'))) throw new Error('dist/index.js is missing: run npm run bundle first')
   const aws = which('/usr/bin/aws') ?? which('/usr/local/bin/aws')
   const zstd = which('/usr/bin/zstd')
+  const curl = which('/usr/bin/curl')
   if (!aws) notes.push('aws CLI not found at /usr/bin/aws: the aws s3 sync and tar.zst contenders were skipped (apt-get install awscli).')
   if (!zstd) notes.push('zstd not found at /usr/bin/zstd: the tar.zst contender was skipped (apt-get install zstd).')
   if (!gnuTime) notes.push('GNU time not found at /usr/bin/time: CPU time and peak RSS are not reported (apt-get install time).')
 
-  const dataRoot = path.join(root, 'bench/.data', `${flags.count}x${flags.totalBytes}`)
-  const data = ensureDataset({ dir: dataRoot, count: flags.count, totalBytes: flags.totalBytes })
+  const dataRoot = path.join(root, 'bench/.data', `${flags.count}x${flags.totalBytes}${flags.realistic ? '-realistic' : ''}`)
+  const data = ensureDataset({ dir: dataRoot, count: flags.count, totalBytes: flags.totalBytes, realistic: Boolean(flags.realistic) })
   const work = path.join(root, 'bench/.work', String(process.pid)) // one per run: the CI smoke test may run beside a full run
   fs.rmSync(work, { recursive: true, force: true })
   fs.mkdirSync(work, { recursive: true })
@@ -454,7 +490,7 @@ async function main() {
 
   const server = await startServer(s3Dir)
   const proxy = await startCountingProxy(server.port)
-  const ctx = { flags, proxy, data, work, node24, aws, zstd, s3Dir, serverPid: server.pid, expected, expectedPartial }
+  const ctx = { flags, proxy, data, work, node24, aws, zstd, curl, s3Dir, serverPid: server.pid, expected, expectedPartial }
   const all = makeContenders(ctx)
   const wanted = new Set(flags.contenders.flatMap((c) => (c === 'floor' ? ['floor-fetch', 'floor-copy'] : [c])))
   const names = Object.keys(all).filter((n) => wanted.has(n) && (!('needs' in all[n]) || Boolean(all[n].needs)))
@@ -480,6 +516,7 @@ async function main() {
     for (let rep = 0; rep < flags.reps; rep++) {
       const order = names.map((_, i) => names[(i + rep) % names.length]) // alternate who goes first
       for (const scenario of Object.keys(scenarios)) {
+        if (flags.scenarios && !flags.scenarios.includes(scenario)) continue
         for (const name of order) if (all[name][scenario]) rows.push(await runOne(ctx, 'loopback', rep, scenario, name, all[name]))
       }
       if (rep === 0) meta.dataset.archiveBytes = [...storedObjects(s3Dir, 'r0-action')].filter(([k]) => /\.tar\.(zst|gz)$/.test(k)).reduce((a, [, s]) => a + s, 0)

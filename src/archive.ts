@@ -2,8 +2,9 @@ import * as path from 'node:path'
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import * as zlib from 'node:zlib'
-import * as tar from 'tar'
+import { TarExtractor } from './extract.js'
 import type { ArchiveFormat } from './keys.js'
+import { planArchive, writeTar } from './pack.js'
 
 /**
  * One archive per XCFramework: a tar of `<Name>.xcframework/` and its `.<Target>.version`, compressed with
@@ -36,36 +37,59 @@ export function canRead(format: ArchiveFormat): boolean {
  * docs/benchmarks.md) for 1 MiB of buffer per stream.
  */
 const chunkSize = 1024 * 1024
-const maxReadSize = 1024 * 1024
 
-function compressor(format: ArchiveFormat): Transform {
+/**
+ * zstd settings, chosen on the realistic data set (docs/benchmarks.md): level 3 with long-distance matching
+ * over a 2^22 (4 MiB) window. src/pack.ts puts the slices' copies of a file side by side, large files in
+ * 1 MiB pieces taken in turn, so a simulator page is never more than 2 MiB from the device page it resembles.
+ * A decoder then needs at most 4 MiB, whatever the framework's size; it refuses frames asking for more (no
+ * release of this action wrote any: before, level 3 meant a 2 MiB window). The frame records its content
+ * size, so a small archive gets a smaller window still.
+ */
+export const zstdLevel = 3
+export const zstdWindowLog = 22
+
+function compressor(format: ArchiveFormat, pledgedSrcSize: number): Transform {
   if (format === 'tar.gz') return zlib.createGzip({ level: 6, chunkSize })
-  const { ZSTD_c_compressionLevel: level, ZSTD_c_checksumFlag: checksum } = z.constants
+  const c = z.constants as unknown as Record<string, number | undefined>
   // The frame checksum makes zstd itself notice damaged bytes, before our SHA-256 over the whole object does.
   const params: Record<number, number> = {}
-  if (level !== undefined) params[level] = 3
-  if (checksum !== undefined) params[checksum] = 1
-  return z.createZstdCompress!({ chunkSize, params })
+  const set = (name: string, value: number) => {
+    const id = c[name]
+    if (id !== undefined) params[id] = value
+  }
+  set('ZSTD_c_compressionLevel', zstdLevel)
+  set('ZSTD_c_checksumFlag', 1)
+  set('ZSTD_c_windowLog', zstdWindowLog)
+  set('ZSTD_c_enableLongDistanceMatching', 1)
+  return z.createZstdCompress!({ chunkSize, params, pledgedSrcSize })
 }
 
 function decompressor(format: ArchiveFormat): Transform {
-  return format === 'tar.gz' ? zlib.createGunzip({ chunkSize }) : z.createZstdDecompress!({ chunkSize })
+  if (format === 'tar.gz') return zlib.createGunzip({ chunkSize })
+  const windowLogMax = (z.constants as unknown as Record<string, number | undefined>).ZSTD_d_windowLogMax
+  return z.createZstdDecompress!({ chunkSize, ...(windowLogMax !== undefined ? { params: { [windowLogMax]: zstdWindowLog } } : {}) })
 }
 
-/** Never records hard links: every file is stored whole, so extraction can refuse hard links outright. */
-class NoLinkCache extends Map<string, string> {
-  override set(): this {
-    return this
-  }
-}
-
-/** Streams a compressed tar of `entries` (paths relative to `directory`). */
+/**
+ * Streams a compressed tar of `entries` (a framework folder and its VersionFile, relative to `directory`),
+ * in the order src/pack.ts chooses so the slices' shared bytes compress together.
+ */
 export function packArchive(directory: string, entries: string[], format: ArchiveFormat): Readable {
-  // tar reads each file in blocks of up to maxReadSize (16 MiB by default) for up to 4 entries at once (jobs):
-  // with 8 archives packed in parallel that alone peaked near 500 MB RSS. 1 MiB blocks keep it small.
-  const pack = tar.create({ cwd: directory, portable: true, follow: false, maxReadSize, linkCache: new NoLinkCache() as never }, entries)
+  const [folder, file] = entries
   const out = new PassThrough()
-  pipeline(pack as unknown as Readable, compressor(format), out).catch((error: unknown) => out.destroy(error as Error))
+  planArchive(directory, folder!, file!)
+    .then(async (plan) => {
+      const compress = compressor(format, plan.tarBytes)
+      const compressed = pipeline(compress, out)
+      try {
+        await writeTar(plan, compress)
+      } catch (error) {
+        compress.destroy(error as Error)
+      }
+      await compressed
+    })
+    .catch((error: unknown) => out.destroy(error as Error))
   return out
 }
 
@@ -153,29 +177,14 @@ export async function extractArchive(
   /** Stages on the compressed bytes before decompression (hashing, stall detection). */
   inspect: Transform[] = [],
 ): Promise<void> {
-  const guard = new EntryGuard(roots, limits)
-  let refusal: string | undefined
-  const unpack = tar.extract({
-    cwd: destination,
-    strict: true,
-    preservePaths: false,
-    preserveOwner: false,
-    filter: (entryPath, entry) => {
-      if (refusal) return false
-      const e = entry as tar.ReadEntry
-      refusal = guard.check(entryPath, e.type, e.size ?? 0, e.linkpath)
-      if (refusal) queueMicrotask(() => unpack.abort(new UnsafeArchiveError(refusal!)))
-      return refusal === undefined
-    },
-  })
+  const extractor = new TarExtractor(destination, new EntryGuard(roots, limits))
   try {
-    await pipeline([source, ...inspect, decompressor(format), unpack as unknown as NodeJS.WritableStream])
+    await pipeline([source, ...inspect, decompressor(format), extractor])
   } catch (error) {
-    if (refusal) throw new UnsafeArchiveError(`refused: ${refusal}`)
+    if (error instanceof UnsafeArchiveError || error instanceof CorruptArchiveError) throw error
     if (isFormatError(error)) throw new CorruptArchiveError(`the archive is corrupted (${(error as Error).message})`)
     throw error
   }
-  if (refusal) throw new UnsafeArchiveError(`refused: ${refusal}`)
 }
 
 /** Counts and hashes the bytes flowing through, for checking a download against its index entry. */

@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, type Hash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { Transform, type TransformCallback } from 'node:stream'
 import pLimit from 'p-limit'
-import { canRead, CorruptArchiveError, defaultExtractLimits, extractArchive, Measure, UnsafeArchiveError } from './archive.js'
+import { canRead, CorruptArchiveError, defaultExtractLimits, extractArchive, UnsafeArchiveError } from './archive.js'
 import { parseCompleteMarker, parseIndex, type IndexEntry, type PackageIndex } from './cache-index.js'
+import { DownloadCheck } from './download-check.js'
 import { CacheTimeoutError, errorMessage, StorageError } from './errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from './frameworks.js'
 import { scipioKey, type KeyPlan, type PackagePlan } from './keys.js'
@@ -91,31 +91,6 @@ async function answerWithin<T>(ms: number, outer: AbortSignal | undefined, fn: (
   }
 }
 
-/** Fails the stream when no chunk arrives for `ms`: a download can stall, it cannot hang the job. */
-class StallWatch extends Transform {
-  private timer: NodeJS.Timeout | undefined
-  constructor(private readonly ms: number) {
-    super()
-    this.arm()
-  }
-  private arm() {
-    clearTimeout(this.timer)
-    this.timer = setTimeout(() => this.destroy(new StallError(`no data for ${Math.round(this.ms / 1000)} s`)), this.ms)
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, callback: TransformCallback) {
-    this.arm()
-    callback(null, chunk)
-  }
-  override _flush(callback: TransformCallback) {
-    clearTimeout(this.timer)
-    callback()
-  }
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void) {
-    clearTimeout(this.timer)
-    callback(error)
-  }
-}
-
 function isRetryableDownload(error: unknown): boolean {
   if (error instanceof UnsafeArchiveError || error instanceof CacheTimeoutError) return false
   if (error instanceof StorageError) return error.retryable && !error.fatal
@@ -167,6 +142,10 @@ export async function placeFramework(staging: string, outputDirectory: string, t
   }
 }
 
+function stallChecked(hash: Hash, stallMs: number): DownloadCheck {
+  return new DownloadCheck(hash, stallMs, () => new StallError(`no data for ${Math.round(stallMs / 1000)} s`))
+}
+
 async function downloadInto(
   ctx: RestoreContext,
   entry: IndexEntry,
@@ -176,7 +155,7 @@ async function downloadInto(
   if (entry.format === AarFormat) {
     return restoreAppleArchive(entry, staging, {
       open: () => answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => ctx.storage.get(entry.key, signal)),
-      watch: () => new StallWatch(ctx.stallTimeoutMs ?? 60_000),
+      check: (hash) => stallChecked(hash, ctx.stallTimeoutMs ?? 60_000),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     })
   }
@@ -187,12 +166,12 @@ async function downloadInto(
     throw new IntegrityError(`size ${object.size} differs from the index's ${entry.size}`)
   }
   const hash = createHash('sha256')
-  const measure = new Measure(hash)
+  const measure = stallChecked(hash, ctx.stallTimeoutMs ?? 60_000)
   const roots = { folder: frameworkFolder(entry.targetName), file: versionFileName(entry.targetName) }
   const abort = () => object.body.destroy(new CacheTimeoutError())
   ctx.signal?.addEventListener('abort', abort, { once: true })
   try {
-    await extractArchive(object.body, staging, entry.format, roots, defaultExtractLimits, [new StallWatch(ctx.stallTimeoutMs ?? 60_000), measure])
+    await extractArchive(object.body, staging, entry.format, roots, defaultExtractLimits, [measure])
   } finally {
     ctx.signal?.removeEventListener('abort', abort)
   }
