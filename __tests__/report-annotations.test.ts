@@ -47,6 +47,11 @@ describe('summary totals', () => {
     expect(totals(r).timeSavedMs).toBeUndefined()
     expect(totalsText(r)).toBe('Downloaded 2.0 KiB, uploaded 0 B. Time saved: not estimated (nothing was built in this run to measure a build time per target).')
   })
+
+  it('claims no saving when nothing was restored', () => {
+    const r = report({ built: ['A', 'B'], buildMs: 60_000, restoreMs: 100, restore: { indexes: new Map(), packagesMissing: ['a'], complete: false, problems: [], targets: [] } })
+    expect(totalsText(r)).toBe('Downloaded 0 B, uploaded 0 B. Nothing was restored, so no build time was saved.')
+  })
 })
 
 describe('annotations', () => {

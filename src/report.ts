@@ -117,7 +117,9 @@ export function totalsText(report: RunReport): string {
   const t = totals(report)
   const avoided = avoidedBuildText(report.restore, report.restoreMs)
   const saved =
-    t.timeSavedMs === undefined
+    t.restored === 0 && !avoided
+      ? 'Nothing was restored, so no build time was saved.'
+      : t.timeSavedMs === undefined
       ? (avoided ?? 'Time saved: not estimated (nothing was built in this run to measure a build time per target).')
       : `Estimated time saved: ${formatMs(t.timeSavedMs)} (${t.restored} restored × ${formatMs(t.buildMsPerTarget ?? 0)}, ` +
         `this run's average Scipio build time per target, minus the restore time).${avoided ? ` ${avoided}` : ''}`
