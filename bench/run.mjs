@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// npm run bench -- [--preset default|small] [--count N] [--total-size 1.5G] [--reps N] [--shaped-reps N]
-//                  [--bandwidth 200mbit] [--no-shape] [--concurrency 8] [--out DIR] [--contenders a,b,...]
+// npm run bench -- [--preset default|small|realistic] [--count N] [--total-size 1.5G] [--realistic] [--reps N]
+//                  [--shaped-reps N] [--bandwidth 200mbit] [--no-shape] [--concurrency 8] [--out DIR]
+//                  [--contenders a,b,...] [--scenarios cold,warm,partial,noop]
 // Measures this action (the bundled dist/, run as a runner runs it) side by side with `aws s3 sync` of the raw
-// folder, one tar.zst moved with `aws s3 cp`, and the floor (parallel GETs of the same compressed bytes,
-// and a local copy of the tree), against an S3 server on loopback. See docs/benchmarks.md.
+// folder, one tar.zst moved with `aws s3 cp`, one tar.zst per framework moved with curl, and the floor (parallel
+// GETs of the same compressed bytes, and a local copy of the tree), against an S3 server on loopback.
+// See docs/benchmarks.md.
 import { spawn, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
@@ -244,7 +246,7 @@ function makeContenders(ctx) {
       partial: ({ prefix, dest }) => sh(`mkdir -p ${q(dest)} && ${q(aws)} s3 cp s3://${bucket}/${prefix}/all.tar.zst - ${awsArgs.join(' ')} | zstd -d --long=30 -q -c | tar -C ${q(dest)} -xf -`),
     },
     'native-per-fw': {
-      label: `${flags.concurrency} × curl | zstd | tar, one per framework`,
+      label: `${flags.concurrency} × (curl, zstd -d, tar -x), one per framework`,
       needs: ctx.zstd && ctx.curl,
       // The same per-framework layout as the action, done by native tools: each framework is tar'ed
       // (GNU tar's order) and compressed as the action does (level 3, long-distance matching over 2^22),

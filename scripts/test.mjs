@@ -29,9 +29,9 @@ function parse(argv) {
   return { majors: majors.length ? majors : supported, vitestArgs: rest }
 }
 
-/** Tools some tests run: zip and unzip (a Scipio artifact bundle), awscli, zstd and GNU time (the benchmark smoke test). */
+/** Tools some tests run: zip and unzip (a Scipio artifact bundle), awscli, zstd, curl and GNU time (the benchmark smoke test). */
 function missingTools() {
-  const tools = [['zip', 'zip'], ['unzip', 'unzip'], ['aws', 'awscli'], ['zstd', 'zstd'], ['/usr/bin/time', 'time']]
+  const tools = [['zip', 'zip'], ['unzip', 'unzip'], ['aws', 'awscli'], ['zstd', 'zstd'], ['curl', 'curl'], ['/usr/bin/time', 'time']]
   return tools.filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0).map(([, pkg]) => pkg)
 }
 
