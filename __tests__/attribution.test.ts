@@ -23,7 +23,7 @@ function framework(targetName: string, pin: LocalFramework['pin']): LocalFramewo
 
 function evidence(declared: Record<string, string[]> = {}, previous: Record<string, string[]> = {}): Evidence {
   return {
-    declared: new Map(Object.entries(declared).map(([k, v]) => [k, new Set(v)])),
+    declared: async () => new Map(Object.entries(declared).map(([k, v]) => [k, new Set(v)])),
     previousIndex: async (pkg: PackagePlan) =>
       previous[pkg.pin.identity] ? ({ targets: previous[pkg.pin.identity]!.map((targetName) => ({ targetName })) } as PackageIndex) : undefined,
   }

@@ -76,8 +76,8 @@ export async function declaredTargets(packageDirectory: string): Promise<Map<str
 }
 
 export interface Evidence {
-  /** identity → targets its manifest declares (see declaredTargets). */
-  declared: Map<string, Set<string>>
+  /** identity → targets its manifest declares (see declaredTargets); asked only when two pins claim a framework. */
+  declared(): Promise<Map<string, Set<string>>>
   /** The package's index already in the cache, if any. */
   previousIndex(pkg: PackagePlan): Promise<PackageIndex | undefined>
 }
@@ -96,7 +96,8 @@ function onlyOne<T>(items: T[]): T | undefined {
 }
 
 async function ownerOf(framework: LocalFramework, candidates: PackagePlan[], evidence: Evidence): Promise<PackagePlan[]> {
-  const claiming = candidates.filter((c) => evidence.declared.get(c.pin.identity)?.has(framework.targetName))
+  const declared = await evidence.declared()
+  const claiming = candidates.filter((c) => declared.get(c.pin.identity)?.has(framework.targetName))
   if (claiming.length === 1) return claiming
   const remaining = claiming.length > 1 ? claiming : candidates
   const listed = await Promise.all(remaining.map(async (c) => (await evidence.previousIndex(c))?.targets.some((t) => t.targetName === framework.targetName) ?? false))

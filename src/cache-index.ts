@@ -2,9 +2,9 @@ import { isBuildMs } from './build-time.js'
 import { Formats } from './constants.js'
 import { frameworkName, isSafeTargetName } from './frameworks.js'
 import { isRecord } from './json.js'
-import { archiveObjectKey, type ArchiveFormat } from './keys.js'
+import { archiveObjectKey, scipioKey as keyOf, type ArchiveFormat } from './keys.js'
 import type { Pin } from './resolved.js'
-import { AarFormat, parseAarTargets } from './scipio-s3-storage.js'
+import { AarFormat, aarObjectKey } from './scipio-s3-storage.js'
 
 /**
  * The objects that tie a package key to its archives. A producer writes an index only after every
@@ -41,24 +41,48 @@ export interface CompleteMarker {
 
 const hex64 = /^[0-9a-f]{64}$/
 
+/**
+ * One entry of `targets` (our archives) or of `aarTargets` (scipio-s3-storage's `.aar` objects, which lack the
+ * VersionFile, so the entry keeps its bytes: see scipio-s3-storage.ts). Earlier readers ignore `aarTargets`.
+ */
+function parseEntry(raw: unknown, label: string, prefix: string, aar: boolean): IndexEntry {
+  if (!isRecord(raw)) throw new Error(`${label} is not an object`)
+  const { targetName, scipioKey, format, key, size, sha256, versionFile } = raw
+  if (typeof targetName !== 'string' || !isSafeTargetName(targetName)) throw new Error(`${label} has an unsafe name`)
+  if (typeof scipioKey !== 'string' || !hex64.test(scipioKey)) throw new Error(`${targetName}: bad scipioKey`)
+  if (aar && format !== AarFormat) throw new Error(`${targetName}: the aar list holds another format`)
+  if (!aar && format !== 'tar.zst' && format !== 'tar.gz') throw new Error(`${targetName}: unknown format`)
+  if (aar ? key !== aarObjectKey(prefix, targetName, scipioKey) : key !== archiveObjectKey(prefix, targetName, scipioKey, format as ArchiveFormat)) {
+    throw new Error(`${targetName}: the ${aar ? '.aar key is not where scipio-s3-storage puts it' : 'archive key is not where this layout puts it'}`)
+  }
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw new Error(`${targetName}: bad size`)
+  if (typeof sha256 !== 'string' || !hex64.test(sha256)) throw new Error(`${targetName}: bad sha256`)
+  if (aar && (typeof versionFile !== 'string' || keyOf(Buffer.from(versionFile, 'base64')) !== scipioKey)) {
+    throw new Error(`${targetName}: the VersionFile kept for the .aar does not hash to its scipioKey`)
+  }
+  return {
+    targetName,
+    scipioKey,
+    format: format as IndexEntry['format'],
+    key: key as string,
+    size,
+    sha256,
+    ...(aar ? { versionFile: versionFile as string } : {}),
+    // Optional and only informative: a bad value is dropped, the entry stays usable.
+    ...(isBuildMs(raw.buildMs) ? { buildMs: raw.buildMs } : {}),
+  }
+}
+
 /** Validates an index read from storage; anything unexpected makes the whole index unusable. */
 export function parseIndex(value: unknown, prefix: string, expectedPackageKey: string): PackageIndex {
   if (!isRecord(value) || value.schema !== Formats.index) throw new Error('not an index of this format')
   if (value.packageKey !== expectedPackageKey) throw new Error('the index names another package key')
   if (!Array.isArray(value.targets)) throw new Error("'targets' is not a list")
-  const targets = value.targets.map((raw, i): IndexEntry => {
-    if (!isRecord(raw)) throw new Error(`target ${i + 1} is not an object`)
-    const { targetName, scipioKey, format, key, size, sha256 } = raw
-    if (typeof targetName !== 'string' || !isSafeTargetName(targetName)) throw new Error(`target ${i + 1} has an unsafe name`)
-    if (typeof scipioKey !== 'string' || !hex64.test(scipioKey)) throw new Error(`${targetName}: bad scipioKey`)
-    if (format !== 'tar.zst' && format !== 'tar.gz') throw new Error(`${targetName}: unknown format`)
-    if (key !== archiveObjectKey(prefix, targetName, scipioKey, format)) throw new Error(`${targetName}: the archive key is not where this layout puts it`)
-    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw new Error(`${targetName}: bad size`)
-    if (typeof sha256 !== 'string' || !hex64.test(sha256)) throw new Error(`${targetName}: bad sha256`)
-    // Optional and only informative: a bad value is dropped, the entry stays usable.
-    return { targetName, scipioKey, format, key, size, sha256, ...(isBuildMs(raw.buildMs) ? { buildMs: raw.buildMs } : {}) }
-  })
-  targets.push(...parseAarTargets(value.aarTargets, prefix))
+  if (value.aarTargets !== undefined && !Array.isArray(value.aarTargets)) throw new Error("'aarTargets' is not a list")
+  const targets = [
+    ...value.targets.map((raw, i) => parseEntry(raw, `target ${i + 1}`, prefix, false)),
+    ...((value.aarTargets as unknown[] | undefined) ?? []).map((raw, i) => parseEntry(raw, `aar target ${i + 1}`, prefix, true)),
+  ]
   const names = new Set(targets.map((t) => frameworkName(t.targetName)))
   if (names.size !== targets.length) throw new Error('two targets share one framework name')
   const pkg = isRecord(value.package) ? value.package : {}

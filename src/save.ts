@@ -12,7 +12,7 @@ import { archiveObjectKey, type ArchiveFormat, type KeyPlan, type PackagePlan } 
 import type { Log } from './log.js'
 import type { RestoreOutcome } from './restore.js'
 import type { ScipioS3StorageObjects } from './scipio-s3-storage.js'
-import { getJson, type Storage } from './storage/index.js'
+import { digestObject, getJson, type Storage } from './storage/index.js'
 
 export type SaveResultKind = 'uploaded' | 'stored' | 'failed'
 
@@ -118,15 +118,9 @@ async function storedEntry(ctx: SaveContext, framework: LocalFramework, index: P
 async function adoptExisting(ctx: SaveContext, framework: LocalFramework): Promise<IndexEntry | undefined> {
   const key = archiveObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, ctx.format)
   if (damagedNow(ctx, key) || !(await ctx.storage.head(key))) return undefined
-  const object = await ctx.storage.get(key, ctx.signal)
-  if (!object) return undefined
-  const hash = createHash('sha256')
-  let size = 0
-  for await (const chunk of object.body) {
-    hash.update(chunk as Buffer)
-    size += (chunk as Buffer).length
-  }
-  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size, sha256: hash.digest('hex'), ...buildTimeOf(ctx, framework.targetName) }
+  const stored = await digestObject(ctx.storage, key, ctx.signal)
+  if (!stored) return undefined
+  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size: stored.size, sha256: stored.sha256, ...buildTimeOf(ctx, framework.targetName) }
 }
 
 export async function save(ctx: SaveContext): Promise<SaveOutcome> {
@@ -137,8 +131,9 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
     if (!previous.has(pkg.packageKey)) previous.set(pkg.packageKey, existingIndex(ctx, pkg))
     return previous.get(pkg.packageKey)!
   }
-  const declared = ctx.packageDirectory ? await declaredTargets(ctx.packageDirectory) : new Map<string, Set<string>>()
-  const attribution = await attribute([...local.values()], ctx.plan, { declared, previousIndex })
+  let declared: Promise<Map<string, Set<string>>> | undefined
+  const declaredOnce = () => (declared ??= ctx.packageDirectory ? declaredTargets(ctx.packageDirectory) : Promise.resolve(new Map()))
+  const attribution = await attribute([...local.values()], ctx.plan, { declared: declaredOnce, previousIndex })
   for (const ambiguous of attribution.ambiguous) ctx.log.warning(ambiguityWarning(ambiguous))
   const unmatched = [...attribution.unmatched, ...attribution.ambiguous.map((a) => a.targetName)].sort()
   const byPackage = new Map<string, LocalFramework[]>(ctx.plan.packages.map((p) => [p.packageKey, []]))

@@ -9,10 +9,10 @@ import { aaArchiveArgs, aaExtractArgs, aaMissing, findAa, runAa } from './apple-
 import { CorruptArchiveError, defaultExtractLimits, EntryGuard, UnsafeArchiveError, type ExtractLimits } from './archive.js'
 import type { IndexEntry } from './cache-index.js'
 import { CacheTimeoutError, errorMessage, StorageError } from './errors.js'
-import { frameworkFolder, isSafeTargetName, versionFileName, type LocalFramework } from './frameworks.js'
+import { frameworkFolder, versionFileName, type LocalFramework } from './frameworks.js'
 import { scipioKey } from './keys.js'
 import type { Log } from './log.js'
-import type { Storage, StoredObject } from './storage/index.js'
+import { digestObject, type Storage, type StoredObject } from './storage/index.js'
 
 /**
  * Sharing one bucket with scipio-s3-storage (the Swift cache storage Scipio's documentation recommends). Both
@@ -38,28 +38,6 @@ export type AarFormat = typeof AarFormat
 export function aarObjectKey(prefix: string, targetName: string, key: string): string {
   const name = `${targetName}/${key}.aar`
   return prefix ? `${prefix}/${name}` : name
-}
-
-const hex64 = /^[0-9a-f]{64}$/
-
-/** Validates the `aarTargets` list of an index; anything unexpected makes the whole index unusable, as for `targets`. */
-export function parseAarTargets(value: unknown, prefix: string): IndexEntry[] {
-  if (value === undefined) return []
-  if (!Array.isArray(value)) throw new Error("'aarTargets' is not a list")
-  return value.map((raw: unknown, i): IndexEntry => {
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`aar target ${i + 1} is not an object`)
-    const { targetName, scipioKey: key, format, key: objectKey, size, sha256, versionFile } = raw as Record<string, unknown>
-    if (typeof targetName !== 'string' || !isSafeTargetName(targetName)) throw new Error(`aar target ${i + 1} has an unsafe name`)
-    if (typeof key !== 'string' || !hex64.test(key)) throw new Error(`${targetName}: bad scipioKey`)
-    if (format !== AarFormat) throw new Error(`${targetName}: the aar list holds another format`)
-    if (objectKey !== aarObjectKey(prefix, targetName, key)) throw new Error(`${targetName}: the .aar key is not where scipio-s3-storage puts it`)
-    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw new Error(`${targetName}: bad size`)
-    if (typeof sha256 !== 'string' || !hex64.test(sha256)) throw new Error(`${targetName}: bad sha256`)
-    if (typeof versionFile !== 'string' || scipioKey(Buffer.from(versionFile, 'base64')) !== key) {
-      throw new Error(`${targetName}: the VersionFile kept for the .aar does not hash to its scipioKey`)
-    }
-    return { targetName, scipioKey: key, format: AarFormat, key: objectKey, size, sha256, versionFile }
-  })
 }
 
 const toldMissing = new WeakSet<Log>()
@@ -195,24 +173,16 @@ export class ScipioS3StorageObjects {
     if (damaged(key) || !(await storage.head(key))) return undefined
     const versionFile = await fs.readFile(path.join(outputDirectory, versionFileName(framework.targetName)))
     if (scipioKey(versionFile) !== framework.scipioKey) return undefined // rewritten since the scan: leave it to the normal upload
-    const object = await storage.get(key, this.options.signal)
-    if (!object) return undefined
-    const hash = createHash('sha256')
-    let size = 0
-    let head = Buffer.alloc(0)
-    for await (const chunk of object.body) {
-      const bytes = chunk as Buffer
-      if (head.length < 4) head = Buffer.concat([head, bytes.subarray(0, 4 - head.length)])
-      hash.update(bytes)
-      size += bytes.length
-    }
+    const stored = await digestObject(storage, key, this.options.signal)
+    if (!stored) return undefined
+    const { size, sha256, head } = stored
     if (size === 0 || !looksLikeAppleArchive(head)) {
       log.warning(`${key} is not an Apple Archive; uploading ${framework.targetName} as usual instead of indexing it.`)
       return undefined
     }
     this.adopted.push(framework.targetName)
     log.info(`${framework.targetName}: scipio-s3-storage already stored ${key}; indexing it instead of uploading.`)
-    return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: AarFormat, key, size, sha256: hash.digest('hex'), versionFile: versionFile.toString('base64') }
+    return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: AarFormat, key, size, sha256, versionFile: versionFile.toString('base64') }
   }
 
   /** Makes sure scipio-s3-storage's object exists beside `entry` (skipped when `entry` is that object). */
