@@ -68,6 +68,21 @@ describe('transient faults are retried and the restore completes', () => {
     expect(await snapshotTree(out)).toEqual(producerOut)
   })
 
+  it('an archive upload that fails twice (a 500, then a dropped connection) is sent again from its file', async () => {
+    const failures = [faults.status(500, 'InternalError'), faults.drop()]
+    const injected = limited((req) => isArchivePut(req) && req.url!.includes('/Kingfisher/'), 2, (req, res, forward) => failures.shift()!(req, res, forward))
+    proxy.fault = injected
+    const ws = await exampleWorkspace()
+    const run = await runAction(inputs({ mode: 'producer', prefix: 'put-retry', 'package-directory': ws }))
+    expect(run.code, run.stdout).toBe(0)
+    expect(injected.hits()).toBe(2)
+    expect(list(run, 'uploaded')).toEqual(allTargets)
+    proxy.fault = undefined
+    const { run: consumer, out } = await consume({ prefix: 'put-retry' })
+    expect(list(consumer, 'restored')).toEqual(allTargets)
+    expect(await snapshotTree(out)).toEqual(await snapshotTree(path.join(ws, 'XCFrameworks')))
+  })
+
   it('a stalled download is aborted after stall-timeout-seconds and retried', async () => {
     const injected = limited(isArchiveGet, 1, faults.stall())
     proxy.fault = injected

@@ -192,6 +192,8 @@ function makeContenders(ctx) {
       GITHUB_STEP_SUMMARY: path.join(files, 'summary'),
       GITHUB_EVENT_NAME: 'push',
       AWS_EC2_METADATA_DISABLED: 'true',
+      // Experiments: BENCH_PASS_MALLOC_ARENA_MAX=1 runs the action with MALLOC_ARENA_MAX=1.
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_PASS_')).map(([k, v]) => [k.slice('BENCH_PASS_'.length), v])),
       INPUT_BUCKET: bucket,
       INPUT_REGION: 'us-east-1',
       INPUT_ENDPOINT: proxy.endpoint,

@@ -1,8 +1,9 @@
 import * as path from 'node:path'
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream'
+import { PassThrough, Readable, Transform, type TransformCallback, type Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import * as zlib from 'node:zlib'
 import { TarExtractor } from './extract.js'
+import { moved } from './garbage.js'
 import type { ArchiveFormat } from './keys.js'
 import { planArchive, writeTar } from './pack.js'
 
@@ -177,9 +178,22 @@ export async function extractArchive(
   /** Stages on the compressed bytes before decompression (hashing, stall detection). */
   inspect: Transform[] = [],
 ): Promise<void> {
-  const extractor = new TarExtractor(destination, new EntryGuard(roots, limits))
+  await explained(pipeline([source, ...inspect, decompressor(format), new TarExtractor(destination, new EntryGuard(roots, limits))]))
+}
+
+/**
+ * The same as extractArchive, for a caller that writes the compressed bytes itself: `input` takes them
+ * (a write's callback says the chunk's memory may be reused), `done` settles once extraction has stopped.
+ */
+export function openExtraction(destination: string, format: ArchiveFormat, roots: { folder: string; file: string }, limits: ExtractLimits): { input: Writable; done: Promise<void> } {
+  const input = decompressor(format)
+  return { input, done: explained(pipeline(input, new TarExtractor(destination, new EntryGuard(roots, limits)))) }
+}
+
+/** Errors of decompression and parsing as the archive's damage; refusals and file system errors as they are. */
+async function explained(extraction: Promise<void>): Promise<void> {
   try {
-    await pipeline([source, ...inspect, decompressor(format), extractor])
+    await extraction
   } catch (error) {
     if (error instanceof UnsafeArchiveError || error instanceof CorruptArchiveError) throw error
     if (isFormatError(error)) throw new CorruptArchiveError(`the archive is corrupted (${(error as Error).message})`)
@@ -195,6 +209,7 @@ export class Measure extends Transform {
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length
+    moved(chunk.length)
     this.hash.update(chunk)
     callback(null, chunk)
   }

@@ -1,10 +1,11 @@
-import { createHash, randomBytes, type Hash } from 'node:crypto'
+import { randomBytes, type Hash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import pLimit from 'p-limit'
-import { canRead, CorruptArchiveError, defaultExtractLimits, extractArchive, UnsafeArchiveError } from './archive.js'
+import { canRead, CorruptArchiveError, defaultExtractLimits, UnsafeArchiveError } from './archive.js'
 import { parseCompleteMarker, parseIndex, type IndexEntry, type PackageIndex } from './cache-index.js'
 import { DownloadCheck } from './download-check.js'
+import { extractor } from './extract-pool.js'
 import { CacheTimeoutError, errorMessage, StorageError } from './errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from './frameworks.js'
 import { scipioKey, type KeyPlan, type PackagePlan } from './keys.js'
@@ -142,8 +143,8 @@ export async function placeFramework(staging: string, outputDirectory: string, t
   }
 }
 
-function stallChecked(hash: Hash, stallMs: number): DownloadCheck {
-  return new DownloadCheck(hash, stallMs, () => new StallError(`no data for ${Math.round(stallMs / 1000)} s`))
+function stallChecked(hash: Hash | undefined, stallMs: number, batches = true): DownloadCheck {
+  return new DownloadCheck(hash, stallMs, () => new StallError(`no data for ${Math.round(stallMs / 1000)} s`), batches ? 1024 * 1024 : 0)
 }
 
 async function downloadInto(
@@ -165,19 +166,19 @@ async function downloadInto(
     object.body.destroy()
     throw new IntegrityError(`size ${object.size} differs from the index's ${entry.size}`)
   }
-  const hash = createHash('sha256')
-  const measure = stallChecked(hash, ctx.stallTimeoutMs ?? 60_000)
   const roots = { folder: frameworkFolder(entry.targetName), file: versionFileName(entry.targetName) }
   const abort = () => object.body.destroy(new CacheTimeoutError())
   ctx.signal?.addEventListener('abort', abort, { once: true })
+  let received: { sha256: string; bytes: number }
   try {
-    await extractArchive(object.body, staging, entry.format, roots, defaultExtractLimits, [measure])
+    const extraction = extractor(ctx.concurrency)
+    const check = stallChecked(undefined, ctx.stallTimeoutMs ?? 60_000, extraction.wantsBatches)
+    received = await extraction.extract(object.body, [check], { destination: staging, format: entry.format, roots, limits: defaultExtractLimits })
   } finally {
     ctx.signal?.removeEventListener('abort', abort)
   }
-  if (measure.bytes !== entry.size) throw new IntegrityError(`received ${measure.bytes} bytes, the index records ${entry.size}`)
-  const digest = hash.digest('hex')
-  if (digest !== entry.sha256) throw new IntegrityError(`SHA-256 ${digest} differs from the index's ${entry.sha256}`)
+  if (received.bytes !== entry.size) throw new IntegrityError(`received ${received.bytes} bytes, the index records ${entry.size}`)
+  if (received.sha256 !== entry.sha256) throw new IntegrityError(`SHA-256 ${received.sha256} differs from the index's ${entry.sha256}`)
   const versionBytes = await fs.readFile(path.join(staging, versionFileName(entry.targetName)))
   if (scipioKey(versionBytes) !== entry.scipioKey) {
     throw new IntegrityError(`the VersionFile inside does not match the key ${entry.scipioKey}`)

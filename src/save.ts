@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto'
-import { PassThrough } from 'node:stream'
+import { createReadStream, createWriteStream } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
+import * as path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import pLimit from 'p-limit'
 import { Measure, packArchive } from './archive.js'
@@ -11,6 +14,7 @@ import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } fro
 import { archiveObjectKey, type ArchiveFormat, type KeyPlan, type PackagePlan } from './keys.js'
 import type { Log } from './log.js'
 import type { RestoreOutcome } from './restore.js'
+import { defaultRetryPolicy, withRetry, type RetryPolicy } from './retry.js'
 import type { ScipioS3StorageObjects } from './scipio-s3-storage.js'
 import { digestObject, getJson, type Storage } from './storage/index.js'
 
@@ -51,6 +55,8 @@ export interface SaveContext {
   buildSucceeded: boolean
   restored?: RestoreOutcome
   log: Log
+  /** For uploads that fail on the way (resets, 5xx): injectable so tests don't sleep. */
+  retry?: RetryPolicy
   now?: () => Date
   /** Aborts when the cache phase's time limit is reached: what is left is not uploaded. */
   signal?: AbortSignal
@@ -69,18 +75,36 @@ function signalOf(ctx: SaveContext): { signal?: AbortSignal } {
   return ctx.signal ? { signal: ctx.signal } : {}
 }
 
+/**
+ * Packs the archive into a temporary file first, then uploads the file with its exact length: one PUT per
+ * archive instead of a multipart upload of 5 MiB parts held in memory, no second SHA-256 of the body by the
+ * SDK (a stream is sent as UNSIGNED-PAYLOAD; our own hash goes in the index), and a failed PUT is retried from
+ * the file instead of packing again (docs/benchmarks.md).
+ */
 async function uploadArchive(ctx: SaveContext, framework: LocalFramework): Promise<IndexEntry> {
   const key = archiveObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, ctx.format)
   const hash = createHash('sha256')
   const measure = new Measure(hash)
-  const body = new PassThrough()
-  const packing = pipeline(packArchive(ctx.outputDirectory, [frameworkFolder(framework.targetName), versionFileName(framework.targetName)], ctx.format), measure, body)
-  const sending = ctx.storage.put(key, body, { contentType: 'application/octet-stream', publicRead: ctx.publicRead, ...signalOf(ctx) }).catch((error: unknown) => {
-    body.destroy(error as Error) // stops the packer instead of leaving it blocked on a reader that is gone
-    throw error
-  })
-  await Promise.all([packing, sending])
+  const temp = await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'scipio-s3-cache-save-'))
+  try {
+    const file = path.join(temp, 'archive')
+    await pipeline(packArchive(ctx.outputDirectory, [frameworkFolder(framework.targetName), versionFileName(framework.targetName)], ctx.format), measure, createWriteStream(file))
+    await withRetry(ctx.retry ?? defaultRetryPolicy, isRetryableUpload, async () => {
+      const body = createReadStream(file)
+      try {
+        await ctx.storage.put(key, body, { contentType: 'application/octet-stream', publicRead: ctx.publicRead, size: measure.bytes, ...signalOf(ctx) })
+      } finally {
+        body.destroy()
+      }
+    })
+  } finally {
+    await fs.rm(temp, { recursive: true, force: true })
+  }
   return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size: measure.bytes, sha256: hash.digest('hex'), ...buildTimeOf(ctx, framework.targetName) }
+}
+
+function isRetryableUpload(error: unknown): boolean {
+  return error instanceof StorageError && error.retryable && !error.fatal
 }
 
 async function existingIndex(ctx: SaveContext, pkg: PackagePlan): Promise<PackageIndex | undefined> {

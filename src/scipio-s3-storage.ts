@@ -209,6 +209,7 @@ export class ScipioS3StorageObjects {
       const { size } = await fs.stat(file)
       await storage.put(key, createReadStream(file), {
         contentType: 'application/octet-stream',
+        size,
         publicRead: publish,
         ...(publish ? {} : { acl: 'authenticated-read' as const }),
         ...(signal ? { signal } : {}),

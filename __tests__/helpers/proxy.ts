@@ -94,6 +94,11 @@ export const faults = {
       } else s3Error(res, status, code, message, headers)
       return true
     },
+  /** Closes the connection before any answer, as a reset on the way does. */
+  drop: (): Fault => (req) => {
+    req.socket.destroy()
+    return true
+  },
   /** Sends the headers and half the body, then resets the connection. */
   resetMidBody: (): Fault => (_req, _res, forward) => {
     forward((up, res) => {

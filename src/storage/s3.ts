@@ -93,6 +93,8 @@ const MiB = 1024 * 1024
  */
 const uploadPartSize = 5 * MiB
 const uploadQueueSize = 2
+/** S3's limit for one PUT. */
+const singlePutLimit = 5 * 1024 ** 3
 
 /** One client configuration for every S3 operation (the cache itself and the CLI's housekeeping). */
 export function createS3Client(settings: S3Settings, idleTimeoutMs = 60_000): S3Client {
@@ -155,11 +157,9 @@ export class S3Storage implements Storage {
     const acl: { ACL?: ObjectCannedACL } = options.publicRead ? { ACL: 'public-read' } : options.acl ? { ACL: options.acl } : {}
     const params = { ...this.bucketKey(key), ContentType: options.contentType, ...acl }
     try {
-      if (Buffer.isBuffer(body)) {
-        await this.client.send(
-          new PutObjectCommand({ ...params, Body: body, ContentLength: body.length }),
-          options.signal ? { abortSignal: options.signal } : {},
-        )
+      const length = Buffer.isBuffer(body) ? body.length : options.size
+      if (length !== undefined && length <= singlePutLimit) {
+        await this.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: length }), options.signal ? { abortSignal: options.signal } : {})
         return
       }
       // lib-storage sends one PUT for a small body and a multipart upload (parts in parallel) for a large one,

@@ -13,6 +13,8 @@ export interface PutOptions {
   publicRead: boolean
   /** Another canned ACL to send when publicRead is false (scipio-s3-storage's objects get `authenticated-read`). */
   acl?: 'authenticated-read'
+  /** The stream's exact length, when known: S3 then takes it in one PUT (up to 5 GiB) rather than a multipart upload. */
+  size?: number
   signal?: AbortSignal
 }
 

@@ -1,0 +1,1130 @@
+import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
+var __webpack_exports__ = {};
+
+;// CONCATENATED MODULE: external "node:worker_threads"
+const external_node_worker_threads_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_threads");
+;// CONCATENATED MODULE: external "node:crypto"
+const external_node_crypto_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: external "node:stream"
+const external_node_stream_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
+;// CONCATENATED MODULE: external "node:stream/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+;// CONCATENATED MODULE: external "node:url"
+const external_node_url_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:url");
+;// CONCATENATED MODULE: external "node:zlib"
+const external_node_zlib_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
+;// CONCATENATED MODULE: external "node:fs/promises"
+const external_node_fs_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: ./src/pack.ts
+
+
+const BLOCK = 512;
+const padTo = (n) => Math.ceil(n / BLOCK) * BLOCK;
+/** Sort key: the path inside the slice (without a versioned bundle's `Versions/<v>/`), then the slice. */
+function orderKey(rel, type) {
+    const parts = rel.split('/');
+    if (type === 'dir')
+        return `0\0${rel}`;
+    const kind = type === 'file' ? '1' : '2'; // symlinks after the files, so they never split a group of files
+    if (parts.length < 3)
+        return `${kind}\0${parts.slice(1).join('/')}\0`; // files at the top of the framework
+    const [, slice, ...rest] = parts;
+    const inside = rest.join('/').replace(/(^|\/)Versions\/[^/]+\//, '$1');
+    return `${kind}\0${inside}\0${slice}`;
+}
+async function pack_planArchive(directory, folder, file) {
+    const entries = [];
+    const visit = async (rel) => {
+        const stat = await fs.lstat(path.join(directory, rel));
+        const base = { rel, mode: stat.mode & 0o777, mtime: Math.floor(stat.mtimeMs / 1000) };
+        if (stat.isDirectory()) {
+            entries.push({ ...base, type: 'dir', size: 0, linkpath: '', order: orderKey(rel, 'dir') });
+            for (const name of (await fs.readdir(path.join(directory, rel))).sort())
+                await visit(`${rel}/${name}`);
+        }
+        else if (stat.isSymbolicLink()) {
+            entries.push({ ...base, type: 'symlink', size: 0, linkpath: await fs.readlink(path.join(directory, rel)), order: orderKey(rel, 'symlink') });
+        }
+        else if (stat.isFile()) {
+            entries.push({ ...base, type: 'file', size: stat.size, linkpath: '', order: orderKey(rel, 'file') });
+        }
+        // Sockets, devices and FIFOs have no place in a framework and would be refused on restore: left out.
+    };
+    await visit(folder);
+    entries.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+    const version = await fs.lstat(path.join(directory, file));
+    if (!version.isFile())
+        throw new Error(`${file} is not a file`);
+    entries.push({ rel: file, type: 'file', mode: version.mode & 0o777, mtime: Math.floor(version.mtimeMs / 1000), size: version.size, linkpath: '', order: '' });
+    const items = interleave(entries);
+    let tarBytes = 3 * BLOCK; // the marker, and the two blocks that end an archive
+    for (const item of items)
+        tarBytes += headerBytes(item).length + padTo(item.part?.length ?? item.entry.size);
+    return { directory, items, tarBytes };
+}
+/**
+ * Pieces of this size, taken in turn from the same file of every slice (device, simulator, macOS), keep a
+ * page within 2 pieces (2 MiB) of the device page it resembles, whatever the binaries' size: zstd finds it
+ * with a 4 MiB window, and a consumer's decoder needs no more than that. (Measured on the realistic set:
+ * 1 MiB pieces and a 4 MiB window compress 1% better than 2 MiB pieces and an 8 MiB window.)
+ */
+const partBytes = (/* unused pure expression or super */ null && (1024 * 1024));
+function interleave(entries) {
+    const items = [];
+    const groupOf = (e) => (e.type === 'file' ? e.order.slice(0, e.order.lastIndexOf('\0')) : undefined);
+    for (let i = 0; i < entries.length;) {
+        const group = groupOf(entries[i]);
+        let j = i + 1;
+        while (group !== undefined && j < entries.length && groupOf(entries[j]) === group)
+            j++;
+        const members = entries.slice(i, j);
+        if (members.length < 2 || Math.max(...members.map((m) => m.size)) <= partBytes) {
+            for (const entry of members)
+                items.push({ entry });
+        }
+        else {
+            for (let offset = 0; members.some((m) => offset < m.size || offset === 0); offset += partBytes) {
+                for (const entry of members) {
+                    if (offset < entry.size || offset === 0)
+                        items.push({ entry, part: { offset, length: Math.min(partBytes, entry.size - offset) } });
+                }
+            }
+        }
+        i = j;
+    }
+    return items;
+}
+function octal(value, width) {
+    return value.toString(8).padStart(width - 1, '0') + '\0';
+}
+function ustarHeader(name, prefix, e, flag, size, linkpath) {
+    const header = Buffer.alloc(BLOCK);
+    header.write(name, 0, 100, 'utf8');
+    header.write(octal(e.mode, 8), 100);
+    header.write(octal(0, 8), 108);
+    header.write(octal(0, 8), 116);
+    header.write(octal(size, 12), 124);
+    header.write(octal(Math.max(0, Math.min(e.mtime, 0o77777777777)), 12), 136);
+    header.write('        ', 148);
+    header.write(flag, 156);
+    header.write(linkpath, 157, 100, 'utf8');
+    header.write('ustar\0', 257);
+    header.write('00', 263);
+    header.write(prefix, 345, 155, 'utf8');
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++)
+        sum += header[i];
+    header.write(octal(sum, 7) + ' ', 148);
+    return header;
+}
+/**
+ * The first entry of every archive: a FIFO named `.scipio-s3-cache-pieces`, which src/extract.ts skips.
+ * Releases of this action before pieces used node-tar, which silently skips entries of type `M`: they would
+ * have restored a framework without its binaries. Their entry guard refuses any FIFO before looking further,
+ * so to them these archives are a cache miss (the framework is built), never a broken framework.
+ */
+const piecesMarker = '.scipio-s3-cache-pieces';
+function markerHeader() {
+    return ustarHeader(piecesMarker, '', { rel: piecesMarker, type: 'file', mode: 0o644, mtime: 0, size: 0, linkpath: '', order: '' }, '6', 0, '');
+}
+/** Splits a path into ustar's prefix (≤155 bytes) and name (≤100 bytes), if it can be. */
+function splitPath(p) {
+    if (Buffer.byteLength(p) <= 100)
+        return ['', p];
+    for (let at = p.indexOf('/'); at !== -1; at = p.indexOf('/', at + 1)) {
+        const prefix = p.slice(0, at);
+        const name = p.slice(at + 1);
+        if (Buffer.byteLength(prefix) <= 155 && Buffer.byteLength(name) <= 100 && name)
+            return [prefix, name];
+    }
+    return undefined;
+}
+function paxRecord(key, value) {
+    const body = ` ${key}=${value}\n`;
+    let length = Buffer.byteLength(body) + 1;
+    while (String(length).length + Buffer.byteLength(body) !== length)
+        length = String(length).length + Buffer.byteLength(body);
+    return `${length}${body}`;
+}
+/**
+ * The header block(s) of one entry: a pax record first when ustar cannot hold its path, link target or size,
+ * or for a piece of a file: type `M` (GNU's "continuation of a file", the closest standard meaning) with pax
+ * records `SCIPIO.offset` and `SCIPIO.size` (the whole file's size).
+ */
+function headerBytes({ entry: e, part }) {
+    const rel = e.type === 'dir' ? `${e.rel}/` : e.rel;
+    const flag = part ? 'M' : e.type === 'dir' ? '5' : e.type === 'symlink' ? '2' : '0';
+    const size = part?.length ?? e.size;
+    const split = splitPath(rel);
+    const longLink = Buffer.byteLength(e.linkpath) > 100;
+    const bigSize = size > 0o77777777777;
+    const header = ustarHeader(split?.[1] ?? rel.slice(0, 100), split?.[0] ?? '', e, flag, bigSize ? 0 : size, longLink ? '' : e.linkpath);
+    if (split && !longLink && !bigSize && !part)
+        return header;
+    let records = '';
+    if (!split)
+        records += paxRecord('path', rel);
+    if (longLink)
+        records += paxRecord('linkpath', e.linkpath);
+    if (bigSize)
+        records += paxRecord('size', String(size));
+    if (part)
+        records += paxRecord('SCIPIO.offset', String(part.offset)) + paxRecord('SCIPIO.size', String(e.size));
+    const data = Buffer.from(records);
+    const paxName = `PaxHeader/${path.posix.basename(rel)}`.slice(0, 100);
+    const pax = ustarHeader(paxName, '', e, 'x', data.length, '');
+    return Buffer.concat([pax, data, Buffer.alloc(padTo(data.length) - data.length), header]);
+}
+const bufferBytes = (/* unused pure expression or super */ null && (1024 * 1024));
+/**
+ * Writes the tar into `sink` (the compressor) through two 1 MiB buffers used in turn: headers and small files
+ * are packed together, file data is read straight into the buffer, and a buffer is refilled only once the
+ * compressor has taken its bytes (its write callback). Reading into fresh buffers instead allocated the whole
+ * framework again in ArrayBuffers, and V8 answered every 64 MB of them with a full garbage collection (about
+ * a third of a cold save's main-thread time, docs/benchmarks.md). Ends `sink` when done.
+ */
+async function pack_writeTar(plan, sink) {
+    const buffers = [Buffer.allocUnsafe(bufferBytes), Buffer.allocUnsafe(bufferBytes)];
+    const taken = [undefined, undefined];
+    let current = 0;
+    let fill = 0;
+    const flush = async () => {
+        if (fill === 0)
+            return;
+        const chunk = buffers[current].subarray(0, fill);
+        const sent = new Promise((resolve, reject) => sink.write(chunk, (error) => (error ? reject(error) : resolve())));
+        sent.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
+        taken[current] = sent;
+        current = 1 - current;
+        fill = 0;
+        await taken[current]; // the other buffer must be free before it is filled again
+    };
+    const put = async (bytes) => {
+        for (let at = 0; at < bytes.length;) {
+            const n = bytes.copy(buffers[current], fill, at);
+            fill += n;
+            at += n;
+            if (fill === bufferBytes)
+                await flush();
+        }
+    };
+    await put(markerHeader());
+    for (const item of plan.items) {
+        const e = item.entry;
+        await put(headerBytes(item));
+        const start = item.part?.offset ?? 0;
+        const length = item.part?.length ?? e.size;
+        if (e.type !== 'file' || length === 0)
+            continue;
+        const handle = await fs.open(path.join(plan.directory, e.rel), 'r');
+        try {
+            for (let done = 0; done < length;) {
+                const { bytesRead } = await handle.read(buffers[current], fill, Math.min(bufferBytes - fill, length - done), start + done);
+                if (bytesRead === 0)
+                    throw new Error(`${e.rel} shrank while it was being archived`);
+                fill += bytesRead;
+                done += bytesRead;
+                if (fill === bufferBytes)
+                    await flush();
+            }
+        }
+        finally {
+            await handle.close();
+        }
+        await put(Buffer.alloc(padTo(length) - length));
+    }
+    await put(Buffer.alloc(2 * BLOCK));
+    await flush();
+    await Promise.all(taken);
+    await new Promise((resolve, reject) => sink.end((error) => (error ? reject(error) : resolve())));
+}
+
+;// CONCATENATED MODULE: ./src/extract.ts
+
+
+
+
+
+/**
+ * A lean tar extractor: it parses the 512-byte headers itself (ustar, pax `x`/`g` records, GNU long names), asks
+ * the EntryGuard about every entry before touching the disk, makes each folder once, and writes file data
+ * straight from the decompressor's chunks. Replaces node-tar's per-entry streams and state machines, which
+ * were most of the restore's CPU time (docs/benchmarks.md).
+ *
+ * Small writes and metadata calls are synchronous (a few microseconds each, no thread-pool round trip);
+ * large data writes go to the thread pool so the main thread keeps hashing and parsing meanwhile.
+ * Folder modes and times are set last, deepest first, so a read-only folder or a child's write cannot undo them.
+ */
+const extract_BLOCK = 512;
+const zeroBlock = Buffer.alloc(extract_BLOCK);
+const asyncWriteFrom = 64 * 1024;
+const openFlags = external_node_fs_namespaceObject.constants.O_WRONLY | external_node_fs_namespaceObject.constants.O_CREAT | external_node_fs_namespaceObject.constants.O_TRUNC | external_node_fs_namespaceObject.constants.O_NOFOLLOW;
+/** node-tar's names for the type flags, which the EntryGuard and its messages use. */
+const typeNames = {
+    '0': 'File',
+    '': 'OldFile',
+    '1': 'Link',
+    '2': 'SymbolicLink',
+    '3': 'CharacterDevice',
+    '4': 'BlockDevice',
+    '5': 'Directory',
+    '6': 'FIFO',
+    '7': 'ContiguousFile',
+    x: 'ExtendedHeader',
+    g: 'GlobalExtendedHeader',
+    L: 'NextFileHasLongPath',
+    K: 'NextFileHasLongLinkpath',
+    M: 'ContinuationFile',
+};
+function cString(block, start, length) {
+    const end = block.indexOf(0, start);
+    return block.toString('utf8', start, end === -1 || end > start + length ? start + length : end);
+}
+/** Octal text, or base-256 when the first byte's high bit is set (GNU, for values octal cannot hold). */
+function number(block, start, length) {
+    if (block[start] & 0x80) {
+        let value = block[start] & 0x7f;
+        for (let i = 1; i < length; i++)
+            value = value * 256 + block[start + i];
+        return value;
+    }
+    const text = block.toString('latin1', start, start + length).replace(/[\0 ].*$/s, '').trim();
+    if (text === '')
+        return 0;
+    if (!/^[0-7]+$/.test(text))
+        throw new archive_CorruptArchiveError(`the archive is corrupted (bad number '${text}' in a tar header)`);
+    return parseInt(text, 8);
+}
+function checksumOk(block) {
+    const stored = number(block, 148, 8);
+    let sum = 8 * 0x20;
+    for (let i = 0; i < extract_BLOCK; i++)
+        if (i < 148 || i >= 156)
+            sum += block[i];
+    return sum === stored;
+}
+/** `<length> <key>=<value>\n` records. */
+function paxRecords(data) {
+    const out = {};
+    let at = 0;
+    while (at < data.length) {
+        const space = data.indexOf(0x20, at);
+        const length = space === -1 ? NaN : Number(data.toString('latin1', at, space));
+        if (!Number.isSafeInteger(length) || length <= 0 || at + length > data.length)
+            throw new archive_CorruptArchiveError('the archive is corrupted (bad pax record)');
+        const record = data.toString('utf8', space + 1, at + length - 1);
+        const eq = record.indexOf('=');
+        if (eq > 0)
+            out[record.slice(0, eq)] = record.slice(eq + 1);
+        at += length;
+    }
+    return out;
+}
+function applyPax(header, pax) {
+    if (pax.path !== undefined)
+        header.path = pax.path;
+    if (pax.linkpath !== undefined)
+        header.linkpath = pax.linkpath;
+    if (pax.size !== undefined && /^\d+$/.test(pax.size))
+        header.size = Number(pax.size);
+    if (pax.mtime !== undefined && Number.isFinite(Number(pax.mtime)))
+        header.mtime = Number(pax.mtime);
+    if (pax['SCIPIO.offset'] !== undefined || pax['SCIPIO.size'] !== undefined) {
+        const offset = Number(pax['SCIPIO.offset']);
+        const total = Number(pax['SCIPIO.size']);
+        if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(total) || offset < 0 || total < 0)
+            throw new archive_CorruptArchiveError('the archive is corrupted (bad file piece)');
+        header.part = { offset, total };
+    }
+}
+/** A writable stream of an uncompressed tar; `destination` must be an empty folder the caller owns. */
+class TarExtractor extends external_node_stream_namespaceObject.Writable {
+    destination;
+    guard;
+    /** Partial header or metadata record being collected. */
+    pending = [];
+    pendingBytes = 0;
+    header;
+    /** Bytes of the current entry's body still to come, then its padding. */
+    remaining = 0;
+    padding = 0;
+    meta;
+    fd;
+    position = 0;
+    ended = false;
+    nextPax = {};
+    globalPax = {};
+    madeFolders = new Set();
+    /** Files written in pieces and not yet complete: bytes written so far, and the whole size. */
+    pieces = new Map();
+    folders = [];
+    constructor(destination, guard) {
+        super();
+        this.destination = destination;
+        this.guard = guard;
+        this.madeFolders.add(external_node_path_namespaceObject.resolve(destination));
+    }
+    _write(chunk, _encoding, callback) {
+        let step;
+        try {
+            step = this.consume(chunk, 0);
+        }
+        catch (error) {
+            callback(error);
+            return;
+        }
+        if (step)
+            step.then(() => callback(), callback);
+        else
+            callback();
+    }
+    _final(callback) {
+        if (!this.ended || this.pieces.size > 0) {
+            callback(new archive_CorruptArchiveError(`the archive is corrupted (${this.ended ? 'pieces of a file are missing' : 'it ends before the end-of-archive blocks'})`));
+            return;
+        }
+        try {
+            // Deepest first: a folder's time is set after everything inside it is written.
+            for (const folder of this.folders.reverse()) {
+                external_node_fs_namespaceObject.chmodSync(folder.abs, folder.mode);
+                // node-tar's portable archives record folders with mtime 0: leave those as the extraction left them.
+                if (folder.mtime > 0)
+                    external_node_fs_namespaceObject.utimesSync(folder.abs, folder.mtime, folder.mtime);
+            }
+            callback();
+        }
+        catch (error) {
+            callback(error);
+        }
+    }
+    _destroy(error, callback) {
+        if (this.fd !== undefined)
+            external_node_fs_namespaceObject.close(this.fd, () => undefined);
+        this.fd = undefined;
+        callback(error);
+    }
+    /** Parses `chunk` from `offset`; returns a promise only when it had to wait for a large write. */
+    consume(chunk, offset) {
+        while (offset < chunk.length) {
+            if (this.ended)
+                return undefined; // what follows the end-of-archive blocks is ignored, as tar does
+            if (this.remaining > 0) {
+                const take = Math.min(this.remaining, chunk.length - offset);
+                const piece = chunk.subarray(offset, offset + take);
+                offset += take;
+                this.remaining -= take;
+                if (this.meta)
+                    this.collect(piece);
+                else if (this.fd !== undefined) {
+                    if (take >= asyncWriteFrom) {
+                        const fd = this.fd;
+                        const position = this.position;
+                        this.position += take;
+                        return this.writeAll(fd, piece, position).then(() => {
+                            if (this.remaining === 0)
+                                this.endEntry();
+                            return this.consume(chunk, offset);
+                        });
+                    }
+                    for (let done = 0; done < piece.length;) {
+                        const written = external_node_fs_namespaceObject.writeSync(this.fd, piece, done, piece.length - done, this.position);
+                        if (written === 0)
+                            throw new Error('short write');
+                        done += written;
+                        this.position += written;
+                    }
+                }
+                if (this.remaining === 0)
+                    this.endEntry();
+                continue;
+            }
+            if (this.padding > 0) {
+                const skip = Math.min(this.padding, chunk.length - offset);
+                offset += skip;
+                this.padding -= skip;
+                continue;
+            }
+            // A header: collect 512 bytes, possibly across chunks.
+            const need = extract_BLOCK - this.pendingBytes;
+            if (this.pendingBytes === 0 && chunk.length - offset >= extract_BLOCK) {
+                this.onHeader(chunk.subarray(offset, offset + extract_BLOCK));
+                offset += extract_BLOCK;
+            }
+            else {
+                const take = Math.min(need, chunk.length - offset);
+                this.collect(chunk.subarray(offset, offset + take));
+                offset += take;
+                if (this.pendingBytes === extract_BLOCK)
+                    this.onHeader(this.takePending());
+            }
+        }
+        return undefined;
+    }
+    async writeAll(fd, piece, position) {
+        let done = 0;
+        while (done < piece.length) {
+            const written = await new Promise((resolve, reject) => external_node_fs_namespaceObject.write(fd, piece, done, piece.length - done, position + done, (error, n) => (error ? reject(error) : resolve(n))));
+            if (written === 0)
+                throw new Error('short write');
+            done += written;
+        }
+    }
+    collect(piece) {
+        // Metadata records (pax, long names) are small; the EntryGuard's caps do not see them, so cap them here.
+        if (this.pendingBytes + piece.length > 1024 * 1024)
+            throw new archive_UnsafeArchiveError('refused: a tar metadata record larger than 1 MiB');
+        this.pending.push(Buffer.from(piece));
+        this.pendingBytes += piece.length;
+    }
+    takePending() {
+        const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
+        this.pending = [];
+        this.pendingBytes = 0;
+        return all;
+    }
+    onHeader(block) {
+        if (block.equals(zeroBlock)) {
+            this.ended = true;
+            return;
+        }
+        if (!checksumOk(block))
+            throw new archive_CorruptArchiveError('the archive is corrupted (bad tar header checksum)');
+        const magic = block.toString('latin1', 257, 263);
+        const prefix = magic === 'ustar\0' ? cString(block, 345, 155) : '';
+        const name = cString(block, 0, 100);
+        const flag = block.toString('latin1', 156, 157).replace('\0', '');
+        const header = {
+            path: prefix ? `${prefix}/${name}` : name,
+            type: typeNames[flag] ?? `Unsupported (${JSON.stringify(flag)})`,
+            mode: number(block, 100, 8) & 0o777,
+            size: number(block, 124, 12),
+            mtime: number(block, 136, 12),
+            linkpath: cString(block, 157, 100),
+        };
+        if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
+            // A metadata record describes the next real entry; its own header only gives the record's length.
+            this.meta = flag;
+            this.remaining = header.size;
+            this.padding = (extract_BLOCK - (header.size % extract_BLOCK)) % extract_BLOCK;
+            if (header.size === 0)
+                this.endEntry();
+            return;
+        }
+        applyPax(header, this.globalPax);
+        applyPax(header, this.nextPax);
+        this.nextPax = {};
+        if (header.type === 'FIFO' && header.path === piecesMarker && header.size === 0)
+            return; // see src/pack.ts
+        // Pieces of a file (src/pack.ts): type M with their place in pax records; anything else is damage.
+        if ((header.type === 'ContinuationFile') !== (header.part !== undefined))
+            throw new archive_CorruptArchiveError('the archive is corrupted (a file piece without its place)');
+        // A piece is checked like the file it belongs to: same path rules, its bytes counted against the caps.
+        const refusal = this.guard.check(header.path, header.type === 'ContinuationFile' ? 'File' : header.type, header.size, header.type === 'SymbolicLink' ? header.linkpath : undefined);
+        if (refusal)
+            throw new archive_UnsafeArchiveError(`refused: ${refusal}`);
+        // Only files keep their body; any body another entry declares is skipped.
+        this.header = header;
+        this.remaining = header.size;
+        this.padding = (extract_BLOCK - (header.size % extract_BLOCK)) % extract_BLOCK;
+        this.startEntry(header);
+        if (header.size === 0)
+            this.endEntry();
+    }
+    folder(abs) {
+        if (this.madeFolders.has(abs))
+            return;
+        external_node_fs_namespaceObject.mkdirSync(abs, { recursive: true });
+        for (let dir = abs; !this.madeFolders.has(dir); dir = external_node_path_namespaceObject.dirname(dir))
+            this.madeFolders.add(dir);
+    }
+    startEntry(header) {
+        const abs = external_node_path_namespaceObject.join(this.destination, header.path.replace(/\/+$/, ''));
+        if (header.type === 'Directory') {
+            this.folder(abs);
+            this.folders.push({ abs, mode: header.mode, mtime: header.mtime });
+            return;
+        }
+        this.folder(external_node_path_namespaceObject.dirname(abs));
+        if (header.type === 'SymbolicLink') {
+            try {
+                external_node_fs_namespaceObject.symlinkSync(header.linkpath, abs);
+            }
+            catch (error) {
+                if (error.code !== 'EEXIST' || external_node_fs_namespaceObject.lstatSync(abs).isDirectory())
+                    throw error;
+                external_node_fs_namespaceObject.unlinkSync(abs);
+                external_node_fs_namespaceObject.symlinkSync(header.linkpath, abs);
+            }
+            external_node_fs_namespaceObject.lutimesSync(abs, header.mtime, header.mtime);
+            return;
+        }
+        if (header.part) {
+            const { offset, total } = header.part;
+            const known = this.pieces.get(abs);
+            if (offset + header.size > total || (offset === 0 ? known !== undefined : known?.next !== offset || known.total !== total)) {
+                throw new archive_CorruptArchiveError(`the archive is corrupted (a piece of '${header.path}' out of place)`);
+            }
+            this.pieces.set(abs, { next: offset + header.size, total });
+            // The first piece creates the file; the others add to it, never through a symlink.
+            this.fd = external_node_fs_namespaceObject.openSync(abs, offset === 0 ? openFlags : external_node_fs_namespaceObject.constants.O_WRONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW, 0o600);
+            this.position = offset;
+            return;
+        }
+        // O_NOFOLLOW: never write through a symlink that is already there.
+        this.fd = external_node_fs_namespaceObject.openSync(abs, openFlags, 0o600);
+        this.position = 0;
+    }
+    endEntry() {
+        if (this.meta) {
+            const data = this.takePending();
+            if (this.meta === 'x')
+                this.nextPax = { ...this.nextPax, ...paxRecords(data) };
+            else if (this.meta === 'g')
+                this.globalPax = { ...this.globalPax, ...paxRecords(data) };
+            else if (this.meta === 'L')
+                this.nextPax = { ...this.nextPax, path: cString(data, 0, data.length) };
+            else
+                this.nextPax = { ...this.nextPax, linkpath: cString(data, 0, data.length) };
+            this.meta = undefined;
+            return;
+        }
+        const header = this.header;
+        if (this.fd !== undefined) {
+            const fd = this.fd;
+            this.fd = undefined;
+            const abs = header.part && external_node_path_namespaceObject.join(this.destination, header.path);
+            const complete = !abs || this.pieces.get(abs).next === header.part.total;
+            try {
+                if (complete) {
+                    external_node_fs_namespaceObject.fchmodSync(fd, header.mode);
+                    external_node_fs_namespaceObject.futimesSync(fd, header.mtime, header.mtime);
+                }
+            }
+            finally {
+                external_node_fs_namespaceObject.closeSync(fd);
+            }
+            if (abs && complete)
+                this.pieces.delete(abs);
+        }
+        this.header = undefined;
+    }
+}
+
+;// CONCATENATED MODULE: external "node:v8"
+const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
+;// CONCATENATED MODULE: external "node:vm"
+const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
+;// CONCATENATED MODULE: ./src/garbage.ts
+
+
+/**
+ * Every MiB a cache transfer moves passes through freshly allocated Buffers (socket reads, zlib's output,
+ * file reads). V8 frees their memory only when it collects, and it waits for tens of MB of them per thread
+ * first: in a restore of 1.5 GB with two extraction threads that was 100-150 MB of dead buffers in the peak
+ * RSS. A young-generation collection after every 16 MiB moved frees them for about a millisecond each
+ * (docs/benchmarks.md). `gc` is V8's own extension, enabled at run time; where that is refused, nothing
+ * changes but the memory.
+ */
+const every = 16 * 1024 * 1024;
+let collect = null;
+let since = 0;
+function collector() {
+    if (collect === null) {
+        try {
+            (0,external_node_v8_namespaceObject.setFlagsFromString)('--expose-gc');
+            collect = (0,external_node_vm_namespaceObject.runInNewContext)('gc');
+        }
+        catch {
+            collect = undefined;
+        }
+    }
+    return collect;
+}
+/** Counts bytes this thread moved; collects young garbage after every 16 MiB. */
+function moved(bytes) {
+    since += bytes;
+    if (since < every)
+        return;
+    since = 0;
+    collector()?.({ type: 'minor' });
+}
+
+;// CONCATENATED MODULE: ./src/archive.ts
+
+
+
+
+
+
+
+const z = external_node_zlib_namespaceObject;
+function zstdAvailable() {
+    return typeof z.createZstdCompress === 'function' && typeof z.createZstdDecompress === 'function';
+}
+function preferredFormat() {
+    return zstdAvailable() ? 'tar.zst' : 'tar.gz';
+}
+function canRead(format) {
+    return format === 'tar.gz' || zstdAvailable();
+}
+/**
+ * zlib streams hand out 16 KiB chunks by default: for a 1.5 GB set that is ~100k round trips to the thread
+ * pool and as many tiny file writes. 1 MiB chunks cut both (warm restore measured 2x faster, see
+ * docs/benchmarks.md) for 1 MiB of buffer per stream.
+ */
+const chunkSize = 1024 * 1024;
+/**
+ * zstd settings, chosen on the realistic data set (docs/benchmarks.md): level 3 with long-distance matching
+ * over a 2^22 (4 MiB) window. src/pack.ts puts the slices' copies of a file side by side, large files in
+ * 1 MiB pieces taken in turn, so a simulator page is never more than 2 MiB from the device page it resembles.
+ * A decoder then needs at most 4 MiB, whatever the framework's size; it refuses frames asking for more (no
+ * release of this action wrote any: before, level 3 meant a 2 MiB window). The frame records its content
+ * size, so a small archive gets a smaller window still.
+ */
+const zstdLevel = 3;
+const zstdWindowLog = 22;
+function compressor(format, pledgedSrcSize) {
+    if (format === 'tar.gz')
+        return zlib.createGzip({ level: 6, chunkSize });
+    const c = z.constants;
+    // The frame checksum makes zstd itself notice damaged bytes, before our SHA-256 over the whole object does.
+    const params = {};
+    const set = (name, value) => {
+        const id = c[name];
+        if (id !== undefined)
+            params[id] = value;
+    };
+    set('ZSTD_c_compressionLevel', zstdLevel);
+    set('ZSTD_c_checksumFlag', 1);
+    set('ZSTD_c_windowLog', zstdWindowLog);
+    set('ZSTD_c_enableLongDistanceMatching', 1);
+    return z.createZstdCompress({ chunkSize, params, pledgedSrcSize });
+}
+function decompressor(format) {
+    if (format === 'tar.gz')
+        return external_node_zlib_namespaceObject.createGunzip({ chunkSize });
+    const windowLogMax = z.constants.ZSTD_d_windowLogMax;
+    return z.createZstdDecompress({ chunkSize, ...(windowLogMax !== undefined ? { params: { [windowLogMax]: zstdWindowLog } } : {}) });
+}
+/**
+ * Streams a compressed tar of `entries` (a framework folder and its VersionFile, relative to `directory`),
+ * in the order src/pack.ts chooses so the slices' shared bytes compress together.
+ */
+function packArchive(directory, entries, format) {
+    const [folder, file] = entries;
+    const out = new PassThrough();
+    planArchive(directory, folder, file)
+        .then(async (plan) => {
+        const compress = compressor(format, plan.tarBytes);
+        const compressed = pipeline(compress, out);
+        try {
+            await writeTar(plan, compress);
+        }
+        catch (error) {
+            compress.destroy(error);
+        }
+        await compressed;
+    })
+        .catch((error) => out.destroy(error));
+    return out;
+}
+class archive_UnsafeArchiveError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'UnsafeArchiveError';
+    }
+}
+/** The bytes do not decompress or do not parse as tar: the archive is damaged. */
+class archive_CorruptArchiveError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'CorruptArchiveError';
+    }
+}
+function isFormatError(error) {
+    const code = String(error?.code ?? '');
+    return code.startsWith('Z_') || code.startsWith('ZSTD_') || code.startsWith('TAR_');
+}
+const defaultExtractLimits = { maxBytes: 16 * 1024 ** 3, maxEntries: 500_000 };
+const allowedTypes = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink']);
+/** Checks each entry against the archive's expected shape before tar may write it. */
+class EntryGuard {
+    roots;
+    limits;
+    bytes = 0;
+    entries = 0;
+    symlinks = new Set();
+    constructor(roots, limits) {
+        this.roots = roots;
+        this.limits = limits;
+    }
+    /** Returns why the entry is refused, or undefined when it may be written. */
+    check(entryPath, type, size, linkpath) {
+        const p = entryPath.replace(/\/+$/, '');
+        if (!allowedTypes.has(type))
+            return `'${p}' is a ${type} entry; only files, folders and symlinks are allowed`;
+        if (p.startsWith('/') || /^[A-Za-z]:/.test(p) || p.includes('\\'))
+            return `'${p}' is an absolute path`;
+        const parts = p.split('/');
+        if (parts.some((part) => part === '..' || part === '.' || part === ''))
+            return `'${p}' has a '..', '.' or empty component`;
+        const [root] = parts;
+        if (root === this.roots.file) {
+            if (parts.length !== 1 || (type !== 'File' && type !== 'OldFile'))
+                return `'${p}' must be a plain file`;
+        }
+        else if (root !== this.roots.folder) {
+            return `'${p}' lies outside ${this.roots.folder}`;
+        }
+        for (let i = 1; i < parts.length; i++) {
+            if (this.symlinks.has(parts.slice(0, i).join('/')))
+                return `'${p}' would be written through the symlink '${parts.slice(0, i).join('/')}'`;
+        }
+        if (type === 'SymbolicLink') {
+            if (!linkpath || linkpath.startsWith('/'))
+                return `symlink '${p}' points to an absolute path`;
+            const resolved = external_node_path_namespaceObject.posix.normalize(external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(p), linkpath));
+            if (resolved !== root && !resolved.startsWith(`${root}/`))
+                return `symlink '${p}' -> '${linkpath}' points outside ${root}`;
+            this.symlinks.add(p);
+        }
+        this.entries += 1;
+        this.bytes += size;
+        if (this.entries > this.limits.maxEntries)
+            return `more than ${this.limits.maxEntries} entries`;
+        if (this.bytes > this.limits.maxBytes)
+            return `more than ${this.limits.maxBytes} bytes once unpacked`;
+        return undefined;
+    }
+}
+/**
+ * Unpacks a compressed archive stream into `destination` (an empty folder the caller owns), refusing
+ * anything outside the framework folder and its VersionFile. Rejects with UnsafeArchiveError on refusal.
+ */
+async function extractArchive(source, destination, format, roots, limits = defaultExtractLimits, 
+/** Stages on the compressed bytes before decompression (hashing, stall detection). */
+inspect = []) {
+    await explained((0,promises_namespaceObject.pipeline)([source, ...inspect, decompressor(format), new TarExtractor(destination, new EntryGuard(roots, limits))]));
+}
+/**
+ * The same as extractArchive, for a caller that writes the compressed bytes itself: `input` takes them
+ * (a write's callback says the chunk's memory may be reused), `done` settles once extraction has stopped.
+ */
+function openExtraction(destination, format, roots, limits) {
+    const input = decompressor(format);
+    return { input, done: explained((0,promises_namespaceObject.pipeline)(input, new TarExtractor(destination, new EntryGuard(roots, limits)))) };
+}
+/** Errors of decompression and parsing as the archive's damage; refusals and file system errors as they are. */
+async function explained(extraction) {
+    try {
+        await extraction;
+    }
+    catch (error) {
+        if (error instanceof archive_UnsafeArchiveError || error instanceof archive_CorruptArchiveError)
+            throw error;
+        if (isFormatError(error))
+            throw new archive_CorruptArchiveError(`the archive is corrupted (${error.message})`);
+        throw error;
+    }
+}
+/** Counts and hashes the bytes flowing through, for checking a download against its index entry. */
+class Measure extends external_node_stream_namespaceObject.Transform {
+    hash;
+    bytes = 0;
+    constructor(hash) {
+        super();
+        this.hash = hash;
+    }
+    _transform(chunk, _encoding, callback) {
+        this.bytes += chunk.length;
+        moved(chunk.length);
+        this.hash.update(chunk);
+        callback(null, chunk);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/extract-pool.ts
+
+
+
+
+
+
+
+
+
+
+const extractOnThisThread = {
+    wantsBatches: true,
+    async extract(source, stages, spec) {
+        const hash = (0,external_node_crypto_namespaceObject.createHash)('sha256');
+        const measure = new Measure(hash);
+        await extractArchive(source, spec.destination, spec.format, spec.roots, spec.limits, [...stages, measure]);
+        return { sha256: hash.digest('hex'), bytes: measure.bytes };
+    },
+};
+function toMessage(error) {
+    const e = error;
+    return { name: String(e?.name ?? 'Error'), message: String(e?.message ?? error), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
+}
+function fromMessage(error) {
+    if (error.name === 'UnsafeArchiveError')
+        return new UnsafeArchiveError(error.message);
+    if (error.name === 'CorruptArchiveError')
+        return new CorruptArchiveError(error.message);
+    return Object.assign(new Error(error.message), error.code ? { code: error.code } : {});
+}
+/** The worker's side: one extraction per `start`, fed by `data` messages whose buffers go back once consumed. */
+function serveExtractions(port) {
+    const jobs = new Map();
+    const post = (message, transfer) => port.postMessage(message, transfer);
+    port.on('message', (message) => {
+        const { id } = message;
+        if (message.op === 'start') {
+            const { spec } = message;
+            const { input, done } = openExtraction(spec.destination, spec.format, spec.roots, spec.limits);
+            const job = { input, hash: (0,external_node_crypto_namespaceObject.createHash)('sha256'), bytes: 0 };
+            jobs.set(id, job);
+            done
+                .then(() => post({ op: 'done', id, result: { sha256: job.hash.digest('hex'), bytes: job.bytes } }), (error) => post({ op: 'failed', id, error: toMessage(error) }))
+                .finally(() => jobs.delete(id));
+            return;
+        }
+        const job = jobs.get(id);
+        if (!job)
+            return;
+        if (message.op === 'data') {
+            const { buffer, length } = message;
+            const chunk = Buffer.from(buffer, 0, length);
+            job.hash.update(chunk);
+            job.bytes += length;
+            moved(length * 2); // and about as much again decompressed
+            job.input.write(chunk, () => post({ op: 'took', id, buffer }, [buffer]));
+        }
+        else if (message.op === 'end')
+            job.input.end();
+        else
+            job.input.destroy(new Error('the download stopped'));
+    });
+}
+// ------------------------------------------------------------------ the main thread's side
+/**
+ * The main thread copies the socket's chunks into 256 KiB buffers that travel to the worker and back: one
+ * batch is one message and one decompressor call, and no buffer is left for the garbage collector. Two per
+ * archive keep the worker busy while the next one fills. (1 MiB buffers cost 25-30 MB more peak RSS for no
+ * measurable speed; 128 KiB cost 1.5-2 CPU-s more in messages: docs/benchmarks.md.)
+ */
+const batchBytes = (/* unused pure expression or super */ null && (256 * 1024));
+const buffersPerJob = 2;
+class BufferPool {
+    keep;
+    free = [];
+    constructor(keep) {
+        this.keep = keep;
+    }
+    take() {
+        return this.free.pop() ?? new ArrayBuffer(batchBytes);
+    }
+    give(buffer) {
+        if (this.free.length < this.keep)
+            this.free.push(buffer);
+    }
+}
+class Job {
+    id;
+    post;
+    pool;
+    sender;
+    result;
+    current;
+    filled = 0;
+    /** Buffers at the worker. */
+    out = 0;
+    waiting;
+    settle;
+    constructor(id, post, pool) {
+        this.id = id;
+        this.post = post;
+        this.pool = pool;
+        this.result = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+        this.result.catch(() => undefined); // observed by extract(); never an unhandled rejection meanwhile
+        this.sender = new Writable({
+            write: (chunk, _encoding, callback) => this.accept(chunk, 0, callback),
+            final: (callback) => {
+                if (this.filled > 0)
+                    this.send();
+                this.post({ op: 'end', id });
+                callback();
+            },
+        });
+    }
+    accept(chunk, offset, callback) {
+        while (offset < chunk.length) {
+            if (!this.current) {
+                if (this.out >= buffersPerJob) {
+                    this.waiting = () => this.accept(chunk, offset, callback);
+                    return;
+                }
+                this.current = Buffer.from(this.pool.take());
+                this.filled = 0;
+            }
+            const copied = chunk.copy(this.current, this.filled, offset);
+            this.filled += copied;
+            offset += copied;
+            if (this.filled === this.current.length)
+                this.send();
+        }
+        callback();
+    }
+    send() {
+        const buffer = this.current.buffer;
+        this.post({ op: 'data', id: this.id, buffer, length: this.filled }, [buffer]);
+        this.out += 1;
+        this.current = undefined;
+        this.filled = 0;
+    }
+    took(buffer) {
+        this.out -= 1;
+        this.pool.give(buffer);
+        const waiting = this.waiting;
+        this.waiting = undefined;
+        waiting?.();
+    }
+    done(result) {
+        this.settle.resolve(result);
+    }
+    failed(error) {
+        this.settle.reject(error);
+        // The extraction stopped: stop feeding it (the download is then torn down by the pipeline).
+        this.sender.destroy(error);
+    }
+}
+class Thread {
+    pool;
+    jobs = new Map();
+    worker;
+    constructor(file, pool, onGone) {
+        this.pool = pool;
+        this.worker = new Worker(file);
+        this.worker.unref();
+        this.worker.on('message', (message) => {
+            const job = this.jobs.get(message.id);
+            if (!job)
+                return;
+            if (message.op === 'took')
+                return job.took(message.buffer);
+            this.jobs.delete(message.id);
+            if (this.jobs.size === 0)
+                this.worker.unref();
+            if (message.op === 'done')
+                job.done(message.result);
+            else
+                job.failed(fromMessage(message.error));
+        });
+        const fail = (error) => {
+            onGone(this);
+            for (const job of this.jobs.values())
+                job.failed(new Error(`the extraction thread stopped: ${error.message}`));
+            this.jobs.clear();
+        };
+        this.worker.on('error', fail);
+        this.worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
+    }
+    post(message, transfer) {
+        this.worker.postMessage(message, transfer);
+    }
+    start(id, spec) {
+        const job = new Job(id, (message, transfer) => this.post(message, transfer), this.pool);
+        this.jobs.set(id, job);
+        // A thread with work keeps the process alive; an idle one does not.
+        this.worker.ref();
+        this.post({ op: 'start', id, spec });
+        return job;
+    }
+    async terminate() {
+        await this.worker.terminate();
+    }
+}
+class ThreadPool {
+    file;
+    size;
+    wantsBatches = false;
+    threads = [];
+    pool;
+    nextId = 1;
+    constructor(file, size, concurrency) {
+        this.file = file;
+        this.size = size;
+        this.pool = new BufferPool(buffersPerJob * concurrency);
+    }
+    async extract(source, stages, spec) {
+        const thread = this.leastBusy();
+        const job = thread.start(this.nextId++, spec);
+        let streamError;
+        try {
+            await pipeline([source, ...stages, job.sender]);
+        }
+        catch (error) {
+            streamError = error;
+            thread.post({ op: 'abort', id: job.id });
+        }
+        // Wait for the extraction to stop writing in every case: the caller removes the folder next.
+        try {
+            const result = await job.result;
+            if (streamError !== undefined)
+                throw streamError;
+            return result;
+        }
+        catch (error) {
+            throw streamError ?? error;
+        }
+    }
+    /** Archives whose extraction has not yet stopped. */
+    get active() {
+        return this.threads.reduce((sum, thread) => sum + thread.jobs.size, 0);
+    }
+    async close() {
+        await Promise.all(this.threads.splice(0).map((thread) => thread.terminate()));
+    }
+    leastBusy() {
+        if (this.threads.length < this.size) {
+            const thread = new Thread(this.file, this.pool, (gone) => {
+                const at = this.threads.indexOf(gone);
+                if (at !== -1)
+                    this.threads.splice(at, 1);
+            });
+            this.threads.push(thread);
+            return thread;
+        }
+        return this.threads.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+    }
+}
+/** dist/extract-worker/index.js, beside or above the running bundle (dist/index.js, dist/restore/index.js, ...). */
+function workerFile() {
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    return [path.join(here, 'extract-worker', 'index.js'), path.join(here, '..', 'extract-worker', 'index.js')].find((file) => existsSync(file));
+}
+let shared;
+/** One thread per core, but no more than the archives that can be in flight at once. */
+function extractor(concurrency) {
+    if (shared)
+        return shared;
+    const file = workerFile();
+    shared = file ? new ThreadPool(file, Math.max(1, Math.min(concurrency, availableParallelism())), concurrency) : extractOnThisThread;
+    return shared;
+}
+
+;// CONCATENATED MODULE: ./src/extract-worker.ts
+
+
+// Entry of dist/extract-worker/: a thread that hashes, decompresses and unpacks archives the main thread
+// downloads (src/extract-pool.ts says why and how).
+if (external_node_worker_threads_namespaceObject.parentPort)
+    serveExtractions(external_node_worker_threads_namespaceObject.parentPort);
+
