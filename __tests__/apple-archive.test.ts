@@ -11,7 +11,7 @@ import { archiveDirectory, encodeEntry, fieldKeySet, unwrapBlocks, wrapBlocks } 
 import { aaArchiveArgs, aaExtractArgs, findAa } from '../src/apple-archive.js'
 import { CorruptArchiveError, UnsafeArchiveError } from '../src/archive.js'
 import { indexDocument, parseIndex, type IndexEntry, type PackageIndex } from '../src/cache-index.js'
-import { DownloadCheck } from '../src/download-check.js'
+import { StallWatch } from '../src/stall-watch.js'
 import { aarObjectKey, looksLikeAppleArchive, restoreAppleArchive } from '../src/scipio-s3-storage.js'
 import { root } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
@@ -163,7 +163,7 @@ describe('restoring an .aar entry', () => {
     const staging = await fs.mkdtemp(path.join(os.tmpdir(), 'aar-staging-'))
     process.env.PATH = `${aaBin}${path.delimiter}${previousPath}`
     try {
-      await restoreAppleArchive(entry, staging, { open: async () => ({ body: Readable.from([bytes]), size: bytes.length }), check: (hash) => new DownloadCheck(hash, 60_000, () => new Error('stalled')) })
+      await restoreAppleArchive(entry, staging, { open: async () => ({ body: Readable.from([bytes]), size: bytes.length }), watch: () => new StallWatch(60_000, () => new Error('stalled')) })
     } finally {
       process.env.PATH = previousPath
     }

@@ -16,16 +16,19 @@ async function tempDir(prefix: string) {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix))
 }
 
-/** A raw header of any type flag (the helper only knows the usual ones), for GNU long names. */
-function gnuLongName(flag: 'L' | 'K', value: string): Buffer {
-  const body = Buffer.from(`${value}\0`)
-  const header = tarEntry({ path: '././@LongLink', type: 'file', content: body })
-  header.write(flag, 156)
-  header.write('        ', 148)
+/** Gives an entry another type flag (the helper only knows the usual ones) and its header a fresh checksum. */
+function withFlag(entry: Buffer, flag: string): Buffer {
+  entry.write(flag, 156)
+  entry.write('        ', 148)
   let sum = 0
-  for (let i = 0; i < 512; i++) sum += header[i]!
-  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
-  return header
+  for (let i = 0; i < 512; i++) sum += entry[i]!
+  entry.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
+  return entry
+}
+
+/** A GNU long name or long link record. */
+function gnuLongName(flag: 'L' | 'K', value: string): Buffer {
+  return withFlag(tarEntry({ path: '././@LongLink', type: 'file', content: Buffer.from(`${value}\0`) }), flag)
 }
 
 async function toBuffer(stream: Readable): Promise<Buffer> {
@@ -43,14 +46,6 @@ function piece(file: string, offset: number, total: number, content: Buffer): Bu
     return `${length}${body}`
   }
   const pax = Buffer.from(record('SCIPIO.offset', String(offset)) + record('SCIPIO.size', String(total)))
-  const withFlag = (entry: Buffer, flag: string) => {
-    entry.write(flag, 156)
-    entry.write('        ', 148)
-    let sum = 0
-    for (let i = 0; i < 512; i++) sum += entry[i]!
-    entry.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
-    return entry
-  }
   return Buffer.concat([withFlag(tarEntry({ path: 'PaxHeader/x', type: 'file', content: pax }), 'x'), withFlag(tarEntry({ path: file, type: 'file', content }), 'M')])
 }
 

@@ -15,7 +15,8 @@ import type { ArchiveFormat } from './keys.js'
  * each archive's SHA-256, zstd and tar work (and the file system calls, most of a restore's CPU) runs in one of
  * a few worker threads, so a restore uses every core instead of queueing behind one event loop
  * (docs/benchmarks.md). A worker's small heap also makes the garbage of decompression cheap to collect.
- * Without the bundled worker (the sources run by the unit tests) the same work runs on the calling thread.
+ * Without the bundled worker (the sources run by the unit tests) the same work runs on the calling thread,
+ * unbatched: correct, not tuned.
  */
 
 export interface ExtractSpec {
@@ -33,14 +34,11 @@ export interface Extracted {
 }
 
 export interface Extractor {
-  /** Whether the download should be handed on in batches (DownloadCheck); the thread pool batches it itself. */
-  readonly wantsBatches: boolean
   /** Streams `source` through `stages` (on this thread) into the archive's extraction. Settles only once the extraction has stopped writing. */
   extract(source: Readable, stages: Transform[], spec: ExtractSpec): Promise<Extracted>
 }
 
 export const extractOnThisThread: Extractor = {
-  wantsBatches: true,
   async extract(source, stages, spec) {
     const hash = createHash('sha256')
     const measure = new Measure(hash)
@@ -249,7 +247,6 @@ class Thread {
 }
 
 export class ThreadPool implements Extractor {
-  readonly wantsBatches = false
   private readonly threads: Thread[] = []
   private readonly pool: BufferPool
   private nextId = 1

@@ -1,10 +1,9 @@
-import { randomBytes, type Hash } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import pLimit from 'p-limit'
 import { canRead, CorruptArchiveError, defaultExtractLimits, UnsafeArchiveError } from './archive.js'
 import { parseCompleteMarker, parseIndex, type IndexEntry, type PackageIndex } from './cache-index.js'
-import { DownloadCheck } from './download-check.js'
 import { extractor } from './extract-pool.js'
 import { CacheTimeoutError, errorMessage, StorageError } from './errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from './frameworks.js'
@@ -12,6 +11,7 @@ import { scipioKey, type KeyPlan, type PackagePlan } from './keys.js'
 import type { Log } from './log.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from './retry.js'
 import { AarFormat, aarMissReason, restoreAppleArchive } from './scipio-s3-storage.js'
+import { StallWatch } from './stall-watch.js'
 import { getJson, type Storage } from './storage/index.js'
 
 /** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
@@ -143,8 +143,8 @@ export async function placeFramework(staging: string, outputDirectory: string, t
   }
 }
 
-function stallChecked(hash: Hash | undefined, stallMs: number, batches = true): DownloadCheck {
-  return new DownloadCheck(hash, stallMs, () => new StallError(`no data for ${Math.round(stallMs / 1000)} s`), batches ? 1024 * 1024 : 0)
+function stallWatch(stallMs: number): StallWatch {
+  return new StallWatch(stallMs, () => new StallError(`no data for ${Math.round(stallMs / 1000)} s`))
 }
 
 async function downloadInto(
@@ -156,7 +156,7 @@ async function downloadInto(
   if (entry.format === AarFormat) {
     return restoreAppleArchive(entry, staging, {
       open: () => answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => ctx.storage.get(entry.key, signal)),
-      check: (hash) => stallChecked(hash, ctx.stallTimeoutMs ?? 60_000),
+      watch: () => stallWatch(ctx.stallTimeoutMs ?? 60_000),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     })
   }
@@ -171,9 +171,7 @@ async function downloadInto(
   ctx.signal?.addEventListener('abort', abort, { once: true })
   let received: { sha256: string; bytes: number }
   try {
-    const extraction = extractor(ctx.concurrency)
-    const check = stallChecked(undefined, ctx.stallTimeoutMs ?? 60_000, extraction.wantsBatches)
-    received = await extraction.extract(object.body, [check], { destination: staging, format: entry.format, roots, limits: defaultExtractLimits })
+    received = await extractor(ctx.concurrency).extract(object.body, [stallWatch(ctx.stallTimeoutMs ?? 60_000)], { destination: staging, format: entry.format, roots, limits: defaultExtractLimits })
   } finally {
     ctx.signal?.removeEventListener('abort', abort)
   }

@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
@@ -6,7 +6,7 @@ import * as path from 'node:path'
 import type { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { aaArchiveArgs, aaExtractArgs, aaMissing, findAa, runAa } from './apple-archive.js'
-import { CorruptArchiveError, defaultExtractLimits, EntryGuard, UnsafeArchiveError, type ExtractLimits } from './archive.js'
+import { CorruptArchiveError, defaultExtractLimits, EntryGuard, Measure, UnsafeArchiveError, type ExtractLimits } from './archive.js'
 import type { IndexEntry } from './cache-index.js'
 import { CacheTimeoutError, errorMessage, StorageError } from './errors.js'
 import { frameworkFolder, versionFileName, type LocalFramework } from './frameworks.js'
@@ -53,10 +53,10 @@ export async function aarMissReason(log: Log): Promise<string | undefined> {
   return reason
 }
 
-/** What restore gives this module for one download: the GET (with its answer timeout) and the check its bytes pass (count, hash, stall watch). */
+/** What restore gives this module for one download: the GET (with its answer timeout) and a stall watch for the body. */
 export interface AarDownload {
   open(): Promise<StoredObject | undefined>
-  check(hash: Hash): Transform & { bytes: number }
+  watch(): Transform
   signal?: AbortSignal
   limits?: ExtractLimits
 }
@@ -85,11 +85,11 @@ export async function restoreAppleArchive(entry: IndexEntry, staging: string, io
     throw new CorruptArchiveError(`size ${object.size} differs from the index's ${entry.size}`)
   }
   const hash = createHash('sha256')
-  const measure = io.check(hash)
+  const measure = new Measure(hash)
   const abort = () => object.body.destroy(new CacheTimeoutError())
   io.signal?.addEventListener('abort', abort, { once: true })
   try {
-    await pipeline(object.body, measure, createWriteStream(download))
+    await pipeline(object.body, io.watch(), measure, createWriteStream(download))
   } finally {
     io.signal?.removeEventListener('abort', abort)
   }

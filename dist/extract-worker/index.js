@@ -861,7 +861,6 @@ class Measure extends external_node_stream_namespaceObject.Transform {
 
 
 const extractOnThisThread = {
-    wantsBatches: true,
     async extract(source, stages, spec) {
         const hash = (0,external_node_crypto_namespaceObject.createHash)('sha256');
         const measure = new Measure(hash);
@@ -1054,7 +1053,6 @@ class Thread {
 class ThreadPool {
     file;
     size;
-    wantsBatches = false;
     threads = [];
     pool;
     nextId = 1;
