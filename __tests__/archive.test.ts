@@ -6,8 +6,8 @@ import { pipeline } from 'node:stream/promises'
 import { describe, expect, it } from 'vitest'
 // @ts-expect-error: the double is plain JavaScript
 import { writeFramework } from '../scipio-test-double/framework-tree.mjs'
-import { canRead, extractArchive, packArchive, preferredFormat, zstdAvailable } from '../src/archive.js'
-import type { ArchiveFormat } from '../src/keys.js'
+import { canRead, extractArchive, packArchive, preferredFormat, zstdAvailable } from '../src/archive/archive.js'
+import type { ArchiveFormat } from '../src/keys/keys.js'
 import { snapshotTree } from './helpers/tree.js'
 
 async function tempDir(prefix: string) {

@@ -5,11 +5,13 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { extractArchive, UnsafeArchiveError } from '../src/archive.js'
-import { exampleWorkspace, readDoubleLog, runAction, s3TestInputs } from './helpers/action.js'
-import { startS3Server, type S3Server } from './helpers/s3-server.js'
+import { describe, expect, it } from 'vitest'
+import { extractArchive } from '../src/archive/archive.js'
+import { UnsafeArchiveError } from '../src/archive/guard.js'
+import { runAction, s3TestInputs } from './helpers/action.js'
+import { exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
 import { tarArchive, type RawEntry } from './helpers/tar.js'
+import { useStore } from './helpers/store.js'
 
 const roots = { folder: 'Evil.xcframework', file: '.Evil.version' }
 const ok: RawEntry[] = [
@@ -74,26 +76,22 @@ describe('hostile archives are refused and write nothing outside the destination
 })
 
 describe('a hostile archive in the bucket', () => {
-  let s3: S3Server
-  beforeAll(async () => {
-    s3 = await startS3Server(['attack-cache'])
-  })
-  afterAll(async () => s3?.stop())
+  const store = useStore(['attack-cache'])
 
   it('is a miss with a warning; the target is built from source and nothing escapes', async () => {
     const inputs = {
-      ...s3TestInputs(s3.endpoint, 'attack-cache'),
+      ...s3TestInputs(store.s3.endpoint, 'attack-cache'),
     }
     const producer = await exampleWorkspace()
     expect((await runAction({ ...inputs, mode: 'producer', 'package-directory': producer })).code).toBe(0)
     // Replace Logging's archive with a hostile one and point its index entry at the new bytes.
-    const client = s3.client()
+    const client = store.s3.client()
     const listed = await client.send(new ListObjectsV2Command({ Bucket: 'attack-cache', Prefix: '.scipio-s3-cache/packages/' }))
     const indexes = (listed.Contents ?? []).map((o) => o.Key!)
     expect(indexes).toHaveLength(5)
     let patched = false
     for (const key of indexes) {
-      const index = (await (await fetch(`${s3.endpoint}/attack-cache/${key}`)).json()) as { targets: { targetName: string; key: string; size: number; sha256: string; format: string }[] }
+      const index = (await (await fetch(`${store.s3.endpoint}/attack-cache/${key}`)).json()) as { targets: { targetName: string; key: string; size: number; sha256: string; format: string }[] }
       const entry = index.targets.find((t) => t.targetName === 'Logging')
       if (!entry) continue
       const hostile = gzipSync(tarArchive([{ path: 'Logging.xcframework/', type: 'dir' }, { path: 'Logging.xcframework/../../pwned.txt', type: 'file', content: Buffer.from('pwned') }]))

@@ -1,39 +1,37 @@
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { promisify } from 'node:util'
 import pLimit from 'p-limit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { doubleBin, exampleWorkspace, readDoubleLog, runAction, s3TestInputs } from './helpers/action.js'
+import { runAction, s3TestInputs } from './helpers/action.js'
+import { exampleWorkspace, readDoubleLog, runScipioDouble } from './helpers/workspace.js'
 import { startCdn, type Cdn } from './helpers/cdn.js'
 import { runCli, type CliRun } from './helpers/cli.js'
-import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { testCredentials } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
+import { useStore } from './helpers/store.js'
 
 const bucket = 'cli-cache'
 const prefix = 'team/ios'
 const allTargets = ['APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections']
 const packages = ['apngkit', 'delegate', 'kingfisher', 'swift-collections', 'swift-log']
 
-let s3: S3Server
+const store = useStore([bucket])
 let cdn: Cdn
 let producerWs: string
 
 beforeAll(async () => {
-  s3 = await startS3Server([bucket])
-  cdn = await startCdn(s3.endpoint, bucket)
+  cdn = await startCdn(store.s3.endpoint, bucket)
 })
 afterAll(async () => {
   await cdn?.close()
-  await s3?.stop()
 })
 
 /** Credentials the way a developer has them: in the standard AWS environment variables, never as flags. */
 const awsEnv = { AWS_ACCESS_KEY_ID: testCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey }
 function storeFlags(under = prefix): string[] {
-  return ['--bucket', bucket, '--endpoint', s3.endpoint, '--force-path-style', '--prefix', under]
+  return ['--bucket', bucket, '--endpoint', store.s3.endpoint, '--force-path-style', '--prefix', under]
 }
 
 function expectCode(run: CliRun, code: number) {
@@ -45,7 +43,7 @@ async function listKeys(under = ''): Promise<string[]> {
   const keys: string[] = []
   let token: string | undefined
   do {
-    const out = await s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: under, ...(token ? { ContinuationToken: token } : {}) }))
+    const out = await store.s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: under, ...(token ? { ContinuationToken: token } : {}) }))
     keys.push(...(out.Contents ?? []).map((o) => o.Key!))
     token = out.IsTruncated ? out.NextContinuationToken : undefined
   } while (token)
@@ -61,8 +59,7 @@ interface StatusJson {
 }
 
 async function buildWithDouble(ws: string): Promise<void> {
-  const env = { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH ?? ''}` }
-  await promisify(execFile)(path.join(doubleBin, 'scipio'), ['prepare', ws, '--output', path.join(ws, 'XCFrameworks'), '--framework-cache-policy', 'project', '--configuration', 'release', '--framework-type', 'dynamic'], { env })
+  await runScipioDouble(['prepare', ws, '--output', path.join(ws, 'XCFrameworks'), '--framework-cache-policy', 'project', '--configuration', 'release', '--framework-type', 'dynamic'])
 }
 
 describe('command line usage', () => {
@@ -96,7 +93,7 @@ describe('the command line and the action share one cache', () => {
   it('status finds everything an action producer stored, under the same package and set keys', async () => {
     producerWs = await exampleWorkspace()
     const producer = await runAction({
-      ...s3TestInputs(s3.endpoint, bucket),
+      ...s3TestInputs(store.s3.endpoint, bucket),
       prefix,
       mode: 'consumer,producer',
       'should-publish': 'true',
@@ -172,7 +169,7 @@ describe('the command line and the action share one cache', () => {
     const log = path.join(consumerWs, 'double.log')
     const consumer = await runAction(
       {
-        ...s3TestInputs(s3.endpoint, bucket),
+        ...s3TestInputs(store.s3.endpoint, bucket),
         prefix: own,
         'key-salt': 'cli-save',
         'package-directory': consumerWs,
@@ -255,14 +252,14 @@ describe('S3-compatible settings and public URLs', () => {
   it('with both a bucket and a public URL and no credentials at all, a consumer reads through the public URL', async () => {
     const ws = await exampleWorkspace()
     cdn.requests.length = 0
-    const run = await runCli(['restore', '--bucket', bucket, '--region', 'auto', '--endpoint', s3.endpoint, '--force-path-style', '--public-url', cdn.baseUrl, '--prefix', prefix], { cwd: ws })
+    const run = await runCli(['restore', '--bucket', bucket, '--region', 'auto', '--endpoint', store.s3.endpoint, '--force-path-style', '--public-url', cdn.baseUrl, '--prefix', prefix], { cwd: ws })
     expectCode(run, 0)
     expect(run.stdout).toContain('Restored 7 frameworks')
     expect(cdn.requests.length).toBeGreaterThan(0)
   })
 
   it('through a public bucket that answers 403 for missing objects, status reports them missing, not failed', async () => {
-    const hidden = await startCdn(s3.endpoint, bucket, '/cache', 403)
+    const hidden = await startCdn(store.s3.endpoint, bucket, '/cache', 403)
     try {
       const ws = await exampleWorkspace()
       const run = await runCli(['status', '--public-url', hidden.baseUrl, '--prefix', prefix, '--key-salt', 'never-stored', '--fail-on-missing', '--json'], { cwd: ws })
@@ -279,9 +276,9 @@ describe('S3-compatible settings and public URLs', () => {
 
   it("accepts R2's region 'auto' with an endpoint and path-style addressing", async () => {
     const ws = await exampleWorkspace()
-    const run = await runCli(['status', '--bucket', bucket, '--region', 'auto', '--endpoint', s3.endpoint, '--force-path-style', '--prefix', prefix, '--fail-on-missing'], { cwd: ws, env: awsEnv })
+    const run = await runCli(['status', '--bucket', bucket, '--region', 'auto', '--endpoint', store.s3.endpoint, '--force-path-style', '--prefix', prefix, '--fail-on-missing'], { cwd: ws, env: awsEnv })
     expectCode(run, 0)
-    expect(run.stderr).toContain(`cache at s3://${bucket} at ${s3.endpoint}`)
+    expect(run.stderr).toContain(`cache at s3://${bucket} at ${store.s3.endpoint}`)
   })
 })
 
@@ -303,7 +300,7 @@ describe('prune', () => {
     const old = `${prefix}/Obsolete/${hex()}.tar.gz`
     const foreign = `${prefix}/notes.txt`
     const outside = `elsewhere/Obsolete/${hex()}.tar.gz`
-    for (const Key of [old, foreign, outside]) await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from('x') }))
+    for (const Key of [old, foreign, outside]) await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from('x') }))
     const before = await listKeys()
 
     // Everything was written just now: the default --older-than 1 protects all of it.
@@ -361,8 +358,8 @@ describe('prune', () => {
     const ws = await exampleWorkspace()
     const many = Array.from({ length: 1005 }, (_, i) => `bulk/Junk${i % 3}/${hex()}.tar.gz`)
     const limit = pLimit(16)
-    await Promise.all(many.map((Key) => limit(() => s3.client().send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from('x') })))))
-    const flags = ['--bucket', bucket, '--endpoint', s3.endpoint, '--force-path-style', '--prefix', 'bulk', '--older-than', '0']
+    await Promise.all(many.map((Key) => limit(() => store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from('x') })))))
+    const flags = ['--bucket', bucket, '--endpoint', store.s3.endpoint, '--force-path-style', '--prefix', 'bulk', '--older-than', '0']
     const dry = await runCli(['prune', ...flags, '--json'], { cwd: ws, env: awsEnv })
     expectCode(dry, 0)
     const plan = JSON.parse(dry.stdout) as { listed: number; candidates: unknown[] }

@@ -2,36 +2,27 @@ import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { exampleWorkspace, readDoubleLog, runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
-import { startProxy, type Proxy } from './helpers/proxy.js'
-import { startS3Server, type S3Server } from './helpers/s3-server.js'
+import { describe, expect, it } from 'vitest'
+import { runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
+import { exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
 import { snapshotTree } from './helpers/tree.js'
+import { useStore } from './helpers/store.js'
 
 const bucket = 'scipio-cache'
 const allTargets = ['APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections']
 
-let s3: S3Server
-let proxy: Proxy
+const store = useStore([bucket])
 
-beforeAll(async () => {
-  s3 = await startS3Server([bucket])
-  proxy = await startProxy(s3.port)
-})
-afterAll(async () => {
-  await proxy?.close()
-  await s3?.stop()
-})
 
 function s3Inputs(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    ...s3TestInputs(proxy.endpoint, bucket),
+    ...s3TestInputs(store.proxy.endpoint, bucket),
     ...extra,
   }
 }
 
 async function listKeys(prefix = ''): Promise<string[]> {
-  const out = await s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))
+  const out = await store.s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))
   return (out.Contents ?? []).map((o) => o.Key!).sort()
 }
 
@@ -50,7 +41,7 @@ describe('end to end through dist/index.js against an S3 server', () => {
   it('a producer builds and uploads every target, publicly readable with should-publish', async () => {
     producerWs = await exampleWorkspace()
     const log = path.join(producerWs, 'double.log')
-    proxy.requests.length = 0
+    store.proxy.requests.length = 0
     const run = await runAction(s3Inputs({ mode: 'consumer,producer', prefix, 'package-directory': producerWs, 'should-publish': 'true' }), { SCIPIO_TEST_DOUBLE_LOG: log })
     expectOk(run)
     expect(json(run, 'built')).toEqual(allTargets)
@@ -67,12 +58,12 @@ describe('end to end through dist/index.js against an S3 server', () => {
     expect(keys.filter((k) => k.includes('/.scipio-s3-cache/complete/'))).toHaveLength(1)
 
     // s3rver does not enforce ACLs, so check what was sent: every object write carries public-read.
-    const writes = proxy.requests.filter((r) => r.method === 'PUT' || (r.method === 'POST' && r.url.includes('uploads')))
+    const writes = store.proxy.requests.filter((r) => r.method === 'PUT' || (r.method === 'POST' && r.url.includes('uploads')))
     expect(writes.length).toBeGreaterThanOrEqual(keys.length)
     for (const w of writes.filter((r) => !r.url.includes('partNumber='))) expect(w.headers['x-amz-acl'], w.url).toBe('public-read')
     // And every object answers an anonymous GET.
     for (const key of keys) {
-      const res = await fetch(`${s3.endpoint}/${bucket}/${key}`)
+      const res = await fetch(`${store.s3.endpoint}/${bucket}/${key}`)
       expect(res.status, key).toBe(200)
       await res.arrayBuffer()
     }
@@ -128,7 +119,7 @@ describe('end to end through dist/index.js against an S3 server', () => {
 
   it('a public-URL consumer restores everything with no credentials', async () => {
     const ws = await exampleWorkspace()
-    const run = await runAction({ 'public-url': `${s3.endpoint}/${bucket}`, prefix, 'package-directory': ws })
+    const run = await runAction({ 'public-url': `${store.s3.endpoint}/${bucket}`, prefix, 'package-directory': ws })
     expectOk(run)
     expect(run.outputs['cache-hit']).toBe('true')
     expect(json(run, 'restored')).toEqual(allTargets)
@@ -137,11 +128,11 @@ describe('end to end through dist/index.js against an S3 server', () => {
 
   it('sends no ACL at all without should-publish', async () => {
     const ws = await exampleWorkspace()
-    proxy.requests.length = 0
+    store.proxy.requests.length = 0
     const run = await runAction(s3Inputs({ mode: 'producer', prefix: 'private', 'package-directory': ws }))
     expectOk(run)
     expect(json(run, 'uploaded')).toEqual(allTargets)
-    const writes = proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST')
+    const writes = store.proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST')
     expect(writes.length).toBeGreaterThan(0)
     for (const w of writes) expect(w.headers['x-amz-acl']).toBeUndefined()
   })
@@ -175,7 +166,7 @@ describe('archives shared between indexes', () => {
   it('a damaged archive is replaced by the next consumer,producer run', async () => {
     const keys = await listKeys(`${prefix}/Logging/`)
     expect(keys).toHaveLength(1)
-    await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: keys[0]!, Body: Buffer.from('damaged') }))
+    await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: keys[0]!, Body: Buffer.from('damaged') }))
     const healing = await runAction(s3Inputs({ mode: 'consumer,producer', prefix, 'key-salt': 'a', 'package-directory': await exampleWorkspace() }))
     expectOk(healing)
     expect(json(healing, 'built')).toEqual(['Logging'])
@@ -193,14 +184,14 @@ describe('large archives and failed builds', () => {
     const graph = JSON.parse(await fs.readFile(graphFile, 'utf8')) as { packages: Record<string, { targets: { binarySize?: number }[] }> }
     graph.packages['kingfisher']!.targets[0]!.binarySize = 20 * 1024 * 1024 // two slices: 40 MiB, over the 16 MiB part size once compressed
     await fs.writeFile(graphFile, JSON.stringify(graph))
-    proxy.requests.length = 0
+    store.proxy.requests.length = 0
     const run = await runAction(s3Inputs({ mode: 'producer', prefix: 'large', 'package-directory': ws }))
     expectOk(run)
-    const kingfisher = proxy.requests.filter((r) => r.url.includes('/Kingfisher/'))
+    const kingfisher = store.proxy.requests.filter((r) => r.url.includes('/Kingfisher/'))
     expect(kingfisher.some((r) => r.method === 'POST')).toBe(false)
     const puts = kingfisher.filter((r) => r.method === 'PUT' && r.url.includes('.tar.'))
     expect(puts).toHaveLength(1)
-    const listed = await s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'large/' }))
+    const listed = await store.s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'large/' }))
     const stored = listed.Contents?.find((o) => decodeURIComponent(puts[0]!.url.split('?')[0]!).endsWith(`/${o.Key!}`))
     expect(stored?.Size).toBeGreaterThan(20 * 1024 * 1024)
     expect(Number(puts[0]!.headers['content-length'])).toBe(stored?.Size)

@@ -1,13 +1,15 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { pinRecordObjectKey } from '../src/pin-record.js'
-import { readResolvedFile, type Pin } from '../src/resolved.js'
-import { exampleWorkspace, runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { pinRecordObjectKey } from '../src/bucket/pin-record.js'
+import { readResolvedFile, type Pin } from '../src/keys/resolved.js'
+import { runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
+import { exampleWorkspace } from './helpers/workspace.js'
 import { runCli } from './helpers/cli.js'
-import { faults, limited, startProxy, type Proxy } from './helpers/proxy.js'
-import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { faults, limited } from './helpers/proxy.js'
+import { testCredentials } from './helpers/s3-server.js'
+import { useStore } from './helpers/store.js'
 
 /** Issue #10: every miss explained (outputs, log, summary, CLI), and the build time a full hit avoided. */
 
@@ -19,13 +21,12 @@ const hex64 = /^[0-9a-f]{64}$/
 const doubleBuildMs = 250
 const otherXcode = { SCIPIO_TEST_DOUBLE_XCODE: '16.4', SCIPIO_TEST_DOUBLE_XCODE_BUILD: '16F6', SCIPIO_TEST_DOUBLE_CLANG: 'clang-1700.0.13.5' }
 
-let s3: S3Server
-let proxy: Proxy
+const store = useStore([bucket])
 let producer: ActionRun
 let pins: Pin[]
 
 function inputs(ws: string, extra: Record<string, string> = {}, under = prefix): Record<string, string> {
-  return { ...s3TestInputs(proxy.endpoint, bucket), prefix: under, 'package-directory': ws, ...extra }
+  return { ...s3TestInputs(store.proxy.endpoint, bucket), prefix: under, 'package-directory': ws, ...extra }
 }
 
 function expectOk(run: ActionRun) {
@@ -41,27 +42,21 @@ function warnings(run: ActionRun): string[] {
 }
 
 async function objectText(key: string): Promise<string> {
-  const out = await s3.client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+  const out = await store.s3.client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))
   return out.Body!.transformToString()
 }
 
 async function keysUnder(under: string): Promise<string[]> {
-  const out = await s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: under }))
+  const out = await store.s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: under }))
   return (out.Contents ?? []).map((o) => o.Key!).sort()
 }
 
 beforeAll(async () => {
-  s3 = await startS3Server([bucket])
-  proxy = await startProxy(s3.port)
   const ws = await exampleWorkspace()
   pins = (await readResolvedFile(path.join(ws, 'Package.resolved'))).pins
   // The producer: Xcode 16.2 (16C5032a) from the xcrun double, release, no salt.
   producer = await runAction(inputs(ws, { mode: 'consumer,producer' }), { SCIPIO_TEST_DOUBLE_BUILD_MS: String(doubleBuildMs) })
   expectOk(producer)
-})
-afterAll(async () => {
-  await proxy?.close()
-  await s3?.stop()
 })
 
 describe('a producer records what it stored', () => {
@@ -93,10 +88,10 @@ describe('a producer records what it stored', () => {
 
   it('an unchanged producer run writes nothing: no index, no archive, no pin record', async () => {
     const ws = await exampleWorkspace()
-    proxy.requests.length = 0
+    store.proxy.requests.length = 0
     const run = await runAction(inputs(ws, { mode: 'consumer,producer', 'output-directory': path.join(ws, 'Out') }))
     expectOk(run)
-    expect(proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST').map((r) => r.url)).toEqual([])
+    expect(store.proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST').map((r) => r.url)).toEqual([])
     expect(reasons(run)).toEqual({})
   })
 })
@@ -190,7 +185,7 @@ describe('a consumer explains every miss', () => {
 
   it('status --explain prints the same reasons', async () => {
     const ws = await exampleWorkspace()
-    const flags = ['--bucket', bucket, '--endpoint', s3.endpoint, '--force-path-style', '--prefix', prefix, '--package-directory', ws]
+    const flags = ['--bucket', bucket, '--endpoint', store.s3.endpoint, '--force-path-style', '--prefix', prefix, '--package-directory', ws]
     const env = { AWS_ACCESS_KEY_ID: testCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey, ...otherXcode }
     const text = await runCli(['status', ...flags, '--explain'], { cwd: ws, env })
     expect(text.code, text.stderr).toBe(0)
@@ -207,7 +202,7 @@ describe('a consumer explains every miss', () => {
 describe('records are best effort', () => {
   it('a producer that cannot write pin records still uploads everything and succeeds, with one warning', async () => {
     const under = `${prefix}-no-records`
-    proxy.fault = limited((req) => req.method === 'PUT' && (req.url ?? '').includes('/.scipio-s3-cache/pins/'), Infinity, faults.status(403, 'AccessDenied', 'Access Denied'))
+    store.proxy.fault = limited((req) => req.method === 'PUT' && (req.url ?? '').includes('/.scipio-s3-cache/pins/'), Infinity, faults.status(403, 'AccessDenied', 'Access Denied'))
     try {
       const run = await runAction(inputs(await exampleWorkspace(), { mode: 'consumer,producer' }, under))
       expectOk(run)
@@ -216,7 +211,7 @@ describe('records are best effort', () => {
       expect(warnings(run)[0]).toMatch(/Could not update 5 pin records .*access denied \(403\)/)
       expect(await keysUnder(`${under}/.scipio-s3-cache/pins/`)).toEqual([])
     } finally {
-      proxy.fault = undefined
+      store.proxy.fault = undefined
     }
   })
 })
@@ -224,7 +219,7 @@ describe('records are best effort', () => {
 describe('records are untrusted', () => {
   it('a hostile or oversized record never fails a restore: it is ignored with a debug message and only loses the explanation', async () => {
     const pin = (id: string) => pins.find((p) => p.identity === id)!
-    const put = (p: Pin, body: string) => s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: pinRecordObjectKey(prefix, p), Body: body }))
+    const put = (p: Pin, body: string) => store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: pinRecordObjectKey(prefix, p), Body: body }))
     const injected = {
       schema: 'scipio-s3-cache/pin-record/v1',
       pin: { identity: 'kingfisher', revision: pin('kingfisher').revision, version: pin('kingfisher').version },

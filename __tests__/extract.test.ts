@@ -5,8 +5,9 @@ import { Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
 import * as tar from 'tar'
 import { describe, expect, it } from 'vitest'
-import { CorruptArchiveError, EntryGuard, extractArchive, packArchive, preferredFormat, UnsafeArchiveError } from '../src/archive.js'
-import { partBytes } from '../src/pack.js'
+import { extractArchive, packArchive, preferredFormat } from '../src/archive/archive.js'
+import { CorruptArchiveError, EntryGuard, UnsafeArchiveError } from '../src/archive/guard.js'
+import { partBytes } from '../src/archive/pack.js'
 import { snapshotTree } from './helpers/tree.js'
 import { tarArchive, tarEntry } from './helpers/tar.js'
 
@@ -121,7 +122,7 @@ describe('the tar extractor', () => {
     const when = new Date('2024-03-01T12:00:00Z')
     await fs.utimes(path.join(src, file), when, when)
     const chunks: Buffer[] = []
-    for await (const c of tar.create({ cwd: src, gzip: true, portable: true }, ['Long.xcframework', '.Long.version'])) chunks.push(c as Buffer)
+    for await (const c of tar.create({ cwd: src, gzip: true, portable: true }, ['Long.xcframework', '.Long.version'])) chunks.push(c)
     const dst = await tempDir('node-tar-dst-')
     await extractArchive(Readable.from([Buffer.concat(chunks)]), dst, 'tar.gz', roots)
     expect(await fs.readFile(path.join(dst, file), 'utf8')).toBe('header')

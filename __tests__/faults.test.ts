@@ -1,22 +1,22 @@
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import * as path from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { exampleWorkspace, readDoubleLog, runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
-import { faults, isAnyPut, isArchiveGet, isArchivePut, isIndexGet, limited, startProxy, type Proxy } from './helpers/proxy.js'
-import { startS3Server, type S3Server } from './helpers/s3-server.js'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
+import { exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
+import { faults, isAnyPut, isArchiveGet, isArchivePut, isIndexGet, limited } from './helpers/proxy.js'
 import { snapshotTree } from './helpers/tree.js'
+import { useStore } from './helpers/store.js'
 
 const bucket = 'fault-cache'
 const prefix = 'faults'
 const allTargets = ['APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections']
 
-let s3: S3Server
-let proxy: Proxy
+const store = useStore([bucket])
 let producerOut: Record<string, string>
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    ...s3TestInputs(proxy.endpoint, bucket),
+    ...s3TestInputs(store.proxy.endpoint, bucket),
     prefix,
     ...extra,
   }
@@ -26,19 +26,13 @@ const list = (run: ActionRun, name: string) => JSON.parse(run.outputs[name] ?? '
 const warnings = (run: ActionRun) => run.stdout.split('\n').filter((l) => l.startsWith('::warning::'))
 
 beforeAll(async () => {
-  s3 = await startS3Server([bucket])
-  proxy = await startProxy(s3.port)
   const ws = await exampleWorkspace()
   const run = await runAction(inputs({ mode: 'producer', 'package-directory': ws }))
   expect(run.code, run.stdout).toBe(0)
   producerOut = await snapshotTree(path.join(ws, 'XCFrameworks'))
 })
 afterEach(() => {
-  proxy.fault = undefined
-})
-afterAll(async () => {
-  await proxy?.close()
-  await s3?.stop()
+  store.proxy.fault = undefined
 })
 
 /** A consumer run through the proxy into a fresh workspace. */
@@ -59,7 +53,7 @@ describe('transient faults are retried and the restore completes', () => {
     ['a 503 SlowDown', faults.status(503, 'SlowDown', 'Please reduce your request rate.')],
   ])('%s on two archive downloads', async (_name, fault) => {
     const injected = limited(isArchiveGet, 2, fault)
-    proxy.fault = injected
+    store.proxy.fault = injected
     const { run, built, out } = await consume()
     expect(run.code, run.stdout).toBe(0)
     expect(injected.hits()).toBe(2)
@@ -71,13 +65,13 @@ describe('transient faults are retried and the restore completes', () => {
   it('an archive upload that fails twice (a 500, then a dropped connection) is sent again from its file', async () => {
     const failures = [faults.status(500, 'InternalError'), faults.drop()]
     const injected = limited((req) => isArchivePut(req) && req.url!.includes('/Kingfisher/'), 2, (req, res, forward) => failures.shift()!(req, res, forward))
-    proxy.fault = injected
+    store.proxy.fault = injected
     const ws = await exampleWorkspace()
     const run = await runAction(inputs({ mode: 'producer', prefix: 'put-retry', 'package-directory': ws }))
     expect(run.code, run.stdout).toBe(0)
     expect(injected.hits()).toBe(2)
     expect(list(run, 'uploaded')).toEqual(allTargets)
-    proxy.fault = undefined
+    store.proxy.fault = undefined
     const { run: consumer, out } = await consume({ prefix: 'put-retry' })
     expect(list(consumer, 'restored')).toEqual(allTargets)
     expect(await snapshotTree(out)).toEqual(await snapshotTree(path.join(ws, 'XCFrameworks')))
@@ -85,7 +79,7 @@ describe('transient faults are retried and the restore completes', () => {
 
   it('a stalled download is aborted after stall-timeout-seconds and retried', async () => {
     const injected = limited(isArchiveGet, 1, faults.stall())
-    proxy.fault = injected
+    store.proxy.fault = injected
     const started = Date.now()
     const { run, out } = await consume({ 'stall-timeout-seconds': '1' })
     expect(run.code, run.stdout).toBe(0)
@@ -98,7 +92,7 @@ describe('transient faults are retried and the restore completes', () => {
 
 describe('persistent faults are misses: warned, built, never a wrong binary', () => {
   it('a corrupted archive is never extracted; the target is built', async () => {
-    proxy.fault = limited((req) => isArchiveGet(req) && req.url!.includes('/Kingfisher/'), Infinity, faults.flipByte())
+    store.proxy.fault = limited((req) => isArchiveGet(req) && req.url!.includes('/Kingfisher/'), Infinity, faults.flipByte())
     const { run, built, out } = await consume()
     expect(run.code, run.stdout).toBe(0)
     expect(built).toEqual(['Kingfisher'])
@@ -109,7 +103,7 @@ describe('persistent faults are misses: warned, built, never a wrong binary', ()
   })
 
   it('a truncated archive is a miss reported as such', async () => {
-    proxy.fault = limited((req) => isArchiveGet(req) && req.url!.includes('/Logging/'), Infinity, faults.truncate())
+    store.proxy.fault = limited((req) => isArchiveGet(req) && req.url!.includes('/Logging/'), Infinity, faults.truncate())
     const { run, built } = await consume()
     expect(run.code).toBe(0)
     expect(built).toEqual(['Logging'])
@@ -117,7 +111,7 @@ describe('persistent faults are misses: warned, built, never a wrong binary', ()
   })
 
   it('an index that is not JSON is a miss for its package', async () => {
-    proxy.fault = limited(isIndexGet, Infinity, (req, res) => {
+    store.proxy.fault = limited(isIndexGet, Infinity, (req, res) => {
       req.resume()
       res.writeHead(200, { 'content-length': 9 })
       res.end('not json!')
@@ -131,7 +125,7 @@ describe('persistent faults are misses: warned, built, never a wrong binary', ()
   })
 
   it('strict turns a cache error into a failed step (after building)', async () => {
-    proxy.fault = limited((req) => isArchiveGet(req) && req.url!.includes('/Delegate/'), Infinity, faults.flipByte())
+    store.proxy.fault = limited((req) => isArchiveGet(req) && req.url!.includes('/Delegate/'), Infinity, faults.flipByte())
     const { run, built } = await consume({ strict: 'true' })
     expect(built).toEqual(['Delegate'])
     expect(run.code).toBe(1)
@@ -141,7 +135,7 @@ describe('persistent faults are misses: warned, built, never a wrong binary', ()
 
 describe('S3 errors name the bucket, the operation and the fix', () => {
   it('403: access denied names the missing permission, is never "not found", and is warned once', async () => {
-    proxy.fault = limited(() => true, Infinity, faults.status(403, 'AccessDenied', 'Access Denied'))
+    store.proxy.fault = limited(() => true, Infinity, faults.status(403, 'AccessDenied', 'Access Denied'))
     const { run, built } = await consume()
     expect(run.code).toBe(0)
     expect(built).toEqual(allTargets)
@@ -152,14 +146,14 @@ describe('S3 errors name the bucket, the operation and the fix', () => {
   })
 
   it('301 PermanentRedirect: says which region the bucket is in', async () => {
-    proxy.fault = limited(() => true, Infinity, faults.status(301, 'PermanentRedirect', 'The bucket you are attempting to access must be addressed using the specified endpoint.', { 'x-amz-bucket-region': 'eu-west-1' }))
+    store.proxy.fault = limited(() => true, Infinity, faults.status(301, 'PermanentRedirect', 'The bucket you are attempting to access must be addressed using the specified endpoint.', { 'x-amz-bucket-region': 'eu-west-1' }))
     const { run } = await consume()
     expect(run.code).toBe(0)
     expect(warnings(run).join('\n')).toMatch(/the bucket is not in region 'us-east-1'; it is in 'eu-west-1'\. Set 'region: eu-west-1'/)
   })
 
   it('AccessControlListNotSupported: says to use a bucket policy or turn ACLs on; the build still passes', async () => {
-    proxy.fault = limited(isAnyPut, Infinity, faults.status(400, 'AccessControlListNotSupported', 'The bucket does not allow ACLs'))
+    store.proxy.fault = limited(isAnyPut, Infinity, faults.status(400, 'AccessControlListNotSupported', 'The bucket does not allow ACLs'))
     const ws = await exampleWorkspace()
     const run = await runAction(inputs({ mode: 'producer', prefix: 'acl', 'should-publish': 'true', 'package-directory': ws }))
     expect(run.code, run.stdout).toBe(0)
@@ -181,7 +175,7 @@ describe('S3 errors name the bucket, the operation and the fix', () => {
 
   it('a wrong secret key: says the credentials were rejected', async () => {
     // s3rver does not check v4 signatures, so the proxy answers as S3 does.
-    proxy.fault = limited(() => true, Infinity, faults.status(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.'))
+    store.proxy.fault = limited(() => true, Infinity, faults.status(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.'))
     const { run, built } = await consume({ 'secret-access-key': 'wrong-secret-0000000000000000' })
     expect(run.code).toBe(0)
     expect(built).toEqual(allTargets)
@@ -211,7 +205,7 @@ describe('atomicity and limits', () => {
     const old = await runAction(inputs({ mode: 'producer', prefix: 'old', 'package-directory': ws }), { SCIPIO_TEST_DOUBLE_XCODE_BUILD: '16B40' })
     expect(old.code).toBe(0)
     const before = await snapshotTree(out)
-    proxy.fault = limited(isArchiveGet, Infinity, faults.flipByte())
+    store.proxy.fault = limited(isArchiveGet, Infinity, faults.flipByte())
     const run = await runAction(inputs({ 'package-directory': ws }), {}, 'dist/restore/index.js')
     expect(run.code, run.stdout).toBe(0)
     expect(list(run, 'restored')).toEqual([])
@@ -229,7 +223,7 @@ describe('atomicity and limits', () => {
   })
 
   it('the cache time limit turns what is left into misses', async () => {
-    proxy.fault = limited(isArchiveGet, Infinity, faults.stall())
+    store.proxy.fault = limited(isArchiveGet, Infinity, faults.stall())
     const started = Date.now()
     const { run, built } = await consume({ 'cache-timeout-minutes': '0.03', 'stall-timeout-seconds': '600' })
     expect(run.code, run.stdout).toBe(0)
@@ -239,19 +233,19 @@ describe('atomicity and limits', () => {
   })
 
   it('a save that fails halfway leaves no index pointing at a missing archive', async () => {
-    proxy.fault = limited((req) => isArchivePut(req) && req.url!.includes('/Kingfisher/'), Infinity, faults.status(500, 'InternalError'))
+    store.proxy.fault = limited((req) => isArchivePut(req) && req.url!.includes('/Kingfisher/'), Infinity, faults.status(500, 'InternalError'))
     const ws = await exampleWorkspace()
     const run = await runAction(inputs({ mode: 'producer', prefix: 'halfway', 'package-directory': ws }))
     expect(run.code, run.stdout).toBe(0)
     expect(list(run, 'uploaded')).toEqual(allTargets.filter((t) => t !== 'Kingfisher'))
     expect(warnings(run).join('\n')).toMatch(/Could not upload Kingfisher/)
-    const client = s3.client()
+    const client = store.s3.client()
     const keys = ((await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'halfway/' }))).Contents ?? []).map((o) => o.Key!)
     expect(keys.some((k) => k.includes('/complete/'))).toBe(false)
     const indexes = keys.filter((k) => k.includes('/packages/'))
     expect(indexes.length).toBe(4)
     for (const key of indexes) {
-      const body = await (await fetch(`${s3.endpoint}/${bucket}/${key}`)).json() as { targets: { key: string; size: number }[] }
+      const body = await (await fetch(`${store.s3.endpoint}/${bucket}/${key}`)).json() as { targets: { key: string; size: number }[] }
       for (const t of body.targets) {
         const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: t.key }))
         expect(head.ContentLength).toBe(t.size)
@@ -263,12 +257,12 @@ describe('atomicity and limits', () => {
 describe('uploads from untrusted events', () => {
   it('a pull_request run does not upload unless allowed', async () => {
     const ws = await exampleWorkspace()
-    proxy.requests.length = 0
+    store.proxy.requests.length = 0
     const env = { GITHUB_ACTIONS: 'true', GITHUB_EVENT_NAME: 'pull_request' }
     const run = await runAction(inputs({ mode: 'consumer,producer', prefix: 'untrusted', 'package-directory': ws }), env)
     expect(run.code).toBe(0)
     expect(warnings(run).join('\n')).toMatch(/Not uploading: this run was triggered by 'pull_request'/)
-    expect(proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST')).toEqual([])
+    expect(store.proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST')).toEqual([])
     expect(list(run, 'uploaded')).toEqual([])
     const allowed = await runAction(inputs({ mode: 'consumer,producer', prefix: 'untrusted', 'package-directory': ws, 'allow-untrusted-upload': 'true' }), env)
     expect(allowed.code).toBe(0)

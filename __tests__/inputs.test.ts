@@ -1,12 +1,12 @@
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { InputError } from '../src/errors.js'
-import { readConfig, splitArgs } from '../src/inputs.js'
-import { exampleWorkspace, runAction, s3TestInputs } from './helpers/action.js'
-import { startProxy, type Proxy } from './helpers/proxy.js'
-import { startS3Server, type S3Server } from './helpers/s3-server.js'
+import { readConfig, splitArgs } from '../src/inputs/inputs.js'
+import { runAction, s3TestInputs } from './helpers/action.js'
+import { exampleWorkspace } from './helpers/workspace.js'
+import { useStore } from './helpers/store.js'
 
 const valid: Record<string, string> = {
   bucket: 'my-bucket',
@@ -88,16 +88,7 @@ describe('inputs', () => {
 })
 
 describe('bad input stops the step before any network call', () => {
-  let s3: S3Server
-  let proxy: Proxy
-  beforeAll(async () => {
-    s3 = await startS3Server(['input-cache'])
-    proxy = await startProxy(s3.port)
-  })
-  afterAll(async () => {
-    await proxy?.close()
-    await s3?.stop()
-  })
+  const store = useStore(['input-cache'])
 
   const resolvedCases: [string, string | undefined, RegExp][] = [
     ['not JSON', '{"pins": [', /is not a valid Package\.resolved: not JSON/],
@@ -112,15 +103,15 @@ describe('bad input stops the step before any network call', () => {
     const ws = await exampleWorkspace()
     if (text === undefined) await fs.rm(path.join(ws, 'Package.resolved'))
     else await fs.writeFile(path.join(ws, 'Package.resolved'), text)
-    proxy.requests.length = 0
+    store.proxy.requests.length = 0
     const run = await runAction({
-      ...s3TestInputs(proxy.endpoint, 'input-cache'),
+      ...s3TestInputs(store.proxy.endpoint, 'input-cache'),
       'package-directory': ws,
     })
     expect(run.code).toBe(1)
     expect(run.stdout).toMatch(/::error/)
     expect(run.stdout).toMatch(message)
-    expect(proxy.requests).toEqual([])
+    expect(store.proxy.requests).toEqual([])
   })
 
   it.each([
@@ -129,15 +120,15 @@ describe('bad input stops the step before any network call', () => {
     ['public-url', { bucket: '', 'public-url': 'file:///etc/passwd' }],
     ['bucket', { bucket: 'UPPER' }],
   ])('a bad %s', async (name, bad) => {
-    proxy.requests.length = 0
+    store.proxy.requests.length = 0
     const run = await runAction({
-      ...s3TestInputs(proxy.endpoint, 'input-cache'),
+      ...s3TestInputs(store.proxy.endpoint, 'input-cache'),
       'package-directory': await exampleWorkspace(),
       ...bad,
     })
     expect(run.code).toBe(1)
     expect(run.stdout).toMatch(new RegExp(`::error title=Input '${name}'::Input '${name}'`))
-    expect(proxy.requests).toEqual([])
+    expect(store.proxy.requests).toEqual([])
   })
 
   it('no scipio on a Linux runner is a clear error', async () => {

@@ -1,10 +1,11 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { BuildOptions } from '../src/inputs.js'
-import { archiveObjectKey, canonicalJson, indexObjectKey, packageKey, planKeys, scipioKey, setKey } from '../src/keys.js'
-import { parseResolved, type Pin } from '../src/resolved.js'
-import type { Toolchain } from '../src/toolchain.js'
+import type { BuildOptions } from '../src/inputs/inputs.js'
+import { canonicalJson, indexObjectKey, packageKey, planKeys, scipioKey, setKey } from '../src/keys/keys.js'
+import { archiveObjectKey } from '../src/bucket/layout.js'
+import { parseResolved, type Pin } from '../src/keys/resolved.js'
+import type { Toolchain } from '../src/keys/toolchain.js'
 import { root } from './helpers/s3-server.js'
 
 const build: BuildOptions = { configuration: 'release', frameworkType: 'dynamic', supportSimulators: false, embedDebugSymbols: false, libraryEvolution: false, extraArgs: [] }

@@ -1,21 +1,16 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
-import * as fs from 'node:fs/promises'
-import * as os from 'node:os'
 import * as path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
-import { startS3Server, type S3Server } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
+import { useStore } from './helpers/store.js'
+import { doubleWorkspace } from './helpers/workspace.js'
 
 const count = 200
 const bucket = 'load-cache'
-let s3: S3Server
+const store = useStore([bucket])
 
-beforeAll(async () => {
-  s3 = await startS3Server([bucket])
-})
-afterAll(async () => s3?.stop())
 
 function revision(i: number, generation: number): string {
   return createHash('sha1').update(`${i}/${generation}`).digest('hex')
@@ -23,23 +18,20 @@ function revision(i: number, generation: number): string {
 
 /** A dependencies package of `count` pinned packages, one target each; `changed` pins get a new revision. */
 async function workspace(changed: Set<number>): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'load-'))
-  await fs.writeFile(path.join(dir, 'Package.swift'), '// swift-tools-version: 5.9\nimport PackageDescription\nlet package = Package(name: "Load", platforms: [.iOS(.v15)])\n')
+  const manifest = '// swift-tools-version: 5.9\nimport PackageDescription\nlet package = Package(name: "Load", platforms: [.iOS(.v15)])\n'
   const pins = Array.from({ length: count }, (_, i) => ({
     identity: `pkg${i}`,
     kind: 'remoteSourceControl',
     location: `https://example.com/pkg${i}.git`,
     state: { revision: revision(i, changed.has(i) ? 1 : 0), version: `1.0.${changed.has(i) ? 1 : 0}` },
   }))
-  await fs.writeFile(path.join(dir, 'Package.resolved'), JSON.stringify({ pins, version: 2 }, null, 2))
-  const packages = Object.fromEntries(pins.map((p, i) => [p.identity, { targets: [{ name: `Target${i}`, binarySize: 4096 }] }]))
-  await fs.writeFile(path.join(dir, 'scipio-test-double.json'), JSON.stringify({ packages }))
-  return dir
+  const graph = Object.fromEntries(pins.map((p, i) => [p.identity, { targets: [{ name: `Target${i}`, binarySize: 4096 }] }]))
+  return doubleWorkspace(JSON.stringify({ pins, version: 2 }, null, 2), graph, manifest)
 }
 
 function inputs(ws: string, extra: Record<string, string> = {}) {
   return {
-    ...s3TestInputs(s3.endpoint, bucket),
+    ...s3TestInputs(store.s3.endpoint, bucket),
     concurrency: '16',
     'package-directory': ws,
     ...extra,
@@ -75,7 +67,7 @@ describe('load: 200 targets, concurrency 16, a producer and two consumers at onc
     }
 
     // Every index points at archives that exist with the size and SHA-256 it records.
-    const client = s3.client()
+    const client = store.s3.client()
     let token: string | undefined
     const indexKeys: string[] = []
     do {
@@ -85,9 +77,9 @@ describe('load: 200 targets, concurrency 16, a producer and two consumers at onc
     } while (token)
     expect(indexKeys).toHaveLength(count + 20)
     for (const key of indexKeys.slice(0, 60)) {
-      const index = (await (await fetch(`${s3.endpoint}/${bucket}/${key}`)).json()) as { targets: { key: string; size: number; sha256: string }[] }
+      const index = (await (await fetch(`${store.s3.endpoint}/${bucket}/${key}`)).json()) as { targets: { key: string; size: number; sha256: string }[] }
       for (const target of index.targets) {
-        const bytes = Buffer.from(await (await fetch(`${s3.endpoint}/${bucket}/${target.key.split('/').map(encodeURIComponent).join('/')}`)).arrayBuffer())
+        const bytes = Buffer.from(await (await fetch(`${store.s3.endpoint}/${bucket}/${target.key.split('/').map(encodeURIComponent).join('/')}`)).arrayBuffer())
         expect(bytes.length, target.key).toBe(target.size)
         expect(createHash('sha256').update(bytes).digest('hex'), target.key).toBe(target.sha256)
       }

@@ -2,14 +2,15 @@ import { existsSync } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { planKeys } from '../src/keys.js'
-import type { BuildOptions } from '../src/inputs.js'
-import { findResolvedFile, readResolvedFile, type Pin } from '../src/resolved.js'
-import type { Toolchain } from '../src/toolchain.js'
+import { describe, expect, it } from 'vitest'
+import { planKeys } from '../src/keys/keys.js'
+import type { BuildOptions } from '../src/inputs/inputs.js'
+import { findResolvedFile, readResolvedFile, type Pin } from '../src/keys/resolved.js'
+import type { Toolchain } from '../src/keys/toolchain.js'
 import { runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
-import { startProxy, type Proxy } from './helpers/proxy.js'
-import { root, startS3Server, type S3Server } from './helpers/s3-server.js'
+import { root } from './helpers/s3-server.js'
+import { useStore } from './helpers/store.js'
+import { consumerCopy, doubleWorkspace } from './helpers/workspace.js'
 
 /**
  * Package.resolved files from public projects (../shared/realworld-corpus/resolved, sources in its SOURCES.md):
@@ -100,18 +101,8 @@ describe.skipIf(!present)('real Package.resolved files', async () => {
 // --- Round trips through dist/index.js -------------------------------------------------------------------
 
 const bucket = 'realworld'
-let s3: S3Server
-let proxy: Proxy
+const store = useStore([bucket], { when: () => present })
 
-beforeAll(async () => {
-  if (!present) return
-  s3 = await startS3Server([bucket])
-  proxy = await startProxy(s3.port)
-})
-afterAll(async () => {
-  await proxy?.close()
-  await s3?.stop()
-})
 
 /** A target name per package, as a Swift module name would be spelt. */
 function targetOf(identity: string): string {
@@ -122,19 +113,6 @@ function targetOf(identity: string): string {
     .join('')
 }
 
-/**
- * A dependencies package for the Scipio test double: `resolved` as Package.resolved, one target per package in
- * `graph` (pins left out of the graph are not needed by the build, so SwiftPM does not check them out).
- */
-async function workspace(resolvedText: string, graph: string[]): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'realworld-ws-'))
-  await fs.copyFile(path.join(root, 'example/MyAppDependencies/Package.swift'), path.join(dir, 'Package.swift'))
-  await fs.writeFile(path.join(dir, 'Package.resolved'), resolvedText)
-  const packages = Object.fromEntries(graph.map((identity) => [identity, { targets: [{ name: targetOf(identity), binarySize: 4096 }] }]))
-  await fs.writeFile(path.join(dir, 'scipio-test-double.json'), JSON.stringify({ packages }))
-  return dir
-}
-
 function list(run: ActionRun, name: string): string[] {
   return JSON.parse(run.outputs[name] ?? 'null') as string[]
 }
@@ -143,17 +121,10 @@ function warnings(run: ActionRun): string[] {
   return run.stdout.split('\n').filter((l) => l.startsWith('::warning'))
 }
 
-/** `<workspace>` with a fresh output folder and no SwiftPM state: a consumer's runner. */
-async function consumerCopy(producer: string): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'realworld-consumer-'))
-  for (const name of ['Package.swift', 'Package.resolved', 'scipio-test-double.json']) await fs.copyFile(path.join(producer, name), path.join(dir, name))
-  return dir
-}
-
 async function roundTrip(prefix: string, resolvedText: string, graph: string[], consumers: number): Promise<void> {
   const targets = graph.map(targetOf).sort()
-  const inputs = (ws: string, mode: string) => s3TestInputs(proxy.endpoint, bucket, { mode, prefix, 'package-directory': ws, strict: 'true' })
-  const producer = await workspace(resolvedText, graph)
+  const inputs = (ws: string, mode: string) => s3TestInputs(store.proxy.endpoint, bucket, { mode, prefix, 'package-directory': ws, strict: 'true' })
+  const producer = await doubleWorkspace(resolvedText, Object.fromEntries(graph.map((identity) => [identity, { targets: [{ name: targetOf(identity), binarySize: 4096 }] }])))
 
   const first = await runAction(inputs(producer, 'consumer,producer'))
   expect(first.code, first.stdout).toBe(0)
@@ -172,11 +143,11 @@ async function roundTrip(prefix: string, resolvedText: string, graph: string[], 
     expect(list(run, 'built')).toEqual([])
   }
 
-  proxy.requests.length = 0
+  store.proxy.requests.length = 0
   const again = await runAction(inputs(producer, 'consumer,producer'))
   expect(again.code, again.stdout).toBe(0)
   expect(warnings(again)).toEqual([])
-  expect(proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST')).toEqual([])
+  expect(store.proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST')).toEqual([])
   expect(again.outputs['uploaded-count']).toBe('0')
 }
 

@@ -3,10 +3,11 @@ import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { annotationProperties, whereOf } from '../src/annotations.js'
 import { InputError, ProjectError } from '../src/errors.js'
-import { escapeHtml, totals, totalsText, type RunReport } from '../src/report.js'
-import type { RestoredTarget } from '../src/restore.js'
-import type { SavedTarget } from '../src/save.js'
-import { exampleWorkspace, runAction } from './helpers/action.js'
+import { escapeHtml, totals, totalsText, type RunReport } from '../src/report/report.js'
+import type { RestoredTarget } from '../src/restore/restore.js'
+import type { SavedTarget } from '../src/save/save.js'
+import { runAction } from './helpers/action.js'
+import { exampleWorkspace } from './helpers/workspace.js'
 
 const restored = (targetName: string, bytes: number): RestoredTarget => ({ targetName, package: 'p', result: 'restored', bytes, ms: 10 })
 const uploaded = (targetName: string, bytes: number): SavedTarget => ({ targetName, package: 'p', result: 'uploaded', bytes, ms: 10 })

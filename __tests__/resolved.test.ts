@@ -3,7 +3,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ProjectError } from '../src/errors.js'
-import { findResolvedFile, identityFromLocation, parseResolved } from '../src/resolved.js'
+import { findResolvedFile, identityFromLocation, parseResolved } from '../src/keys/resolved.js'
 import { root } from './helpers/s3-server.js'
 
 const fixture = (name: string) => fs.readFile(path.join(root, '__fixtures__/resolved', name), 'utf8')

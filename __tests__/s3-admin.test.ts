@@ -1,21 +1,16 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { S3Admin } from '../src/storage/s3-admin.js'
-import { startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { testCredentials } from './helpers/s3-server.js'
+import { useStore } from './helpers/store.js'
 
 const bucket = 'admin-bucket'
-let s3: S3Server
+const store = useStore([bucket])
 
-beforeAll(async () => {
-  s3 = await startS3Server([bucket])
-})
-afterAll(async () => {
-  await s3?.stop()
-})
 
 function admin(pageSize?: number): S3Admin {
   return new S3Admin(
-    { kind: 's3', bucket, region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: testCredentials },
+    { kind: 's3', bucket, region: 'us-east-1', endpoint: store.s3.endpoint, forcePathStyle: true, credentials: testCredentials },
     pageSize,
   )
 }
@@ -24,7 +19,7 @@ describe('S3Admin against s3rver', () => {
   it('lists every object under a prefix across pages, and nothing outside it', async () => {
     const keys = Array.from({ length: 7 }, (_, i) => `pfx/T${i}/obj.bin`)
     for (const Key of [...keys, 'pfx2/other.bin', 'outside.bin']) {
-      await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from(Key) }))
+      await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from(Key) }))
     }
     const listed = await admin(2).list('pfx/')
     expect(listed.map((o) => o.key).sort()).toEqual(keys.sort())
@@ -39,7 +34,7 @@ describe('S3Admin against s3rver', () => {
   })
 
   it('names the permission when listing is denied', async () => {
-    const denied = new S3Admin({ kind: 's3', bucket, region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'AKIAUNKNOWN000000001', secretAccessKey: 'nope-nope-nope-nope' } })
+    const denied = new S3Admin({ kind: 's3', bucket, region: 'us-east-1', endpoint: store.s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'AKIAUNKNOWN000000001', secretAccessKey: 'nope-nope-nope-nope' } })
     await expect(denied.list('pfx/')).rejects.toThrow(/ListObjectsV2 s3:\/\/admin-bucket\/pfx\/: the credentials were rejected/)
   })
 })

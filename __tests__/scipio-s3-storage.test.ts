@@ -6,15 +6,17 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 // @ts-expect-error: the double is plain JavaScript
 import { decodeEntries, unwrapBlocks } from '../aa-test-double/apple-archive.mjs'
-import { aaArchiveArgs, aaExtractArgs } from '../src/apple-archive.js'
-import { doubleBin, exampleWorkspace, runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
+import { aaArchiveArgs, aaExtractArgs } from '../src/interop/apple-archive.js'
+import { runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
+import { doubleBin, exampleWorkspace } from './helpers/workspace.js'
 import { runCli } from './helpers/cli.js'
-import { startProxy, type Proxy, type RecordedRequest } from './helpers/proxy.js'
-import { root, startS3Server, testCredentials, type S3Server } from './helpers/s3-server.js'
+import { type RecordedRequest } from './helpers/proxy.js'
+import { root, testCredentials } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
+import { useStore } from './helpers/store.js'
 
 /**
  * Sharing a bucket with scipio-s3-storage, through dist/index.js against an S3 server, with the aa test double
@@ -33,29 +35,20 @@ function searchPath(withAa: boolean): string {
   return [doubleBin, ...(withAa ? [aaBin] : []), path.dirname(process.execPath), ...rest].join(path.delimiter)
 }
 
-let s3: S3Server
-let proxy: Proxy
+const store = useStore([bucket])
 
-beforeAll(async () => {
-  s3 = await startS3Server([bucket])
-  proxy = await startProxy(s3.port)
-})
-afterAll(async () => {
-  await proxy?.close()
-  await s3?.stop()
-})
 
 function inputs(extra: Record<string, string>): Record<string, string> {
-  return { ...s3TestInputs(proxy.endpoint, bucket), ...extra }
+  return { ...s3TestInputs(store.proxy.endpoint, bucket), ...extra }
 }
 
 async function listKeys(prefix: string): Promise<string[]> {
-  const out = await s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }))
+  const out = await store.s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }))
   return (out.Contents ?? []).map((o) => o.Key!).sort()
 }
 
 async function getBytes(key: string): Promise<Buffer> {
-  const out = await s3.client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+  const out = await store.s3.client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))
   return Buffer.from(await out.Body!.transformToByteArray())
 }
 
@@ -88,7 +81,7 @@ describe('writing scipio-s3-storage objects', () => {
   it('a producer with scipio-s3-storage-objects stores <prefix>/<Target>/<key>.aar for every framework, authenticated-read', async () => {
     producerWs = await exampleWorkspace()
     const aaLog = path.join(producerWs, 'aa.log')
-    proxy.requests.length = 0
+    store.proxy.requests.length = 0
     const result = await runAction(inputs({ mode: 'producer', prefix, 'package-directory': producerWs, 'scipio-s3-storage-objects': 'true' }), {
       PATH: searchPath(true),
       AA_TEST_DOUBLE_LOG: aaLog,
@@ -104,10 +97,10 @@ describe('writing scipio-s3-storage objects', () => {
       expect(stored.some((k) => k.startsWith(`${prefix}/${target}/${key}.tar.`)), target).toBe(true)
     }
     // scipio-s3-storage's ACL rule: authenticated-read without should-publish; our own archives still send none.
-    const writes = aarWrites(proxy.requests)
+    const writes = aarWrites(store.proxy.requests)
     expect(writes).toHaveLength(7)
     for (const w of writes) expect(w.headers['x-amz-acl'], w.url).toBe('authenticated-read')
-    for (const w of archiveWrites(proxy.requests)) expect(w.headers['x-amz-acl'], w.url).toBeUndefined()
+    for (const w of archiveWrites(store.proxy.requests)) expect(w.headers['x-amz-acl'], w.url).toBeUndefined()
     // aa ran with exactly scipio-s3-storage's options, once per framework, on the framework folder itself.
     const calls = (await fs.readFile(aaLog, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { argv: string[] }).argv)
     expect(calls).toHaveLength(7)
@@ -138,35 +131,35 @@ describe('writing scipio-s3-storage objects', () => {
 
   it('the next producer run finds every .aar with HEAD and writes none again', async () => {
     const ws = await exampleWorkspace()
-    proxy.requests.length = 0
+    store.proxy.requests.length = 0
     const result = await runAction(inputs({ mode: 'consumer,producer', prefix, 'package-directory': ws, 'scipio-s3-storage-objects': 'true' }), { PATH: searchPath(true) })
     expectOk(result)
     expect(json(result, 'restored')).toEqual(allTargets)
     expect(json(result, 'uploaded')).toEqual([])
-    expect(aarWrites(proxy.requests)).toEqual([])
-    expect(proxy.requests.filter((r) => r.method === 'HEAD' && r.url.includes('.aar'))).toHaveLength(7)
+    expect(aarWrites(store.proxy.requests)).toEqual([])
+    expect(store.proxy.requests.filter((r) => r.method === 'HEAD' && r.url.includes('.aar'))).toHaveLength(7)
   })
 
   it('with should-publish the .aar objects are public-read', async () => {
     const ws = await exampleWorkspace()
-    proxy.requests.length = 0
+    store.proxy.requests.length = 0
     const result = await runAction(
       inputs({ mode: 'producer', prefix: 'write-public', 'package-directory': ws, 'should-publish': 'true', 'scipio-s3-storage-objects': 'true' }),
       { PATH: searchPath(true) },
     )
     expectOk(result)
-    const writes = aarWrites(proxy.requests)
+    const writes = aarWrites(store.proxy.requests)
     expect(writes).toHaveLength(7)
     for (const w of writes) expect(w.headers['x-amz-acl'], w.url).toBe('public-read')
   })
 
   it('without aa the producer uploads its own archives, warns once and writes no .aar', async () => {
     const ws = await exampleWorkspace()
-    proxy.requests.length = 0
+    store.proxy.requests.length = 0
     const result = await runAction(inputs({ mode: 'producer', prefix: 'write-no-aa', 'package-directory': ws, 'scipio-s3-storage-objects': 'true' }), { PATH: searchPath(false) })
     expectOk(result)
     expect(json(result, 'uploaded')).toEqual(allTargets)
-    expect(aarWrites(proxy.requests)).toEqual([])
+    expect(aarWrites(store.proxy.requests)).toEqual([])
     const warnings = result.stdout.split('\n').filter((l) => l.startsWith('::warning::'))
     expect(warnings).toHaveLength(1)
     expect(warnings[0]).toMatch(/Not writing scipio-s3-storage objects: Apple's aa tool .* is not on PATH/)
@@ -186,17 +179,17 @@ describe('adopting and restoring what scipio-s3-storage stored', () => {
     for (const [target, key] of await scipioKeys(out)) {
       const file = path.join(builtWs, `${target}.aar`)
       await run(process.execPath, [path.join(aaBin, 'aa'), ...aaArchiveArgs(path.join(out, `${target}.xcframework`), file)])
-      await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${target}/${key}.aar`, Body: await fs.readFile(file), ACL: 'authenticated-read' }))
+      await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${target}/${key}.aar`, Body: await fs.readFile(file), ACL: 'authenticated-read' }))
     }
 
     adoptingWs = await exampleWorkspace()
-    proxy.requests.length = 0
+    store.proxy.requests.length = 0
     const result = await runAction(inputs({ mode: 'consumer,producer', prefix, 'package-directory': adoptingWs, 'scipio-s3-storage-objects': 'true' }), { PATH: searchPath(true) })
     expectOk(result)
     expect(json(result, 'built')).toEqual(allTargets) // no index of ours yet
     expect(json(result, 'uploaded')).toEqual([])
-    expect(archiveWrites(proxy.requests)).toEqual([])
-    expect(aarWrites(proxy.requests)).toEqual([])
+    expect(archiveWrites(store.proxy.requests)).toEqual([])
+    expect(aarWrites(store.proxy.requests)).toEqual([])
     expect(result.stdout).toContain('scipio-s3-storage objects: 0 written (0.0 MiB), 7 adopted instead of uploading.')
     const keys = await listKeys(prefix)
     expect(keys.filter((k) => /\.tar\./.test(k))).toEqual([])
@@ -236,7 +229,7 @@ describe('adopting and restoring what scipio-s3-storage stored', () => {
 
   it('a public-URL consumer reads the same .aar objects anonymously (scipio-s3-storage wrote them authenticated-read; s3rver ignores ACLs)', async () => {
     const ws = await exampleWorkspace()
-    const result = await runAction({ 'public-url': `${s3.endpoint}/${bucket}`, prefix, 'package-directory': ws }, { PATH: searchPath(true) })
+    const result = await runAction({ 'public-url': `${store.s3.endpoint}/${bucket}`, prefix, 'package-directory': ws }, { PATH: searchPath(true) })
     expectOk(result)
     expect(json(result, 'restored')).toEqual(allTargets)
   })
@@ -274,7 +267,7 @@ describe('objects that are not what the index recorded', () => {
     expect(source).toHaveLength(7)
     for (const key of source) {
       const body = key.includes('/Kingfisher/') ? Buffer.from('not an archive') : await getBytes(key)
-      await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: key.replace(/^swift\//, `${prefix}/`), Body: body }))
+      await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: key.replace(/^swift\//, `${prefix}/`), Body: body }))
     }
     const first = await runAction(inputs({ mode: 'producer', prefix, 'package-directory': await exampleWorkspace(), 'scipio-s3-storage-objects': 'true' }), { PATH: searchPath(true) })
     expectOk(first)
@@ -285,9 +278,9 @@ describe('objects that are not what the index recorded', () => {
     const logging = (await listKeys(prefix)).find((k) => k.includes('/Logging/') && k.endsWith('.aar'))!
     const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'empty-'))
     await run(process.execPath, [path.join(aaBin, 'aa'), ...aaArchiveArgs(empty, path.join(empty, '..', 'other.aar'))])
-    await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: logging, Body: await fs.readFile(path.join(empty, '..', 'other.aar')) }))
+    await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: logging, Body: await fs.readFile(path.join(empty, '..', 'other.aar')) }))
 
-    proxy.requests.length = 0
+    store.proxy.requests.length = 0
     const healing = await runAction(inputs({ mode: 'consumer,producer', prefix, 'package-directory': await exampleWorkspace(), 'scipio-s3-storage-objects': 'true' }), {
       PATH: searchPath(true),
     })
@@ -295,7 +288,7 @@ describe('objects that are not what the index recorded', () => {
     expect(healing.stdout).toMatch(/::warning::Cache miss for Logging \(swift-log\): integrity check failed: size \d+ differs from the index's \d+\. It will be built\./)
     expect(json(healing, 'built')).toEqual(['Logging'])
     expect(json(healing, 'uploaded')).toEqual(['Logging'])
-    expect(aarWrites(proxy.requests)).toEqual([]) // scipio-s3-storage's objects are never overwritten
+    expect(aarWrites(store.proxy.requests)).toEqual([]) // scipio-s3-storage's objects are never overwritten
 
     const consumer = await runAction(inputs({ prefix, 'package-directory': await exampleWorkspace() }), { PATH: searchPath(true) })
     expectOk(consumer)
@@ -306,35 +299,35 @@ describe('objects that are not what the index recorded', () => {
 
 describe('the command line', () => {
   const awsEnv = { AWS_ACCESS_KEY_ID: testCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey }
-  const store = (prefix: string) => ['--bucket', bucket, '--endpoint', proxy.endpoint, '--force-path-style', '--prefix', prefix]
+  const storeFlags = (prefix: string) => ['--bucket', bucket, '--endpoint', store.proxy.endpoint, '--force-path-style', '--prefix', prefix]
 
   it('save --scipio-s3-storage-objects stores the .aar objects too; restore elsewhere names the missing aa for each .aar entry', async () => {
     const ws = await exampleWorkspace()
     expectOk(await runAction(inputs({ mode: 'producer', prefix: 'cli-build-only', 'package-directory': ws })))
-    proxy.requests.length = 0
-    const save = await runCli(['save', ...store('cli'), '--scipio-s3-storage-objects'], { cwd: ws, env: { ...awsEnv, PATH: searchPath(true) } })
+    store.proxy.requests.length = 0
+    const save = await runCli(['save', ...storeFlags('cli'), '--scipio-s3-storage-objects'], { cwd: ws, env: { ...awsEnv, PATH: searchPath(true) } })
     expect(save.code, save.stderr).toBe(0)
-    expect(aarWrites(proxy.requests)).toHaveLength(7)
-    for (const w of aarWrites(proxy.requests)) expect(w.headers['x-amz-acl']).toBe('authenticated-read')
+    expect(aarWrites(store.proxy.requests)).toHaveLength(7)
+    for (const w of aarWrites(store.proxy.requests)) expect(w.headers['x-amz-acl']).toBe('authenticated-read')
 
     // An index that points at .aar objects: a producer adopting what scipio-s3-storage stored under another prefix.
     const adopting = await exampleWorkspace()
     await fs.cp(path.join(ws, 'XCFrameworks'), path.join(adopting, 'XCFrameworks'), { recursive: true, verbatimSymlinks: true })
     for (const key of await listKeys('cli')) {
-      if (key.endsWith('.aar')) await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: key.replace(/^cli\//, 'cli-adopt/'), Body: await getBytes(key) }))
+      if (key.endsWith('.aar')) await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: key.replace(/^cli\//, 'cli-adopt/'), Body: await getBytes(key) }))
     }
-    const adopt = await runCli(['save', ...store('cli-adopt'), '--scipio-s3-storage-objects'], { cwd: adopting, env: { ...awsEnv, PATH: searchPath(true) } })
+    const adopt = await runCli(['save', ...storeFlags('cli-adopt'), '--scipio-s3-storage-objects'], { cwd: adopting, env: { ...awsEnv, PATH: searchPath(true) } })
     expect(adopt.code, adopt.stderr).toBe(0)
     expect(adopt.stdout).toContain('Uploaded 0 frameworks')
     expect((await listKeys('cli-adopt')).filter((k) => /\.tar\./.test(k))).toEqual([])
 
     const consumer = await exampleWorkspace()
-    const restore = await runCli(['restore', ...store('cli-adopt')], { cwd: consumer, env: { ...awsEnv, PATH: searchPath(false) } })
+    const restore = await runCli(['restore', ...storeFlags('cli-adopt')], { cwd: consumer, env: { ...awsEnv, PATH: searchPath(false) } })
     expect(restore.code, restore.stderr).toBe(0)
     expect(restore.stdout).toContain(
       "Missed Logging (swift-log): stored by scipio-s3-storage as an Apple Archive (.aar), and Apple's aa tool (Apple Archive, part of macOS 11 and later) is not on PATH to unpack it.",
     )
-    const withAa = await runCli(['restore', ...store('cli-adopt')], { cwd: consumer, env: { ...awsEnv, PATH: searchPath(true) } })
+    const withAa = await runCli(['restore', ...storeFlags('cli-adopt')], { cwd: consumer, env: { ...awsEnv, PATH: searchPath(true) } })
     expect(withAa.code, withAa.stderr).toBe(0)
     expect(withAa.stdout).toMatch(/^Restored 7 frameworks/)
   })

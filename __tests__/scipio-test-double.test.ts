@@ -1,19 +1,16 @@
-import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 // @ts-expect-error: the double is plain JavaScript
 import { encodeVersionFile, versionFileDocument } from '../scipio-test-double/version-file.mjs'
-import { parseVersionFile } from '../src/frameworks.js'
-import { doubleBin, exampleWorkspace, readDoubleLog } from './helpers/action.js'
+import { parseVersionFile } from '../src/keys/frameworks.js'
+import { exampleWorkspace, readDoubleLog, runScipioDouble } from './helpers/workspace.js'
 import { root } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
 
-const run = promisify(execFile)
 const sample = path.join(root, '__fixtures__/version-file-sample.json')
 const notes = path.resolve(root, '../shared/scipio-notes.md')
 
@@ -51,9 +48,9 @@ describe('Scipio test double', () => {
     const ws = await exampleWorkspace()
     const out = path.join(ws, 'XCFrameworks')
     const log = path.join(ws, 'double.log')
-    const env = { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH}`, SCIPIO_TEST_DOUBLE_LOG: log }
+    const env = { SCIPIO_TEST_DOUBLE_LOG: log }
     const args = ['prepare', ws, '--output', out, '--framework-cache-policy', 'project']
-    await run(path.join(doubleBin, 'scipio'), args, { env })
+    await runScipioDouble(args, env)
     const first = await readDoubleLog(log)
     expect(first.filter((e) => e.event === 'built').map((e) => e.target).sort()).toEqual([
       'APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections',
@@ -71,7 +68,7 @@ describe('Scipio test double', () => {
 
     await fs.writeFile(path.join(out, '.Logging.version'), '{}')
     await fs.writeFile(log, '')
-    await run(path.join(doubleBin, 'scipio'), args, { env })
+    await runScipioDouble(args, env)
     const second = await readDoubleLog(log)
     expect(second.filter((e) => e.event === 'built').map((e) => e.target)).toEqual(['Logging'])
     expect(second.filter((e) => e.event === 'skipped')).toHaveLength(6)
@@ -81,8 +78,7 @@ describe('Scipio test double', () => {
   it('still writes the targets that succeeded when one fails, then exits non-zero', async () => {
     const ws = await exampleWorkspace()
     const out = await fs.mkdtemp(path.join(os.tmpdir(), 'out-'))
-    const env = { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH}`, SCIPIO_TEST_DOUBLE_FAIL: 'Kingfisher' }
-    await expect(run(path.join(doubleBin, 'scipio'), ['prepare', ws, '--output', out], { env })).rejects.toMatchObject({ code: 1 })
+    await expect(runScipioDouble(['prepare', ws, '--output', out], { SCIPIO_TEST_DOUBLE_FAIL: 'Kingfisher' })).rejects.toMatchObject({ code: 1 })
     const names = await fs.readdir(out)
     expect(names).toContain('Logging.xcframework')
     expect(names).not.toContain('Kingfisher.xcframework')

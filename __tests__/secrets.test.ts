@@ -1,8 +1,9 @@
 import * as path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { exampleWorkspace, runAction, type ActionRun } from './helpers/action.js'
-import { limited, startProxy, type Proxy } from './helpers/proxy.js'
-import { startS3Server, type S3Server } from './helpers/s3-server.js'
+import { describe, expect, it } from 'vitest'
+import { runAction, type ActionRun } from './helpers/action.js'
+import { exampleWorkspace } from './helpers/workspace.js'
+import { limited } from './helpers/proxy.js'
+import { useStore } from './helpers/store.js'
 
 // Recognisable fake secrets: if any of them shows up anywhere, the test names it.
 const secrets = {
@@ -11,17 +12,8 @@ const secrets = {
   sessionToken: 'LeakCheckSessionToken+zyxwvutsrqponmlkjihgfedcba0042',
 }
 
-let s3: S3Server
-let proxy: Proxy
+const store = useStore(['secret-cache'], { credentials: [secrets] })
 
-beforeAll(async () => {
-  s3 = await startS3Server(['secret-cache'], [secrets])
-  proxy = await startProxy(s3.port)
-})
-afterAll(async () => {
-  await proxy?.close()
-  await s3?.stop()
-})
 
 /** The runner consumes `::add-mask::` lines (they are how secrets get masked); everything else must be clean. */
 function leaks(run: ActionRun): string[] {
@@ -42,7 +34,7 @@ function inputs(extra: Record<string, string> = {}) {
   return {
     bucket: 'secret-cache',
     region: 'us-east-1',
-    endpoint: proxy.endpoint,
+    endpoint: store.proxy.endpoint,
     'force-path-style': 'true',
     'access-key-id': secrets.accessKeyId,
     'secret-access-key': secrets.secretAccessKey,
@@ -69,7 +61,7 @@ describe('secrets never reach a log, an output, the summary or an error', () => 
 
   it('an S3 error whose message embeds the request, credentials included', async () => {
     // A server (or proxy) that echoes the request's credentials back in its error message.
-    proxy.fault = limited(
+    store.proxy.fault = limited(
       () => true,
       Infinity,
       (req, res) => {
@@ -91,7 +83,7 @@ describe('secrets never reach a log, an output, the summary or an error', () => 
       expect(run.stdout).toContain('***')
       expect(leaks(run)).toEqual([])
     } finally {
-      proxy.fault = undefined
+      store.proxy.fault = undefined
     }
   })
 

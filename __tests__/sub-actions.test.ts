@@ -1,25 +1,20 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import * as path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { exampleWorkspace, readDoubleLog, runAction, s3TestInputs } from './helpers/action.js'
-import { startS3Server, type S3Server } from './helpers/s3-server.js'
+import { describe, expect, it } from 'vitest'
+import { runAction, s3TestInputs } from './helpers/action.js'
+import { exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
 import { snapshotTree } from './helpers/tree.js'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
-import { doubleBin } from './helpers/action.js'
+import { runScipioDouble } from './helpers/workspace.js'
+import { useStore } from './helpers/store.js'
 
 const bucket = 'sub-cache'
 const allTargets = ['APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections']
-let s3: S3Server
+const store = useStore([bucket])
 
-beforeAll(async () => {
-  s3 = await startS3Server([bucket])
-})
-afterAll(async () => s3?.stop())
 
 function inputs(ws: string, extra: Record<string, string> = {}) {
   return {
-    ...s3TestInputs(s3.endpoint, bucket),
+    ...s3TestInputs(store.s3.endpoint, bucket),
     'package-directory': ws,
     ...extra,
   }
@@ -30,14 +25,13 @@ const list = (value: string | undefined) => JSON.parse(value ?? 'null') as strin
 describe('restore/ and save/ sub-actions (dist/restore, dist/save)', () => {
   it('save uploads what a separate Scipio run built, without marking the build complete', async () => {
     const ws = await exampleWorkspace()
-    const env = { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH}` }
-    await promisify(execFile)(path.join(doubleBin, 'scipio'), ['prepare', ws, '--framework-cache-policy', 'project'], { env })
+    await runScipioDouble(['prepare', ws, '--framework-cache-policy', 'project'])
     const run = await runAction(inputs(ws), {}, 'dist/save/index.js')
     expect(run.code, run.stdout).toBe(0)
     expect(list(run.outputs['uploaded'])).toEqual(allTargets)
     expect(run.outputs['uploaded-count']).toBe('7')
     expect(Object.keys(run.outputs).sort()).toEqual(['uploaded', 'uploaded-count'])
-    const keys = ((await s3.client().send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((o) => o.Key!)
+    const keys = ((await store.s3.client().send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((o) => o.Key!)
     expect(keys.filter((k) => k.includes('/complete/'))).toEqual([])
     expect(keys.filter((k) => k.includes('/packages/'))).toHaveLength(5)
   })

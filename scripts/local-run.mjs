@@ -114,7 +114,10 @@ function formatBytes(bytes) {
   const units = ['KiB', 'MiB', 'GiB']
   let v = bytes / 1024
   let u = 0
-  while (v >= 1024 && u < units.length - 1) (v /= 1024), u++
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024
+    u++
+  }
   return `${v.toFixed(1)} ${units[u]}`
 }
 

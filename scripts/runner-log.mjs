@@ -212,8 +212,13 @@ export function summariesToHtml(summaries, pageTitle = 'Job summaries') {
     for (const l of markdown.split('\n')) {
       const md = /^(#{1,6})\s+(.*)$/.exec(l)
       if (!l.trim()) flush()
-      else if (l.trimStart().startsWith('<')) flush(), blocks.push(l)
-      else if (md) flush(), blocks.push(`<h${md[1].length}>${inlineHtml(md[2])}</h${md[1].length}>`)
+      else if (l.trimStart().startsWith('<')) {
+        flush()
+        blocks.push(l)
+      } else if (md) {
+        flush()
+        blocks.push(`<h${md[1].length}>${inlineHtml(md[2])}</h${md[1].length}>`)
+      }
       else paragraph.push(l)
     }
     flush()

@@ -3,8 +3,7 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { root, testCredentials } from './s3-server.js'
-
-export const doubleBin = path.join(root, 'scipio-test-double/bin')
+import { doubleBin } from './workspace.js'
 
 export interface ActionRun {
   code: number
@@ -58,23 +57,6 @@ export async function runAction(inputs: Record<string, string>, env: Record<stri
   const summary = await fs.readFile(summaryFile, 'utf8')
   await fs.rm(dir, { recursive: true, force: true })
   return { code, stdout, stderr, outputs, summary }
-}
-
-/** A copy of the example dependencies package in a fresh folder. */
-export async function exampleWorkspace(): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'workspace-'))
-  await fs.cp(path.join(root, 'example/MyAppDependencies'), dir, { recursive: true })
-  return dir
-}
-
-export interface DoubleEvent {
-  event: 'built' | 'skipped' | 'failed'
-  target: string
-}
-
-export async function readDoubleLog(file: string): Promise<DoubleEvent[]> {
-  const text = await fs.readFile(file, 'utf8').catch(() => '')
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as DoubleEvent)
 }
 
 /** The inputs that point the action at a test S3 server with the test credentials, plus `extra`. */

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { doubleBin } from './action.js'
+import { doubleBin } from './workspace.js'
 import { root } from './s3-server.js'
 
 export interface CliRun {

@@ -19,9 +19,81 @@ const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.ur
 const external_node_url_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:url");
 ;// CONCATENATED MODULE: external "node:zlib"
 const external_node_zlib_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
+;// CONCATENATED MODULE: ./src/archive/guard.ts
+
+/**
+ * What an archive may contain, judged entry by entry before anything touches the disk, and the errors that
+ * say an archive was refused (unsafe) or could not be read (corrupt).
+ */
+class guard_UnsafeArchiveError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'UnsafeArchiveError';
+    }
+}
+/** The bytes do not decompress or do not parse as tar: the archive is damaged. */
+class guard_CorruptArchiveError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'CorruptArchiveError';
+    }
+}
+const defaultExtractLimits = { maxBytes: 16 * 1024 ** 3, maxEntries: 500_000 };
+const allowedTypes = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink']);
+/** Checks each entry against the archive's expected shape before tar may write it. */
+class EntryGuard {
+    roots;
+    limits;
+    bytes = 0;
+    entries = 0;
+    symlinks = new Set();
+    constructor(roots, limits) {
+        this.roots = roots;
+        this.limits = limits;
+    }
+    /** Returns why the entry is refused, or undefined when it may be written. */
+    check(entryPath, type, size, linkpath) {
+        const p = entryPath.replace(/\/+$/, '');
+        if (!allowedTypes.has(type))
+            return `'${p}' is a ${type} entry; only files, folders and symlinks are allowed`;
+        if (p.startsWith('/') || /^[A-Za-z]:/.test(p) || p.includes('\\'))
+            return `'${p}' is an absolute path`;
+        const parts = p.split('/');
+        if (parts.some((part) => part === '..' || part === '.' || part === ''))
+            return `'${p}' has a '..', '.' or empty component`;
+        const [root] = parts;
+        if (root === this.roots.file) {
+            if (parts.length !== 1 || (type !== 'File' && type !== 'OldFile'))
+                return `'${p}' must be a plain file`;
+        }
+        else if (root !== this.roots.folder) {
+            return `'${p}' lies outside ${this.roots.folder}`;
+        }
+        for (let i = 1; i < parts.length; i++) {
+            if (this.symlinks.has(parts.slice(0, i).join('/')))
+                return `'${p}' would be written through the symlink '${parts.slice(0, i).join('/')}'`;
+        }
+        if (type === 'SymbolicLink') {
+            if (!linkpath || linkpath.startsWith('/'))
+                return `symlink '${p}' points to an absolute path`;
+            const resolved = external_node_path_namespaceObject.posix.normalize(external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(p), linkpath));
+            if (resolved !== root && !resolved.startsWith(`${root}/`))
+                return `symlink '${p}' -> '${linkpath}' points outside ${root}`;
+            this.symlinks.add(p);
+        }
+        this.entries += 1;
+        this.bytes += size;
+        if (this.entries > this.limits.maxEntries)
+            return `more than ${this.limits.maxEntries} entries`;
+        if (this.bytes > this.limits.maxBytes)
+            return `more than ${this.limits.maxBytes} bytes once unpacked`;
+        return undefined;
+    }
+}
+
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const external_node_fs_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: ./src/pack.ts
+;// CONCATENATED MODULE: ./src/archive/pack.ts
 
 
 const BLOCK = 512;
@@ -124,7 +196,7 @@ function ustarHeader(name, prefix, e, flag, size, linkpath) {
     return header;
 }
 /**
- * The first entry of every archive: a FIFO named `.scipio-s3-cache-pieces`, which src/extract.ts skips.
+ * The first entry of every archive: a FIFO named `.scipio-s3-cache-pieces`, which extract.ts skips.
  * Releases of this action before pieces used node-tar, which silently skips entries of type `M`: they would
  * have restored a framework without its binaries. Their entry guard refuses any FIFO before looking further,
  * so to them these archives are a cache miss (the framework is built), never a broken framework.
@@ -241,11 +313,11 @@ async function pack_writeTar(plan, sink) {
     }
     await put(Buffer.alloc(2 * BLOCK));
     await flush();
-    await Promise.all(taken);
+    await Promise.all(taken.filter((sent) => sent !== undefined));
     await new Promise((resolve, reject) => sink.end((error) => (error ? reject(error) : resolve())));
 }
 
-;// CONCATENATED MODULE: ./src/extract.ts
+;// CONCATENATED MODULE: ./src/archive/extract.ts
 
 
 
@@ -298,7 +370,7 @@ function number(block, start, length) {
     if (text === '')
         return 0;
     if (!/^[0-7]+$/.test(text))
-        throw new archive_CorruptArchiveError(`the archive is corrupted (bad number '${text}' in a tar header)`);
+        throw new guard_CorruptArchiveError(`the archive is corrupted (bad number '${text}' in a tar header)`);
     return parseInt(text, 8);
 }
 function checksumOk(block) {
@@ -317,7 +389,7 @@ function paxRecords(data) {
         const space = data.indexOf(0x20, at);
         const length = space === -1 ? NaN : Number(data.toString('latin1', at, space));
         if (!Number.isSafeInteger(length) || length <= 0 || at + length > data.length)
-            throw new archive_CorruptArchiveError('the archive is corrupted (bad pax record)');
+            throw new guard_CorruptArchiveError('the archive is corrupted (bad pax record)');
         const record = data.toString('utf8', space + 1, at + length - 1);
         const eq = record.indexOf('=');
         if (eq > 0)
@@ -339,7 +411,7 @@ function applyPax(header, pax) {
         const offset = Number(pax['SCIPIO.offset']);
         const total = Number(pax['SCIPIO.size']);
         if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(total) || offset < 0 || total < 0)
-            throw new archive_CorruptArchiveError('the archive is corrupted (bad file piece)');
+            throw new guard_CorruptArchiveError('the archive is corrupted (bad file piece)');
         header.part = { offset, total };
     }
 }
@@ -386,7 +458,7 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
     }
     _final(callback) {
         if (!this.ended || this.pieces.size > 0) {
-            callback(new archive_CorruptArchiveError(`the archive is corrupted (${this.ended ? 'pieces of a file are missing' : 'it ends before the end-of-archive blocks'})`));
+            callback(new guard_CorruptArchiveError(`the archive is corrupted (${this.ended ? 'pieces of a file are missing' : 'it ends before the end-of-archive blocks'})`));
             return;
         }
         try {
@@ -478,7 +550,7 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
     collect(piece) {
         // Metadata records (pax, long names) are small; the EntryGuard's caps do not see them, so cap them here.
         if (this.pendingBytes + piece.length > 1024 * 1024)
-            throw new archive_UnsafeArchiveError('refused: a tar metadata record larger than 1 MiB');
+            throw new guard_UnsafeArchiveError('refused: a tar metadata record larger than 1 MiB');
         this.pending.push(Buffer.from(piece));
         this.pendingBytes += piece.length;
     }
@@ -494,7 +566,7 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
             return;
         }
         if (!checksumOk(block))
-            throw new archive_CorruptArchiveError('the archive is corrupted (bad tar header checksum)');
+            throw new guard_CorruptArchiveError('the archive is corrupted (bad tar header checksum)');
         const magic = block.toString('latin1', 257, 263);
         const prefix = magic === 'ustar\0' ? cString(block, 345, 155) : '';
         const name = cString(block, 0, 100);
@@ -520,14 +592,14 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
         applyPax(header, this.nextPax);
         this.nextPax = {};
         if (header.type === 'FIFO' && header.path === piecesMarker && header.size === 0)
-            return; // see src/pack.ts
-        // Pieces of a file (src/pack.ts): type M with their place in pax records; anything else is damage.
+            return; // see pack.ts
+        // Pieces of a file (pack.ts): type M with their place in pax records; anything else is damage.
         if ((header.type === 'ContinuationFile') !== (header.part !== undefined))
-            throw new archive_CorruptArchiveError('the archive is corrupted (a file piece without its place)');
+            throw new guard_CorruptArchiveError('the archive is corrupted (a file piece without its place)');
         // A piece is checked like the file it belongs to: same path rules, its bytes counted against the caps.
         const refusal = this.guard.check(header.path, header.type === 'ContinuationFile' ? 'File' : header.type, header.size, header.type === 'SymbolicLink' ? header.linkpath : undefined);
         if (refusal)
-            throw new archive_UnsafeArchiveError(`refused: ${refusal}`);
+            throw new guard_UnsafeArchiveError(`refused: ${refusal}`);
         // Only files keep their body; any body another entry declares is skipped.
         this.header = header;
         this.remaining = header.size;
@@ -568,7 +640,7 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
             const { offset, total } = header.part;
             const known = this.pieces.get(abs);
             if (offset + header.size > total || (offset === 0 ? known !== undefined : known?.next !== offset || known.total !== total)) {
-                throw new archive_CorruptArchiveError(`the archive is corrupted (a piece of '${header.path}' out of place)`);
+                throw new guard_CorruptArchiveError(`the archive is corrupted (a piece of '${header.path}' out of place)`);
             }
             this.pieces.set(abs, { next: offset + header.size, total });
             // The first piece creates the file; the others add to it, never through a symlink.
@@ -620,7 +692,7 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
 const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
 ;// CONCATENATED MODULE: external "node:vm"
 const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
-;// CONCATENATED MODULE: ./src/garbage.ts
+;// CONCATENATED MODULE: ./src/archive/garbage.ts
 
 
 /**
@@ -655,7 +727,7 @@ function moved(bytes) {
     collector()?.({ type: 'minor' });
 }
 
-;// CONCATENATED MODULE: ./src/archive.ts
+;// CONCATENATED MODULE: ./src/archive/archive.ts
 
 
 
@@ -681,7 +753,7 @@ function canRead(format) {
 const chunkSize = 1024 * 1024;
 /**
  * zstd settings, chosen on the realistic data set (docs/benchmarks.md): level 3 with long-distance matching
- * over a 2^22 (4 MiB) window. src/pack.ts puts the slices' copies of a file side by side, large files in
+ * over a 2^22 (4 MiB) window. pack.ts puts the slices' copies of a file side by side, large files in
  * 1 MiB pieces taken in turn, so a simulator page is never more than 2 MiB from the device page it resembles.
  * A decoder then needs at most 4 MiB, whatever the framework's size; it refuses frames asking for more (no
  * release of this action wrote any: before, level 3 meant a 2 MiB window). The frame records its content
@@ -714,7 +786,7 @@ function decompressor(format) {
 }
 /**
  * Streams a compressed tar of `entries` (a framework folder and its VersionFile, relative to `directory`),
- * in the order src/pack.ts chooses so the slices' shared bytes compress together.
+ * in the order pack.ts chooses so the slices' shared bytes compress together.
  */
 function packArchive(directory, entries, format) {
     const [folder, file] = entries;
@@ -734,74 +806,9 @@ function packArchive(directory, entries, format) {
         .catch((error) => out.destroy(error));
     return out;
 }
-class archive_UnsafeArchiveError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'UnsafeArchiveError';
-    }
-}
-/** The bytes do not decompress or do not parse as tar: the archive is damaged. */
-class archive_CorruptArchiveError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'CorruptArchiveError';
-    }
-}
 function isFormatError(error) {
     const code = String(error?.code ?? '');
     return code.startsWith('Z_') || code.startsWith('ZSTD_') || code.startsWith('TAR_');
-}
-const defaultExtractLimits = { maxBytes: 16 * 1024 ** 3, maxEntries: 500_000 };
-const allowedTypes = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink']);
-/** Checks each entry against the archive's expected shape before tar may write it. */
-class EntryGuard {
-    roots;
-    limits;
-    bytes = 0;
-    entries = 0;
-    symlinks = new Set();
-    constructor(roots, limits) {
-        this.roots = roots;
-        this.limits = limits;
-    }
-    /** Returns why the entry is refused, or undefined when it may be written. */
-    check(entryPath, type, size, linkpath) {
-        const p = entryPath.replace(/\/+$/, '');
-        if (!allowedTypes.has(type))
-            return `'${p}' is a ${type} entry; only files, folders and symlinks are allowed`;
-        if (p.startsWith('/') || /^[A-Za-z]:/.test(p) || p.includes('\\'))
-            return `'${p}' is an absolute path`;
-        const parts = p.split('/');
-        if (parts.some((part) => part === '..' || part === '.' || part === ''))
-            return `'${p}' has a '..', '.' or empty component`;
-        const [root] = parts;
-        if (root === this.roots.file) {
-            if (parts.length !== 1 || (type !== 'File' && type !== 'OldFile'))
-                return `'${p}' must be a plain file`;
-        }
-        else if (root !== this.roots.folder) {
-            return `'${p}' lies outside ${this.roots.folder}`;
-        }
-        for (let i = 1; i < parts.length; i++) {
-            if (this.symlinks.has(parts.slice(0, i).join('/')))
-                return `'${p}' would be written through the symlink '${parts.slice(0, i).join('/')}'`;
-        }
-        if (type === 'SymbolicLink') {
-            if (!linkpath || linkpath.startsWith('/'))
-                return `symlink '${p}' points to an absolute path`;
-            const resolved = external_node_path_namespaceObject.posix.normalize(external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(p), linkpath));
-            if (resolved !== root && !resolved.startsWith(`${root}/`))
-                return `symlink '${p}' -> '${linkpath}' points outside ${root}`;
-            this.symlinks.add(p);
-        }
-        this.entries += 1;
-        this.bytes += size;
-        if (this.entries > this.limits.maxEntries)
-            return `more than ${this.limits.maxEntries} entries`;
-        if (this.bytes > this.limits.maxBytes)
-            return `more than ${this.limits.maxBytes} bytes once unpacked`;
-        return undefined;
-    }
 }
 /**
  * Unpacks a compressed archive stream into `destination` (an empty folder the caller owns), refusing
@@ -826,10 +833,10 @@ async function explained(extraction) {
         await extraction;
     }
     catch (error) {
-        if (error instanceof archive_UnsafeArchiveError || error instanceof archive_CorruptArchiveError)
+        if (error instanceof guard_UnsafeArchiveError || error instanceof guard_CorruptArchiveError)
             throw error;
         if (isFormatError(error))
-            throw new archive_CorruptArchiveError(`the archive is corrupted (${error.message})`);
+            throw new guard_CorruptArchiveError(`the archive is corrupted (${error.message})`);
         throw error;
     }
 }
@@ -849,7 +856,8 @@ class Measure extends external_node_stream_namespaceObject.Transform {
     }
 }
 
-;// CONCATENATED MODULE: ./src/extract-pool.ts
+;// CONCATENATED MODULE: ./src/archive/extract-pool.ts
+
 
 
 
@@ -1069,7 +1077,7 @@ class ThreadPool {
             await pipeline([source, ...stages, job.sender]);
         }
         catch (error) {
-            streamError = error;
+            streamError = error; // pipeline rejects with the failing stream's error
             thread.post({ op: 'abort', id: job.id });
         }
         // Wait for the extraction to stop writing in every case: the caller removes the folder next.
@@ -1118,11 +1126,11 @@ function extractor(concurrency) {
     return shared;
 }
 
-;// CONCATENATED MODULE: ./src/extract-worker.ts
+;// CONCATENATED MODULE: ./src/archive/extract-worker.ts
 
 
 // Entry of dist/extract-worker/: a thread that hashes, decompresses and unpacks archives the main thread
-// downloads (src/extract-pool.ts says why and how).
+// downloads (extract-pool.ts says why and how).
 if (external_node_worker_threads_namespaceObject.parentPort)
     serveExtractions(external_node_worker_threads_namespaceObject.parentPort);
 

@@ -1,7 +1,7 @@
 import * as path from 'node:path'
 import { parseArgs } from 'node:util'
 import { Inputs } from '../constants.js'
-import type { InputReader } from '../inputs.js'
+import type { InputReader } from '../inputs/inputs.js'
 
 /** Command-line parsing: every flag that mirrors an action input carries the input's name. */
 

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
 import { Transform, pipeline, type TransformCallback } from 'node:stream'
-import { formatBytes } from '../report.js'
+import { formatBytes } from '../report/report.js'
 import type { PutOptions, Storage, StoredObject } from '../storage/index.js'
 import type { Terminal } from './terminal.js'
 

@@ -1,9 +1,9 @@
 import { MetaFolder } from '../constants.js'
-import { parseIndex } from '../cache-index.js'
+import { parseIndex } from '../bucket/cache-index.js'
 import { StorageError } from '../errors.js'
-import type { KeyPlan } from '../keys.js'
-import { pinRecordObjectKey } from '../pin-record.js'
-import { formatBytes } from '../report.js'
+import type { KeyPlan } from '../keys/keys.js'
+import { pinRecordObjectKey } from '../bucket/pin-record.js'
+import { formatBytes } from '../report/report.js'
 import type { DeleteFailure, ListedObject } from '../storage/s3-admin.js'
 import { getJson, type Storage } from '../storage/index.js'
 

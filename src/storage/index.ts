@@ -1,4 +1,4 @@
-import type { StorageSettings } from '../inputs.js'
+import type { StorageSettings } from '../inputs/inputs.js'
 import { PublicUrlStorage } from './public-url.js'
 import { S3Storage } from './s3.js'
 import type { Storage } from './storage.js'

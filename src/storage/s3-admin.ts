@@ -1,5 +1,5 @@
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3'
-import type { S3Settings } from '../inputs.js'
+import type { S3Settings } from '../inputs/inputs.js'
 import { createS3Client, describeS3Error } from './s3.js'
 
 /**

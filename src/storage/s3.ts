@@ -3,14 +3,14 @@ import {
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
-  S3ServiceException,
+  type S3ServiceException,
   type ObjectCannedACL,
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { Readable } from 'node:stream'
 import { Inputs } from '../constants.js'
 import { StorageError } from '../errors.js'
-import type { S3Settings } from '../inputs.js'
+import type { S3Settings } from '../inputs/inputs.js'
 import { redact } from '../secrets.js'
 import type { PutOptions, Storage, StoredObject } from './storage.js'
 

@@ -1,0 +1,42 @@
+import * as core from '@actions/core'
+import { failStep } from '../annotations.js'
+import { Outputs } from '../constants.js'
+import { errorMessage } from '../errors.js'
+import { actionInputReader, withMode, type InputReader } from '../inputs/inputs.js'
+import { actionLog, type Log } from '../log.js'
+import { strictFailure, uploadedTargets, writeSummary, type RunReport } from '../report/report.js'
+import { protectSecrets, setUp } from '../setup/setup.js'
+import { saveStage } from '../flow/stages.js'
+import { untrustedEvent, untrustedUploadWarning } from './trust.js'
+
+function setSaveOutputs(uploaded: string[]): void {
+  core.setOutput(Outputs.Uploaded, JSON.stringify(uploaded))
+  core.setOutput(Outputs.UploadedCount, String(uploaded.length))
+}
+
+/**
+ * save/action.yml: upload every framework in the output folder that the cache lacks. It cannot know whether
+ * the build before it succeeded, so it never marks a build complete; consumers then let Scipio check the set.
+ */
+export async function runSave(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
+  protectSecrets(read)
+  try {
+    const setup = await setUp(withMode(read, 'producer'), log)
+    const untrusted = untrustedEvent()
+    if (untrusted && !setup.config.allowUntrustedUpload) {
+      log.warning(untrustedUploadWarning(untrusted))
+      setSaveOutputs([])
+      return
+    }
+    const saved = await saveStage(setup, log, false)
+    const report: RunReport = { built: [], buildSkipped: true, save: saved }
+    setSaveOutputs(uploadedTargets(report))
+    await writeSummary(report).catch((error: unknown) => log.warning(`Could not write the job summary: ${errorMessage(error)}`))
+    if (setup.config.strict && saved.problems.length > 0) {
+      core.setFailed(strictFailure(saved.problems))
+    }
+  } catch (error) {
+    setSaveOutputs([])
+    failStep(error)
+  }
+}

@@ -1,0 +1,319 @@
+import { createHash, type Hash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import * as path from 'node:path'
+import { type Readable, type Transform, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { fileURLToPath } from 'node:url'
+import { Worker, type MessagePort } from 'node:worker_threads'
+import { extractArchive, Measure, openExtraction } from './archive.js'
+import { CorruptArchiveError, UnsafeArchiveError, type ExtractLimits } from './guard.js'
+import { moved } from './garbage.js'
+import type { ArchiveFormat } from '../keys/keys.js'
+
+/**
+ * Where a downloaded archive is hashed, decompressed and unpacked. The main thread only receives the bytes;
+ * each archive's SHA-256, zstd and tar work (and the file system calls, most of a restore's CPU) runs in one of
+ * a few worker threads, so a restore uses every core instead of queueing behind one event loop
+ * (docs/benchmarks.md). A worker's small heap also makes the garbage of decompression cheap to collect.
+ * Without the bundled worker (the sources run by the unit tests) the same work runs on the calling thread,
+ * unbatched: correct, not tuned.
+ */
+
+export interface ExtractSpec {
+  /** An empty folder the caller owns; it must not be touched until extract() settles. */
+  destination: string
+  format: ArchiveFormat
+  roots: { folder: string; file: string }
+  limits: ExtractLimits
+}
+
+/** What the compressed bytes were, for checking them against the index before anything is placed. */
+export interface Extracted {
+  sha256: string
+  bytes: number
+}
+
+export interface Extractor {
+  /** Streams `source` through `stages` (on this thread) into the archive's extraction. Settles only once the extraction has stopped writing. */
+  extract(source: Readable, stages: Transform[], spec: ExtractSpec): Promise<Extracted>
+}
+
+export const extractOnThisThread: Extractor = {
+  async extract(source, stages, spec) {
+    const hash = createHash('sha256')
+    const measure = new Measure(hash)
+    await extractArchive(source, spec.destination, spec.format, spec.roots, spec.limits, [...stages, measure])
+    return { sha256: hash.digest('hex'), bytes: measure.bytes }
+  },
+}
+
+// ------------------------------------------------------------------ messages between the threads
+
+type ToWorker =
+  | { op: 'start'; id: number; spec: ExtractSpec }
+  /** `length` bytes of `buffer`; the worker sends the buffer back once the decompressor has consumed them. */
+  | { op: 'data'; id: number; buffer: ArrayBuffer; length: number }
+  | { op: 'end'; id: number }
+  | { op: 'abort'; id: number }
+
+type FromWorker =
+  | { op: 'took'; id: number; buffer: ArrayBuffer }
+  | { op: 'done'; id: number; result: Extracted }
+  | { op: 'failed'; id: number; error: { name: string; message: string; code?: string } }
+
+function toMessage(error: unknown): { name: string; message: string; code?: string } {
+  const e = error as { name?: unknown; message?: unknown; code?: unknown }
+  return { name: String(e?.name ?? 'Error'), message: String(e?.message ?? error), ...(typeof e?.code === 'string' ? { code: e.code } : {}) }
+}
+
+function fromMessage(error: { name: string; message: string; code?: string }): Error {
+  if (error.name === 'UnsafeArchiveError') return new UnsafeArchiveError(error.message)
+  if (error.name === 'CorruptArchiveError') return new CorruptArchiveError(error.message)
+  return Object.assign(new Error(error.message), error.code ? { code: error.code } : {})
+}
+
+/** The worker's side: one extraction per `start`, fed by `data` messages whose buffers go back once consumed. */
+export function serveExtractions(port: MessagePort): void {
+  const jobs = new Map<number, { input: Writable; hash: Hash; bytes: number }>()
+  const post = (message: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer)
+  port.on('message', (message: ToWorker) => {
+    const { id } = message
+    if (message.op === 'start') {
+      const { spec } = message
+      const { input, done } = openExtraction(spec.destination, spec.format, spec.roots, spec.limits)
+      const job = { input, hash: createHash('sha256'), bytes: 0 }
+      jobs.set(id, job)
+      done
+        .then(
+          () => post({ op: 'done', id, result: { sha256: job.hash.digest('hex'), bytes: job.bytes } }),
+          (error: unknown) => post({ op: 'failed', id, error: toMessage(error) }),
+        )
+        .finally(() => jobs.delete(id))
+      return
+    }
+    const job = jobs.get(id)
+    if (!job) return
+    if (message.op === 'data') {
+      const { buffer, length } = message
+      const chunk = Buffer.from(buffer, 0, length)
+      job.hash.update(chunk)
+      job.bytes += length
+      moved(length * 2) // and about as much again decompressed
+      job.input.write(chunk, () => post({ op: 'took', id, buffer }, [buffer]))
+    } else if (message.op === 'end') job.input.end()
+    else job.input.destroy(new Error('the download stopped'))
+  })
+}
+
+// ------------------------------------------------------------------ the main thread's side
+
+/**
+ * The main thread copies the socket's chunks into 256 KiB buffers that travel to the worker and back: one
+ * batch is one message and one decompressor call, and no buffer is left for the garbage collector. Two per
+ * archive keep the worker busy while the next one fills. (1 MiB buffers cost 25-30 MB more peak RSS for no
+ * measurable speed; 128 KiB cost 1.5-2 CPU-s more in messages: docs/benchmarks.md.)
+ */
+const batchBytes = 256 * 1024
+const buffersPerJob = 2
+
+class BufferPool {
+  private readonly free: ArrayBuffer[] = []
+  constructor(private readonly keep: number) {}
+  take(): ArrayBuffer {
+    return this.free.pop() ?? new ArrayBuffer(batchBytes)
+  }
+  give(buffer: ArrayBuffer): void {
+    if (this.free.length < this.keep) this.free.push(buffer)
+  }
+}
+
+class Job {
+  readonly sender: Writable
+  readonly result: Promise<Extracted>
+  private current: Buffer | undefined
+  private filled = 0
+  /** Buffers at the worker. */
+  private out = 0
+  private waiting: (() => void) | undefined
+  private settle!: { resolve: (result: Extracted) => void; reject: (error: Error) => void }
+
+  constructor(
+    readonly id: number,
+    private readonly post: (message: ToWorker, transfer?: ArrayBuffer[]) => void,
+    private readonly pool: BufferPool,
+  ) {
+    this.result = new Promise((resolve, reject) => (this.settle = { resolve, reject }))
+    this.result.catch(() => undefined) // observed by extract(); never an unhandled rejection meanwhile
+    this.sender = new Writable({
+      write: (chunk: Buffer, _encoding, callback) => this.accept(chunk, 0, callback),
+      final: (callback) => {
+        if (this.filled > 0) this.send()
+        this.post({ op: 'end', id })
+        callback()
+      },
+    })
+  }
+
+  private accept(chunk: Buffer, offset: number, callback: () => void): void {
+    while (offset < chunk.length) {
+      if (!this.current) {
+        if (this.out >= buffersPerJob) {
+          this.waiting = () => this.accept(chunk, offset, callback)
+          return
+        }
+        this.current = Buffer.from(this.pool.take())
+        this.filled = 0
+      }
+      const copied = chunk.copy(this.current, this.filled, offset)
+      this.filled += copied
+      offset += copied
+      if (this.filled === this.current.length) this.send()
+    }
+    callback()
+  }
+
+  private send(): void {
+    const buffer = this.current!.buffer as ArrayBuffer
+    this.post({ op: 'data', id: this.id, buffer, length: this.filled }, [buffer])
+    this.out += 1
+    this.current = undefined
+    this.filled = 0
+  }
+
+  took(buffer: ArrayBuffer): void {
+    this.out -= 1
+    this.pool.give(buffer)
+    const waiting = this.waiting
+    this.waiting = undefined
+    waiting?.()
+  }
+
+  done(result: Extracted): void {
+    this.settle.resolve(result)
+  }
+
+  failed(error: Error): void {
+    this.settle.reject(error)
+    // The extraction stopped: stop feeding it (the download is then torn down by the pipeline).
+    this.sender.destroy(error)
+  }
+}
+
+class Thread {
+  readonly jobs = new Map<number, Job>()
+  private readonly worker: Worker
+
+  constructor(
+    file: string,
+    private readonly pool: BufferPool,
+    onGone: (thread: Thread) => void,
+  ) {
+    this.worker = new Worker(file)
+    this.worker.unref()
+    this.worker.on('message', (message: FromWorker) => {
+      const job = this.jobs.get(message.id)
+      if (!job) return
+      if (message.op === 'took') return job.took(message.buffer)
+      this.jobs.delete(message.id)
+      if (this.jobs.size === 0) this.worker.unref()
+      if (message.op === 'done') job.done(message.result)
+      else job.failed(fromMessage(message.error))
+    })
+    const fail = (error: Error) => {
+      onGone(this)
+      for (const job of this.jobs.values()) job.failed(new Error(`the extraction thread stopped: ${error.message}`))
+      this.jobs.clear()
+    }
+    this.worker.on('error', fail)
+    this.worker.on('exit', (code) => fail(new Error(`exit code ${code}`)))
+  }
+
+  post(message: ToWorker, transfer?: ArrayBuffer[]): void {
+    this.worker.postMessage(message, transfer)
+  }
+
+  start(id: number, spec: ExtractSpec): Job {
+    const job = new Job(id, (message, transfer) => this.post(message, transfer), this.pool)
+    this.jobs.set(id, job)
+    // A thread with work keeps the process alive; an idle one does not.
+    this.worker.ref()
+    this.post({ op: 'start', id, spec })
+    return job
+  }
+
+  async terminate(): Promise<void> {
+    await this.worker.terminate()
+  }
+}
+
+export class ThreadPool implements Extractor {
+  private readonly threads: Thread[] = []
+  private readonly pool: BufferPool
+  private nextId = 1
+
+  constructor(
+    private readonly file: string,
+    private readonly size: number,
+    concurrency: number,
+  ) {
+    this.pool = new BufferPool(buffersPerJob * concurrency)
+  }
+
+  async extract(source: Readable, stages: Transform[], spec: ExtractSpec): Promise<Extracted> {
+    const thread = this.leastBusy()
+    const job = thread.start(this.nextId++, spec)
+    let streamError: Error | undefined
+    try {
+      await pipeline([source, ...stages, job.sender])
+    } catch (error) {
+      streamError = error as Error // pipeline rejects with the failing stream's error
+      thread.post({ op: 'abort', id: job.id })
+    }
+    // Wait for the extraction to stop writing in every case: the caller removes the folder next.
+    try {
+      const result = await job.result
+      if (streamError !== undefined) throw streamError
+      return result
+    } catch (error) {
+      throw streamError ?? error
+    }
+  }
+
+  /** Archives whose extraction has not yet stopped. */
+  get active(): number {
+    return this.threads.reduce((sum, thread) => sum + thread.jobs.size, 0)
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.threads.splice(0).map((thread) => thread.terminate()))
+  }
+
+  private leastBusy(): Thread {
+    if (this.threads.length < this.size) {
+      const thread = new Thread(this.file, this.pool, (gone) => {
+        const at = this.threads.indexOf(gone)
+        if (at !== -1) this.threads.splice(at, 1)
+      })
+      this.threads.push(thread)
+      return thread
+    }
+    return this.threads.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a))
+  }
+}
+
+/** dist/extract-worker/index.js, beside or above the running bundle (dist/index.js, dist/restore/index.js, ...). */
+function workerFile(): string | undefined {
+  const here = path.dirname(fileURLToPath(import.meta.url))
+  return [path.join(here, 'extract-worker', 'index.js'), path.join(here, '..', 'extract-worker', 'index.js')].find((file) => existsSync(file))
+}
+
+let shared: Extractor | undefined
+
+/** One thread per core, but no more than the archives that can be in flight at once. */
+export function extractor(concurrency: number): Extractor {
+  if (shared) return shared
+  const file = workerFile()
+  shared = file ? new ThreadPool(file, Math.max(1, Math.min(concurrency, availableParallelism())), concurrency) : extractOnThisThread
+  return shared
+}

@@ -1,0 +1,360 @@
+import { randomBytes } from 'node:crypto'
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import pLimit from 'p-limit'
+import { canRead } from '../archive/archive.js'
+import { CorruptArchiveError, defaultExtractLimits, UnsafeArchiveError } from '../archive/guard.js'
+import { parseCompleteMarker, parseIndex, type IndexEntry, type PackageIndex } from '../bucket/cache-index.js'
+import { extractor } from '../archive/extract-pool.js'
+import { CacheTimeoutError, errorMessage, StorageError } from '../errors.js'
+import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
+import { scipioKey, type KeyPlan, type PackagePlan } from '../keys/keys.js'
+import type { Log } from '../log.js'
+import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
+import { aarMissReason, restoreAppleArchive } from '../interop/scipio-s3-storage.js'
+import { AarFormat } from '../bucket/layout.js'
+import { StallWatch } from '../archive/stall-watch.js'
+import { getJson, type Storage } from '../storage/index.js'
+
+/** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
+export type RestoreResultKind = 'restored' | 'kept' | 'available' | 'missed'
+
+export interface RestoredTarget {
+  targetName: string
+  package: string
+  result: RestoreResultKind
+  bytes: number
+  ms: number
+  entry?: IndexEntry
+  reason?: string
+}
+
+export interface RestoreOutcome {
+  /** Index per package key as read; save reuses them instead of asking again. */
+  indexes: Map<string, PackageIndex>
+  /** Packages with no usable index (never produced, or unreadable). */
+  packagesMissing: string[]
+  targets: RestoredTarget[]
+  /** True when a producer marked this exact build complete and everything it listed is now in place. */
+  complete: boolean
+  /** Cache errors (not plain misses), for `strict`. */
+  problems: string[]
+}
+
+export interface RestoreContext {
+  storage: Storage
+  plan: KeyPlan
+  prefix: string
+  outputDirectory: string
+  concurrency: number
+  log: Log
+  retry?: RetryPolicy
+  /** No bytes for this long aborts a download (and retries it). */
+  stallTimeoutMs?: number
+  /** Aborts when the cache phase's time limit is reached: what is left becomes a miss. */
+  signal?: AbortSignal
+  /** Report what is stored without downloading anything. */
+  lookupOnly?: boolean
+}
+
+/** Shared by one restore: the first configuration error stops every further request. */
+class Breaker {
+  error: StorageError | undefined
+  trip(error: unknown, log: Log): boolean {
+    if (!(error instanceof StorageError) || !error.fatal) return false
+    if (!this.error) {
+      this.error = error
+      log.warning(`The cache is unavailable: ${error.message} Every framework not yet restored will be built.`)
+    }
+    return true
+  }
+}
+
+class IntegrityError extends Error {
+  override name = 'IntegrityError'
+}
+class StallError extends Error {
+  override name = 'StallError'
+}
+
+/**
+ * Runs a request that must answer (headers, or a whole small object) within `ms`; the abort it sends on
+ * expiry is a retryable stall, unlike the cache-wide time limit in `outer`.
+ */
+async function answerWithin<T>(ms: number, outer: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const stall = new AbortController()
+  const timer = setTimeout(() => stall.abort(), ms)
+  try {
+    return await fn(outer ? AbortSignal.any([outer, stall.signal]) : stall.signal)
+  } catch (error) {
+    if (stall.signal.aborted && !outer?.aborted) throw new StallError(`no answer for ${Math.round(ms / 1000)} s`)
+    throw error
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function isRetryableDownload(error: unknown): boolean {
+  if (error instanceof UnsafeArchiveError || error instanceof CacheTimeoutError) return false
+  if (error instanceof StorageError) return error.retryable && !error.fatal
+  return true // resets, truncation, stalls, corrupted bytes: a fresh attempt may succeed
+}
+
+/**
+ * Removes a folder tar may still be writing into: after a failed extraction, writes already under way
+ * (an open file, a folder being made) can finish after the failure and bring paths back, so remove until
+ * the folder stays gone.
+ */
+export async function removeSettled(dir: string): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined)
+    await new Promise((resolve) => setTimeout(resolve, attempt === 0 ? 5 : 20))
+    if (!(await exists(dir))) return
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(
+    () => true,
+    () => false,
+  )
+}
+
+/**
+ * Moves an extracted framework and VersionFile into the output folder. The old VersionFile leaves first and
+ * the new one arrives last, so no VersionFile ever stands beside a framework it doesn't describe; on any
+ * failure the previous pair is put back.
+ */
+export async function placeFramework(staging: string, outputDirectory: string, targetName: string, trash: string): Promise<void> {
+  const folder = frameworkFolder(targetName)
+  const file = versionFileName(targetName)
+  const moves: [from: string, to: string][] = []
+  const move = async (from: string, to: string) => {
+    await fs.rename(from, to)
+    moves.push([from, to])
+  }
+  try {
+    await fs.mkdir(trash, { recursive: true })
+    if (await exists(path.join(outputDirectory, file))) await move(path.join(outputDirectory, file), path.join(trash, file))
+    if (await exists(path.join(outputDirectory, folder))) await move(path.join(outputDirectory, folder), path.join(trash, folder))
+    await move(path.join(staging, folder), path.join(outputDirectory, folder))
+    await move(path.join(staging, file), path.join(outputDirectory, file))
+  } catch (error) {
+    for (const [from, to] of moves.reverse()) await fs.rename(to, from).catch(() => undefined)
+    throw error
+  }
+}
+
+function stallWatch(stallMs: number): StallWatch {
+  return new StallWatch(stallMs, () => new StallError(`no data for ${Math.round(stallMs / 1000)} s`))
+}
+
+async function downloadInto(
+  ctx: RestoreContext,
+  entry: IndexEntry,
+  staging: string,
+): Promise<void> {
+  if (ctx.signal?.aborted) throw new CacheTimeoutError()
+  if (entry.format === AarFormat) {
+    return restoreAppleArchive(entry, staging, {
+      open: () => answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => ctx.storage.get(entry.key, signal)),
+      watch: () => stallWatch(ctx.stallTimeoutMs ?? 60_000),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    })
+  }
+  const object = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => ctx.storage.get(entry.key, signal))
+  if (!object) throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
+  if (object.size && object.size !== entry.size) {
+    object.body.destroy()
+    throw new IntegrityError(`size ${object.size} differs from the index's ${entry.size}`)
+  }
+  const roots = { folder: frameworkFolder(entry.targetName), file: versionFileName(entry.targetName) }
+  const abort = () => object.body.destroy(new CacheTimeoutError())
+  ctx.signal?.addEventListener('abort', abort, { once: true })
+  let received: { sha256: string; bytes: number }
+  try {
+    received = await extractor(ctx.concurrency).extract(object.body, [stallWatch(ctx.stallTimeoutMs ?? 60_000)], { destination: staging, format: entry.format, roots, limits: defaultExtractLimits })
+  } finally {
+    ctx.signal?.removeEventListener('abort', abort)
+  }
+  if (received.bytes !== entry.size) throw new IntegrityError(`received ${received.bytes} bytes, the index records ${entry.size}`)
+  if (received.sha256 !== entry.sha256) throw new IntegrityError(`SHA-256 ${received.sha256} differs from the index's ${entry.sha256}`)
+  const versionBytes = await fs.readFile(path.join(staging, versionFileName(entry.targetName)))
+  if (scipioKey(versionBytes) !== entry.scipioKey) {
+    throw new IntegrityError(`the VersionFile inside does not match the key ${entry.scipioKey}`)
+  }
+  if (!(await fs.stat(path.join(staging, frameworkFolder(entry.targetName)))).isDirectory()) {
+    throw new IntegrityError(`the archive holds no ${frameworkFolder(entry.targetName)} folder`)
+  }
+}
+
+async function lookUp(ctx: RestoreContext, entry: IndexEntry, base: Omit<RestoredTarget, 'result' | 'bytes' | 'ms'>): Promise<RestoredTarget> {
+  const head = await ctx.storage.head(entry.key)
+  if (head && head.size === entry.size) return { ...base, result: 'available', bytes: 0, ms: 0 }
+  return { ...base, result: 'missed', bytes: 0, ms: 0, reason: head ? 'stored archive has another size than the index records' : 'archive listed in the index is missing' }
+}
+
+async function restoreTarget(
+  ctx: RestoreContext,
+  pkg: PackagePlan,
+  entry: IndexEntry,
+  local: Map<string, LocalFramework>,
+  tempRoot: string,
+  breaker: Breaker,
+  problems: string[],
+): Promise<RestoredTarget> {
+  const started = Date.now()
+  const base = { targetName: entry.targetName, package: pkg.pin.identity, entry }
+  const present = local.get(entry.targetName)
+  if (present && present.scipioKey === entry.scipioKey) return { ...base, result: 'kept', bytes: 0, ms: 0 }
+  if (entry.format === AarFormat) {
+    const unreadable = await aarMissReason(ctx.log)
+    if (unreadable) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: unreadable }
+  } else if (!canRead(entry.format)) {
+    return { ...base, result: 'missed', bytes: 0, ms: 0, reason: `stored as ${entry.format}, which this Node.js cannot decompress (use Node 24)` }
+  }
+  if (breaker.error) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache unavailable' }
+  if (ctx.signal?.aborted) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache time limit reached' }
+  if (ctx.lookupOnly) {
+    try {
+      return await lookUp(ctx, entry, base)
+    } catch (error) {
+      if (!breaker.trip(error, ctx.log)) problems.push(`${entry.targetName}: ${errorMessage(error)}`)
+      return { ...base, result: 'missed', bytes: 0, ms: 0, reason: errorMessage(error) }
+    }
+  }
+  const slot = path.join(tempRoot, randomBytes(6).toString('hex'))
+  try {
+    await withRetry(
+      ctx.retry ?? defaultRetryPolicy,
+      isRetryableDownload,
+      async () => {
+        await removeSettled(slot)
+        await fs.mkdir(path.join(slot, 'staging'), { recursive: true })
+        await downloadInto(ctx, entry, path.join(slot, 'staging'))
+      },
+      (error, attempt) => ctx.log.info(`${entry.targetName}: attempt ${attempt} failed (${errorMessage(error)}); retrying`),
+    )
+    await placeFramework(path.join(slot, 'staging'), ctx.outputDirectory, entry.targetName, path.join(slot, 'previous'))
+    return { ...base, result: 'restored', bytes: entry.size, ms: Date.now() - started }
+  } catch (error) {
+    const ms = Date.now() - started
+    if (error instanceof CacheTimeoutError || ctx.signal?.aborted) return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache time limit reached' }
+    if (breaker.trip(error, ctx.log)) return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache unavailable' }
+    const kind = error instanceof UnsafeArchiveError ? 'unsafe archive' : error instanceof IntegrityError || error instanceof CorruptArchiveError ? 'integrity check failed' : 'download failed'
+    const reason = `${kind}: ${errorMessage(error)}`
+    ctx.log.warning(`Cache miss for ${entry.targetName} (${pkg.pin.identity}): ${reason}. It will be built.`)
+    problems.push(`${entry.targetName}: ${reason}`)
+    return { ...base, result: 'missed', bytes: 0, ms, reason }
+  } finally {
+    await removeSettled(slot)
+  }
+}
+
+async function readIndex(ctx: RestoreContext, pkg: PackagePlan, breaker: Breaker, problems: string[]): Promise<PackageIndex | undefined> {
+  if (breaker.error || ctx.signal?.aborted) return undefined
+  try {
+    const raw = await withRetry(ctx.retry ?? defaultRetryPolicy, (e) => !(e instanceof StorageError && e.fatal) && isRetryableDownload(e), () =>
+      answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => getJson(ctx.storage, pkg.indexKey, signal)),
+    )
+    if (raw === undefined) return undefined
+    return parseIndex(raw, ctx.prefix, pkg.packageKey)
+  } catch (error) {
+    if (breaker.trip(error, ctx.log) || ctx.signal?.aborted) return undefined
+    ctx.log.warning(`Cannot use the cache index of ${pkg.pin.identity} (${pkg.indexKey}): ${errorMessage(error)}. Its targets will be built.`)
+    problems.push(`${pkg.pin.identity}: ${errorMessage(error)}`)
+    return undefined
+  }
+}
+
+async function markedComplete(ctx: RestoreContext): Promise<string[] | undefined> {
+  try {
+    const raw = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => getJson(ctx.storage, ctx.plan.completeKey, signal))
+    if (raw === undefined) return undefined
+    return parseCompleteMarker(raw, ctx.plan.setKey).targets.map((t) => `${t.targetName}\0${t.scipioKey}`)
+  } catch (error) {
+    ctx.log.debug(`No usable completion marker: ${errorMessage(error)}`)
+    return undefined
+  }
+}
+
+interface RestoreJob {
+  pkg: PackagePlan
+  entry: IndexEntry
+}
+
+/**
+ * One job per framework folder, however many indexes list it: two jobs for one folder would race to place it
+ * (and one's cleanup could remove what the other placed). Indexes are read in Package.resolved order, so the
+ * first package to list a framework keeps it; a second build of the same folder is left to Scipio.
+ */
+export function onePerFramework(jobs: RestoreJob[], log: Log): RestoreJob[] {
+  const byFolder = new Map<string, RestoreJob>()
+  for (const job of jobs) {
+    const folder = frameworkFolder(job.entry.targetName)
+    const first = byFolder.get(folder)
+    if (!first) byFolder.set(folder, job)
+    else if (first.entry.targetName === job.entry.targetName && first.entry.scipioKey === job.entry.scipioKey) continue
+    else
+      log.warning(
+        `${folder} is listed by the cache indexes of ${first.pkg.pin.identity} (${first.entry.targetName}, key ${first.entry.scipioKey.slice(0, 12)}) ` +
+          `and ${job.pkg.pin.identity} (${job.entry.targetName}, key ${job.entry.scipioKey.slice(0, 12)}): restoring the first; Scipio rebuilds it if it is not the one this build needs.`,
+      )
+  }
+  return [...byFolder.values()]
+}
+
+export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
+  await fs.mkdir(ctx.outputDirectory, { recursive: true })
+  const local = await scanOutput(ctx.outputDirectory)
+  const limit = pLimit(ctx.concurrency)
+  const tempRoot = path.join(ctx.outputDirectory, `.scipio-s3-cache-tmp-${randomBytes(4).toString('hex')}`)
+  const indexes = new Map<string, PackageIndex>()
+  const packagesMissing: string[] = []
+  const problems: string[] = []
+  const breaker = new Breaker()
+  const completion = ctx.lookupOnly ? Promise.resolve(undefined) : markedComplete(ctx)
+  try {
+    const perPackage = await Promise.all(
+      ctx.plan.packages.map((pkg) =>
+        limit(async () => {
+          const index = await readIndex(ctx, pkg, breaker, problems)
+          if (!index) {
+            packagesMissing.push(pkg.pin.identity)
+            return []
+          }
+          indexes.set(pkg.packageKey, index)
+          return index.targets.map((entry) => ({ pkg, entry }))
+        }),
+      ),
+    )
+    const jobs = onePerFramework(perPackage.flat(), ctx.log)
+    // Largest first: the long downloads start early and the small ones fill the gaps.
+    jobs.sort((a, b) => b.entry.size - a.entry.size)
+    const targets = await Promise.all(jobs.map(({ pkg, entry }) => limit(() => restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, problems))))
+    const timedOut = targets.filter((t) => t.reason === 'cache time limit reached').length
+    if (timedOut > 0 || (ctx.signal?.aborted && packagesMissing.length > 0)) {
+      ctx.log.warning(`The cache time limit was reached: ${timedOut} frameworks were not restored and will be built.`)
+      problems.push('the cache time limit was reached')
+    }
+    if (breaker.error) problems.push(breaker.error.message)
+    const marked = await completion
+    const after = await scanOutput(ctx.outputDirectory)
+    const complete =
+      marked !== undefined &&
+      packagesMissing.length === 0 &&
+      targets.every((t) => t.result !== 'missed') &&
+      marked.every((id) => {
+        const [name, key] = id.split('\0')
+        return after.get(name!)?.scipioKey === key
+      })
+    return { indexes, packagesMissing: packagesMissing.sort(), targets, complete, problems }
+  } finally {
+    await removeSettled(tempRoot)
+  }
+}
+
+/** What a consumer could not get from the cache: packages with no index, and targets that missed. */
+export function cacheMisses(outcome: RestoreOutcome): string[] {
+  return [...outcome.packagesMissing.map((p) => `${p} (package)`), ...outcome.targets.filter((t) => t.result === 'missed').map((t) => t.targetName)]
+}

@@ -1,0 +1,275 @@
+import { createHash } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import pLimit from 'p-limit'
+import { Measure, packArchive } from '../archive/archive.js'
+import { ambiguityWarning, attribute, declaredTargets } from './attribution.js'
+import { indexDocument, newIndex, parseIndex, sameTargets, type CompleteMarker, type IndexEntry, type PackageIndex } from '../bucket/cache-index.js'
+import { Formats } from '../constants.js'
+import { CacheTimeoutError, errorMessage, StorageError } from '../errors.js'
+import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
+import { type ArchiveFormat, type KeyPlan, type PackagePlan } from '../keys/keys.js'
+import { archiveObjectKey } from '../bucket/layout.js'
+import type { Log } from '../log.js'
+import type { RestoreOutcome } from '../restore/restore.js'
+import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
+import type { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
+import { digestObject, getJson, type Storage } from '../storage/index.js'
+
+export type SaveResultKind = 'uploaded' | 'stored' | 'failed'
+
+export interface SavedTarget {
+  targetName: string
+  package: string
+  result: SaveResultKind
+  bytes: number
+  ms: number
+  reason?: string
+}
+
+export interface SaveOutcome {
+  targets: SavedTarget[]
+  /** Frameworks not indexed: no pin in Package.resolved accounts for them (local packages), or several do. */
+  unmatched: string[]
+  indexesWritten: number
+  /** Package keys whose index is stored after this run (written now, or already the same). */
+  indexed?: string[]
+  markedComplete: boolean
+  /** Cache errors, for `strict`. */
+  problems: string[]
+}
+
+export interface SaveContext {
+  storage: Storage
+  plan: KeyPlan
+  prefix: string
+  outputDirectory: string
+  /** The dependencies package: SwiftPM's checkouts there tell which package a framework belongs to. */
+  packageDirectory?: string
+  publicRead: boolean
+  concurrency: number
+  format: ArchiveFormat
+  /** Only a successful (or skipped) build may mark the set complete or write an index with no targets. */
+  buildSucceeded: boolean
+  restored?: RestoreOutcome
+  log: Log
+  /** For uploads that fail on the way (resets, 5xx): injectable so tests don't sleep. */
+  retry?: RetryPolicy
+  now?: () => Date
+  /** Aborts when the cache phase's time limit is reached: what is left is not uploaded. */
+  signal?: AbortSignal
+  /** `scipio-s3-storage-objects`: adopt and write scipio-s3-storage's `.aar` objects too. */
+  scipioS3Storage?: ScipioS3StorageObjects
+  /** Build time per target built in this run, recorded in the index entries of new archives. */
+  buildMs?: ReadonlyMap<string, number>
+}
+
+function buildTimeOf(ctx: SaveContext, targetName: string): { buildMs?: number } {
+  const ms = ctx.buildMs?.get(targetName)
+  return ms === undefined ? {} : { buildMs: ms }
+}
+
+function signalOf(ctx: SaveContext): { signal?: AbortSignal } {
+  return ctx.signal ? { signal: ctx.signal } : {}
+}
+
+/**
+ * Packs the archive into a temporary file first, then uploads the file with its exact length: one PUT per
+ * archive instead of a multipart upload of 5 MiB parts held in memory, no second SHA-256 of the body by the
+ * SDK (a stream is sent as UNSIGNED-PAYLOAD; our own hash goes in the index), and a failed PUT is retried from
+ * the file instead of packing again (docs/benchmarks.md).
+ */
+async function uploadArchive(ctx: SaveContext, framework: LocalFramework): Promise<IndexEntry> {
+  const key = archiveObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, ctx.format)
+  const hash = createHash('sha256')
+  const measure = new Measure(hash)
+  const temp = await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'scipio-s3-cache-save-'))
+  try {
+    const file = path.join(temp, 'archive')
+    await pipeline(packArchive(ctx.outputDirectory, [frameworkFolder(framework.targetName), versionFileName(framework.targetName)], ctx.format), measure, createWriteStream(file))
+    await withRetry(ctx.retry ?? defaultRetryPolicy, isRetryableUpload, async () => {
+      const body = createReadStream(file)
+      try {
+        await ctx.storage.put(key, body, { contentType: 'application/octet-stream', publicRead: ctx.publicRead, size: measure.bytes, ...signalOf(ctx) })
+      } finally {
+        body.destroy()
+      }
+    })
+  } finally {
+    await fs.rm(temp, { recursive: true, force: true })
+  }
+  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size: measure.bytes, sha256: hash.digest('hex'), ...buildTimeOf(ctx, framework.targetName) }
+}
+
+function isRetryableUpload(error: unknown): boolean {
+  return error instanceof StorageError && error.retryable && !error.fatal
+}
+
+async function existingIndex(ctx: SaveContext, pkg: PackagePlan): Promise<PackageIndex | undefined> {
+  const known = ctx.restored?.indexes.get(pkg.packageKey)
+  if (known) return known
+  try {
+    const raw = await getJson(ctx.storage, pkg.indexKey)
+    return raw === undefined ? undefined : parseIndex(raw, ctx.prefix, pkg.packageKey)
+  } catch (error) {
+    ctx.log.debug(`Ignoring the stored index of ${pkg.pin.identity}: ${errorMessage(error)}`)
+    return undefined
+  }
+}
+
+/** Whether this run's restore found the archive at `key` damaged: it must be replaced, not trusted. */
+function damagedNow(ctx: SaveContext, key: string): boolean {
+  return ctx.restored?.targets.some((t) => t.result === 'missed' && t.entry?.key === key) ?? false
+}
+
+/** Reuses a stored archive when the index lists it and it is still there (restored this run, or answered by HEAD). */
+async function storedEntry(ctx: SaveContext, framework: LocalFramework, index: PackageIndex | undefined): Promise<IndexEntry | undefined> {
+  const entry = index?.targets.find((t) => t.targetName === framework.targetName && t.scipioKey === framework.scipioKey)
+  if (!entry || damagedNow(ctx, entry.key)) return undefined
+  const restoredNow = ctx.restored?.targets.some((t) => t.result === 'restored' && t.entry?.key === entry.key)
+  if (restoredNow) return entry
+  const head = await ctx.storage.head(entry.key)
+  return head && head.size === entry.size ? entry : undefined
+}
+
+/**
+ * An archive already stored under this Scipio key by another index (another salt or package key, or a producer
+ * running at the same time) is adopted, hashed as it is, rather than overwritten: overwriting would change the
+ * bytes under the other index and turn its consumers' restores into misses.
+ */
+async function adoptExisting(ctx: SaveContext, framework: LocalFramework): Promise<IndexEntry | undefined> {
+  const key = archiveObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, ctx.format)
+  if (damagedNow(ctx, key) || !(await ctx.storage.head(key))) return undefined
+  const stored = await digestObject(ctx.storage, key, ctx.signal)
+  if (!stored) return undefined
+  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size: stored.size, sha256: stored.sha256, ...buildTimeOf(ctx, framework.targetName) }
+}
+
+export async function save(ctx: SaveContext): Promise<SaveOutcome> {
+  const now = ctx.now ?? (() => new Date())
+  const local = await scanOutput(ctx.outputDirectory)
+  const previous = new Map<string, Promise<PackageIndex | undefined>>()
+  const previousIndex = (pkg: PackagePlan) => {
+    if (!previous.has(pkg.packageKey)) previous.set(pkg.packageKey, existingIndex(ctx, pkg))
+    return previous.get(pkg.packageKey)!
+  }
+  let declared: Promise<Map<string, Set<string>>> | undefined
+  const declaredOnce = () => (declared ??= ctx.packageDirectory ? declaredTargets(ctx.packageDirectory) : Promise.resolve(new Map()))
+  const attribution = await attribute([...local.values()], ctx.plan, { declared: declaredOnce, previousIndex })
+  for (const ambiguous of attribution.ambiguous) ctx.log.warning(ambiguityWarning(ambiguous))
+  const unmatched = [...attribution.unmatched, ...attribution.ambiguous.map((a) => a.targetName)].sort()
+  const byPackage = new Map<string, LocalFramework[]>(ctx.plan.packages.map((p) => [p.packageKey, []]))
+  for (const framework of local.values()) {
+    const owner = attribution.owners.get(framework.targetName)
+    if (owner) byPackage.get(owner.packageKey)!.push(framework)
+  }
+
+  const limit = pLimit(ctx.concurrency)
+  const results: SavedTarget[] = []
+  let indexesWritten = 0
+  const indexed: string[] = []
+  let allIndexed = true
+  const problems: string[] = []
+  let fatal: StorageError | undefined
+  const note = (error: unknown, what: string): string => {
+    const reason = ctx.signal?.aborted ? 'the cache time limit was reached' : errorMessage(error)
+    if (error instanceof StorageError && error.fatal) {
+      if (!fatal) ctx.log.warning(`Uploading to the cache is impossible: ${reason}`)
+      fatal ??= error
+    } else {
+      ctx.log.warning(`Could not upload ${what}: ${reason}`)
+      problems.push(`${what}: ${reason}`)
+    }
+    return reason
+  }
+
+  await Promise.all(
+    ctx.plan.packages.map(async (pkg) => {
+      const frameworks = byPackage.get(pkg.packageKey) ?? []
+      const before = await limit(() => previousIndex(pkg))
+      const entries = await Promise.all(
+        frameworks.map((framework) =>
+          limit(async (): Promise<IndexEntry | undefined> => {
+            const started = Date.now()
+            const base = { targetName: framework.targetName, package: pkg.pin.identity }
+            try {
+              if (fatal) throw fatal
+              if (ctx.signal?.aborted) throw new CacheTimeoutError()
+              const stored =
+                (await storedEntry(ctx, framework, before)) ??
+                (await adoptExisting(ctx, framework)) ??
+                (await ctx.scipioS3Storage?.adopt(framework, (key) => damagedNow(ctx, key)))
+              if (stored) {
+                await ctx.scipioS3Storage?.mirror(framework, stored)
+                results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started })
+                return stored
+              }
+              const entry = await uploadArchive(ctx, framework)
+              await ctx.scipioS3Storage?.mirror(framework, entry)
+              results.push({ ...base, result: 'uploaded', bytes: entry.size, ms: Date.now() - started })
+              return entry
+            } catch (error) {
+              const reason = fatal && error === fatal ? fatal.message : note(error, `${framework.targetName} (${pkg.pin.identity})`)
+              results.push({ ...base, result: 'failed', bytes: 0, ms: Date.now() - started, reason })
+              return undefined
+            }
+          }),
+        ),
+      )
+      const stored = entries.filter((e): e is IndexEntry => e !== undefined)
+      if (stored.length < frameworks.length) allIndexed = false
+      // An empty index says "this package yields no frameworks": only a complete build may claim that.
+      if (stored.length === 0 && (frameworks.length > 0 || !ctx.buildSucceeded)) return
+      const index = newIndex(pkg.packageKey, pkg.pin, stored, now())
+      if (sameTargets(before, index)) {
+        indexed.push(pkg.packageKey)
+        return
+      }
+      if (fatal || ctx.signal?.aborted) {
+        allIndexed = false
+        return
+      }
+      try {
+        // Written only now, after every archive it lists is stored.
+        await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(indexDocument(index), null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) })
+        indexesWritten += 1
+        indexed.push(pkg.packageKey)
+      } catch (error) {
+        allIndexed = false
+        note(error, `the cache index of ${pkg.pin.identity}`)
+      }
+    }),
+  )
+
+  let markedComplete = false
+  // A framework in no index (unmatched or ambiguous) must still come from Scipio: a consumer may skip Scipio only
+  // when the cache holds everything, so such a set is never marked complete.
+  if (ctx.buildSucceeded && allIndexed && unmatched.length === 0 && !fatal && !ctx.signal?.aborted && !ctx.restored?.complete) {
+    const marker: CompleteMarker = {
+      schema: Formats.complete,
+      setKey: ctx.plan.setKey,
+      createdAt: now().toISOString(),
+      targets: [...local.values()]
+        .map((f) => ({ targetName: f.targetName, scipioKey: f.scipioKey }))
+        .sort((a, b) => (a.targetName < b.targetName ? -1 : 1)),
+    }
+    try {
+      await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(marker, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) })
+      markedComplete = true
+    } catch (error) {
+      note(error, 'the completion marker')
+    }
+  }
+  if (fatal) problems.push(fatal.message)
+  if (ctx.scipioS3Storage) {
+    ctx.log.info(ctx.scipioS3Storage.summary())
+    problems.push(...ctx.scipioS3Storage.problems)
+  }
+  if (ctx.signal?.aborted) problems.push('the cache time limit was reached')
+  results.sort((a, b) => (a.targetName < b.targetName ? -1 : 1))
+  return { targets: results, unmatched, indexesWritten, indexed, markedComplete, problems }
+}
+
