@@ -4,7 +4,9 @@ import { defineConfig } from 'vitest/config'
 // releases. `npm test` runs it on Node 22 and 24 whatever the machine's node is (scripts/test.mjs).
 const major = Number(process.versions.node.split('.')[0])
 if (major < 22) {
-  throw new Error(`The tests run on Node.js 22 or later, and this is ${process.version}. Run \`npm test\`: it installs Node 22 and 24 from npm and runs the suite on each.`)
+  throw new Error(
+    `The tests run on Node.js 22 or later, and this is ${process.version}. Run \`npm test\`: it installs Node 22 and 24 from npm and runs the suite on each.`,
+  )
 }
 
 export default defineConfig({

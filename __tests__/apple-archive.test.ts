@@ -6,8 +6,14 @@ import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
-// @ts-expect-error: the double is plain JavaScript
-import { archiveDirectory, encodeEntry, fieldKeySet, unwrapBlocks, wrapBlocks } from '../aa-test-double/apple-archive.mjs'
+import {
+  archiveDirectory,
+  encodeEntry,
+  fieldKeySet,
+  unwrapBlocks,
+  wrapBlocks,
+  // @ts-expect-error: the double is plain JavaScript
+} from '../aa-test-double/apple-archive.mjs'
 import { aaArchiveArgs, aaExtractArgs, findAa } from '../src/interop/apple-archive.js'
 import { CorruptArchiveError, UnsafeArchiveError } from '../src/archive/guard.js'
 import { indexDocument, parseIndex, type IndexEntry, type PackageIndex } from '../src/bucket/cache-index.js'
@@ -24,13 +30,31 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 describe('aa argument lists', () => {
   it('archive: the contents of the framework folder, LZFSE in 1 MiB blocks, exactly scipio-s3-storage’s fields', () => {
     expect(aaArchiveArgs('/out/Kingfisher.xcframework', '/tmp/k.aar')).toEqual([
-      'archive', '-d', '/out/Kingfisher.xcframework', '-o', '/tmp/k.aar', '-a', 'lzfse', '-b', '1m',
-      '-exclude-field', 'all', '-include-field', 'typ,pat,lnk,dev,dat,uid,gid,mod,flg,mtm,btm,ctm',
+      'archive',
+      '-d',
+      '/out/Kingfisher.xcframework',
+      '-o',
+      '/tmp/k.aar',
+      '-a',
+      'lzfse',
+      '-b',
+      '1m',
+      '-exclude-field',
+      'all',
+      '-include-field',
+      'typ,pat,lnk,dev,dat,uid,gid,mod,flg,mtm,btm,ctm',
     ])
   })
 
   it('extract: into the framework folder, ignoring EPERM on attributes (as scipio-s3-storage’s .ignoreOperationNotPermitted)', () => {
-    expect(aaExtractArgs('/stage/Kingfisher.xcframework', '/stage/k.aar')).toEqual(['extract', '-d', '/stage/Kingfisher.xcframework', '-i', '/stage/k.aar', '-ignore-eperm'])
+    expect(aaExtractArgs('/stage/Kingfisher.xcframework', '/stage/k.aar')).toEqual([
+      'extract',
+      '-d',
+      '/stage/Kingfisher.xcframework',
+      '-i',
+      '/stage/k.aar',
+      '-ignore-eperm',
+    ])
   })
 
   it('the field options select exactly scipio-s3-storage’s set (aa(1): exclude all, then include)', () => {
@@ -39,7 +63,9 @@ describe('aa argument lists', () => {
       { op: 'exclude', spec: args[args.indexOf('-exclude-field') + 1] },
       { op: 'include', spec: args[args.indexOf('-include-field') + 1] },
     ]) as Set<string>
-    expect([...keys].map((k) => k.toUpperCase()).sort()).toEqual('TYP,PAT,LNK,DEV,DAT,UID,GID,MOD,FLG,MTM,BTM,CTM'.split(',').sort())
+    expect([...keys].map((k) => k.toUpperCase()).sort()).toEqual(
+      'TYP,PAT,LNK,DEV,DAT,UID,GID,MOD,FLG,MTM,BTM,CTM'.split(',').sort(),
+    )
   })
 
   it('finds aa on PATH only', async () => {
@@ -70,7 +96,23 @@ describe('the aa test double writes the documented bytes', () => {
       b.writeBigUInt64BE(BigInt(n))
       return b
     }
-    expect(wrapped.equals(Buffer.concat([Buffer.from('pbze'), u64(8), u64(8), u64(8), payload.subarray(0, 8), u64(8), u64(8), payload.subarray(8, 16), u64(1), u64(1), payload.subarray(16)]))).toBe(true)
+    expect(
+      wrapped.equals(
+        Buffer.concat([
+          Buffer.from('pbze'),
+          u64(8),
+          u64(8),
+          u64(8),
+          payload.subarray(0, 8),
+          u64(8),
+          u64(8),
+          payload.subarray(8, 16),
+          u64(1),
+          u64(1),
+          payload.subarray(16),
+        ]),
+      ),
+    ).toBe(true)
     expect((unwrapBlocks(wrapped) as Buffer).equals(payload)).toBe(true)
   })
 
@@ -81,7 +123,9 @@ describe('the aa test double writes the documented bytes', () => {
       return b
     }
     const compressed = Buffer.concat([Buffer.from('pbze'), u64(1 << 20), u64(100), u64(3), Buffer.from('xyz')])
-    expect(() => unwrapBlocks(compressed)).toThrow(/LZFSE-compressed block: the aa test double reads stored blocks only/)
+    expect(() => unwrapBlocks(compressed)).toThrow(
+      /LZFSE-compressed block: the aa test double reads stored blocks only/,
+    )
   })
 
   it('a round trip through the double’s aa archive and aa extract keeps symlinks, modes and empty folders', async () => {
@@ -99,7 +143,9 @@ describe('the aa test double writes the documented bytes', () => {
   })
 
   it('rejects options it does not implement', async () => {
-    await expect(run(process.execPath, [path.join(aaBin, 'aa'), 'archive', '-d', dir, '-o', path.join(dir, 'y.aar'), '-x'])).rejects.toThrow(/not implemented/)
+    await expect(
+      run(process.execPath, [path.join(aaBin, 'aa'), 'archive', '-d', dir, '-o', path.join(dir, 'y.aar'), '-x']),
+    ).rejects.toThrow(/not implemented/)
   })
 })
 
@@ -107,9 +153,30 @@ describe('index entries for .aar objects', () => {
   const prefix = 'cache'
   const versionFile = Buffer.from('{\n  "targetName" : "Logging"\n}')
   const key = sha256(versionFile)
-  const aar: IndexEntry = { targetName: 'Logging', scipioKey: key, format: 'aar', key: aarObjectKey(prefix, 'Logging', key), size: 10, sha256: 'a'.repeat(64), versionFile: versionFile.toString('base64') }
-  const tar: IndexEntry = { targetName: 'Other', scipioKey: 'b'.repeat(64), format: 'tar.gz', key: `${prefix}/Other/${'b'.repeat(64)}.tar.gz`, size: 10, sha256: 'c'.repeat(64) }
-  const index: PackageIndex = { schema: 'scipio-s3-cache/index/v1', packageKey: 'd'.repeat(64), package: { identity: 'swift-log' }, createdAt: 'now', targets: [aar, tar] }
+  const aar: IndexEntry = {
+    targetName: 'Logging',
+    scipioKey: key,
+    format: 'aar',
+    key: aarObjectKey(prefix, 'Logging', key),
+    size: 10,
+    sha256: 'a'.repeat(64),
+    versionFile: versionFile.toString('base64'),
+  }
+  const tar: IndexEntry = {
+    targetName: 'Other',
+    scipioKey: 'b'.repeat(64),
+    format: 'tar.gz',
+    key: `${prefix}/Other/${'b'.repeat(64)}.tar.gz`,
+    size: 10,
+    sha256: 'c'.repeat(64),
+  }
+  const index: PackageIndex = {
+    schema: 'scipio-s3-cache/index/v1',
+    packageKey: 'd'.repeat(64),
+    package: { identity: 'swift-log' },
+    createdAt: 'now',
+    targets: [aar, tar],
+  }
 
   it('are stored apart, in aarTargets, so that earlier readers (which refuse a whole index over an unknown format) still read targets', () => {
     const doc = indexDocument(index) as { targets: IndexEntry[]; aarTargets: IndexEntry[] }
@@ -126,8 +193,12 @@ describe('index entries for .aar objects', () => {
 
   it('make the index unusable when the kept VersionFile does not hash to the key, or the key is not scipio-s3-storage’s', () => {
     const bad = (entry: Partial<IndexEntry>) => ({ ...indexDocument(index), aarTargets: [{ ...aar, ...entry }] })
-    expect(() => parseIndex(bad({ versionFile: Buffer.from('other').toString('base64') }), prefix, index.packageKey)).toThrow(/does not hash to its scipioKey/)
-    expect(() => parseIndex(bad({ key: `${prefix}/Logging/${key}.tar.gz` }), prefix, index.packageKey)).toThrow(/not where scipio-s3-storage puts it/)
+    expect(() =>
+      parseIndex(bad({ versionFile: Buffer.from('other').toString('base64') }), prefix, index.packageKey),
+    ).toThrow(/does not hash to its scipioKey/)
+    expect(() => parseIndex(bad({ key: `${prefix}/Logging/${key}.tar.gz` }), prefix, index.packageKey)).toThrow(
+      /not where scipio-s3-storage puts it/,
+    )
     expect(() => parseIndex(bad({ format: 'tar.gz' as const }), prefix, index.packageKey)).toThrow(/another format/)
   })
 
@@ -158,13 +229,23 @@ describe('restoring an .aar entry', () => {
     return encodeEntry([Buffer.from('TYP1L'), s('PAT', name), s('LNK', target)]) as Buffer
   }
   const entryFor = (bytes: Buffer, overrides: Partial<IndexEntry> = {}): IndexEntry => ({
-    targetName: 'Logging', scipioKey: key, format: 'aar', key: `Logging/${key}.aar`, size: bytes.length, sha256: sha256(bytes), versionFile: versionFile.toString('base64'), ...overrides,
+    targetName: 'Logging',
+    scipioKey: key,
+    format: 'aar',
+    key: `Logging/${key}.aar`,
+    size: bytes.length,
+    sha256: sha256(bytes),
+    versionFile: versionFile.toString('base64'),
+    ...overrides,
   })
   async function restoreInto(bytes: Buffer, entry: IndexEntry): Promise<string> {
     const staging = await fs.mkdtemp(path.join(os.tmpdir(), 'aar-staging-'))
     process.env.PATH = `${aaBin}${path.delimiter}${previousPath}`
     try {
-      await restoreAppleArchive(entry, staging, { open: async () => ({ body: Readable.from([bytes]), size: bytes.length }), watch: () => new StallWatch(60_000, () => new Error('stalled')) })
+      await restoreAppleArchive(entry, staging, {
+        open: async () => ({ body: Readable.from([bytes]), size: bytes.length }),
+        watch: () => new StallWatch(60_000, () => new Error('stalled')),
+      })
     } finally {
       process.env.PATH = previousPath
     }
@@ -193,12 +274,16 @@ describe('restoring an .aar entry', () => {
   it('checks size and SHA-256 against the index before aa sees the bytes', async () => {
     const bytes = archive()
     await expect(restoreInto(bytes, entryFor(bytes, { sha256: 'e'.repeat(64) }))).rejects.toThrow(CorruptArchiveError)
-    await expect(restoreInto(bytes, entryFor(bytes, { size: bytes.length + 1 }))).rejects.toThrow(/differs from the index/)
+    await expect(restoreInto(bytes, entryFor(bytes, { size: bytes.length + 1 }))).rejects.toThrow(
+      /differs from the index/,
+    )
   })
 
   it('checks the VersionFile kept in the index against the key', async () => {
     const bytes = archive()
-    await expect(restoreInto(bytes, entryFor(bytes, { versionFile: Buffer.from('x').toString('base64') }))).rejects.toThrow(/does not match the key/)
+    await expect(
+      restoreInto(bytes, entryFor(bytes, { versionFile: Buffer.from('x').toString('base64') })),
+    ).rejects.toThrow(/does not match the key/)
   })
 
   it('reports what aa says when it cannot unpack the bytes', async () => {
@@ -208,6 +293,8 @@ describe('restoring an .aar entry', () => {
       return b
     }
     const bytes = Buffer.concat([Buffer.from('pbze'), u64(1 << 20), u64(100), u64(3), Buffer.from('xyz')])
-    await expect(restoreInto(bytes, entryFor(bytes))).rejects.toThrow(/aa extract failed \(exit code 1\): .*LZFSE-compressed block/)
+    await expect(restoreInto(bytes, entryFor(bytes))).rejects.toThrow(
+      /aa extract failed \(exit code 1\): .*LZFSE-compressed block/,
+    )
   })
 })

@@ -38,7 +38,10 @@ describe('the layout of src/', () => {
   it('keeps at most 8 files at the root of src/, and every folder is a stage in the order', () => {
     const rootFiles = [...graph.keys()].filter((f) => stageOf(f) === '')
     expect(rootFiles.length, rootFiles.join(', ')).toBeLessThanOrEqual(8)
-    const folders = fs.readdirSync(path.join(root, 'src'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name)
+    const folders = fs
+      .readdirSync(path.join(root, 'src'), { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
     expect(folders.sort()).toEqual(tiers.flat().sort())
   })
 
@@ -53,7 +56,12 @@ describe('the checks themselves', () => {
   const g = (edges: Record<string, string[]>): ImportGraph => new Map(Object.entries(edges))
 
   it('finds a circle, type-only or through a dynamic import alike', () => {
-    const circle = g({ 'src/a/x.ts': ['src/b/y.ts'], 'src/b/y.ts': ['src/c/z.ts'], 'src/c/z.ts': ['src/a/x.ts'], 'src/d/w.ts': ['src/a/x.ts'] })
+    const circle = g({
+      'src/a/x.ts': ['src/b/y.ts'],
+      'src/b/y.ts': ['src/c/z.ts'],
+      'src/c/z.ts': ['src/a/x.ts'],
+      'src/d/w.ts': ['src/a/x.ts'],
+    })
     expect(findCycles(circle)).toEqual([['src/a/x.ts', 'src/b/y.ts', 'src/c/z.ts', 'src/a/x.ts']])
     expect(findCycles(g({ 'src/a.ts': ['src/a.ts'] }))).toEqual([['src/a.ts', 'src/a.ts']])
     expect(findCycles(g({ 'src/a/x.ts': ['src/b/y.ts'], 'src/b/y.ts': [] }))).toEqual([])
@@ -64,11 +72,17 @@ describe('the checks themselves', () => {
     try {
       fs.mkdirSync(path.join(dir, 'src/a'), { recursive: true })
       const files: Record<string, string> = {
-        'src/a/x.ts': "import type { Y } from '../b/y.js'\nexport { z } from './z.js'\nconst w = await import('../w.js')\nimport '../side.js'\n",
+        'src/a/x.ts':
+          "import type { Y } from '../b/y.js'\nexport { z } from './z.js'\nconst w = await import('../w.js')\nimport '../side.js'\n",
         'src/a/z.ts': '',
       }
       for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, f), text)
-      expect(readImportGraph(dir).get('src/a/x.ts')?.sort()).toEqual(['src/a/z.ts', 'src/b/y.ts', 'src/side.ts', 'src/w.ts'])
+      expect(readImportGraph(dir).get('src/a/x.ts')?.sort()).toEqual([
+        'src/a/z.ts',
+        'src/b/y.ts',
+        'src/side.ts',
+        'src/w.ts',
+      ])
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }
@@ -77,7 +91,12 @@ describe('the checks themselves', () => {
   it('refuses an import upwards, sideways between entry points, or from a shared file into a stage', () => {
     const t = [['low'], ['high'], ['one', 'two']]
     const wrong = importsAgainstOrder(
-      g({ 'src/low/a.ts': ['src/high/b.ts'], 'src/one/c.ts': ['src/two/d.ts', 'src/low/a.ts', 'src/log.ts'], 'src/log.ts': ['src/low/a.ts'], 'src/index.ts': ['src/one/c.ts'] }),
+      g({
+        'src/low/a.ts': ['src/high/b.ts'],
+        'src/one/c.ts': ['src/two/d.ts', 'src/low/a.ts', 'src/log.ts'],
+        'src/log.ts': ['src/low/a.ts'],
+        'src/index.ts': ['src/one/c.ts'],
+      }),
       t,
       ['src/index.ts'],
     )

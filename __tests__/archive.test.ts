@@ -22,8 +22,14 @@ async function toBuffer(stream: Readable): Promise<Buffer> {
 
 /** A framework with a versioned macOS slice (symlinks), executables, odd modes and empty folders. */
 async function makeFramework(dir: string) {
-  writeFramework(path.join(dir, 'Sample.xcframework'), 'Sample', { sdks: ['iOS', 'iOSSimulator', 'macOS'], seed: 's', binarySize: 100_000 })
-  await fs.mkdir(path.join(dir, 'Sample.xcframework/ios-arm64/Sample.framework/_CodeSignature/Empty'), { recursive: true })
+  writeFramework(path.join(dir, 'Sample.xcframework'), 'Sample', {
+    sdks: ['iOS', 'iOSSimulator', 'macOS'],
+    seed: 's',
+    binarySize: 100_000,
+  })
+  await fs.mkdir(path.join(dir, 'Sample.xcframework/ios-arm64/Sample.framework/_CodeSignature/Empty'), {
+    recursive: true,
+  })
   await fs.chmod(path.join(dir, 'Sample.xcframework/ios-arm64/Sample.framework/Info.plist'), 0o600)
   await fs.writeFile(path.join(dir, '.Sample.version'), '{"targetName" : "Sample"}')
 }
@@ -46,7 +52,9 @@ describe('archive', () => {
     const before = await snapshotTree(src)
     const after = await snapshotTree(dst)
     expect(after).toEqual(before)
-    expect(after['Sample.xcframework/macos-arm64_x86_64/Sample.framework/Sample']).toBe('link -> Versions/Current/Sample')
+    expect(after['Sample.xcframework/macos-arm64_x86_64/Sample.framework/Sample']).toBe(
+      'link -> Versions/Current/Sample',
+    )
     expect(after['Sample.xcframework/macos-arm64_x86_64/Sample.framework/Versions/Current']).toBe('link -> A')
     expect(after['Sample.xcframework/ios-arm64/Sample.framework/_CodeSignature/Empty']).toBe('dir 755')
     expect(after['Sample.xcframework/ios-arm64/Sample.framework/Info.plist']).toMatch(/^file 600 /)
@@ -62,7 +70,10 @@ describe('archive', () => {
     const bin = path.join(src, 'Sample.xcframework/ios-arm64/Sample.framework/Sample')
     await fs.link(bin, path.join(src, 'Sample.xcframework/ios-arm64/Sample.framework/Copy'))
     const bytes = await toBuffer(packArchive(src, ['Sample.xcframework', '.Sample.version'], 'tar.gz'))
-    await extractArchive(Readable.from([bytes]), dst, 'tar.gz', { folder: 'Sample.xcframework', file: '.Sample.version' })
+    await extractArchive(Readable.from([bytes]), dst, 'tar.gz', {
+      folder: 'Sample.xcframework',
+      file: '.Sample.version',
+    })
     const copy = await fs.readFile(path.join(dst, 'Sample.xcframework/ios-arm64/Sample.framework/Copy'))
     expect(copy.equals(await fs.readFile(bin))).toBe(true)
   })
@@ -83,8 +94,14 @@ describe('archive', () => {
     const format = preferredFormat()
     const archive = path.join(src, 'big.archive')
     const rssBefore = process.memoryUsage().rss
-    await pipeline(packArchive(src, ['Big.xcframework', '.Big.version'], format), (await fs.open(archive, 'w')).createWriteStream())
-    await extractArchive((await fs.open(archive)).createReadStream(), dst, format, { folder: 'Big.xcframework', file: '.Big.version' })
+    await pipeline(
+      packArchive(src, ['Big.xcframework', '.Big.version'], format),
+      (await fs.open(archive, 'w')).createWriteStream(),
+    )
+    await extractArchive((await fs.open(archive)).createReadStream(), dst, format, {
+      folder: 'Big.xcframework',
+      file: '.Big.version',
+    })
     const grown = process.memoryUsage().rss - rssBefore
     expect((await fs.stat(path.join(dst, 'Big.xcframework/ios-arm64/Big.framework/Big'))).size).toBe(96 * 1024 * 1024)
     expect(grown).toBeLessThan(64 * 1024 * 1024)

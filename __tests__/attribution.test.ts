@@ -2,7 +2,13 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ambiguityWarning, attribute, declaredTargets, targetsDeclaredIn, type Evidence } from '../src/save/attribution.js'
+import {
+  ambiguityWarning,
+  attribute,
+  declaredTargets,
+  targetsDeclaredIn,
+  type Evidence,
+} from '../src/save/attribution.js'
 import type { IndexEntry, PackageIndex } from '../src/bucket/cache-index.js'
 import type { LocalFramework } from '../src/keys/frameworks.js'
 import type { KeyPlan, PackagePlan } from '../src/keys/keys.js'
@@ -11,11 +17,20 @@ import type { Pin } from '../src/keys/resolved.js'
 import { onePerFramework } from '../src/restore/restore.js'
 
 function plan(pins: Pin[]): KeyPlan {
-  return { packages: pins.map((pin, i) => ({ pin, packageKey: `k${i}`, indexKey: `i${i}` })), setKey: 's', completeKey: 'c' }
+  return {
+    packages: pins.map((pin, i) => ({ pin, packageKey: `k${i}`, indexKey: `i${i}` })),
+    setKey: 's',
+    completeKey: 'c',
+  }
 }
 
 const registry = (identity: string, version: string): Pin => ({ identity, kind: 'registry', location: '', version })
-const scm = (identity: string, revision: string): Pin => ({ identity, kind: 'remoteSourceControl', location: `https://example.com/${identity}.git`, revision })
+const scm = (identity: string, revision: string): Pin => ({
+  identity,
+  kind: 'remoteSourceControl',
+  location: `https://example.com/${identity}.git`,
+  revision,
+})
 
 function framework(targetName: string, pin: LocalFramework['pin']): LocalFramework {
   return { targetName, scipioKey: 'f'.repeat(64), pin, identity: '' }
@@ -25,7 +40,9 @@ function evidence(declared: Record<string, string[]> = {}, previous: Record<stri
   return {
     declared: async () => new Map(Object.entries(declared).map(([k, v]) => [k, new Set(v)])),
     previousIndex: async (pkg: PackagePlan) =>
-      previous[pkg.pin.identity] ? ({ targets: previous[pkg.pin.identity]!.map((targetName) => ({ targetName })) } as PackageIndex) : undefined,
+      previous[pkg.pin.identity]
+        ? ({ targets: previous[pkg.pin.identity]!.map((targetName) => ({ targetName })) } as PackageIndex)
+        : undefined,
   }
 }
 
@@ -38,7 +55,11 @@ describe('attribution', () => {
   })
 
   it('tells registry pins sharing a version apart by the targets their manifests declare', async () => {
-    const result = await attribute([framework('One', { version: '1.1.0' }), framework('Two', { version: '1.1.0' })], shared, evidence({ 'a.one': ['One'], 'b.two': ['Two'] }))
+    const result = await attribute(
+      [framework('One', { version: '1.1.0' }), framework('Two', { version: '1.1.0' })],
+      shared,
+      evidence({ 'a.one': ['One'], 'b.two': ['Two'] }),
+    )
     expect(result.owners.get('One')?.pin.identity).toBe('a.one')
     expect(result.owners.get('Two')?.pin.identity).toBe('b.two')
     expect(result.ambiguous).toEqual([])
@@ -51,10 +72,16 @@ describe('attribution', () => {
 
   it('indexes a framework under no package when nothing tells, and names both pins', async () => {
     // An index written by the old attribution listed it under both: that is no evidence either.
-    const result = await attribute([framework('One', { version: '1.1.0' })], shared, evidence({}, { 'a.one': ['One'], 'b.two': ['One'] }))
+    const result = await attribute(
+      [framework('One', { version: '1.1.0' })],
+      shared,
+      evidence({}, { 'a.one': ['One'], 'b.two': ['One'] }),
+    )
     expect(result.owners.size).toBe(0)
     expect(result.ambiguous.map((a) => a.targetName)).toEqual(['One'])
-    expect(ambiguityWarning(result.ambiguous[0]!)).toMatch(/One is not uploaded.*a\.one \(version 1\.1\.0\) and b\.two \(version 1\.1\.0\)/)
+    expect(ambiguityWarning(result.ambiguous[0]!)).toMatch(
+      /One is not uploaded.*a\.one \(version 1\.1\.0\) and b\.two \(version 1\.1\.0\)/,
+    )
   })
 
   it('leaves frameworks no pin accounts for unmatched', async () => {
@@ -68,8 +95,14 @@ describe('attribution', () => {
       await fs.mkdir(path.dirname(path.join(dir, rel)), { recursive: true })
       await fs.writeFile(path.join(dir, rel), text)
     }
-    await write('.build/checkouts/swift-log/Package.swift', 'let package = Package(name: "swift-log", targets: [.target(name: "Logging"), .testTarget(name: "LoggingTests")])')
-    await write('.build/registry/downloads/Alamofire/Alamofire/5.10.2/Package@swift-5.9.swift', 'targets: [ .target(\n name: "Alamofire", path: "Source")]')
+    await write(
+      '.build/checkouts/swift-log/Package.swift',
+      'let package = Package(name: "swift-log", targets: [.target(name: "Logging"), .testTarget(name: "LoggingTests")])',
+    )
+    await write(
+      '.build/registry/downloads/Alamofire/Alamofire/5.10.2/Package@swift-5.9.swift',
+      'targets: [ .target(\n name: "Alamofire", path: "Source")]',
+    )
     await write('.build/checkouts/evil/Package.swift', '.target(name: "Evil")')
     await write(
       '.build/workspace-state.json',
@@ -77,8 +110,16 @@ describe('attribution', () => {
         object: {
           dependencies: [
             { packageRef: { identity: 'swift-log' }, state: { name: 'sourceControlCheckout' }, subpath: 'swift-log' },
-            { packageRef: { identity: 'Alamofire.Alamofire' }, state: { name: 'registryDownload', version: '5.10.2' }, subpath: 'Alamofire/Alamofire/5.10.2' },
-            { packageRef: { identity: 'evil' }, state: { name: 'sourceControlCheckout' }, subpath: '../checkouts/evil' },
+            {
+              packageRef: { identity: 'Alamofire.Alamofire' },
+              state: { name: 'registryDownload', version: '5.10.2' },
+              subpath: 'Alamofire/Alamofire/5.10.2',
+            },
+            {
+              packageRef: { identity: 'evil' },
+              state: { name: 'sourceControlCheckout' },
+              subpath: '../checkouts/evil',
+            },
             { packageRef: { identity: 'local' }, state: { name: 'fileSystem', path: '/x' }, subpath: 'local' },
           ],
         },
@@ -90,7 +131,9 @@ describe('attribution', () => {
     expect([...declared.get('swift-log')!]).toEqual(['Logging'])
     expect([...declared.get('alamofire.alamofire')!]).toEqual(['Alamofire'])
     expect(await declaredTargets(path.join(dir, 'nowhere'))).toEqual(new Map())
-    expect(targetsDeclaredIn('.binaryTarget(name: "Bin", url: "x"), .systemLibrary(name: "CZlib")')).toEqual(new Set(['Bin', 'CZlib']))
+    expect(targetsDeclaredIn('.binaryTarget(name: "Bin", url: "x"), .systemLibrary(name: "CZlib")')).toEqual(
+      new Set(['Bin', 'CZlib']),
+    )
   })
 })
 
@@ -98,18 +141,39 @@ describe('one restore job per framework', () => {
   const warnings: string[] = []
   const log = { warning: (m: string) => warnings.push(m) } as unknown as Log
   const pkg = (identity: string) => ({ pin: scm(identity, 'r'), packageKey: identity, indexKey: identity })
-  const entry = (targetName: string, key: string) => ({ targetName, scipioKey: key.repeat(64), format: 'tar.zst', key: `${targetName}/${key}`, size: 1, sha256: '0'.repeat(64) }) as IndexEntry
+  const entry = (targetName: string, key: string) =>
+    ({
+      targetName,
+      scipioKey: key.repeat(64),
+      format: 'tar.zst',
+      key: `${targetName}/${key}`,
+      size: 1,
+      sha256: '0'.repeat(64),
+    }) as IndexEntry
 
   it('keeps one job for a framework two indexes list, silently when they agree', () => {
     warnings.length = 0
-    const jobs = onePerFramework([{ pkg: pkg('a'), entry: entry('X', 'a') }, { pkg: pkg('b'), entry: entry('X', 'a') }, { pkg: pkg('b'), entry: entry('Y', 'b') }], log)
+    const jobs = onePerFramework(
+      [
+        { pkg: pkg('a'), entry: entry('X', 'a') },
+        { pkg: pkg('b'), entry: entry('X', 'a') },
+        { pkg: pkg('b'), entry: entry('Y', 'b') },
+      ],
+      log,
+    )
     expect(jobs.map((j) => `${j.pkg.pin.identity}:${j.entry.targetName}`)).toEqual(['a:X', 'b:Y'])
     expect(warnings).toEqual([])
   })
 
   it('keeps the first of two different builds of one folder (also two target names Scipio spells alike) and says so', () => {
     warnings.length = 0
-    const jobs = onePerFramework([{ pkg: pkg('a'), entry: entry('X-Y', 'a') }, { pkg: pkg('b'), entry: entry('X_Y', 'b') }], log)
+    const jobs = onePerFramework(
+      [
+        { pkg: pkg('a'), entry: entry('X-Y', 'a') },
+        { pkg: pkg('b'), entry: entry('X_Y', 'b') },
+      ],
+      log,
+    )
     expect(jobs).toHaveLength(1)
     expect(jobs[0]!.pkg.pin.identity).toBe('a')
     expect(warnings).toHaveLength(1)

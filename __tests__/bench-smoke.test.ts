@@ -26,7 +26,11 @@ interface Results {
 }
 
 async function runBench(out: string): Promise<{ code: number; output: string }> {
-  const child = spawn(process.execPath, [path.join(root, 'bench/run.mjs'), '--preset', 'small', '--no-shape', '--out', out], { cwd: root })
+  const child = spawn(
+    process.execPath,
+    [path.join(root, 'bench/run.mjs'), '--preset', 'small', '--no-shape', '--out', out],
+    { cwd: root },
+  )
   let output = ''
   child.stdout.on('data', (d: Buffer) => (output += d.toString()))
   child.stderr.on('data', (d: Buffer) => (output += d.toString()))
@@ -47,15 +51,25 @@ describe('npm run bench -- --preset small', () => {
     const haveAws = fs.existsSync('/usr/bin/aws')
     const contenders = new Set(rows.map((r) => r.contender))
     const native = fs.existsSync('/usr/bin/zstd') && fs.existsSync('/usr/bin/curl') ? ['native-per-fw'] : []
-    expect([...contenders].sort()).toEqual(haveAws ? ['action', 'aws-sync', 'floor-copy', 'floor-fetch', ...native, 'tar-zst'] : ['action', 'floor-copy', 'floor-fetch', ...native])
+    expect([...contenders].sort()).toEqual(
+      haveAws
+        ? ['action', 'aws-sync', 'floor-copy', 'floor-fetch', ...native, 'tar-zst']
+        : ['action', 'floor-copy', 'floor-fetch', ...native],
+    )
     if (!haveAws) expect(results.notes.join('\n')).toMatch(/aws CLI not found/)
 
     // The action, the tar.zst and the local copy restore an identical tree (symlinks, modes, empty folders).
-    for (const r of rows.filter((x) => (x.scenario === 'warm' || x.scenario === 'partial') && ['action', 'tar-zst', 'native-per-fw', 'floor-copy'].includes(x.contender))) {
+    for (const r of rows.filter(
+      (x) =>
+        (x.scenario === 'warm' || x.scenario === 'partial') &&
+        ['action', 'tar-zst', 'native-per-fw', 'floor-copy'].includes(x.contender),
+    )) {
       expect(r.identical, `${r.scenario} ${r.contender}: ${r.treeIssues?.join(', ')}`).toBe(true)
     }
     // aws s3 sync brings every file's bytes but not the tree's structure (it follows symlinks, drops modes).
-    for (const r of rows.filter((x) => x.contender === 'aws-sync' && (x.scenario === 'warm' || x.scenario === 'partial'))) {
+    for (const r of rows.filter(
+      (x) => x.contender === 'aws-sync' && (x.scenario === 'warm' || x.scenario === 'partial'),
+    )) {
       expect(r.treeIssues?.join(', ') ?? '').not.toMatch(/files missing|contents differ/)
     }
 

@@ -21,7 +21,15 @@ function capture(isTTY: boolean) {
 
 describe('command line parsing', () => {
   it('maps flags to the action inputs, resolves paths against the current folder and never reads credentials from flags', () => {
-    const { command, values } = parseCommandLine(['restore', '--bucket', 'b-1', '--force-path-style', '--output-directory', 'out', '--extra-args=--foo bar'])
+    const { command, values } = parseCommandLine([
+      'restore',
+      '--bucket',
+      'b-1',
+      '--force-path-style',
+      '--output-directory',
+      'out',
+      '--extra-args=--foo bar',
+    ])
     const read = flagInputReader(command!, values, '/home/dev/app')
     expect(read(Inputs.Mode)).toBe('consumer')
     expect(read(Inputs.Bucket)).toBe('b-1')
@@ -82,7 +90,16 @@ describe('terminal output', () => {
     const out = capture(true)
     let now = 0
     const reporter = new ProgressReporter(new Terminal(out.stream), () => now)
-    const event = (e: Partial<TransferEvent>): TransferEvent => ({ id: 1, direction: 'download', target: 'Big', key: 'k', bytes: 0, total: 4096, state: 'running', ...e })
+    const event = (e: Partial<TransferEvent>): TransferEvent => ({
+      id: 1,
+      direction: 'download',
+      target: 'Big',
+      key: 'k',
+      bytes: 0,
+      total: 4096,
+      state: 'running',
+      ...e,
+    })
     reporter.onEvent(event({ bytes: 1024 }))
     expect(out.text()).toBe('↓ 0 done, 1 running, 1.0 KiB; Big 1.0 KiB of 4.0 KiB (25%)')
     now = 1500
@@ -97,7 +114,14 @@ describe('terminal output', () => {
     const out = capture(false)
     let now = 0
     const reporter = new ProgressReporter(new Terminal(out.stream), () => now)
-    const event = (bytes: number, state: TransferEvent['state'] = 'running'): TransferEvent => ({ id: 7, direction: 'upload', target: 'Huge', key: 'k', bytes, state })
+    const event = (bytes: number, state: TransferEvent['state'] = 'running'): TransferEvent => ({
+      id: 7,
+      direction: 'upload',
+      target: 'Huge',
+      key: 'k',
+      bytes,
+      state,
+    })
     reporter.onEvent(event(1))
     now = 2000
     reporter.onEvent(event(2048))

@@ -14,7 +14,15 @@ import { useStore } from './helpers/store.js'
 
 const bucket = 'cli-cache'
 const prefix = 'team/ios'
-const allTargets = ['APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections']
+const allTargets = [
+  'APNGKit',
+  'Delegate',
+  'DequeModule',
+  'InternalCollectionsUtilities',
+  'Kingfisher',
+  'Logging',
+  'OrderedCollections',
+]
 const packages = ['apngkit', 'delegate', 'kingfisher', 'swift-collections', 'swift-log']
 
 const store = useStore([bucket])
@@ -29,7 +37,10 @@ afterAll(async () => {
 })
 
 /** Credentials the way a developer has them: in the standard AWS environment variables, never as flags. */
-const awsEnv = { AWS_ACCESS_KEY_ID: testCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey }
+const awsEnv = {
+  AWS_ACCESS_KEY_ID: testCredentials.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey,
+}
 function storeFlags(under = prefix): string[] {
   return ['--bucket', bucket, '--endpoint', store.s3.endpoint, '--force-path-style', '--prefix', under]
 }
@@ -43,7 +54,9 @@ async function listKeys(under = ''): Promise<string[]> {
   const keys: string[] = []
   let token: string | undefined
   do {
-    const out = await store.s3.client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: under, ...(token ? { ContinuationToken: token } : {}) }))
+    const out = await store.s3
+      .client()
+      .send(new ListObjectsV2Command({ Bucket: bucket, Prefix: under, ...(token ? { ContinuationToken: token } : {}) }))
     keys.push(...(out.Contents ?? []).map((o) => o.Key!))
     token = out.IsTruncated ? out.NextContinuationToken : undefined
   } while (token)
@@ -54,12 +67,28 @@ interface StatusJson {
   schema: string
   markedComplete: boolean
   missing: number
-  packages: { identity: string; index: string; packageKey: string; targets: { targetName: string; state: string; key: string }[] }[]
+  packages: {
+    identity: string
+    index: string
+    packageKey: string
+    targets: { targetName: string; state: string; key: string }[]
+  }[]
   local: { targetName: string; state: string; packages: string[] }[]
 }
 
 async function buildWithDouble(ws: string): Promise<void> {
-  await runScipioDouble(['prepare', ws, '--output', path.join(ws, 'XCFrameworks'), '--framework-cache-policy', 'project', '--configuration', 'release', '--framework-type', 'dynamic'])
+  await runScipioDouble([
+    'prepare',
+    ws,
+    '--output',
+    path.join(ws, 'XCFrameworks'),
+    '--framework-cache-policy',
+    'project',
+    '--configuration',
+    'release',
+    '--framework-type',
+    'dynamic',
+  ])
 }
 
 describe('command line usage', () => {
@@ -83,7 +112,10 @@ describe('command line usage', () => {
     const noBucket = await runCli(['save'], { cwd: ws, env: awsEnv })
     expectCode(noBucket, 2)
     expect(noBucket.stderr).toContain('save needs --bucket')
-    const noResolved = await runCli(['status', ...storeFlags(), '--package-directory', path.join(ws, 'nowhere')], { cwd: ws, env: awsEnv })
+    const noResolved = await runCli(['status', ...storeFlags(), '--package-directory', path.join(ws, 'nowhere')], {
+      cwd: ws,
+      env: awsEnv,
+    })
     expectCode(noResolved, 2)
     expect(noResolved.stderr).toContain('No Package.resolved found')
   })
@@ -111,7 +143,9 @@ describe('the command line and the action share one cache', () => {
     expect(status.missing).toBe(0)
     expect(status.packages.map((p) => [p.identity, p.index])).toEqual(packages.map((p) => [p, 'stored']))
     expect(status.packages.flatMap((p) => p.targets.map((t) => t.targetName)).sort()).toEqual(allTargets)
-    expect(status.packages.flatMap((p) => p.targets).every((t) => t.state === 'stored' && t.key.startsWith(`${prefix}/`))).toBe(true)
+    expect(
+      status.packages.flatMap((p) => p.targets).every((t) => t.state === 'stored' && t.key.startsWith(`${prefix}/`)),
+    ).toBe(true)
     expect(status.local).toEqual([])
     // Human output goes to stdout, the log to stderr.
     const text = await runCli(['status', ...storeFlags()], { cwd: consumerWs, env: awsEnv })
@@ -129,15 +163,20 @@ describe('the command line and the action share one cache', () => {
     expect(run.stdout).toContain('Restored 7 frameworks')
     expect(run.stdout).toContain('Complete: a producer stored exactly this build')
     // Not a terminal: one progress line per finished archive, no workflow commands.
-    for (const target of allTargets) expect(run.stderr).toMatch(new RegExp(`↓ ${target} {2}\\d+\\.\\d \\w+ in \\d+\\.\\d s`))
+    for (const target of allTargets)
+      expect(run.stderr).toMatch(new RegExp(`↓ ${target} {2}\\d+\\.\\d \\w+ in \\d+\\.\\d s`))
     expect(run.stderr).not.toContain('::')
-    expect(await snapshotTree(path.join(ws, 'XCFrameworks'))).toEqual(await snapshotTree(path.join(producerWs, 'XCFrameworks')))
+    expect(await snapshotTree(path.join(ws, 'XCFrameworks'))).toEqual(
+      await snapshotTree(path.join(producerWs, 'XCFrameworks')),
+    )
 
     const again = await runCli(['restore', ...storeFlags()], { cwd: ws, env: awsEnv })
     expectCode(again, 0)
     expect(again.stdout).toContain('Restored 0 frameworks (0 B), kept 7 already in place.')
 
-    const status = JSON.parse((await runCli(['status', ...storeFlags(), '--json'], { cwd: ws, env: awsEnv })).stdout) as StatusJson
+    const status = JSON.parse(
+      (await runCli(['status', ...storeFlags(), '--json'], { cwd: ws, env: awsEnv })).stdout,
+    ) as StatusJson
     expect(status.local.map((l) => [l.targetName, l.state])).toEqual(allTargets.map((t) => [t, 'stored']))
     expect(status.local.find((l) => l.targetName === 'Delegate')?.packages).toEqual(['delegate'])
   })
@@ -149,7 +188,10 @@ describe('the command line and the action share one cache', () => {
     // bytes: the tar holds modification times) would replace the archive the first producer's index describes.
     const own = `${prefix}-cli-save`
     const salt = ['--key-salt', 'cli-save']
-    const before = await runCli(['status', ...storeFlags(own), ...salt, '--missing', '--fail-on-missing'], { cwd: ws, env: awsEnv })
+    const before = await runCli(['status', ...storeFlags(own), ...salt, '--missing', '--fail-on-missing'], {
+      cwd: ws,
+      env: awsEnv,
+    })
     expectCode(before, 3)
     expect(before.stdout).toMatch(/swift-log .*index missing \(not in the cache\)/)
     expect(before.stdout).toMatch(/^ {2}missing {3}Logging \(swift-log\): its package's index is not in the cache$/m)
@@ -160,7 +202,10 @@ describe('the command line and the action share one cache', () => {
     expect(save.stdout).toContain('Marked this build set complete.')
     for (const target of allTargets) expect(save.stderr).toMatch(new RegExp(`↑ ${target} {2}\\d+\\.\\d \\w+ in`))
 
-    const after = await runCli(['status', ...storeFlags(own), ...salt, '--missing', '--fail-on-missing', '--json'], { cwd: ws, env: awsEnv })
+    const after = await runCli(['status', ...storeFlags(own), ...salt, '--missing', '--fail-on-missing', '--json'], {
+      cwd: ws,
+      env: awsEnv,
+    })
     expectCode(after, 0)
     const missing = JSON.parse(after.stdout) as StatusJson
     expect([missing.missing, missing.packages, missing.local]).toEqual([0, [], []])
@@ -191,17 +236,25 @@ describe('the command line and the action share one cache', () => {
     expect(run.stdout).toContain('Not marked complete: pass --build-succeeded')
     // --quiet: no log, no progress, and (on Node.js 22 and later) no warning from Node.js or the AWS SDK either.
     expect(run.stderr).toBe('')
-    const status = JSON.parse((await runCli(['status', ...storeFlags(own), '--json'], { cwd: ws, env: awsEnv })).stdout) as StatusJson
+    const status = JSON.parse(
+      (await runCli(['status', ...storeFlags(own), '--json'], { cwd: ws, env: awsEnv })).stdout,
+    ) as StatusJson
     expect(status.markedComplete).toBe(false)
     expect(status.missing).toBe(0)
   })
 
   it('restore and status exit with 3 under --fail-on-missing when the cache has nothing for these keys', async () => {
     const ws = await exampleWorkspace()
-    const restore = await runCli(['restore', ...storeFlags(), '--key-salt', 'never-stored', '--fail-on-missing'], { cwd: ws, env: awsEnv })
+    const restore = await runCli(['restore', ...storeFlags(), '--key-salt', 'never-stored', '--fail-on-missing'], {
+      cwd: ws,
+      env: awsEnv,
+    })
     expectCode(restore, 3)
     expect(restore.stdout).toContain(`Not in the cache: ${packages.join(', ')}.`)
-    const withoutFlag = await runCli(['restore', ...storeFlags(), '--key-salt', 'never-stored'], { cwd: ws, env: awsEnv })
+    const withoutFlag = await runCli(['restore', ...storeFlags(), '--key-salt', 'never-stored'], {
+      cwd: ws,
+      env: awsEnv,
+    })
     expectCode(withoutFlag, 0)
   })
 
@@ -212,7 +265,10 @@ describe('the command line and the action share one cache', () => {
       path.join(ws, '.aws/credentials'),
       `[ci-cache]\naws_access_key_id = ${testCredentials.accessKeyId}\naws_secret_access_key = ${testCredentials.secretAccessKey}\n`,
     )
-    const withProfile = await runCli(['status', ...storeFlags(), '--profile', 'ci-cache', '--fail-on-missing'], { cwd: ws, env: { HOME: ws } })
+    const withProfile = await runCli(['status', ...storeFlags(), '--profile', 'ci-cache', '--fail-on-missing'], {
+      cwd: ws,
+      env: { HOME: ws },
+    })
     expectCode(withProfile, 0)
     const without = await runCli(['status', ...storeFlags()], { cwd: ws, env: { HOME: ws } })
     expectCode(without, 1)
@@ -222,7 +278,10 @@ describe('the command line and the action share one cache', () => {
 
   it('fails with exit code 1 and a clear message when the store rejects the credentials', async () => {
     const ws = await exampleWorkspace()
-    const run = await runCli(['status', ...storeFlags()], { cwd: ws, env: { AWS_ACCESS_KEY_ID: 'AKIAWRONGWRONGWRONG1', AWS_SECRET_ACCESS_KEY: 'wrong-secret-value-123456' } })
+    const run = await runCli(['status', ...storeFlags()], {
+      cwd: ws,
+      env: { AWS_ACCESS_KEY_ID: 'AKIAWRONGWRONGWRONG1', AWS_SECRET_ACCESS_KEY: 'wrong-secret-value-123456' },
+    })
     expectCode(run, 1)
     expect(run.stderr).toContain('the credentials were rejected')
     expect(run.stderr).not.toContain('wrong-secret-value-123456')
@@ -243,16 +302,38 @@ describe('S3-compatible settings and public URLs', () => {
     const restore = await runCli(['restore', ...flags, '--fail-on-missing'], { cwd: ws })
     expectCode(restore, 0)
     expect(restore.stdout).toContain('Restored 7 frameworks')
-    expect(await snapshotTree(path.join(ws, 'XCFrameworks'))).toEqual(await snapshotTree(path.join(producerWs, 'XCFrameworks')))
+    expect(await snapshotTree(path.join(ws, 'XCFrameworks'))).toEqual(
+      await snapshotTree(path.join(producerWs, 'XCFrameworks')),
+    )
     // Everything came through the CDN, anonymously, under its base path.
     expect(cdn.requests.length).toBeGreaterThanOrEqual(7 + 5 + 1)
-    expect(cdn.requests.every((r) => (r.method === 'GET' || r.method === 'HEAD') && r.url.startsWith(`/cache/${prefix}/`) && !r.authorized)).toBe(true)
+    expect(
+      cdn.requests.every(
+        (r) => (r.method === 'GET' || r.method === 'HEAD') && r.url.startsWith(`/cache/${prefix}/`) && !r.authorized,
+      ),
+    ).toBe(true)
   })
 
   it('with both a bucket and a public URL and no credentials at all, a consumer reads through the public URL', async () => {
     const ws = await exampleWorkspace()
     cdn.requests.length = 0
-    const run = await runCli(['restore', '--bucket', bucket, '--region', 'auto', '--endpoint', store.s3.endpoint, '--force-path-style', '--public-url', cdn.baseUrl, '--prefix', prefix], { cwd: ws })
+    const run = await runCli(
+      [
+        'restore',
+        '--bucket',
+        bucket,
+        '--region',
+        'auto',
+        '--endpoint',
+        store.s3.endpoint,
+        '--force-path-style',
+        '--public-url',
+        cdn.baseUrl,
+        '--prefix',
+        prefix,
+      ],
+      { cwd: ws },
+    )
     expectCode(run, 0)
     expect(run.stdout).toContain('Restored 7 frameworks')
     expect(cdn.requests.length).toBeGreaterThan(0)
@@ -262,12 +343,27 @@ describe('S3-compatible settings and public URLs', () => {
     const hidden = await startCdn(store.s3.endpoint, bucket, '/cache', 403)
     try {
       const ws = await exampleWorkspace()
-      const run = await runCli(['status', '--public-url', hidden.baseUrl, '--prefix', prefix, '--key-salt', 'never-stored', '--fail-on-missing', '--json'], { cwd: ws })
+      const run = await runCli(
+        [
+          'status',
+          '--public-url',
+          hidden.baseUrl,
+          '--prefix',
+          prefix,
+          '--key-salt',
+          'never-stored',
+          '--fail-on-missing',
+          '--json',
+        ],
+        { cwd: ws },
+      )
       expectCode(run, 3)
       const doc = JSON.parse(run.stdout) as StatusJson & { packages: { reason?: string }[] }
       expect(doc.packages.map((p) => p.index)).toEqual(packages.map(() => 'missing'))
       expect(doc.packages[0]!.reason).toContain('access denied (403)')
-      const stored = await runCli(['status', '--public-url', hidden.baseUrl, '--prefix', prefix, '--fail-on-missing'], { cwd: ws })
+      const stored = await runCli(['status', '--public-url', hidden.baseUrl, '--prefix', prefix, '--fail-on-missing'], {
+        cwd: ws,
+      })
       expectCode(stored, 0)
     } finally {
       await hidden.close()
@@ -276,7 +372,22 @@ describe('S3-compatible settings and public URLs', () => {
 
   it("accepts R2's region 'auto' with an endpoint and path-style addressing", async () => {
     const ws = await exampleWorkspace()
-    const run = await runCli(['status', '--bucket', bucket, '--region', 'auto', '--endpoint', store.s3.endpoint, '--force-path-style', '--prefix', prefix, '--fail-on-missing'], { cwd: ws, env: awsEnv })
+    const run = await runCli(
+      [
+        'status',
+        '--bucket',
+        bucket,
+        '--region',
+        'auto',
+        '--endpoint',
+        store.s3.endpoint,
+        '--force-path-style',
+        '--prefix',
+        prefix,
+        '--fail-on-missing',
+      ],
+      { cwd: ws, env: awsEnv },
+    )
     expectCode(run, 0)
     expect(run.stderr).toContain(`cache at s3://${bucket} at ${store.s3.endpoint}`)
   })
@@ -290,7 +401,9 @@ describe('prune', () => {
     // A second dependency set: swift-log moved to another revision, built and saved by a producer.
     const bumped = await exampleWorkspace()
     const resolvedPath = path.join(bumped, 'Package.resolved')
-    const resolved = JSON.parse(await fs.readFile(resolvedPath, 'utf8')) as { pins: { identity: string; state: { revision: string; version?: string } }[] }
+    const resolved = JSON.parse(await fs.readFile(resolvedPath, 'utf8')) as {
+      pins: { identity: string; state: { revision: string; version?: string } }[]
+    }
     const log = resolved.pins.find((p) => p.identity === 'swift-log')!
     log.state = { revision: 'f'.repeat(40), version: '9.9.9' }
     await fs.writeFile(resolvedPath, JSON.stringify(resolved, null, 2))
@@ -300,7 +413,8 @@ describe('prune', () => {
     const old = `${prefix}/Obsolete/${hex()}.tar.gz`
     const foreign = `${prefix}/notes.txt`
     const outside = `elsewhere/Obsolete/${hex()}.tar.gz`
-    for (const Key of [old, foreign, outside]) await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from('x') }))
+    for (const Key of [old, foreign, outside])
+      await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from('x') }))
     const before = await listKeys()
 
     // Everything was written just now: the default --older-than 1 protects all of it.
@@ -310,9 +424,17 @@ describe('prune', () => {
     expect(fresh.stdout).toMatch(/unused but newer than 1 day\(s\); 1 not written by scipio-s3-cache/)
 
     // Keeping the bumped Package.resolved too, only the obsolete archive goes.
-    const keepBoth = await runCli(['prune', ...storeFlags(), '--older-than', '0', '--keep-resolved', resolvedPath, '--json'], { cwd: ws, env: awsEnv })
+    const keepBoth = await runCli(
+      ['prune', ...storeFlags(), '--older-than', '0', '--keep-resolved', resolvedPath, '--json'],
+      { cwd: ws, env: awsEnv },
+    )
     expectCode(keepBoth, 0)
-    const both = JSON.parse(keepBoth.stdout) as { dryRun: boolean; candidates: { key: string; kind: string }[]; deleted: number; foreign: number }
+    const both = JSON.parse(keepBoth.stdout) as {
+      dryRun: boolean
+      candidates: { key: string; kind: string }[]
+      deleted: number
+      foreign: number
+    }
     expect(both.dryRun).toBe(true)
     expect(both.deleted).toBe(0)
     expect(both.foreign).toBe(1)
@@ -339,7 +461,9 @@ describe('prune', () => {
     expect(await listKeys()).toEqual(before)
 
     const human = await runCli(['prune', ...storeFlags(), '--older-than', '0'], { cwd: ws, env: awsEnv })
-    expect(human.stdout).toContain(`Dry run: nothing was deleted. Run again with --delete to delete these ${plan.candidates.length} objects`)
+    expect(human.stdout).toContain(
+      `Dry run: nothing was deleted. Run again with --delete to delete these ${plan.candidates.length} objects`,
+    )
 
     const del = await runCli(['prune', ...storeFlags(), '--older-than', '0', '--delete'], { cwd: ws, env: awsEnv })
     expectCode(del, 0)
@@ -358,8 +482,22 @@ describe('prune', () => {
     const ws = await exampleWorkspace()
     const many = Array.from({ length: 1005 }, (_, i) => `bulk/Junk${i % 3}/${hex()}.tar.gz`)
     const limit = pLimit(16)
-    await Promise.all(many.map((Key) => limit(() => store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from('x') })))))
-    const flags = ['--bucket', bucket, '--endpoint', store.s3.endpoint, '--force-path-style', '--prefix', 'bulk', '--older-than', '0']
+    await Promise.all(
+      many.map((Key) =>
+        limit(() => store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from('x') }))),
+      ),
+    )
+    const flags = [
+      '--bucket',
+      bucket,
+      '--endpoint',
+      store.s3.endpoint,
+      '--force-path-style',
+      '--prefix',
+      'bulk',
+      '--older-than',
+      '0',
+    ]
     const dry = await runCli(['prune', ...flags, '--json'], { cwd: ws, env: awsEnv })
     expectCode(dry, 0)
     const plan = JSON.parse(dry.stdout) as { listed: number; candidates: unknown[] }

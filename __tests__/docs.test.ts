@@ -6,13 +6,28 @@ import { parse } from 'yaml'
 import { Inputs, Outputs } from '../src/constants.js'
 // @ts-expect-error: the generator is plain JavaScript
 import { updateTables } from '../scripts/readme-tables.mjs'
-import { brokenLinks, code, headingAnchors, markdownLinks, readActionFile, readmeTable, stepsUsingAction, yamlBlocks, type Step } from './helpers/docs.js'
+import {
+  brokenLinks,
+  code,
+  headingAnchors,
+  markdownLinks,
+  readActionFile,
+  readmeTable,
+  stepsUsingAction,
+  yamlBlocks,
+  type Step,
+} from './helpers/docs.js'
 import { root } from './helpers/s3-server.js'
 
 /** Each action file, the page and the headings whose tables document it. Sub-actions add a line here. */
 const documented = [
   { action: 'action.yml', readme: 'README.md', inputs: '## Inputs', outputs: '## Outputs' },
-  { action: 'restore/action.yml', readme: 'docs/sub-actions.md', inputs: '## Restore inputs', outputs: '## Restore outputs' },
+  {
+    action: 'restore/action.yml',
+    readme: 'docs/sub-actions.md',
+    inputs: '## Restore inputs',
+    outputs: '## Restore outputs',
+  },
   { action: 'save/action.yml', readme: 'docs/sub-actions.md', inputs: '## Save inputs', outputs: '## Save outputs' },
 ]
 const actionFiles = documented.map((d) => readActionFile(d.action))
@@ -20,7 +35,13 @@ const union = (names: string[][]) => [...new Set(names.flat())].sort()
 
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
 /** The README and every page under docs/, as paths relative to the repository. */
-const pages = ['README.md', ...fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
+const pages = [
+  'README.md',
+  ...fs
+    .readdirSync(path.join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+]
 const readPage = (file: string) => fs.readFileSync(path.join(root, file), 'utf8')
 
 function sourceFiles(dir = path.join(root, 'src')): string[] {
@@ -53,25 +74,34 @@ describe.each(documented)('$readme documents $action', ({ action, readme: readme
   it(`the '${outputs}' table lists the same outputs and descriptions, in order`, () => {
     const rows = readmeTable(markdown, outputs)
     expect(rows.map((r) => code(r[0]!))).toEqual(file.outputs.map((o) => o.name))
-    for (const [i, output] of file.outputs.entries()) expect(rows[i]![1], `description of ${output.name}`).toBe(output.description)
+    for (const [i, output] of file.outputs.entries())
+      expect(rows[i]![1], `description of ${output.name}`).toBe(output.description)
   })
 })
 
 describe('npm run docs', () => {
-  it.each([...new Set(documented.map((d) => d.readme))])('leaves %s as it is (its tables are already generated)', (file) => {
-    const entries = documented.filter((d) => d.readme === file)
-    expect(updateTables(readPage(file), entries, file)).toBe(readPage(file))
-  })
+  it.each([...new Set(documented.map((d) => d.readme))])(
+    'leaves %s as it is (its tables are already generated)',
+    (file) => {
+      const entries = documented.filter((d) => d.readme === file)
+      expect(updateTables(readPage(file), entries, file)).toBe(readPage(file))
+    },
+  )
 
   it('rewrites a table that differs from its action file (so the check above can fail)', () => {
     const stale = readPage('README.md').replace(/^\| `bucket` \|.*$/m, '| `bucket` |  | An old description. |')
     expect(stale).not.toBe(readPage('README.md'))
-    expect(updateTables(stale, documented.filter((d) => d.readme === 'README.md'), 'README.md')).toBe(readPage('README.md'))
+    expect(
+      updateTables(
+        stale,
+        documented.filter((d) => d.readme === 'README.md'),
+        'README.md',
+      ),
+    ).toBe(readPage('README.md'))
   })
 })
 
 describe('action.yml and src/ agree', () => {
-
   it('declares, across the action and its sub-actions, exactly the inputs named in constants.ts', () => {
     expect(union(actionFiles.map((a) => a.inputs.map((i) => i.name)))).toEqual(Object.values(Inputs).sort())
   })
@@ -84,7 +114,9 @@ describe('action.yml and src/ agree', () => {
   })
 
   it('declares every output src/ sets, and src/ sets every declared output', () => {
-    const set = new Set([...source.matchAll(/setOutput\(\s*Outputs\.(\w+)/g)].map((m) => Outputs[m[1] as keyof typeof Outputs]))
+    const set = new Set(
+      [...source.matchAll(/setOutput\(\s*Outputs\.(\w+)/g)].map((m) => Outputs[m[1] as keyof typeof Outputs]),
+    )
     const declared = union(actionFiles.map((a) => a.outputs.map((o) => o.name)))
     expect([...set].sort()).toEqual(declared)
     expect(Object.values(Outputs).sort()).toEqual(declared)
@@ -97,10 +129,14 @@ function checkUses(text: string, doc: unknown, where: string): number {
   for (const { step, actionFile } of uses) {
     const action = readActionFile(actionFile)
     const inputs = action.inputs.map((i) => i.name)
-    for (const key of Object.keys(step.with ?? {})) expect(inputs, `${where}: '${key}' is not an input of ${actionFile}`).toContain(key)
+    for (const key of Object.keys(step.with ?? {}))
+      expect(inputs, `${where}: '${key}' is not an input of ${actionFile}`).toContain(key)
     if (step.id) {
       for (const m of text.matchAll(new RegExp(`steps\\.${step.id}\\.outputs\\.([\\w-]+)`, 'g'))) {
-        expect(action.outputs.map((o) => o.name), `${where}: output '${m[1]}'`).toContain(m[1])
+        expect(
+          action.outputs.map((o) => o.name),
+          `${where}: output '${m[1]}'`,
+        ).toContain(m[1])
       }
     }
   }
@@ -126,8 +162,11 @@ describe('example workflows', () => {
   })
 
   it('the validator rejects a broken workflow (so the checks above can fail)', () => {
-    expect(validateWorkflow('on: push\njobs:\n  a:\n    runs-on: macos-15\n    stepz: []\n').errors.length).toBeGreaterThan(0)
-    const bad = 'on: push\njobs:\n  a:\n    runs-on: macos-15\n    steps:\n      - uses: o/scipio-s3-cache@v1\n        with:\n          no-such-input: x\n'
+    expect(
+      validateWorkflow('on: push\njobs:\n  a:\n    runs-on: macos-15\n    stepz: []\n').errors.length,
+    ).toBeGreaterThan(0)
+    const bad =
+      'on: push\njobs:\n  a:\n    runs-on: macos-15\n    steps:\n      - uses: o/scipio-s3-cache@v1\n        with:\n          no-such-input: x\n'
     expect(() => checkUses(bad, parse(bad), 'bad')).toThrow(/no-such-input/)
   })
 })
@@ -186,7 +225,9 @@ describe('links in the README and docs/', () => {
   })
 
   it('anchors follow GitHub: lower case, punctuation dropped, code kept, repeats numbered', () => {
-    const anchors = headingAnchors('# Installing Scipio: `scipio-version`\n## `should-publish` and buckets\n## Notes\n## Notes\n```sh\n# not a heading\n```')
+    const anchors = headingAnchors(
+      '# Installing Scipio: `scipio-version`\n## `should-publish` and buckets\n## Notes\n## Notes\n```sh\n# not a heading\n```',
+    )
     expect([...anchors]).toEqual(['installing-scipio-scipio-version', 'should-publish-and-buckets', 'notes', 'notes-1'])
   })
 })

@@ -9,10 +9,17 @@ import { snapshotTree } from './helpers/tree.js'
 import { useStore } from './helpers/store.js'
 
 const bucket = 'scipio-cache'
-const allTargets = ['APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections']
+const allTargets = [
+  'APNGKit',
+  'Delegate',
+  'DequeModule',
+  'InternalCollectionsUtilities',
+  'Kingfisher',
+  'Logging',
+  'OrderedCollections',
+]
 
 const store = useStore([bucket])
-
 
 function s3Inputs(extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -42,7 +49,10 @@ describe('end to end through dist/index.js against an S3 server', () => {
     producerWs = await exampleWorkspace()
     const log = path.join(producerWs, 'double.log')
     store.proxy.requests.length = 0
-    const run = await runAction(s3Inputs({ mode: 'consumer,producer', prefix, 'package-directory': producerWs, 'should-publish': 'true' }), { SCIPIO_TEST_DOUBLE_LOG: log })
+    const run = await runAction(
+      s3Inputs({ mode: 'consumer,producer', prefix, 'package-directory': producerWs, 'should-publish': 'true' }),
+      { SCIPIO_TEST_DOUBLE_LOG: log },
+    )
     expectOk(run)
     expect(json(run, 'built')).toEqual(allTargets)
     expect(json(run, 'uploaded')).toEqual(allTargets)
@@ -58,9 +68,12 @@ describe('end to end through dist/index.js against an S3 server', () => {
     expect(keys.filter((k) => k.includes('/.scipio-s3-cache/complete/'))).toHaveLength(1)
 
     // s3rver does not enforce ACLs, so check what was sent: every object write carries public-read.
-    const writes = store.proxy.requests.filter((r) => r.method === 'PUT' || (r.method === 'POST' && r.url.includes('uploads')))
+    const writes = store.proxy.requests.filter(
+      (r) => r.method === 'PUT' || (r.method === 'POST' && r.url.includes('uploads')),
+    )
     expect(writes.length).toBeGreaterThanOrEqual(keys.length)
-    for (const w of writes.filter((r) => !r.url.includes('partNumber='))) expect(w.headers['x-amz-acl'], w.url).toBe('public-read')
+    for (const w of writes.filter((r) => !r.url.includes('partNumber=')))
+      expect(w.headers['x-amz-acl'], w.url).toBe('public-read')
     // And every object answers an anonymous GET.
     for (const key of keys) {
       const res = await fetch(`${store.s3.endpoint}/${bucket}/${key}`)
@@ -75,7 +88,9 @@ describe('end to end through dist/index.js against an S3 server', () => {
     const ws = await exampleWorkspace()
     const out = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'out-')), 'Frameworks')
     const log = path.join(ws, 'double.log')
-    const run = await runAction(s3Inputs({ prefix, 'package-directory': ws, 'output-directory': out }), { SCIPIO_TEST_DOUBLE_LOG: log })
+    const run = await runAction(s3Inputs({ prefix, 'package-directory': ws, 'output-directory': out }), {
+      SCIPIO_TEST_DOUBLE_LOG: log,
+    })
     expectOk(run)
     expect(run.outputs['cache-hit']).toBe('true')
     expect(json(run, 'restored')).toEqual(allTargets)
@@ -94,7 +109,12 @@ describe('end to end through dist/index.js against an S3 server', () => {
     expectOk(run)
     expect(json(run, 'restored')).toEqual(allTargets)
     const events = await readDoubleLog(log)
-    expect(events.filter((e) => e.event === 'skipped').map((e) => e.target).sort()).toEqual(allTargets)
+    expect(
+      events
+        .filter((e) => e.event === 'skipped')
+        .map((e) => e.target)
+        .sort(),
+    ).toEqual(allTargets)
     expect(json(run, 'built')).toEqual([])
     expect(run.outputs['cache-hit']).toBe('true')
   })
@@ -103,9 +123,17 @@ describe('end to end through dist/index.js against an S3 server', () => {
     const ws = await exampleWorkspace()
     const resolvedPath = path.join(ws, 'Package.resolved')
     const resolved = await fs.readFile(resolvedPath, 'utf8')
-    await fs.writeFile(resolvedPath, resolved.replace('5c9a1e3d7f9b1d3f5b7d9f1b3d5f7b9d1f3b5d7f', '6d0b2f4e8a0c2e4a6c8e0a2c4e6a8c0e2a4c6e8a').replace('"1.6.2"', '"1.6.3"'))
+    await fs.writeFile(
+      resolvedPath,
+      resolved
+        .replace('5c9a1e3d7f9b1d3f5b7d9f1b3d5f7b9d1f3b5d7f', '6d0b2f4e8a0c2e4a6c8e0a2c4e6a8c0e2a4c6e8a')
+        .replace('"1.6.2"', '"1.6.3"'),
+    )
     const log = path.join(ws, 'double.log')
-    const run = await runAction(s3Inputs({ mode: 'consumer,producer', prefix, 'package-directory': ws, 'should-publish': 'true' }), { SCIPIO_TEST_DOUBLE_LOG: log })
+    const run = await runAction(
+      s3Inputs({ mode: 'consumer,producer', prefix, 'package-directory': ws, 'should-publish': 'true' }),
+      { SCIPIO_TEST_DOUBLE_LOG: log },
+    )
     expectOk(run)
     expect(json(run, 'built')).toEqual(['Logging'])
     expect(json(run, 'uploaded')).toEqual(['Logging'])
@@ -114,7 +142,9 @@ describe('end to end through dist/index.js against an S3 server', () => {
     expect((await readDoubleLog(log)).filter((e) => e.event === 'built').map((e) => e.target)).toEqual(['Logging'])
     expect((await listKeys(`${prefix}/Logging/`)).length).toBe(2)
     // Summary totals: 6 restored, 1 built, 1 uploaded, and an estimate from this run's build time per target.
-    expect(run.summary).toMatch(/Downloaded \d[\d.]* (B|KiB|MiB), uploaded \d[\d.]* (B|KiB|MiB)\. Estimated time saved: [\d.]+ m?s \(6 restored × [\d.]+ m?s, this run's average Scipio build time per target, minus the restore time\)\./)
+    expect(run.summary).toMatch(
+      /Downloaded \d[\d.]* (B|KiB|MiB), uploaded \d[\d.]* (B|KiB|MiB)\. Estimated time saved: [\d.]+ m?s \(6 restored × [\d.]+ m?s, this run's average Scipio build time per target, minus the restore time\)\./,
+    )
   })
 
   it('a public-URL consumer restores everything with no credentials', async () => {
@@ -123,7 +153,9 @@ describe('end to end through dist/index.js against an S3 server', () => {
     expectOk(run)
     expect(run.outputs['cache-hit']).toBe('true')
     expect(json(run, 'restored')).toEqual(allTargets)
-    expect(await snapshotTree(path.join(ws, 'XCFrameworks'))).toEqual(await snapshotTree(path.join(producerWs, 'XCFrameworks')))
+    expect(await snapshotTree(path.join(ws, 'XCFrameworks'))).toEqual(
+      await snapshotTree(path.join(producerWs, 'XCFrameworks')),
+    )
   })
 
   it('sends no ACL at all without should-publish', async () => {
@@ -139,7 +171,9 @@ describe('end to end through dist/index.js against an S3 server', () => {
 
   it('a producer run after a full restore uploads nothing', async () => {
     const ws = await exampleWorkspace()
-    const run = await runAction(s3Inputs({ mode: 'consumer,producer', prefix, 'package-directory': ws, 'should-publish': 'true' }))
+    const run = await runAction(
+      s3Inputs({ mode: 'consumer,producer', prefix, 'package-directory': ws, 'should-publish': 'true' }),
+    )
     expectOk(run)
     expect(json(run, 'uploaded')).toEqual([])
     expect(json(run, 'built')).toEqual([])
@@ -153,11 +187,15 @@ describe('archives shared between indexes', () => {
     const first = await exampleWorkspace()
     expectOk(await runAction(s3Inputs({ mode: 'producer', prefix, 'key-salt': 'a', 'package-directory': first })))
     const second = await exampleWorkspace()
-    const run = await runAction(s3Inputs({ mode: 'consumer,producer', prefix, 'key-salt': 'b', 'package-directory': second }))
+    const run = await runAction(
+      s3Inputs({ mode: 'consumer,producer', prefix, 'key-salt': 'b', 'package-directory': second }),
+    )
     expectOk(run)
     expect(json(run, 'built')).toEqual(allTargets) // nothing indexed under salt b yet
     expect(json(run, 'uploaded')).toEqual([]) // every archive was already stored under its Scipio key
-    const consumer = await runAction(s3Inputs({ prefix, 'key-salt': 'a', 'package-directory': await exampleWorkspace() }))
+    const consumer = await runAction(
+      s3Inputs({ prefix, 'key-salt': 'a', 'package-directory': await exampleWorkspace() }),
+    )
     expectOk(consumer)
     expect(json(consumer, 'restored')).toEqual(allTargets)
     expect(consumer.stdout).not.toContain('::warning::')
@@ -167,11 +205,15 @@ describe('archives shared between indexes', () => {
     const keys = await listKeys(`${prefix}/Logging/`)
     expect(keys).toHaveLength(1)
     await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: keys[0]!, Body: Buffer.from('damaged') }))
-    const healing = await runAction(s3Inputs({ mode: 'consumer,producer', prefix, 'key-salt': 'a', 'package-directory': await exampleWorkspace() }))
+    const healing = await runAction(
+      s3Inputs({ mode: 'consumer,producer', prefix, 'key-salt': 'a', 'package-directory': await exampleWorkspace() }),
+    )
     expectOk(healing)
     expect(json(healing, 'built')).toEqual(['Logging'])
     expect(json(healing, 'uploaded')).toEqual(['Logging'])
-    const consumer = await runAction(s3Inputs({ prefix, 'key-salt': 'a', 'package-directory': await exampleWorkspace() }))
+    const consumer = await runAction(
+      s3Inputs({ prefix, 'key-salt': 'a', 'package-directory': await exampleWorkspace() }),
+    )
     expect(json(consumer, 'restored')).toEqual(allTargets)
     expect(consumer.outputs['cache-hit']).toBe('true')
   })
@@ -181,7 +223,9 @@ describe('large archives and failed builds', () => {
   it('uploads a large archive in one PUT of its exact length, unsigned, and restores it byte for byte', async () => {
     const ws = await exampleWorkspace()
     const graphFile = path.join(ws, 'scipio-test-double.json')
-    const graph = JSON.parse(await fs.readFile(graphFile, 'utf8')) as { packages: Record<string, { targets: { binarySize?: number }[] }> }
+    const graph = JSON.parse(await fs.readFile(graphFile, 'utf8')) as {
+      packages: Record<string, { targets: { binarySize?: number }[] }>
+    }
     graph.packages['kingfisher']!.targets[0]!.binarySize = 20 * 1024 * 1024 // two slices: 40 MiB, over the 16 MiB part size once compressed
     await fs.writeFile(graphFile, JSON.stringify(graph))
     store.proxy.requests.length = 0
@@ -202,12 +246,16 @@ describe('large archives and failed builds', () => {
     const consumer = await runAction(s3Inputs({ prefix: 'large', 'package-directory': consumerWs }))
     expectOk(consumer)
     expect(json(consumer, 'restored')).toContain('Kingfisher')
-    expect(await snapshotTree(path.join(consumerWs, 'XCFrameworks'))).toEqual(await snapshotTree(path.join(ws, 'XCFrameworks')))
+    expect(await snapshotTree(path.join(consumerWs, 'XCFrameworks'))).toEqual(
+      await snapshotTree(path.join(ws, 'XCFrameworks')),
+    )
   })
 
   it('a failed build still uploads what it built, then fails the step', async () => {
     const ws = await exampleWorkspace()
-    const run = await runAction(s3Inputs({ mode: 'producer', prefix: 'failing', 'package-directory': ws }), { SCIPIO_TEST_DOUBLE_FAIL: 'Kingfisher' })
+    const run = await runAction(s3Inputs({ mode: 'producer', prefix: 'failing', 'package-directory': ws }), {
+      SCIPIO_TEST_DOUBLE_FAIL: 'Kingfisher',
+    })
     expect(run.code).toBe(1)
     expect(run.stdout).toMatch(/::error::Scipio failed with exit code 1\. The frameworks it did build were uploaded\./)
     expect(json(run, 'uploaded')).toEqual(allTargets.filter((t) => t !== 'Kingfisher'))

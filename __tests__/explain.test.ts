@@ -19,7 +19,11 @@ const packages = ['apngkit', 'delegate', 'kingfisher', 'swift-collections', 'swi
 const hex64 = /^[0-9a-f]{64}$/
 /** Per target, so that the producer's measured build time is known to be at least 7 × this. */
 const doubleBuildMs = 250
-const otherXcode = { SCIPIO_TEST_DOUBLE_XCODE: '16.4', SCIPIO_TEST_DOUBLE_XCODE_BUILD: '16F6', SCIPIO_TEST_DOUBLE_CLANG: 'clang-1700.0.13.5' }
+const otherXcode = {
+  SCIPIO_TEST_DOUBLE_XCODE: '16.4',
+  SCIPIO_TEST_DOUBLE_XCODE_BUILD: '16F6',
+  SCIPIO_TEST_DOUBLE_CLANG: 'clang-1700.0.13.5',
+}
 
 const store = useStore([bucket])
 let producer: ActionRun
@@ -55,7 +59,9 @@ beforeAll(async () => {
   const ws = await exampleWorkspace()
   pins = (await readResolvedFile(path.join(ws, 'Package.resolved'))).pins
   // The producer: Xcode 16.2 (16C5032a) from the xcrun double, release, no salt.
-  producer = await runAction(inputs(ws, { mode: 'consumer,producer' }), { SCIPIO_TEST_DOUBLE_BUILD_MS: String(doubleBuildMs) })
+  producer = await runAction(inputs(ws, { mode: 'consumer,producer' }), {
+    SCIPIO_TEST_DOUBLE_BUILD_MS: String(doubleBuildMs),
+  })
   expectOk(producer)
 })
 
@@ -63,12 +69,25 @@ describe('a producer records what it stored', () => {
   it('writes one pin record per pin, with the key description and no salt, and a build time per target in the index', async () => {
     const records = (await keysUnder(`${prefix}/.scipio-s3-cache/pins/`)).sort()
     expect(records).toEqual(pins.map((p) => pinRecordObjectKey(prefix, p)).sort())
-    const record = JSON.parse(await objectText(pinRecordObjectKey(prefix, pins.find((p) => p.identity === 'kingfisher')!))) as {
+    const record = JSON.parse(
+      await objectText(
+        pinRecordObjectKey(
+          prefix,
+          pins.find((p) => p.identity === 'kingfisher')!,
+        ),
+      ),
+    ) as {
       entries: { packageKey: string; description: Record<string, unknown> }[]
     }
     expect(record.entries).toHaveLength(1)
-    expect(record.entries[0]!.packageKey).toBe((JSON.parse(producer.outputs['package-keys']!) as Record<string, string>).kingfisher)
-    expect(record.entries[0]!.description).toMatchObject({ xcodeVersion: '16.2', xcodeBuildVersion: '16C5032a', configuration: 'release' })
+    expect(record.entries[0]!.packageKey).toBe(
+      (JSON.parse(producer.outputs['package-keys']!) as Record<string, string>).kingfisher,
+    )
+    expect(record.entries[0]!.description).toMatchObject({
+      xcodeVersion: '16.2',
+      xcodeBuildVersion: '16C5032a',
+      configuration: 'release',
+    })
 
     for (const key of await keysUnder(`${prefix}/.scipio-s3-cache/packages/`)) {
       const index = JSON.parse(await objectText(key)) as { targets: { targetName: string; buildMs?: number }[] }
@@ -101,7 +120,8 @@ describe('a consumer explains every miss', () => {
     const ws = await exampleWorkspace()
     const run = await runAction(inputs(ws), otherXcode)
     expectOk(run)
-    const expected = 'stored for Xcode 16.2 (16C5032a), this runner has Xcode 16.4 (16F6): select Xcode 16.2 or run a producer with 16.4'
+    const expected =
+      'stored for Xcode 16.2 (16C5032a), this runner has Xcode 16.4 (16F6): select Xcode 16.2 or run a producer with 16.4'
     expect(reasons(run)).toEqual(Object.fromEntries(packages.map((p) => [p, expected])))
     // Grouped in the log: one line for all five packages.
     const lines = run.stdout.split('\n').filter((l) => l.includes(expected) && !l.startsWith('::'))
@@ -123,8 +143,12 @@ describe('a consumer explains every miss', () => {
     const ws = await exampleWorkspace()
     const run = await runAction(inputs(ws, { configuration: 'debug' }))
     expectOk(run)
-    expect(new Set(Object.values(reasons(run)))).toEqual(new Set(['stored with configuration release, this run asks for debug']))
-    expect(warnings(run).join('\n')).toContain('for all 5 packages: stored with configuration release, this run asks for debug')
+    expect(new Set(Object.values(reasons(run)))).toEqual(
+      new Set(['stored with configuration release, this run asks for debug']),
+    )
+    expect(warnings(run).join('\n')).toContain(
+      'for all 5 packages: stored with configuration release, this run asks for debug',
+    )
     expect(run.summary).toContain('stored with configuration release, this run asks for debug')
   })
 
@@ -132,15 +156,20 @@ describe('a consumer explains every miss', () => {
     const producerSalt = 'producer-salt-Zq81'
     const consumerSalt = 'consumer-salt-Yx42'
     const under = `${prefix}-salted`
-    const stored = await runAction(inputs(await exampleWorkspace(), { mode: 'consumer,producer', 'key-salt': producerSalt }, under))
+    const stored = await runAction(
+      inputs(await exampleWorkspace(), { mode: 'consumer,producer', 'key-salt': producerSalt }, under),
+    )
     expectOk(stored)
     const run = await runAction(inputs(await exampleWorkspace(), { 'key-salt': consumerSalt }, under))
     expectOk(run)
-    for (const reason of Object.values(reasons(run))) expect(reason).toMatch(/^stored with another key-salt \(SHA-256 [0-9a-f]{12}, this run's [0-9a-f]{12}\)$/)
+    for (const reason of Object.values(reasons(run)))
+      expect(reason).toMatch(/^stored with another key-salt \(SHA-256 [0-9a-f]{12}, this run's [0-9a-f]{12}\)$/)
     expect(Object.keys(reasons(run)).sort()).toEqual(packages)
     const unsalted = await runAction(inputs(await exampleWorkspace(), {}, under))
     expect(new Set(Object.values(reasons(unsalted)))).toEqual(new Set(['stored with a key-salt, this run sets none']))
-    const everything = [stored, run, unsalted].map((r) => `${r.stdout}${r.stderr}${r.summary}${JSON.stringify(r.outputs)}`).join('\n')
+    const everything = [stored, run, unsalted]
+      .map((r) => `${r.stdout}${r.stderr}${r.summary}${JSON.stringify(r.outputs)}`)
+      .join('\n')
     expect(everything).not.toContain(producerSalt)
     expect(everything).not.toContain(consumerSalt)
     for (const pin of pins) expect(await objectText(pinRecordObjectKey(under, pin))).not.toContain(producerSalt)
@@ -150,7 +179,12 @@ describe('a consumer explains every miss', () => {
     const ws = await exampleWorkspace()
     const resolvedPath = path.join(ws, 'Package.resolved')
     const resolved = await fs.readFile(resolvedPath, 'utf8')
-    await fs.writeFile(resolvedPath, resolved.replace('5c9a1e3d7f9b1d3f5b7d9f1b3d5f7b9d1f3b5d7f', '6d0b2f4e8a0c2e4a6c8e0a2c4e6a8c0e2a4c6e8a').replace('"1.6.2"', '"1.6.3"'))
+    await fs.writeFile(
+      resolvedPath,
+      resolved
+        .replace('5c9a1e3d7f9b1d3f5b7d9f1b3d5f7b9d1f3b5d7f', '6d0b2f4e8a0c2e4a6c8e0a2c4e6a8c0e2a4c6e8a')
+        .replace('"1.6.2"', '"1.6.3"'),
+    )
     const run = await runAction(inputs(ws))
     expectOk(run)
     expect(reasons(run)).toEqual({ 'swift-log': 'no producer has stored this pin yet' })
@@ -167,7 +201,10 @@ describe('a consumer explains every miss', () => {
     expect(reasons(run)).toEqual({})
     expect(run.summary).not.toContain('Why frameworks were built')
     expect(run.summary).not.toContain('not estimated')
-    const m = /7 frameworks restored in [\d.]+ s instead of about ([\d.]+) s of Scipio builds \(the producer's measurement/.exec(run.summary)
+    const m =
+      /7 frameworks restored in [\d.]+ s instead of about ([\d.]+) s of Scipio builds \(the producer's measurement/.exec(
+        run.summary,
+      )
     expect(m, run.summary).not.toBeNull()
     expect(Number(m![1])).toBeGreaterThanOrEqual((7 * doubleBuildMs) / 1000)
   })
@@ -185,14 +222,31 @@ describe('a consumer explains every miss', () => {
 
   it('status --explain prints the same reasons', async () => {
     const ws = await exampleWorkspace()
-    const flags = ['--bucket', bucket, '--endpoint', store.s3.endpoint, '--force-path-style', '--prefix', prefix, '--package-directory', ws]
-    const env = { AWS_ACCESS_KEY_ID: testCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey, ...otherXcode }
+    const flags = [
+      '--bucket',
+      bucket,
+      '--endpoint',
+      store.s3.endpoint,
+      '--force-path-style',
+      '--prefix',
+      prefix,
+      '--package-directory',
+      ws,
+    ]
+    const env = {
+      AWS_ACCESS_KEY_ID: testCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey,
+      ...otherXcode,
+    }
     const text = await runCli(['status', ...flags, '--explain'], { cwd: ws, env })
     expect(text.code, text.stderr).toBe(0)
-    const expected = 'stored for Xcode 16.2 (16C5032a), this runner has Xcode 16.4 (16F6): select Xcode 16.2 or run a producer with 16.4'
+    const expected =
+      'stored for Xcode 16.2 (16C5032a), this runner has Xcode 16.4 (16F6): select Xcode 16.2 or run a producer with 16.4'
     expect(text.stdout).toContain(`  why: ${expected}`)
     expect(text.stdout).toContain(`Why:\n  all 5 packages: ${expected}`)
-    const json = JSON.parse((await runCli(['status', ...flags, '--explain', '--json'], { cwd: ws, env })).stdout) as { packages: { explanation?: string }[] }
+    const json = JSON.parse((await runCli(['status', ...flags, '--explain', '--json'], { cwd: ws, env })).stdout) as {
+      packages: { explanation?: string }[]
+    }
     expect(json.packages.map((p) => p.explanation)).toEqual(packages.map(() => expected))
     // Without --explain, no record is read and nothing is said.
     expect((await runCli(['status', ...flags], { cwd: ws, env })).stdout).not.toContain('why:')
@@ -202,7 +256,11 @@ describe('a consumer explains every miss', () => {
 describe('records are best effort', () => {
   it('a producer that cannot write pin records still uploads everything and succeeds, with one warning', async () => {
     const under = `${prefix}-no-records`
-    store.proxy.fault = limited((req) => req.method === 'PUT' && (req.url ?? '').includes('/.scipio-s3-cache/pins/'), Infinity, faults.status(403, 'AccessDenied', 'Access Denied'))
+    store.proxy.fault = limited(
+      (req) => req.method === 'PUT' && (req.url ?? '').includes('/.scipio-s3-cache/pins/'),
+      Infinity,
+      faults.status(403, 'AccessDenied', 'Access Denied'),
+    )
     try {
       const run = await runAction(inputs(await exampleWorkspace(), { mode: 'consumer,producer' }, under))
       expectOk(run)
@@ -219,14 +277,24 @@ describe('records are best effort', () => {
 describe('records are untrusted', () => {
   it('a hostile or oversized record never fails a restore: it is ignored with a debug message and only loses the explanation', async () => {
     const pin = (id: string) => pins.find((p) => p.identity === id)!
-    const put = (p: Pin, body: string) => store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: pinRecordObjectKey(prefix, p), Body: body }))
+    const put = (p: Pin, body: string) =>
+      store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: pinRecordObjectKey(prefix, p), Body: body }))
     const injected = {
       schema: 'scipio-s3-cache/pin-record/v1',
       pin: { identity: 'kingfisher', revision: pin('kingfisher').revision, version: pin('kingfisher').version },
-      entries: [{ packageKey: 'a'.repeat(64), storedAt: '2026-01-01T00:00:00Z', description: { xcodeVersion: '16.2\n::error::injected', configuration: 7 } }],
+      entries: [
+        {
+          packageKey: 'a'.repeat(64),
+          storedAt: '2026-01-01T00:00:00Z',
+          description: { xcodeVersion: '16.2\n::error::injected', configuration: 7 },
+        },
+      ],
     }
     await put(pin('kingfisher'), JSON.stringify(injected))
-    await put(pin('apngkit'), JSON.stringify({ schema: 'scipio-s3-cache/pin-record/v1', pin: { identity: 'apngkit' }, entries: 'many' }))
+    await put(
+      pin('apngkit'),
+      JSON.stringify({ schema: 'scipio-s3-cache/pin-record/v1', pin: { identity: 'apngkit' }, entries: 'many' }),
+    )
     await put(pin('delegate'), `{"schema":"scipio-s3-cache/pin-record/v1","pad":"${'x'.repeat(200 * 1024)}"}`)
     await put(pin('swift-log'), 'not json at all')
 

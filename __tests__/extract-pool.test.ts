@@ -73,7 +73,9 @@ describe('extraction threads', () => {
     const src = await framework()
     const bytes = await bytesOf(packArchive(src, ['Big.xcframework', '.Big.version'], preferredFormat()))
     const folders = await Promise.all(Array.from({ length: 6 }, (_, i) => tempDir(`pool-many-${i}-`)))
-    const results = await Promise.all(folders.map((folder, i) => pool.extract(chunked(bytes, 4096 * (i + 1) + 7), [], spec(folder))))
+    const results = await Promise.all(
+      folders.map((folder, i) => pool.extract(chunked(bytes, 4096 * (i + 1) + 7), [], spec(folder))),
+    )
     expect(new Set(results.map((r) => r.sha256)).size).toBe(1)
     const want = await snapshotTree(src)
     for (const folder of folders) expect(await snapshotTree(folder)).toEqual(want)
@@ -83,7 +85,9 @@ describe('extraction threads', () => {
     const root = await tempDir('pool-attack-')
     const destination = path.join(root, 'staging')
     await fs.mkdir(destination)
-    const hostile = gzipSync(tarArchive([{ path: 'Big.xcframework/../../pwned.txt', type: 'file', content: Buffer.from('x') }]))
+    const hostile = gzipSync(
+      tarArchive([{ path: 'Big.xcframework/../../pwned.txt', type: 'file', content: Buffer.from('x') }]),
+    )
     const refused = pool.extract(Readable.from([hostile]), [], spec(destination, 'tar.gz'))
     await expect(refused).rejects.toBeInstanceOf(UnsafeArchiveError)
     await expect(refused).rejects.toThrow(/has a '\.\.'/)

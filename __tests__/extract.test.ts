@@ -47,7 +47,10 @@ function piece(file: string, offset: number, total: number, content: Buffer): Bu
     return `${length}${body}`
   }
   const pax = Buffer.from(record('SCIPIO.offset', String(offset)) + record('SCIPIO.size', String(total)))
-  return Buffer.concat([withFlag(tarEntry({ path: 'PaxHeader/x', type: 'file', content: pax }), 'x'), withFlag(tarEntry({ path: file, type: 'file', content }), 'M')])
+  return Buffer.concat([
+    withFlag(tarEntry({ path: 'PaxHeader/x', type: 'file', content: pax }), 'x'),
+    withFlag(tarEntry({ path: file, type: 'file', content }), 'M'),
+  ])
 }
 
 describe('the tar extractor', () => {
@@ -85,7 +88,9 @@ describe('the tar extractor', () => {
     tar.t({ file, sync: true, filter: (p, e) => (seen.push(`${(e as tar.ReadEntry).type} ${p}`), true) })
     // What node-tar hands to an earlier release's filter first: a FIFO, which its EntryGuard refuses.
     expect(seen[0]).toBe('FIFO .scipio-s3-cache-pieces')
-    expect(new EntryGuard(roots, { maxBytes: 1e9, maxEntries: 1e6 }).check('.scipio-s3-cache-pieces', 'FIFO', 0, undefined)).toMatch(/FIFO entry/)
+    expect(
+      new EntryGuard(roots, { maxBytes: 1e9, maxEntries: 1e6 }).check('.scipio-s3-cache-pieces', 'FIFO', 0, undefined),
+    ).toMatch(/FIFO entry/)
     const dst = await tempDir('marker-dst-')
     await extractArchive(Readable.from([bytes]), dst, 'tar.gz', roots)
     expect((await fs.readdir(dst)).sort()).toEqual(['.Long.version', 'Long.xcframework'])
@@ -101,10 +106,29 @@ describe('the tar extractor', () => {
       ['a piece outside the framework', [piece('Other/bin', 0, 4, Buffer.alloc(4))], /outside/],
     ]
     for (const [, pieces, error] of cases) {
-      await expect(extractArchive(Readable.from([gzipSync(Buffer.concat([dir, ...pieces, end]))]), await tempDir('piece-'), 'tar.gz', roots)).rejects.toThrow(error)
+      await expect(
+        extractArchive(
+          Readable.from([gzipSync(Buffer.concat([dir, ...pieces, end]))]),
+          await tempDir('piece-'),
+          'tar.gz',
+          roots,
+        ),
+      ).rejects.toThrow(error)
     }
-    await expect(extractArchive(Readable.from([gzipSync(Buffer.concat([dir, piece('Other/bin', 0, 4, Buffer.alloc(4)), end]))]), await tempDir('piece-'), 'tar.gz', roots)).rejects.toBeInstanceOf(UnsafeArchiveError)
-    const whole = Buffer.concat([dir, piece('Long.xcframework/bin', 0, 8, Buffer.from('abcd')), piece('Long.xcframework/bin', 4, 8, Buffer.from('efgh')), end])
+    await expect(
+      extractArchive(
+        Readable.from([gzipSync(Buffer.concat([dir, piece('Other/bin', 0, 4, Buffer.alloc(4)), end]))]),
+        await tempDir('piece-'),
+        'tar.gz',
+        roots,
+      ),
+    ).rejects.toBeInstanceOf(UnsafeArchiveError)
+    const whole = Buffer.concat([
+      dir,
+      piece('Long.xcframework/bin', 0, 8, Buffer.from('abcd')),
+      piece('Long.xcframework/bin', 4, 8, Buffer.from('efgh')),
+      end,
+    ])
     const dst = await tempDir('piece-')
     await extractArchive(Readable.from([gzipSync(whole)]), dst, 'tar.gz', roots)
     expect(await fs.readFile(path.join(dst, 'Long.xcframework/bin'), 'utf8')).toBe('abcdefgh')
@@ -122,7 +146,8 @@ describe('the tar extractor', () => {
     const when = new Date('2024-03-01T12:00:00Z')
     await fs.utimes(path.join(src, file), when, when)
     const chunks: Buffer[] = []
-    for await (const c of tar.create({ cwd: src, gzip: true, portable: true }, ['Long.xcframework', '.Long.version'])) chunks.push(c)
+    for await (const c of tar.create({ cwd: src, gzip: true, portable: true }, ['Long.xcframework', '.Long.version']))
+      chunks.push(c)
     const dst = await tempDir('node-tar-dst-')
     await extractArchive(Readable.from([Buffer.concat(chunks)]), dst, 'tar.gz', roots)
     expect(await fs.readFile(path.join(dst, file), 'utf8')).toBe('header')
@@ -131,7 +156,9 @@ describe('the tar extractor', () => {
     expect(stat.mtime.toISOString()).toBe(when.toISOString())
     // node-tar's portable mode records folders with mtime 0; they must not come back as 1970.
     expect((await fs.stat(path.join(dst, deep))).mtime.getFullYear()).toBeGreaterThan(2000)
-    expect(await fs.readlink(path.join(dst, deep, 'link.h'))).toBe(path.join('..', 'b'.repeat(90), `${'c'.repeat(120)}.h`))
+    expect(await fs.readlink(path.join(dst, deep, 'link.h'))).toBe(
+      path.join('..', 'b'.repeat(90), `${'c'.repeat(120)}.h`),
+    )
   })
 
   it('reads GNU long names and long link targets', async () => {
@@ -153,7 +180,13 @@ describe('the tar extractor', () => {
 
   it('handles headers and bodies split across any chunk boundary', async () => {
     const content = Buffer.alloc(200_000, 7)
-    const archive = gzipSync(tarArchive([{ path: 'Long.xcframework/', type: 'dir' }, { path: 'Long.xcframework/bin', type: 'file', content, mode: 0o755 }, { path: '.Long.version', type: 'file', content: Buffer.from('{}') }]))
+    const archive = gzipSync(
+      tarArchive([
+        { path: 'Long.xcframework/', type: 'dir' },
+        { path: 'Long.xcframework/bin', type: 'file', content, mode: 0o755 },
+        { path: '.Long.version', type: 'file', content: Buffer.from('{}') },
+      ]),
+    )
     const raw = (await import('node:zlib')).gunzipSync(archive)
     // Re-compress as many odd-sized members is not possible with gzip streams; feed odd-sized compressed chunks instead.
     const pieces: Buffer[] = []
@@ -165,11 +198,18 @@ describe('the tar extractor', () => {
   })
 
   it('refuses a truncated archive and a damaged header as corrupt', async () => {
-    const whole = tarArchive([{ path: 'Long.xcframework/', type: 'dir' }, { path: 'Long.xcframework/bin', type: 'file', content: Buffer.alloc(4096, 1) }])
+    const whole = tarArchive([
+      { path: 'Long.xcframework/', type: 'dir' },
+      { path: 'Long.xcframework/bin', type: 'file', content: Buffer.alloc(4096, 1) },
+    ])
     const truncated = whole.subarray(0, 512 + 512 + 1024)
-    await expect(extractArchive(Readable.from([gzipSync(truncated)]), await tempDir('trunc-'), 'tar.gz', roots)).rejects.toBeInstanceOf(CorruptArchiveError)
+    await expect(
+      extractArchive(Readable.from([gzipSync(truncated)]), await tempDir('trunc-'), 'tar.gz', roots),
+    ).rejects.toBeInstanceOf(CorruptArchiveError)
     const damaged = Buffer.from(whole)
     damaged[512 + 10] = 0x41 // inside the second header's name: its checksum no longer matches
-    await expect(extractArchive(Readable.from([gzipSync(damaged)]), await tempDir('damaged-'), 'tar.gz', roots)).rejects.toThrow(/checksum/)
+    await expect(
+      extractArchive(Readable.from([gzipSync(damaged)]), await tempDir('damaged-'), 'tar.gz', roots),
+    ).rejects.toThrow(/checksum/)
   })
 })

@@ -9,7 +9,15 @@ import { useStore } from './helpers/store.js'
 
 const bucket = 'fault-cache'
 const prefix = 'faults'
-const allTargets = ['APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections']
+const allTargets = [
+  'APNGKit',
+  'Delegate',
+  'DequeModule',
+  'InternalCollectionsUtilities',
+  'Kingfisher',
+  'Logging',
+  'OrderedCollections',
+]
 
 const store = useStore([bucket])
 let producerOut: Record<string, string>
@@ -40,7 +48,10 @@ async function consume(extra: Record<string, string> = {}, entry?: string) {
   const ws = await exampleWorkspace()
   const log = path.join(ws, 'double.log')
   const run = await runAction(inputs({ 'package-directory': ws, ...extra }), { SCIPIO_TEST_DOUBLE_LOG: log }, entry)
-  const built = (await readDoubleLog(log)).filter((e) => e.event === 'built').map((e) => e.target).sort()
+  const built = (await readDoubleLog(log))
+    .filter((e) => e.event === 'built')
+    .map((e) => e.target)
+    .sort()
   return { run, ws, built, out: path.join(ws, 'XCFrameworks') }
 }
 
@@ -64,7 +75,11 @@ describe('transient faults are retried and the restore completes', () => {
 
   it('an archive upload that fails twice (a 500, then a dropped connection) is sent again from its file', async () => {
     const failures = [faults.status(500, 'InternalError'), faults.drop()]
-    const injected = limited((req) => isArchivePut(req) && req.url!.includes('/Kingfisher/'), 2, (req, res, forward) => failures.shift()!(req, res, forward))
+    const injected = limited(
+      (req) => isArchivePut(req) && req.url!.includes('/Kingfisher/'),
+      2,
+      (req, res, forward) => failures.shift()!(req, res, forward),
+    )
     store.proxy.fault = injected
     const ws = await exampleWorkspace()
     const run = await runAction(inputs({ mode: 'producer', prefix: 'put-retry', 'package-directory': ws }))
@@ -92,18 +107,28 @@ describe('transient faults are retried and the restore completes', () => {
 
 describe('persistent faults are misses: warned, built, never a wrong binary', () => {
   it('a corrupted archive is never extracted; the target is built', async () => {
-    store.proxy.fault = limited((req) => isArchiveGet(req) && req.url!.includes('/Kingfisher/'), Infinity, faults.flipByte())
+    store.proxy.fault = limited(
+      (req) => isArchiveGet(req) && req.url!.includes('/Kingfisher/'),
+      Infinity,
+      faults.flipByte(),
+    )
     const { run, built, out } = await consume()
     expect(run.code, run.stdout).toBe(0)
     expect(built).toEqual(['Kingfisher'])
     expect(list(run, 'restored')).toEqual(allTargets.filter((t) => t !== 'Kingfisher'))
-    expect(warnings(run).join('\n')).toMatch(/Cache miss for Kingfisher \(kingfisher\): integrity check failed: (SHA-256 .* differs|the archive is corrupted)/)
+    expect(warnings(run).join('\n')).toMatch(
+      /Cache miss for Kingfisher \(kingfisher\): integrity check failed: (SHA-256 .* differs|the archive is corrupted)/,
+    )
     expect(run.outputs['cache-hit']).toBe('false')
     expect(await snapshotTree(out)).toEqual(producerOut) // built by the double: the same bytes
   })
 
   it('a truncated archive is a miss reported as such', async () => {
-    store.proxy.fault = limited((req) => isArchiveGet(req) && req.url!.includes('/Logging/'), Infinity, faults.truncate())
+    store.proxy.fault = limited(
+      (req) => isArchiveGet(req) && req.url!.includes('/Logging/'),
+      Infinity,
+      faults.truncate(),
+    )
     const { run, built } = await consume()
     expect(run.code).toBe(0)
     expect(built).toEqual(['Logging'])
@@ -125,7 +150,11 @@ describe('persistent faults are misses: warned, built, never a wrong binary', ()
   })
 
   it('strict turns a cache error into a failed step (after building)', async () => {
-    store.proxy.fault = limited((req) => isArchiveGet(req) && req.url!.includes('/Delegate/'), Infinity, faults.flipByte())
+    store.proxy.fault = limited(
+      (req) => isArchiveGet(req) && req.url!.includes('/Delegate/'),
+      Infinity,
+      faults.flipByte(),
+    )
     const { run, built } = await consume({ strict: 'true' })
     expect(built).toEqual(['Delegate'])
     expect(run.code).toBe(1)
@@ -141,27 +170,52 @@ describe('S3 errors name the bucket, the operation and the fix', () => {
     expect(built).toEqual(allTargets)
     const w = warnings(run)
     expect(w).toHaveLength(1)
-    expect(w[0]).toMatch(new RegExp(`GetObject s3://${bucket}/${prefix}/.*: access denied \\(403\\)\\. The credentials need s3:GetObject on arn:aws:s3:::${bucket}/\\*`))
+    expect(w[0]).toMatch(
+      new RegExp(
+        `GetObject s3://${bucket}/${prefix}/.*: access denied \\(403\\)\\. The credentials need s3:GetObject on arn:aws:s3:::${bucket}/\\*`,
+      ),
+    )
     expect(run.stdout).not.toMatch(/not found/i)
   })
 
   it('301 PermanentRedirect: says which region the bucket is in', async () => {
-    store.proxy.fault = limited(() => true, Infinity, faults.status(301, 'PermanentRedirect', 'The bucket you are attempting to access must be addressed using the specified endpoint.', { 'x-amz-bucket-region': 'eu-west-1' }))
+    store.proxy.fault = limited(
+      () => true,
+      Infinity,
+      faults.status(
+        301,
+        'PermanentRedirect',
+        'The bucket you are attempting to access must be addressed using the specified endpoint.',
+        { 'x-amz-bucket-region': 'eu-west-1' },
+      ),
+    )
     const { run } = await consume()
     expect(run.code).toBe(0)
-    expect(warnings(run).join('\n')).toMatch(/the bucket is not in region 'us-east-1'; it is in 'eu-west-1'\. Set 'region: eu-west-1'/)
+    expect(warnings(run).join('\n')).toMatch(
+      /the bucket is not in region 'us-east-1'; it is in 'eu-west-1'\. Set 'region: eu-west-1'/,
+    )
   })
 
   it('AccessControlListNotSupported: says to use a bucket policy or turn ACLs on; the build still passes', async () => {
-    store.proxy.fault = limited(isAnyPut, Infinity, faults.status(400, 'AccessControlListNotSupported', 'The bucket does not allow ACLs'))
+    store.proxy.fault = limited(
+      isAnyPut,
+      Infinity,
+      faults.status(400, 'AccessControlListNotSupported', 'The bucket does not allow ACLs'),
+    )
     const ws = await exampleWorkspace()
-    const run = await runAction(inputs({ mode: 'producer', prefix: 'acl', 'should-publish': 'true', 'package-directory': ws }))
+    const run = await runAction(
+      inputs({ mode: 'producer', prefix: 'acl', 'should-publish': 'true', 'package-directory': ws }),
+    )
     expect(run.code, run.stdout).toBe(0)
     const w = warnings(run)
     expect(w).toHaveLength(1)
-    expect(w[0]).toMatch(/ACLs disabled .* set 'should-publish: false' and grant public read with a bucket policy, or enable ACLs on the bucket/)
+    expect(w[0]).toMatch(
+      /ACLs disabled .* set 'should-publish: false' and grant public read with a bucket policy, or enable ACLs on the bucket/,
+    )
     expect(list(run, 'uploaded')).toEqual([])
-    const strict = await runAction(inputs({ mode: 'producer', prefix: 'acl', 'should-publish': 'true', strict: 'true', 'package-directory': ws }))
+    const strict = await runAction(
+      inputs({ mode: 'producer', prefix: 'acl', 'should-publish': 'true', strict: 'true', 'package-directory': ws }),
+    )
     expect(strict.code).toBe(1)
     expect(strict.stdout).toMatch(/::error::strict: .*AccessControlListNotSupported|::error::strict: .*ACLs disabled/)
   })
@@ -175,7 +229,15 @@ describe('S3 errors name the bucket, the operation and the fix', () => {
 
   it('a wrong secret key: says the credentials were rejected', async () => {
     // s3rver does not check v4 signatures, so the proxy answers as S3 does.
-    store.proxy.fault = limited(() => true, Infinity, faults.status(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.'))
+    store.proxy.fault = limited(
+      () => true,
+      Infinity,
+      faults.status(
+        403,
+        'SignatureDoesNotMatch',
+        'The request signature we calculated does not match the signature you provided.',
+      ),
+    )
     const { run, built } = await consume({ 'secret-access-key': 'wrong-secret-0000000000000000' })
     expect(run.code).toBe(0)
     expect(built).toEqual(allTargets)
@@ -202,7 +264,9 @@ describe('atomicity and limits', () => {
     const ws = await exampleWorkspace()
     const out = path.join(ws, 'XCFrameworks')
     // An older build of everything is in place (other Xcode), so every target would be replaced.
-    const old = await runAction(inputs({ mode: 'producer', prefix: 'old', 'package-directory': ws }), { SCIPIO_TEST_DOUBLE_XCODE_BUILD: '16B40' })
+    const old = await runAction(inputs({ mode: 'producer', prefix: 'old', 'package-directory': ws }), {
+      SCIPIO_TEST_DOUBLE_XCODE_BUILD: '16B40',
+    })
     expect(old.code).toBe(0)
     const before = await snapshotTree(out)
     store.proxy.fault = limited(isArchiveGet, Infinity, faults.flipByte())
@@ -233,19 +297,27 @@ describe('atomicity and limits', () => {
   })
 
   it('a save that fails halfway leaves no index pointing at a missing archive', async () => {
-    store.proxy.fault = limited((req) => isArchivePut(req) && req.url!.includes('/Kingfisher/'), Infinity, faults.status(500, 'InternalError'))
+    store.proxy.fault = limited(
+      (req) => isArchivePut(req) && req.url!.includes('/Kingfisher/'),
+      Infinity,
+      faults.status(500, 'InternalError'),
+    )
     const ws = await exampleWorkspace()
     const run = await runAction(inputs({ mode: 'producer', prefix: 'halfway', 'package-directory': ws }))
     expect(run.code, run.stdout).toBe(0)
     expect(list(run, 'uploaded')).toEqual(allTargets.filter((t) => t !== 'Kingfisher'))
     expect(warnings(run).join('\n')).toMatch(/Could not upload Kingfisher/)
     const client = store.s3.client()
-    const keys = ((await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'halfway/' }))).Contents ?? []).map((o) => o.Key!)
+    const keys = (
+      (await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'halfway/' }))).Contents ?? []
+    ).map((o) => o.Key!)
     expect(keys.some((k) => k.includes('/complete/'))).toBe(false)
     const indexes = keys.filter((k) => k.includes('/packages/'))
     expect(indexes.length).toBe(4)
     for (const key of indexes) {
-      const body = await (await fetch(`${store.s3.endpoint}/${bucket}/${key}`)).json() as { targets: { key: string; size: number }[] }
+      const body = (await (await fetch(`${store.s3.endpoint}/${bucket}/${key}`)).json()) as {
+        targets: { key: string; size: number }[]
+      }
       for (const t of body.targets) {
         const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: t.key }))
         expect(head.ContentLength).toBe(t.size)
@@ -259,12 +331,23 @@ describe('uploads from untrusted events', () => {
     const ws = await exampleWorkspace()
     store.proxy.requests.length = 0
     const env = { GITHUB_ACTIONS: 'true', GITHUB_EVENT_NAME: 'pull_request' }
-    const run = await runAction(inputs({ mode: 'consumer,producer', prefix: 'untrusted', 'package-directory': ws }), env)
+    const run = await runAction(
+      inputs({ mode: 'consumer,producer', prefix: 'untrusted', 'package-directory': ws }),
+      env,
+    )
     expect(run.code).toBe(0)
     expect(warnings(run).join('\n')).toMatch(/Not uploading: this run was triggered by 'pull_request'/)
     expect(store.proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST')).toEqual([])
     expect(list(run, 'uploaded')).toEqual([])
-    const allowed = await runAction(inputs({ mode: 'consumer,producer', prefix: 'untrusted', 'package-directory': ws, 'allow-untrusted-upload': 'true' }), env)
+    const allowed = await runAction(
+      inputs({
+        mode: 'consumer,producer',
+        prefix: 'untrusted',
+        'package-directory': ws,
+        'allow-untrusted-upload': 'true',
+      }),
+      env,
+    )
     expect(allowed.code).toBe(0)
     expect(list(allowed, 'uploaded')).toEqual(allTargets)
   })

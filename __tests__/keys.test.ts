@@ -8,8 +8,21 @@ import { parseResolved, type Pin } from '../src/keys/resolved.js'
 import type { Toolchain } from '../src/keys/toolchain.js'
 import { root } from './helpers/s3-server.js'
 
-const build: BuildOptions = { configuration: 'release', frameworkType: 'dynamic', supportSimulators: false, embedDebugSymbols: false, libraryEvolution: false, extraArgs: [] }
-const toolchain: Toolchain = { xcodeVersion: '16.2', xcodeBuildVersion: '16C5032a', clangVersion: 'clang-1600.0.26.6', scipioSha256: 'a'.repeat(64), scipioPath: '/usr/local/bin/scipio' }
+const build: BuildOptions = {
+  configuration: 'release',
+  frameworkType: 'dynamic',
+  supportSimulators: false,
+  embedDebugSymbols: false,
+  libraryEvolution: false,
+  extraArgs: [],
+}
+const toolchain: Toolchain = {
+  xcodeVersion: '16.2',
+  xcodeBuildVersion: '16C5032a',
+  clangVersion: 'clang-1600.0.26.6',
+  scipioSha256: 'a'.repeat(64),
+  scipioPath: '/usr/local/bin/scipio',
+}
 const manifest = Buffer.from('// Package.swift')
 
 async function pinsOf(name: string): Promise<Pin[]> {
@@ -77,16 +90,22 @@ describe('keys', () => {
 
   it('does not depend on where Scipio is installed, only on its bytes', async () => {
     const [pin] = await pinsOf('v3.json')
-    expect(packageKey(pin!, build, { ...toolchain, scipioPath: '/elsewhere/scipio' }, '')).toBe(packageKey(pin!, build, toolchain, ''))
+    expect(packageKey(pin!, build, { ...toolchain, scipioPath: '/elsewhere/scipio' }, '')).toBe(
+      packageKey(pin!, build, toolchain, ''),
+    )
   })
 
   it('changes the set key when the manifest changes', async () => {
     const pins = await pinsOf('v3.json')
-    expect(setKey(Buffer.from('other'), pins, build, toolchain, '')).not.toBe(setKey(manifest, pins, build, toolchain, ''))
+    expect(setKey(Buffer.from('other'), pins, build, toolchain, '')).not.toBe(
+      setKey(manifest, pins, build, toolchain, ''),
+    )
   })
 
   it('writes canonical JSON with sorted keys at every level', () => {
-    expect(canonicalJson({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: null } })).toBe('{"a":{"c":null,"d":[2,{"e":0,"f":1}]},"b":1}')
+    expect(canonicalJson({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: null } })).toBe(
+      '{"a":{"c":null,"d":[2,{"e":0,"f":1}]},"b":1}',
+    )
   })
 
   it('lays objects out as <prefix>/<TargetName>/<scipio key>.<format>', async () => {

@@ -11,21 +11,23 @@ const count = 200
 const bucket = 'load-cache'
 const store = useStore([bucket])
 
-
 function revision(i: number, generation: number): string {
   return createHash('sha1').update(`${i}/${generation}`).digest('hex')
 }
 
 /** A dependencies package of `count` pinned packages, one target each; `changed` pins get a new revision. */
 async function workspace(changed: Set<number>): Promise<string> {
-  const manifest = '// swift-tools-version: 5.9\nimport PackageDescription\nlet package = Package(name: "Load", platforms: [.iOS(.v15)])\n'
+  const manifest =
+    '// swift-tools-version: 5.9\nimport PackageDescription\nlet package = Package(name: "Load", platforms: [.iOS(.v15)])\n'
   const pins = Array.from({ length: count }, (_, i) => ({
     identity: `pkg${i}`,
     kind: 'remoteSourceControl',
     location: `https://example.com/pkg${i}.git`,
     state: { revision: revision(i, changed.has(i) ? 1 : 0), version: `1.0.${changed.has(i) ? 1 : 0}` },
   }))
-  const graph = Object.fromEntries(pins.map((p, i) => [p.identity, { targets: [{ name: `Target${i}`, binarySize: 4096 }] }]))
+  const graph = Object.fromEntries(
+    pins.map((p, i) => [p.identity, { targets: [{ name: `Target${i}`, binarySize: 4096 }] }]),
+  )
   return doubleWorkspace(JSON.stringify({ pins, version: 2 }, null, 2), graph, manifest)
 }
 
@@ -48,7 +50,11 @@ describe('load: 200 targets, concurrency 16, a producer and two consumers at onc
 
     // 20 pins move; the producer rebuilds and uploads them while two consumers restore from the same bucket.
     const changed = new Set(Array.from({ length: 20 }, (_, i) => i * 10))
-    const [producerWs, consumerA, consumerB] = await Promise.all([workspace(changed), workspace(changed), workspace(changed)])
+    const [producerWs, consumerA, consumerB] = await Promise.all([
+      workspace(changed),
+      workspace(changed),
+      workspace(changed),
+    ])
     const [producer, a, b] = await Promise.all([
       runAction(inputs(producerWs, { mode: 'consumer,producer' })),
       runAction(inputs(consumerA)),
@@ -60,7 +66,10 @@ describe('load: 200 targets, concurrency 16, a producer and two consumers at onc
 
     const expected = await snapshotTree(path.join(producerWs, 'XCFrameworks'))
     expect(Object.keys(expected).filter((k) => k.endsWith('.version'))).toHaveLength(count)
-    for (const [name, run, ws] of [['A', a, consumerA], ['B', b, consumerB]] as const) {
+    for (const [name, run, ws] of [
+      ['A', a, consumerA],
+      ['B', b, consumerB],
+    ] as const) {
       expect(list(run, 'restored').length + list(run, 'built').length, name).toBeGreaterThanOrEqual(count - 20)
       // Identical to the producer's tree: every framework, every VersionFile, no temporary folder left behind.
       expect(await snapshotTree(path.join(ws, 'XCFrameworks')), name).toEqual(expected)
@@ -71,15 +80,23 @@ describe('load: 200 targets, concurrency 16, a producer and two consumers at onc
     let token: string | undefined
     const indexKeys: string[] = []
     do {
-      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: '.scipio-s3-cache/packages/', ContinuationToken: token }))
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: '.scipio-s3-cache/packages/', ContinuationToken: token }),
+      )
       indexKeys.push(...(page.Contents ?? []).map((o) => o.Key!))
       token = page.NextContinuationToken
     } while (token)
     expect(indexKeys).toHaveLength(count + 20)
     for (const key of indexKeys.slice(0, 60)) {
-      const index = (await (await fetch(`${store.s3.endpoint}/${bucket}/${key}`)).json()) as { targets: { key: string; size: number; sha256: string }[] }
+      const index = (await (await fetch(`${store.s3.endpoint}/${bucket}/${key}`)).json()) as {
+        targets: { key: string; size: number; sha256: string }[]
+      }
       for (const target of index.targets) {
-        const bytes = Buffer.from(await (await fetch(`${store.s3.endpoint}/${bucket}/${target.key.split('/').map(encodeURIComponent).join('/')}`)).arrayBuffer())
+        const bytes = Buffer.from(
+          await (
+            await fetch(`${store.s3.endpoint}/${bucket}/${target.key.split('/').map(encodeURIComponent).join('/')}`)
+          ).arrayBuffer(),
+        )
         expect(bytes.length, target.key).toBe(target.size)
         expect(createHash('sha256').update(bytes).digest('hex'), target.key).toBe(target.sha256)
       }

@@ -43,7 +43,8 @@ describe('the runner-like log of a real producer run', () => {
   const producer = fixture('producer.stdout.txt')
 
   it('the fixture holds the workflow commands the renderer must handle', () => {
-    for (const c of ['::add-mask::', '::debug::', '::group::', '::endgroup::', '[command]']) expect(producer).toContain(c)
+    for (const c of ['::add-mask::', '::debug::', '::group::', '::endgroup::', '[command]'])
+      expect(producer).toContain(c)
   })
 
   it('shows no workflow command and no masked value', () => {
@@ -61,13 +62,19 @@ describe('the runner-like log of a real producer run', () => {
     expect(lines[start + 1]).toMatch(/^ {2}\/repo\/scipio-test-double\/bin\/scipio prepare /) // [command] lines lose the marker
     expect(lines[start + 2]).toBe('  📦 Building Delegate for iOS, macOS')
     expect(lines).toContain('Scipio exited with 0; built 7 frameworks.') // after ::endgroup::, not indented
-    expect(seen.groups.map((g) => g.title)).toEqual(['Restore frameworks from the cache', 'Build with Scipio', 'Upload frameworks to the cache'])
+    expect(seen.groups.map((g) => g.title)).toEqual([
+      'Restore frameworks from the cache',
+      'Build with Scipio',
+      'Upload frameworks to the cache',
+    ])
     for (const g of seen.groups) expect(g.ms).toBeGreaterThan(0)
   })
 
   it('hides debug lines unless verbose', () => {
     expect(render(producer).output).not.toContain('package key of apngkit')
-    expect(render(producer, { verbose: true }).lines.filter((l) => l.startsWith('Debug: package key of '))).toHaveLength(5)
+    expect(
+      render(producer, { verbose: true }).lines.filter((l) => l.startsWith('Debug: package key of ')),
+    ).toHaveLength(5)
   })
 
   it('masks a registered value wherever it appears later, also on standard error', () => {
@@ -91,7 +98,9 @@ describe('the runner-like log of a real producer run', () => {
 describe('warnings and errors of real runs', () => {
   it('marks a warning (a damaged archive) and counts it', () => {
     const { output, seen } = render(fixture('damaged.stdout.txt'))
-    expect(output).toMatch(/^ {2}Warning: Cache miss for Kingfisher \(kingfisher\): integrity check failed: .* It will be built\.$/m)
+    expect(output).toMatch(
+      /^ {2}Warning: Cache miss for Kingfisher \(kingfisher\): integrity check failed: .* It will be built\.$/m,
+    )
     expect(seen.annotations.map((a) => a.kind)).toEqual(['warning'])
     expect(output).not.toMatch(rawCommand)
   })
@@ -99,7 +108,14 @@ describe('warnings and errors of real runs', () => {
   it('marks an error once, without repeating a title the message starts with', () => {
     const { lines, seen } = render(fixture('bad-input.stdout.txt'))
     expect(lines).toEqual(["Error: Input 'concurrency': '0' is not a whole number from 1 to 64."])
-    expect(seen.annotations).toEqual([{ kind: 'error', title: "Input 'concurrency'", file: undefined, message: "Input 'concurrency': '0' is not a whole number from 1 to 64." }])
+    expect(seen.annotations).toEqual([
+      {
+        kind: 'error',
+        title: "Input 'concurrency'",
+        file: undefined,
+        message: "Input 'concurrency': '0' is not a whole number from 1 to 64.",
+      },
+    ])
   })
 
   it('marks the error of a consumer that fails on a miss', () => {
@@ -133,7 +149,9 @@ describe('job summary as text and as HTML', () => {
   })
 
   it('decodes entities and keeps link targets', () => {
-    expect(summaryToText('<h3>A &amp; B</h3>\nsee <a href="https://x.test/y">the docs</a>, <code>&lt;T&gt;</code>')).toBe('A & B\n-----\n\nsee the docs (https://x.test/y), `<T>`')
+    expect(
+      summaryToText('<h3>A &amp; B</h3>\nsee <a href="https://x.test/y">the docs</a>, <code>&lt;T&gt;</code>'),
+    ).toBe('A & B\n-----\n\nsee the docs (https://x.test/y), `<T>`')
   })
 
   it('writes one HTML page with each summary, its text escaped', () => {

@@ -29,8 +29,21 @@ interface CorpusEntry {
   pins: number
 }
 
-const build: BuildOptions = { configuration: 'release', frameworkType: 'dynamic', supportSimulators: false, embedDebugSymbols: false, libraryEvolution: false, extraArgs: [] }
-const toolchain: Toolchain = { xcodeVersion: '16.2', xcodeBuildVersion: '16C5032a', clangVersion: 'clang-1600.0.26.6', scipioSha256: 'a'.repeat(64), scipioPath: '/usr/local/bin/scipio' }
+const build: BuildOptions = {
+  configuration: 'release',
+  frameworkType: 'dynamic',
+  supportSimulators: false,
+  embedDebugSymbols: false,
+  libraryEvolution: false,
+  extraArgs: [],
+}
+const toolchain: Toolchain = {
+  xcodeVersion: '16.2',
+  xcodeBuildVersion: '16C5032a',
+  clangVersion: 'clang-1600.0.26.6',
+  scipioSha256: 'a'.repeat(64),
+  scipioPath: '/usr/local/bin/scipio',
+}
 
 async function entries(): Promise<CorpusEntry[]> {
   return JSON.parse(await fs.readFile(path.join(corpus, 'index.json'), 'utf8')) as CorpusEntry[]
@@ -64,29 +77,36 @@ describe.skipIf(!present)('real Package.resolved files', async () => {
     expect(new Set(list.map((e) => e.version))).toEqual(new Set([1, 2, 3]))
   })
 
-  it.each(list.map((e) => [e.file, e] as const))('%s: found where SwiftPM or Xcode keeps it, parsed whole, keys independent of pin order', async (_, entry) => {
-    const repo = await fs.mkdtemp(path.join(os.tmpdir(), 'corpus-'))
-    await fs.mkdir(path.dirname(path.join(repo, entry.path)), { recursive: true })
-    await fs.copyFile(path.join(corpus, entry.file), path.join(repo, entry.path))
-    const found = await findResolvedFile(path.join(repo, packageFolderOf(entry.path)))
-    expect(found).toBe(path.join(repo, entry.path))
-    const resolved = await readResolvedFile(found)
-    expect(resolved.formatVersion).toBe(entry.version)
-    expect(resolved.pins).toHaveLength(entry.pins)
-    for (const pin of resolved.pins) expect(pin.revision ?? (pin.kind === 'registry' ? pin.version : undefined)).toBeTruthy()
+  it.each(list.map((e) => [e.file, e] as const))(
+    '%s: found where SwiftPM or Xcode keeps it, parsed whole, keys independent of pin order',
+    async (_, entry) => {
+      const repo = await fs.mkdtemp(path.join(os.tmpdir(), 'corpus-'))
+      await fs.mkdir(path.dirname(path.join(repo, entry.path)), { recursive: true })
+      await fs.copyFile(path.join(corpus, entry.file), path.join(repo, entry.path))
+      const found = await findResolvedFile(path.join(repo, packageFolderOf(entry.path)))
+      expect(found).toBe(path.join(repo, entry.path))
+      const resolved = await readResolvedFile(found)
+      expect(resolved.formatVersion).toBe(entry.version)
+      expect(resolved.pins).toHaveLength(entry.pins)
+      for (const pin of resolved.pins)
+        expect(pin.revision ?? (pin.kind === 'registry' ? pin.version : undefined)).toBeTruthy()
 
-    const manifest = Buffer.from('// Package.swift')
-    const plan = planKeys('p', resolved.pins, manifest, build, toolchain, '')
-    const byIdentity = (pins: Pin[]) => Object.fromEntries(planKeys('p', pins, manifest, build, toolchain, '').packages.map((p) => [p.pin.identity, p.packageKey]))
-    const keys = byIdentity(resolved.pins)
-    expect(new Set(Object.values(keys)).size).toBe(resolved.pins.length)
-    for (const seed of [1, 2, 3, 4, 5]) {
-      const pins = shuffle(resolved.pins, seed)
-      expect(byIdentity(pins)).toEqual(keys)
-      expect(planKeys('p', pins, manifest, build, toolchain, '').setKey).toBe(plan.setKey)
-    }
-    await fs.rm(repo, { recursive: true, force: true })
-  })
+      const manifest = Buffer.from('// Package.swift')
+      const plan = planKeys('p', resolved.pins, manifest, build, toolchain, '')
+      const byIdentity = (pins: Pin[]) =>
+        Object.fromEntries(
+          planKeys('p', pins, manifest, build, toolchain, '').packages.map((p) => [p.pin.identity, p.packageKey]),
+        )
+      const keys = byIdentity(resolved.pins)
+      expect(new Set(Object.values(keys)).size).toBe(resolved.pins.length)
+      for (const seed of [1, 2, 3, 4, 5]) {
+        const pins = shuffle(resolved.pins, seed)
+        expect(byIdentity(pins)).toEqual(keys)
+        expect(planKeys('p', pins, manifest, build, toolchain, '').setKey).toBe(plan.setKey)
+      }
+      await fs.rm(repo, { recursive: true, force: true })
+    },
+  )
 
   it('keeps branch and registry pins as they are', async () => {
     const branchy = await readResolvedFile(path.join(corpus, 'CodeEditApp__CodeEdit__v1.resolved'))
@@ -102,7 +122,6 @@ describe.skipIf(!present)('real Package.resolved files', async () => {
 
 const bucket = 'realworld'
 const store = useStore([bucket], { when: () => present })
-
 
 /** A target name per package, as a Swift module name would be spelt. */
 function targetOf(identity: string): string {
@@ -123,8 +142,14 @@ function warnings(run: ActionRun): string[] {
 
 async function roundTrip(prefix: string, resolvedText: string, graph: string[], consumers: number): Promise<void> {
   const targets = graph.map(targetOf).sort()
-  const inputs = (ws: string, mode: string) => s3TestInputs(store.proxy.endpoint, bucket, { mode, prefix, 'package-directory': ws, strict: 'true' })
-  const producer = await doubleWorkspace(resolvedText, Object.fromEntries(graph.map((identity) => [identity, { targets: [{ name: targetOf(identity), binarySize: 4096 }] }])))
+  const inputs = (ws: string, mode: string) =>
+    s3TestInputs(store.proxy.endpoint, bucket, { mode, prefix, 'package-directory': ws, strict: 'true' })
+  const producer = await doubleWorkspace(
+    resolvedText,
+    Object.fromEntries(
+      graph.map((identity) => [identity, { targets: [{ name: targetOf(identity), binarySize: 4096 }] }]),
+    ),
+  )
 
   const first = await runAction(inputs(producer, 'consumer,producer'))
   expect(first.code, first.stdout).toBe(0)
@@ -157,16 +182,32 @@ describe.skipIf(!present)('round trips on real files where two pins claim one fr
     const pins = (await readResolvedFile(path.join(corpus, 'tuist__registry-tests__v3.resolved'))).pins
     const versions = pins.filter((p) => !p.revision).map((p) => p.version)
     expect(new Set(versions).size).toBeLessThan(versions.length) // the shape under test is really there
-    await roundTrip('registry', text, pins.map((p) => p.identity), 6)
+    await roundTrip(
+      'registry',
+      text,
+      pins.map((p) => p.identity),
+      6,
+    )
   })
 
   it('two identities pinned at one revision (a fork beside its origin): each framework restored once, a no-op producer writes nothing', async () => {
     const file = path.join(corpus, 'giginet__Scipio__v2.resolved')
-    const doc = JSON.parse(await fs.readFile(file, 'utf8')) as { pins: { identity: string; location: string; state: { revision: string } }[] }
+    const doc = JSON.parse(await fs.readFile(file, 'utf8')) as {
+      pins: { identity: string; location: string; state: { revision: string } }[]
+    }
     const origin = doc.pins.find((p) => p.identity === 'swift-log')!
-    doc.pins.push({ ...origin, identity: 'swift-log-fork', location: 'https://github.com/example-org/swift-log-fork.git' })
+    doc.pins.push({
+      ...origin,
+      identity: 'swift-log-fork',
+      location: 'https://github.com/example-org/swift-log-fork.git',
+    })
     const identities = doc.pins.map((p) => p.identity)
     // The fork is pinned but the build does not need it, as SwiftPM allows no two packages declaring one target.
-    await roundTrip('fork', JSON.stringify(doc, null, 2), identities.filter((i) => i !== 'swift-log-fork'), 6)
+    await roundTrip(
+      'fork',
+      JSON.stringify(doc, null, 2),
+      identities.filter((i) => i !== 'swift-log-fork'),
+      6,
+    )
   })
 })

@@ -13,8 +13,20 @@ describe('Package.resolved', () => {
     const file = parseResolved(await fixture('v1.json'), 'v1.json')
     expect(file.formatVersion).toBe(1)
     expect(file.pins).toEqual([
-      { identity: 'apngkit', kind: 'remoteSourceControl', location: 'https://github.com/onevcat/APNGKit.git', revision: '1e4c1a7e6b9d0f2a3c5e7b9d1f3a5c7e9b1d3f5a', version: '2.3.0' },
-      { identity: 'swift-log', kind: 'remoteSourceControl', location: 'https://github.com/apple/swift-log', revision: '5c9a1e3d7f9b1d3f5b7d9f1b3d5f7b9d1f3b5d7f', branch: 'main' },
+      {
+        identity: 'apngkit',
+        kind: 'remoteSourceControl',
+        location: 'https://github.com/onevcat/APNGKit.git',
+        revision: '1e4c1a7e6b9d0f2a3c5e7b9d1f3a5c7e9b1d3f5a',
+        version: '2.3.0',
+      },
+      {
+        identity: 'swift-log',
+        kind: 'remoteSourceControl',
+        location: 'https://github.com/apple/swift-log',
+        revision: '5c9a1e3d7f9b1d3f5b7d9f1b3d5f7b9d1f3b5d7f',
+        branch: 'main',
+      },
     ])
   })
 
@@ -41,10 +53,26 @@ describe('Package.resolved', () => {
     ['not JSON', '{"pins": [', /not JSON/],
     ['unknown version', '{"pins": [], "version": 4}', /unknown format version 4/],
     ['no version', '{"pins": []}', /unknown format version undefined/],
-    ['missing state', '{"pins": [{"identity": "a", "kind": "remoteSourceControl", "location": "x"}], "version": 2}', /needs 'state'/],
-    ['missing revision', '{"pins": [{"identity": "a", "kind": "remoteSourceControl", "location": "x", "state": {"version": "1.0.0"}}], "version": 2}', /revision' is missing/],
-    ['missing identity', '{"pins": [{"kind": "remoteSourceControl", "location": "x", "state": {"revision": "abc"}}], "version": 2}', /'identity' is missing/],
-    ['duplicate identity', '{"pins": [{"identity": "a", "kind": "k", "location": "x", "state": {"revision": "1"}}, {"identity": "A", "kind": "k", "location": "y", "state": {"revision": "2"}}], "version": 2}', /pinned twice/],
+    [
+      'missing state',
+      '{"pins": [{"identity": "a", "kind": "remoteSourceControl", "location": "x"}], "version": 2}',
+      /needs 'state'/,
+    ],
+    [
+      'missing revision',
+      '{"pins": [{"identity": "a", "kind": "remoteSourceControl", "location": "x", "state": {"version": "1.0.0"}}], "version": 2}',
+      /revision' is missing/,
+    ],
+    [
+      'missing identity',
+      '{"pins": [{"kind": "remoteSourceControl", "location": "x", "state": {"revision": "abc"}}], "version": 2}',
+      /'identity' is missing/,
+    ],
+    [
+      'duplicate identity',
+      '{"pins": [{"identity": "a", "kind": "k", "location": "x", "state": {"revision": "1"}}, {"identity": "A", "kind": "k", "location": "y", "state": {"revision": "2"}}], "version": 2}',
+      /pinned twice/,
+    ],
     ['an array', '[]', /not a JSON object/],
   ])('refuses a file that is %s', (_name, text, message) => {
     expect(() => parseResolved(text, 'Package.resolved')).toThrow(ProjectError)

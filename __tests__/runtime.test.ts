@@ -5,7 +5,10 @@ import { parse } from 'yaml'
 import { minimumNodeMajor, unsupportedNode } from '../src/cli/runtime.js'
 import { root } from './helpers/s3-server.js'
 
-const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { engines: { node: string }; scripts: Record<string, string> }
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+  engines: { node: string }
+  scripts: Record<string, string>
+}
 
 describe('supported Node.js releases', () => {
   it('the command line refuses releases before 22 and accepts 22 and later', () => {
@@ -33,7 +36,10 @@ describe('supported Node.js releases', () => {
   it("the README's set-up is two commands, and CI runs the README's test command", () => {
     const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
     const block = /## Set-up\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)![1]!
-    const commands = block.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean)
+    const commands = block
+      .split('\n')
+      .map((l) => l.replace(/#.*$/, '').trim())
+      .filter(Boolean)
     expect(commands).toEqual(['npm ci && npm run local', 'npm test'])
     const ci = fs.readFileSync(path.join(root, '.ci/run'), 'utf8').split('\n')
     expect(ci).toContain(commands[1])
@@ -42,7 +48,9 @@ describe('supported Node.js releases', () => {
 
   it('`npm test` runs the suite on Node 22 and 24, and CI runs `npm test`', () => {
     expect(pkg.scripts.test).toBe('node scripts/test.mjs')
-    expect(fs.readFileSync(path.join(root, 'scripts/test.mjs'), 'utf8')).toContain("export const supported = ['22', '24']")
+    expect(fs.readFileSync(path.join(root, 'scripts/test.mjs'), 'utf8')).toContain(
+      "export const supported = ['22', '24']",
+    )
     const ci = fs.readFileSync(path.join(root, '.ci/run'), 'utf8')
     expect(ci.split('\n').filter((l) => /^npm test\b/.test(l))).toEqual(['npm test'])
   })

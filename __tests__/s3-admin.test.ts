@@ -7,10 +7,16 @@ import { useStore } from './helpers/store.js'
 const bucket = 'admin-bucket'
 const store = useStore([bucket])
 
-
 function admin(pageSize?: number): S3Admin {
   return new S3Admin(
-    { kind: 's3', bucket, region: 'us-east-1', endpoint: store.s3.endpoint, forcePathStyle: true, credentials: testCredentials },
+    {
+      kind: 's3',
+      bucket,
+      region: 'us-east-1',
+      endpoint: store.s3.endpoint,
+      forcePathStyle: true,
+      credentials: testCredentials,
+    },
     pageSize,
   )
 }
@@ -30,11 +36,28 @@ describe('S3Admin against s3rver', () => {
     const failures = await admin().delete(['pfx/T0/obj.bin', 'pfx/T1/obj.bin'])
     expect(failures).toEqual([])
     const left = (await admin().list('')).map((o) => o.key).sort()
-    expect(left).toEqual(['outside.bin', 'pfx/T2/obj.bin', 'pfx/T3/obj.bin', 'pfx/T4/obj.bin', 'pfx/T5/obj.bin', 'pfx/T6/obj.bin', 'pfx2/other.bin'])
+    expect(left).toEqual([
+      'outside.bin',
+      'pfx/T2/obj.bin',
+      'pfx/T3/obj.bin',
+      'pfx/T4/obj.bin',
+      'pfx/T5/obj.bin',
+      'pfx/T6/obj.bin',
+      'pfx2/other.bin',
+    ])
   })
 
   it('names the permission when listing is denied', async () => {
-    const denied = new S3Admin({ kind: 's3', bucket, region: 'us-east-1', endpoint: store.s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'AKIAUNKNOWN000000001', secretAccessKey: 'nope-nope-nope-nope' } })
-    await expect(denied.list('pfx/')).rejects.toThrow(/ListObjectsV2 s3:\/\/admin-bucket\/pfx\/: the credentials were rejected/)
+    const denied = new S3Admin({
+      kind: 's3',
+      bucket,
+      region: 'us-east-1',
+      endpoint: store.s3.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'AKIAUNKNOWN000000001', secretAccessKey: 'nope-nope-nope-nope' },
+    })
+    await expect(denied.list('pfx/')).rejects.toThrow(
+      /ListObjectsV2 s3:\/\/admin-bucket\/pfx\/: the credentials were rejected/,
+    )
   })
 })

@@ -25,7 +25,15 @@ import { useStore } from './helpers/store.js'
  */
 
 const bucket = 'shared-bucket'
-const allTargets = ['APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections']
+const allTargets = [
+  'APNGKit',
+  'Delegate',
+  'DequeModule',
+  'InternalCollectionsUtilities',
+  'Kingfisher',
+  'Logging',
+  'OrderedCollections',
+]
 const aaBin = path.join(root, 'aa-test-double/bin')
 const run = promisify(execFile)
 
@@ -36,7 +44,6 @@ function searchPath(withAa: boolean): string {
 }
 
 const store = useStore([bucket])
-
 
 function inputs(extra: Record<string, string>): Record<string, string> {
   return { ...s3TestInputs(store.proxy.endpoint, bucket), ...extra }
@@ -65,14 +72,26 @@ async function scipioKeys(outputDirectory: string): Promise<Map<string, string>>
   const keys = new Map<string, string>()
   for (const name of await fs.readdir(outputDirectory)) {
     const m = /^\.(.+)\.version$/.exec(name)
-    if (m) keys.set(m[1]!, createHash('sha256').update(await fs.readFile(path.join(outputDirectory, name))).digest('hex'))
+    if (m)
+      keys.set(
+        m[1]!,
+        createHash('sha256')
+          .update(await fs.readFile(path.join(outputDirectory, name)))
+          .digest('hex'),
+      )
   }
   return keys
 }
 
 const aarWrites = (requests: RecordedRequest[]) =>
-  requests.filter((r) => (r.method === 'PUT' || (r.method === 'POST' && r.url.includes('uploads'))) && /\.aar(\?|$)/.test(r.url) && !r.url.includes('partNumber='))
-const archiveWrites = (requests: RecordedRequest[]) => requests.filter((r) => (r.method === 'PUT' || r.method === 'POST') && /\.tar\.(zst|gz)(\?|$)/.test(r.url))
+  requests.filter(
+    (r) =>
+      (r.method === 'PUT' || (r.method === 'POST' && r.url.includes('uploads'))) &&
+      /\.aar(\?|$)/.test(r.url) &&
+      !r.url.includes('partNumber='),
+  )
+const archiveWrites = (requests: RecordedRequest[]) =>
+  requests.filter((r) => (r.method === 'PUT' || r.method === 'POST') && /\.tar\.(zst|gz)(\?|$)/.test(r.url))
 
 describe('writing scipio-s3-storage objects', () => {
   const prefix = 'write'
@@ -82,10 +101,13 @@ describe('writing scipio-s3-storage objects', () => {
     producerWs = await exampleWorkspace()
     const aaLog = path.join(producerWs, 'aa.log')
     store.proxy.requests.length = 0
-    const result = await runAction(inputs({ mode: 'producer', prefix, 'package-directory': producerWs, 'scipio-s3-storage-objects': 'true' }), {
-      PATH: searchPath(true),
-      AA_TEST_DOUBLE_LOG: aaLog,
-    })
+    const result = await runAction(
+      inputs({ mode: 'producer', prefix, 'package-directory': producerWs, 'scipio-s3-storage-objects': 'true' }),
+      {
+        PATH: searchPath(true),
+        AA_TEST_DOUBLE_LOG: aaLog,
+      },
+    )
     expectOk(result)
     expect(json(result, 'uploaded')).toEqual(allTargets)
     const out = path.join(producerWs, 'XCFrameworks')
@@ -94,7 +116,10 @@ describe('writing scipio-s3-storage objects', () => {
     const stored = await listKeys(prefix)
     for (const [target, key] of keys) {
       expect(stored, target).toContain(`${prefix}/${target}/${key}.aar`)
-      expect(stored.some((k) => k.startsWith(`${prefix}/${target}/${key}.tar.`)), target).toBe(true)
+      expect(
+        stored.some((k) => k.startsWith(`${prefix}/${target}/${key}.tar.`)),
+        target,
+      ).toBe(true)
     }
     // scipio-s3-storage's ACL rule: authenticated-read without should-publish; our own archives still send none.
     const writes = aarWrites(store.proxy.requests)
@@ -102,10 +127,15 @@ describe('writing scipio-s3-storage objects', () => {
     for (const w of writes) expect(w.headers['x-amz-acl'], w.url).toBe('authenticated-read')
     for (const w of archiveWrites(store.proxy.requests)) expect(w.headers['x-amz-acl'], w.url).toBeUndefined()
     // aa ran with exactly scipio-s3-storage's options, once per framework, on the framework folder itself.
-    const calls = (await fs.readFile(aaLog, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { argv: string[] }).argv)
+    const calls = (await fs.readFile(aaLog, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { argv: string[] }).argv)
     expect(calls).toHaveLength(7)
     for (const argv of calls) expect(argv).toEqual(aaArchiveArgs(argv[2]!, argv[4]!))
-    expect(calls.map((argv) => path.relative(out, argv[2]!)).sort()).toEqual(allTargets.map((t) => `${t}.xcframework`).sort())
+    expect(calls.map((argv) => path.relative(out, argv[2]!)).sort()).toEqual(
+      allTargets.map((t) => `${t}.xcframework`).sort(),
+    )
     expect(result.stdout).toContain('scipio-s3-storage objects: 7 written')
   })
 
@@ -120,7 +150,17 @@ describe('writing scipio-s3-storage objects', () => {
     expect(paths[0]).toBe('')
     expect(paths).toContain('Info.plist')
     expect(paths.some((p) => p.startsWith('Kingfisher.xcframework') || p.includes('.version'))).toBe(false)
-    expect(Object.keys(entries[0]!.fields).sort()).toEqual(['BTM', 'CTM', 'FLG', 'GID', 'MOD', 'MTM', 'PAT', 'TYP', 'UID'])
+    expect(Object.keys(entries[0]!.fields).sort()).toEqual([
+      'BTM',
+      'CTM',
+      'FLG',
+      'GID',
+      'MOD',
+      'MTM',
+      'PAT',
+      'TYP',
+      'UID',
+    ])
     // What scipio-s3-storage's extraction does with it (the double unpacks it like aa): the same tree.
     const dst = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'aar-')), 'Kingfisher.xcframework')
     const file = path.join(path.dirname(dst), 'k.aar')
@@ -132,7 +172,10 @@ describe('writing scipio-s3-storage objects', () => {
   it('the next producer run finds every .aar with HEAD and writes none again', async () => {
     const ws = await exampleWorkspace()
     store.proxy.requests.length = 0
-    const result = await runAction(inputs({ mode: 'consumer,producer', prefix, 'package-directory': ws, 'scipio-s3-storage-objects': 'true' }), { PATH: searchPath(true) })
+    const result = await runAction(
+      inputs({ mode: 'consumer,producer', prefix, 'package-directory': ws, 'scipio-s3-storage-objects': 'true' }),
+      { PATH: searchPath(true) },
+    )
     expectOk(result)
     expect(json(result, 'restored')).toEqual(allTargets)
     expect(json(result, 'uploaded')).toEqual([])
@@ -144,7 +187,13 @@ describe('writing scipio-s3-storage objects', () => {
     const ws = await exampleWorkspace()
     store.proxy.requests.length = 0
     const result = await runAction(
-      inputs({ mode: 'producer', prefix: 'write-public', 'package-directory': ws, 'should-publish': 'true', 'scipio-s3-storage-objects': 'true' }),
+      inputs({
+        mode: 'producer',
+        prefix: 'write-public',
+        'package-directory': ws,
+        'should-publish': 'true',
+        'scipio-s3-storage-objects': 'true',
+      }),
       { PATH: searchPath(true) },
     )
     expectOk(result)
@@ -156,7 +205,10 @@ describe('writing scipio-s3-storage objects', () => {
   it('without aa the producer uploads its own archives, warns once and writes no .aar', async () => {
     const ws = await exampleWorkspace()
     store.proxy.requests.length = 0
-    const result = await runAction(inputs({ mode: 'producer', prefix: 'write-no-aa', 'package-directory': ws, 'scipio-s3-storage-objects': 'true' }), { PATH: searchPath(false) })
+    const result = await runAction(
+      inputs({ mode: 'producer', prefix: 'write-no-aa', 'package-directory': ws, 'scipio-s3-storage-objects': 'true' }),
+      { PATH: searchPath(false) },
+    )
     expectOk(result)
     expect(json(result, 'uploaded')).toEqual(allTargets)
     expect(aarWrites(store.proxy.requests)).toEqual([])
@@ -178,13 +230,33 @@ describe('adopting and restoring what scipio-s3-storage stored', () => {
     const out = path.join(builtWs, 'XCFrameworks')
     for (const [target, key] of await scipioKeys(out)) {
       const file = path.join(builtWs, `${target}.aar`)
-      await run(process.execPath, [path.join(aaBin, 'aa'), ...aaArchiveArgs(path.join(out, `${target}.xcframework`), file)])
-      await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${target}/${key}.aar`, Body: await fs.readFile(file), ACL: 'authenticated-read' }))
+      await run(process.execPath, [
+        path.join(aaBin, 'aa'),
+        ...aaArchiveArgs(path.join(out, `${target}.xcframework`), file),
+      ])
+      await store.s3
+        .client()
+        .send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: `${prefix}/${target}/${key}.aar`,
+            Body: await fs.readFile(file),
+            ACL: 'authenticated-read',
+          }),
+        )
     }
 
     adoptingWs = await exampleWorkspace()
     store.proxy.requests.length = 0
-    const result = await runAction(inputs({ mode: 'consumer,producer', prefix, 'package-directory': adoptingWs, 'scipio-s3-storage-objects': 'true' }), { PATH: searchPath(true) })
+    const result = await runAction(
+      inputs({
+        mode: 'consumer,producer',
+        prefix,
+        'package-directory': adoptingWs,
+        'scipio-s3-storage-objects': 'true',
+      }),
+      { PATH: searchPath(true) },
+    )
     expectOk(result)
     expect(json(result, 'built')).toEqual(allTargets) // no index of ours yet
     expect(json(result, 'uploaded')).toEqual([])
@@ -198,14 +270,19 @@ describe('adopting and restoring what scipio-s3-storage stored', () => {
     const local = await scipioKeys(path.join(adoptingWs, 'XCFrameworks'))
     const listed: string[] = []
     for (const key of indexes) {
-      const doc = JSON.parse((await getBytes(key)).toString('utf8')) as { targets: unknown[]; aarTargets: { targetName: string; scipioKey: string; format: string; key: string; versionFile: string }[] }
+      const doc = JSON.parse((await getBytes(key)).toString('utf8')) as {
+        targets: unknown[]
+        aarTargets: { targetName: string; scipioKey: string; format: string; key: string; versionFile: string }[]
+      }
       expect(doc.targets).toEqual([]) // what earlier releases read: nothing they cannot parse
       for (const t of doc.aarTargets) {
         listed.push(t.targetName)
         expect(t.format).toBe('aar')
         expect(t.key).toBe(`${prefix}/${t.targetName}/${local.get(t.targetName)}.aar`)
         const versionFile = Buffer.from(t.versionFile, 'base64')
-        expect(versionFile.equals(await fs.readFile(path.join(adoptingWs, 'XCFrameworks', `.${t.targetName}.version`)))).toBe(true)
+        expect(
+          versionFile.equals(await fs.readFile(path.join(adoptingWs, 'XCFrameworks', `.${t.targetName}.version`))),
+        ).toBe(true)
       }
     }
     expect(listed.sort()).toEqual(allTargets)
@@ -215,21 +292,30 @@ describe('adopting and restoring what scipio-s3-storage stored', () => {
     const ws = await exampleWorkspace()
     const out = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'out-')), 'Frameworks')
     const aaLog = path.join(ws, 'aa.log')
-    const result = await runAction(inputs({ prefix, 'package-directory': ws, 'output-directory': out }), { PATH: searchPath(true), AA_TEST_DOUBLE_LOG: aaLog })
+    const result = await runAction(inputs({ prefix, 'package-directory': ws, 'output-directory': out }), {
+      PATH: searchPath(true),
+      AA_TEST_DOUBLE_LOG: aaLog,
+    })
     expectOk(result)
     expect(json(result, 'restored')).toEqual(allTargets)
     expect(json(result, 'built')).toEqual([])
     expect(result.outputs['cache-hit']).toBe('true')
     expect(result.stdout).not.toContain('::warning::')
     expect(await snapshotTree(out)).toEqual(await snapshotTree(path.join(adoptingWs, 'XCFrameworks')))
-    const calls = (await fs.readFile(aaLog, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { argv: string[] }).argv)
+    const calls = (await fs.readFile(aaLog, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { argv: string[] }).argv)
     expect(calls).toHaveLength(7)
     for (const argv of calls) expect(argv).toEqual(aaExtractArgs(argv[2]!, argv[4]!))
   })
 
   it('a public-URL consumer reads the same .aar objects anonymously (scipio-s3-storage wrote them authenticated-read; s3rver ignores ACLs)', async () => {
     const ws = await exampleWorkspace()
-    const result = await runAction({ 'public-url': `${store.s3.endpoint}/${bucket}`, prefix, 'package-directory': ws }, { PATH: searchPath(true) })
+    const result = await runAction(
+      { 'public-url': `${store.s3.endpoint}/${bucket}`, prefix, 'package-directory': ws },
+      { PATH: searchPath(true) },
+    )
     expectOk(result)
     expect(json(result, 'restored')).toEqual(allTargets)
   })
@@ -253,7 +339,11 @@ describe('adopting and restoring what scipio-s3-storage stored', () => {
 
   it('the restore sub-action without aa reports them missing, and strict does not fail on it', async () => {
     const ws = await exampleWorkspace()
-    const result = await runAction(inputs({ prefix, 'package-directory': ws, strict: 'true' }), { PATH: searchPath(false) }, 'dist/restore/index.js')
+    const result = await runAction(
+      inputs({ prefix, 'package-directory': ws, strict: 'true' }),
+      { PATH: searchPath(false) },
+      'dist/restore/index.js',
+    )
     expectOk(result)
     expect(json(result, 'missing').sort()).toEqual(allTargets)
   })
@@ -267,30 +357,62 @@ describe('objects that are not what the index recorded', () => {
     expect(source).toHaveLength(7)
     for (const key of source) {
       const body = key.includes('/Kingfisher/') ? Buffer.from('not an archive') : await getBytes(key)
-      await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: key.replace(/^swift\//, `${prefix}/`), Body: body }))
+      await store.s3
+        .client()
+        .send(new PutObjectCommand({ Bucket: bucket, Key: key.replace(/^swift\//, `${prefix}/`), Body: body }))
     }
-    const first = await runAction(inputs({ mode: 'producer', prefix, 'package-directory': await exampleWorkspace(), 'scipio-s3-storage-objects': 'true' }), { PATH: searchPath(true) })
+    const first = await runAction(
+      inputs({
+        mode: 'producer',
+        prefix,
+        'package-directory': await exampleWorkspace(),
+        'scipio-s3-storage-objects': 'true',
+      }),
+      { PATH: searchPath(true) },
+    )
     expectOk(first)
     expect(json(first, 'uploaded')).toEqual(['Kingfisher'])
-    expect(first.stdout).toMatch(/::warning::.*\/Kingfisher\/[0-9a-f]{64}\.aar is not an Apple Archive; uploading Kingfisher as usual instead of indexing it\./)
+    expect(first.stdout).toMatch(
+      /::warning::.*\/Kingfisher\/[0-9a-f]{64}\.aar is not an Apple Archive; uploading Kingfisher as usual instead of indexing it\./,
+    )
 
     // scipio-s3-storage rewrites Logging's object (other bytes than the index recorded).
     const logging = (await listKeys(prefix)).find((k) => k.includes('/Logging/') && k.endsWith('.aar'))!
     const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'empty-'))
     await run(process.execPath, [path.join(aaBin, 'aa'), ...aaArchiveArgs(empty, path.join(empty, '..', 'other.aar'))])
-    await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: logging, Body: await fs.readFile(path.join(empty, '..', 'other.aar')) }))
+    await store.s3
+      .client()
+      .send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: logging,
+          Body: await fs.readFile(path.join(empty, '..', 'other.aar')),
+        }),
+      )
 
     store.proxy.requests.length = 0
-    const healing = await runAction(inputs({ mode: 'consumer,producer', prefix, 'package-directory': await exampleWorkspace(), 'scipio-s3-storage-objects': 'true' }), {
-      PATH: searchPath(true),
-    })
+    const healing = await runAction(
+      inputs({
+        mode: 'consumer,producer',
+        prefix,
+        'package-directory': await exampleWorkspace(),
+        'scipio-s3-storage-objects': 'true',
+      }),
+      {
+        PATH: searchPath(true),
+      },
+    )
     expectOk(healing)
-    expect(healing.stdout).toMatch(/::warning::Cache miss for Logging \(swift-log\): integrity check failed: size \d+ differs from the index's \d+\. It will be built\./)
+    expect(healing.stdout).toMatch(
+      /::warning::Cache miss for Logging \(swift-log\): integrity check failed: size \d+ differs from the index's \d+\. It will be built\./,
+    )
     expect(json(healing, 'built')).toEqual(['Logging'])
     expect(json(healing, 'uploaded')).toEqual(['Logging'])
     expect(aarWrites(store.proxy.requests)).toEqual([]) // scipio-s3-storage's objects are never overwritten
 
-    const consumer = await runAction(inputs({ prefix, 'package-directory': await exampleWorkspace() }), { PATH: searchPath(true) })
+    const consumer = await runAction(inputs({ prefix, 'package-directory': await exampleWorkspace() }), {
+      PATH: searchPath(true),
+    })
     expectOk(consumer)
     expect(json(consumer, 'restored')).toEqual(allTargets)
     expect(consumer.stdout).not.toContain('::warning::')
@@ -298,36 +420,71 @@ describe('objects that are not what the index recorded', () => {
 })
 
 describe('the command line', () => {
-  const awsEnv = { AWS_ACCESS_KEY_ID: testCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey }
-  const storeFlags = (prefix: string) => ['--bucket', bucket, '--endpoint', store.proxy.endpoint, '--force-path-style', '--prefix', prefix]
+  const awsEnv = {
+    AWS_ACCESS_KEY_ID: testCredentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey,
+  }
+  const storeFlags = (prefix: string) => [
+    '--bucket',
+    bucket,
+    '--endpoint',
+    store.proxy.endpoint,
+    '--force-path-style',
+    '--prefix',
+    prefix,
+  ]
 
   it('save --scipio-s3-storage-objects stores the .aar objects too; restore elsewhere names the missing aa for each .aar entry', async () => {
     const ws = await exampleWorkspace()
     expectOk(await runAction(inputs({ mode: 'producer', prefix: 'cli-build-only', 'package-directory': ws })))
     store.proxy.requests.length = 0
-    const save = await runCli(['save', ...storeFlags('cli'), '--scipio-s3-storage-objects'], { cwd: ws, env: { ...awsEnv, PATH: searchPath(true) } })
+    const save = await runCli(['save', ...storeFlags('cli'), '--scipio-s3-storage-objects'], {
+      cwd: ws,
+      env: { ...awsEnv, PATH: searchPath(true) },
+    })
     expect(save.code, save.stderr).toBe(0)
     expect(aarWrites(store.proxy.requests)).toHaveLength(7)
     for (const w of aarWrites(store.proxy.requests)) expect(w.headers['x-amz-acl']).toBe('authenticated-read')
 
     // An index that points at .aar objects: a producer adopting what scipio-s3-storage stored under another prefix.
     const adopting = await exampleWorkspace()
-    await fs.cp(path.join(ws, 'XCFrameworks'), path.join(adopting, 'XCFrameworks'), { recursive: true, verbatimSymlinks: true })
+    await fs.cp(path.join(ws, 'XCFrameworks'), path.join(adopting, 'XCFrameworks'), {
+      recursive: true,
+      verbatimSymlinks: true,
+    })
     for (const key of await listKeys('cli')) {
-      if (key.endsWith('.aar')) await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: key.replace(/^cli\//, 'cli-adopt/'), Body: await getBytes(key) }))
+      if (key.endsWith('.aar'))
+        await store.s3
+          .client()
+          .send(
+            new PutObjectCommand({
+              Bucket: bucket,
+              Key: key.replace(/^cli\//, 'cli-adopt/'),
+              Body: await getBytes(key),
+            }),
+          )
     }
-    const adopt = await runCli(['save', ...storeFlags('cli-adopt'), '--scipio-s3-storage-objects'], { cwd: adopting, env: { ...awsEnv, PATH: searchPath(true) } })
+    const adopt = await runCli(['save', ...storeFlags('cli-adopt'), '--scipio-s3-storage-objects'], {
+      cwd: adopting,
+      env: { ...awsEnv, PATH: searchPath(true) },
+    })
     expect(adopt.code, adopt.stderr).toBe(0)
     expect(adopt.stdout).toContain('Uploaded 0 frameworks')
     expect((await listKeys('cli-adopt')).filter((k) => /\.tar\./.test(k))).toEqual([])
 
     const consumer = await exampleWorkspace()
-    const restore = await runCli(['restore', ...storeFlags('cli-adopt')], { cwd: consumer, env: { ...awsEnv, PATH: searchPath(false) } })
+    const restore = await runCli(['restore', ...storeFlags('cli-adopt')], {
+      cwd: consumer,
+      env: { ...awsEnv, PATH: searchPath(false) },
+    })
     expect(restore.code, restore.stderr).toBe(0)
     expect(restore.stdout).toContain(
       "Missed Logging (swift-log): stored by scipio-s3-storage as an Apple Archive (.aar), and Apple's aa tool (Apple Archive, part of macOS 11 and later) is not on PATH to unpack it.",
     )
-    const withAa = await runCli(['restore', ...storeFlags('cli-adopt')], { cwd: consumer, env: { ...awsEnv, PATH: searchPath(true) } })
+    const withAa = await runCli(['restore', ...storeFlags('cli-adopt')], {
+      cwd: consumer,
+      env: { ...awsEnv, PATH: searchPath(true) },
+    })
     expect(withAa.code, withAa.stderr).toBe(0)
     expect(withAa.stdout).toMatch(/^Restored 7 frameworks/)
   })

@@ -17,7 +17,13 @@ const notes = path.resolve(root, '../shared/scipio-notes.md')
 const sampleInput = {
   targetName: 'MyTarget',
   pin: { revision: '0123456789abcdef0123456789abcdef01234567', version: '1.2.3' },
-  buildOptions: { configuration: 'release', libraryEvolution: false, frameworkType: 'dynamic', embedDebugSymbols: false, sdks: ['iOSSimulator', 'iOS'] },
+  buildOptions: {
+    configuration: 'release',
+    libraryEvolution: false,
+    frameworkType: 'dynamic',
+    embedDebugSymbols: false,
+    sdks: ['iOSSimulator', 'iOS'],
+  },
   clangVersion: 'clang-1600.0.26.6',
   xcodeVersion: '16.2',
   xcodeBuildVersion: '16C5032a',
@@ -35,13 +41,22 @@ describe('Scipio test double', () => {
   it.skipIf(!existsSync(notes))('keeps the fixture equal to the sample in shared/scipio-notes.md', async () => {
     const text = await fs.readFile(notes, 'utf8')
     const block = /Example \(values invented\):\n\n((?: {4}.*\n|\n)+)/.exec(text)![1]!
-    const fromNotes = block.split('\n').map((l) => l.slice(4)).join('\n').trim()
+    const fromNotes = block
+      .split('\n')
+      .map((l) => l.slice(4))
+      .join('\n')
+      .trim()
     expect(fromNotes).toBe(await fs.readFile(sample, 'utf8'))
   })
 
   it("escapes '/' and leaves out absent fields as Swift's JSONEncoder does", () => {
-    const text = encodeVersionFile({ localPackageCanonicalLocation: '/Users/me/Pkg', pin: { revision: 'abc', version: undefined } })
-    expect(text).toBe('{\n  "localPackageCanonicalLocation" : "\\/Users\\/me\\/Pkg",\n  "pin" : {\n    "revision" : "abc"\n  }\n}')
+    const text = encodeVersionFile({
+      localPackageCanonicalLocation: '/Users/me/Pkg',
+      pin: { revision: 'abc', version: undefined },
+    })
+    expect(text).toBe(
+      '{\n  "localPackageCanonicalLocation" : "\\/Users\\/me\\/Pkg",\n  "pin" : {\n    "revision" : "abc"\n  }\n}',
+    )
   })
 
   it('builds every target once, then skips the valid ones and rebuilds the one whose VersionFile differs', async () => {
@@ -52,8 +67,19 @@ describe('Scipio test double', () => {
     const args = ['prepare', ws, '--output', out, '--framework-cache-policy', 'project']
     await runScipioDouble(args, env)
     const first = await readDoubleLog(log)
-    expect(first.filter((e) => e.event === 'built').map((e) => e.target).sort()).toEqual([
-      'APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections',
+    expect(
+      first
+        .filter((e) => e.event === 'built')
+        .map((e) => e.target)
+        .sort(),
+    ).toEqual([
+      'APNGKit',
+      'Delegate',
+      'DequeModule',
+      'InternalCollectionsUtilities',
+      'Kingfisher',
+      'Logging',
+      'OrderedCollections',
     ])
     const tree = await snapshotTree(path.join(out, 'APNGKit.xcframework'))
     expect(tree['macos-arm64_x86_64/APNGKit.framework/Versions/Current']).toBe('link -> A')
@@ -78,7 +104,9 @@ describe('Scipio test double', () => {
   it('still writes the targets that succeeded when one fails, then exits non-zero', async () => {
     const ws = await exampleWorkspace()
     const out = await fs.mkdtemp(path.join(os.tmpdir(), 'out-'))
-    await expect(runScipioDouble(['prepare', ws, '--output', out], { SCIPIO_TEST_DOUBLE_FAIL: 'Kingfisher' })).rejects.toMatchObject({ code: 1 })
+    await expect(
+      runScipioDouble(['prepare', ws, '--output', out], { SCIPIO_TEST_DOUBLE_FAIL: 'Kingfisher' }),
+    ).rejects.toMatchObject({ code: 1 })
     const names = await fs.readdir(out)
     expect(names).toContain('Logging.xcframework')
     expect(names).not.toContain('Kingfisher.xcframework')

@@ -14,10 +14,12 @@ const secrets = {
 
 const store = useStore(['secret-cache'], { credentials: [secrets] })
 
-
 /** The runner consumes `::add-mask::` lines (they are how secrets get masked); everything else must be clean. */
 function leaks(run: ActionRun): string[] {
-  const stdout = run.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n')
+  const stdout = run.stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('::add-mask::'))
+    .join('\n')
   const places = { stdout, stderr: run.stderr, outputs: JSON.stringify(run.outputs), summary: run.summary }
   const found: string[] = []
   for (const [where, text] of Object.entries(places)) {
@@ -47,7 +49,10 @@ const debug = { ACTIONS_STEP_DEBUG: 'true', RUNNER_DEBUG: '1' }
 
 describe('secrets never reach a log, an output, the summary or an error', () => {
   it('a producer and a consumer with debug logging on', async () => {
-    const producer = await runAction(inputs({ mode: 'consumer,producer', 'package-directory': await exampleWorkspace(), 'should-publish': 'true' }), debug)
+    const producer = await runAction(
+      inputs({ mode: 'consumer,producer', 'package-directory': await exampleWorkspace(), 'should-publish': 'true' }),
+      debug,
+    )
     expect(producer.code, producer.stdout).toBe(0)
     expect(producer.stdout).toContain('::add-mask::' + secrets.secretAccessKey) // masked before anything else
     expect(producer.stdout.indexOf('::add-mask::')).toBe(0)
@@ -77,7 +82,15 @@ describe('secrets never reach a log, an output, the summary or an error', () => 
       },
     )
     try {
-      const run = await runAction(inputs({ mode: 'consumer,producer', prefix: 'echo', strict: 'true', 'package-directory': await exampleWorkspace() }), debug)
+      const run = await runAction(
+        inputs({
+          mode: 'consumer,producer',
+          prefix: 'echo',
+          strict: 'true',
+          'package-directory': await exampleWorkspace(),
+        }),
+        debug,
+      )
       expect(run.code).toBe(1) // strict: the cache errors fail the step, with their (redacted) text
       expect(run.stdout).toMatch(/::error::strict: /)
       expect(run.stdout).toContain('***')
@@ -88,7 +101,10 @@ describe('secrets never reach a log, an output, the summary or an error', () => 
   })
 
   it('a bad input next to the secrets', async () => {
-    const run = await runAction(inputs({ concurrency: '0', 'package-directory': path.join(await exampleWorkspace()) }), debug)
+    const run = await runAction(
+      inputs({ concurrency: '0', 'package-directory': path.join(await exampleWorkspace()) }),
+      debug,
+    )
     expect(run.code).toBe(1)
     expect(run.stdout).toMatch(/Input 'concurrency'/)
     expect(leaks(run)).toEqual([])

@@ -8,9 +8,16 @@ import { runScipioDouble } from './helpers/workspace.js'
 import { useStore } from './helpers/store.js'
 
 const bucket = 'sub-cache'
-const allTargets = ['APNGKit', 'Delegate', 'DequeModule', 'InternalCollectionsUtilities', 'Kingfisher', 'Logging', 'OrderedCollections']
+const allTargets = [
+  'APNGKit',
+  'Delegate',
+  'DequeModule',
+  'InternalCollectionsUtilities',
+  'Kingfisher',
+  'Logging',
+  'OrderedCollections',
+]
 const store = useStore([bucket])
-
 
 function inputs(ws: string, extra: Record<string, string> = {}) {
   return {
@@ -31,7 +38,9 @@ describe('restore/ and save/ sub-actions (dist/restore, dist/save)', () => {
     expect(list(run.outputs['uploaded'])).toEqual(allTargets)
     expect(run.outputs['uploaded-count']).toBe('7')
     expect(Object.keys(run.outputs).sort()).toEqual(['uploaded', 'uploaded-count'])
-    const keys = ((await store.s3.client().send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((o) => o.Key!)
+    const keys = ((await store.s3.client().send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map(
+      (o) => o.Key!,
+    )
     expect(keys.filter((k) => k.includes('/complete/'))).toEqual([])
     expect(keys.filter((k) => k.includes('/packages/'))).toHaveLength(5)
   })
@@ -63,13 +72,21 @@ describe('restore/ and save/ sub-actions (dist/restore, dist/save)', () => {
     expect(run.code).toBe(0)
     expect(run.outputs['cache-hit']).toBe('false')
     expect(list(run.outputs['missing'])).toHaveLength(5)
-    const failing = await runAction(inputs(ws, { prefix: 'nothing-here', 'fail-on-cache-miss': 'true' }), {}, 'dist/restore/index.js')
+    const failing = await runAction(
+      inputs(ws, { prefix: 'nothing-here', 'fail-on-cache-miss': 'true' }),
+      {},
+      'dist/restore/index.js',
+    )
     expect(failing.code).toBe(1)
     expect(failing.stdout).toMatch(/::error::fail-on-cache-miss: 5 not in the cache/)
   })
 
   it('save refuses to upload from a pull request', async () => {
-    const run = await runAction(inputs(await exampleWorkspace(), { prefix: 'pr' }), { GITHUB_ACTIONS: 'true', GITHUB_EVENT_NAME: 'pull_request_target' }, 'dist/save/index.js')
+    const run = await runAction(
+      inputs(await exampleWorkspace(), { prefix: 'pr' }),
+      { GITHUB_ACTIONS: 'true', GITHUB_EVENT_NAME: 'pull_request_target' },
+      'dist/save/index.js',
+    )
     expect(run.code).toBe(0)
     expect(run.stdout).toMatch(/::warning::Not uploading: this run was triggered by 'pull_request_target'/)
     expect(list(run.outputs['uploaded'])).toEqual([])

@@ -4,7 +4,13 @@ import * as path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CacheService } from '../src/scipio/cache-service.js'
 import type { Log } from '../src/log.js'
-import { readSwiftpmCacheEnabled, restoreSwiftpmCache, saveSwiftpmCache, swiftpmCacheKeys, swiftpmCachePaths } from '../src/scipio/swiftpm-cache.js'
+import {
+  readSwiftpmCacheEnabled,
+  restoreSwiftpmCache,
+  saveSwiftpmCache,
+  swiftpmCacheKeys,
+  swiftpmCachePaths,
+} from '../src/scipio/swiftpm-cache.js'
 import { runAction } from './helpers/action.js'
 import { exampleWorkspace } from './helpers/workspace.js'
 import { closedPort, startBundleServer, type BundleServer } from './helpers/bundle-server.js'
@@ -36,7 +42,10 @@ function fakeCache(hit?: (primary: string, restoreKeys: string[]) => string | un
   return { cache, calls }
 }
 
-async function packageWith(resolved: string, buildEntries: string[] = []): Promise<{ dir: string; resolvedFile: string }> {
+async function packageWith(
+  resolved: string,
+  buildEntries: string[] = [],
+): Promise<{ dir: string; resolvedFile: string }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'swiftpm-'))
   const resolvedFile = path.join(dir, 'Package.resolved')
   await fs.writeFile(resolvedFile, resolved)
@@ -109,7 +118,9 @@ describe('SwiftPM resolution cache', () => {
     const log = recordingLog()
     const emptyState = await restoreSwiftpmCache(empty.dir, empty.resolvedFile, cache, log)
     expect(await saveSwiftpmCache(emptyState!, true, cache, log)).toBe(false)
-    expect(log.lines.join('\n')).toContain('not saved: none of repositories, checkouts, artifacts, workspace-state.json exists')
+    expect(log.lines.join('\n')).toContain(
+      'not saved: none of repositories, checkouts, artifacts, workspace-state.json exists',
+    )
     expect(calls.filter((c) => c.op === 'save')).toEqual([])
   })
 
@@ -127,7 +138,9 @@ describe('SwiftPM resolution cache', () => {
     const { cache, calls } = fakeCache()
     const log = recordingLog()
     expect(await restoreSwiftpmCache('/nowhere', '/nowhere/Package.resolved', cache, log)).toBeUndefined()
-    expect(log.lines.join('\n')).toContain('warning: SwiftPM resolution cache skipped: cannot read /nowhere/Package.resolved')
+    expect(log.lines.join('\n')).toContain(
+      'warning: SwiftPM resolution cache skipped: cannot read /nowhere/Package.resolved',
+    )
     expect(calls).toEqual([])
   })
 })
@@ -141,7 +154,11 @@ describe('cache-swiftpm through dist/index.js', () => {
     await server?.close()
   })
 
-  const consumer = async (extra: Record<string, string> = {}) => ({ 'public-url': `${server.url}/store`, 'package-directory': await exampleWorkspace(), ...extra })
+  const consumer = async (extra: Record<string, string> = {}) => ({
+    'public-url': `${server.url}/store`,
+    'package-directory': await exampleWorkspace(),
+    ...extra,
+  })
 
   it('is on by default; without the cache service on a runner it warns once and the step succeeds', async () => {
     const run = await runAction(await consumer(), { GITHUB_ACTIONS: 'true' })
@@ -154,7 +171,11 @@ describe('cache-swiftpm through dist/index.js', () => {
     const inputs = await consumer()
     await fs.mkdir(path.join(inputs['package-directory'], '.build/checkouts/swift-collections'), { recursive: true })
     const port = await closedPort()
-    const run = await runAction(inputs, { GITHUB_ACTIONS: 'true', ACTIONS_CACHE_URL: `http://127.0.0.1:${port}/`, ACTIONS_RUNTIME_TOKEN: 'test-token' })
+    const run = await runAction(inputs, {
+      GITHUB_ACTIONS: 'true',
+      ACTIONS_CACHE_URL: `http://127.0.0.1:${port}/`,
+      ACTIONS_RUNTIME_TOKEN: 'test-token',
+    })
     expect(run.code, run.stdout).toBe(0)
     expect(run.stdout).toMatch(/::warning::Failed to restore: /)
     expect(run.stdout).toMatch(/::warning::(Failed to save|Could not save)/)
@@ -173,6 +194,8 @@ describe('cache-swiftpm through dist/index.js', () => {
   it('a bad value fails the step with an annotation naming the input', async () => {
     const run = await runAction(await consumer({ 'cache-swiftpm': 'maybe' }))
     expect(run.code).toBe(1)
-    expect(run.stdout).toContain("::error title=Input 'cache-swiftpm'::Input 'cache-swiftpm': 'maybe' is not a boolean; use true or false.")
+    expect(run.stdout).toContain(
+      "::error title=Input 'cache-swiftpm'::Input 'cache-swiftpm': 'maybe' is not a boolean; use true or false.",
+    )
   })
 })

@@ -11,7 +11,14 @@
 //
 // Test hook: AA_TEST_DOUBLE_LOG appends one JSON line per run: {"argv": [...]}.
 import * as fs from 'node:fs'
-import { archiveDirectory, decodeEntries, extractEntries, fieldKeySet, unwrapBlocks, wrapBlocks } from './apple-archive.mjs'
+import {
+  archiveDirectory,
+  decodeEntries,
+  extractEntries,
+  fieldKeySet,
+  unwrapBlocks,
+  wrapBlocks,
+} from './apple-archive.mjs'
 
 function fail(message, code = 64) {
   console.error(`aa (test double): ${message}`)
@@ -52,10 +59,15 @@ try {
     if (!opts.dir || !opts.output) fail('archive needs -d and -o (the double does not write to stdout)')
     if (!fs.statSync(opts.dir).isDirectory()) fail(`${opts.dir} is not a folder`, 1)
     const stream = archiveDirectory(opts.dir, fieldKeySet(opts.fields))
-    fs.writeFileSync(opts.output, opts.algorithm === 'raw' ? stream : wrapBlocks(stream, opts.algorithm, opts.blockSize))
+    fs.writeFileSync(
+      opts.output,
+      opts.algorithm === 'raw' ? stream : wrapBlocks(stream, opts.algorithm, opts.blockSize),
+    )
   } else {
     if (!opts.dir || !opts.input) fail('extract needs -d and -i (the double does not read stdin)')
-    extractEntries(decodeEntries(unwrapBlocks(fs.readFileSync(opts.input))), opts.dir, { ignoreEperm: opts.ignoreEperm })
+    extractEntries(decodeEntries(unwrapBlocks(fs.readFileSync(opts.input))), opts.dir, {
+      ignoreEperm: opts.ignoreEperm,
+    })
   }
 } catch (error) {
   fail(error instanceof Error ? error.message : String(error), 1)

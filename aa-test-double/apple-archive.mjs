@@ -22,19 +22,36 @@ import * as path from 'node:path'
 import * as zlib from 'node:zlib'
 
 export const defaultFieldKeys = ['typ', 'pat', 'lnk', 'dev', 'dat', 'uid', 'gid', 'mod', 'flg', 'mtm', 'btm', 'ctm']
-const knownFieldKeys = new Set([...defaultFieldKeys, 'xat', 'acl', 'cks', 'sh1', 'sh2', 'siz', 'duz', 'idx', 'yec', 'yaf'])
+const knownFieldKeys = new Set([
+  ...defaultFieldKeys,
+  'xat',
+  'acl',
+  'cks',
+  'sh1',
+  'sh2',
+  'siz',
+  'duz',
+  'idx',
+  'yec',
+  'yaf',
+])
 const algorithms = { lzfse: 'e', zlib: 'z', lzma: 'x', lz4: '4', mammoth: 'm' }
 
 /** Applies aa's -exclude-field / -include-field options, in order, to the default field key set. */
 export function fieldKeySet(changes) {
   const keys = new Set(defaultFieldKeys)
   for (const { op, spec } of changes) {
-    for (const raw of spec.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)) {
-      const names = raw === 'attr' ? ['uid', 'gid', 'mod', 'flg', 'mtm', 'btm', 'ctm'] : raw === 'all' ? [...knownFieldKeys] : [raw]
+    for (const raw of spec
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean)) {
+      const names =
+        raw === 'attr' ? ['uid', 'gid', 'mod', 'flg', 'mtm', 'btm', 'ctm'] : raw === 'all' ? [...knownFieldKeys] : [raw]
       if (raw === 'all' && op === 'include') throw new Error("'all' may only be excluded")
       for (const name of names) {
         if (!knownFieldKeys.has(name)) throw new Error(`unknown field key '${name}'`)
-        if (op === 'include' && !defaultFieldKeys.includes(name)) throw new Error(`field '${name}' is not implemented by the aa test double`)
+        if (op === 'include' && !defaultFieldKeys.includes(name))
+          throw new Error(`field '${name}' is not implemented by the aa test double`)
         if (op === 'include') keys.add(name)
         else keys.delete(name)
       }
@@ -171,13 +188,16 @@ export function unwrapBlocks(bytes) {
     at += packed
     if (raw === packed) out.push(payload)
     else if (magic === 'pbzz') out.push(zlib.inflateRawSync(payload))
-    else throw new Error(`a ${magic === 'pbze' ? 'LZFSE' : magic}-compressed block: the aa test double reads stored blocks only (a real .aar needs /usr/bin/aa)`)
+    else
+      throw new Error(
+        `a ${magic === 'pbze' ? 'LZFSE' : magic}-compressed block: the aa test double reads stored blocks only (a real .aar needs /usr/bin/aa)`,
+      )
     if (out.at(-1).length !== raw) throw new Error('a block decompressed to another size than its header says')
   }
   return Buffer.concat(out)
 }
 
-const subtypeSizes = { '1': 1, '2': 2, '4': 4, '8': 8, F: 4, G: 20, H: 32, I: 48, J: 64, S: 8, T: 12, A: 2, B: 4, C: 8 }
+const subtypeSizes = { 1: 1, 2: 2, 4: 4, 8: 8, F: 4, G: 20, H: 32, I: 48, J: 64, S: 8, T: 12, A: 2, B: 4, C: 8 }
 
 /** Decodes an AA01 stream into entries: { fields: { KEY: value }, blobs: { KEY: Buffer } }. */
 export function decodeEntries(stream) {
@@ -228,7 +248,8 @@ export function decodeEntries(stream) {
 }
 
 function checkedPath(rel) {
-  if (rel.startsWith('/') || rel.split('/').some((part) => part === '..')) throw new Error(`refusing entry path '${rel}'`)
+  if (rel.startsWith('/') || rel.split('/').some((part) => part === '..'))
+    throw new Error(`refusing entry path '${rel}'`)
   return rel
 }
 

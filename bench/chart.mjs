@@ -21,7 +21,9 @@ export function barChart({ title, groups, series }) {
       if (v === undefined) return
       const w = Math.max(1, (v / max) * plotW)
       parts.push(`<text x="${left - 6}" y="${y + barH - 3}" text-anchor="end">${esc(name)}</text>`)
-      parts.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${palette[i % palette.length]}"/>`)
+      parts.push(
+        `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${palette[i % palette.length]}"/>`,
+      )
       parts.push(`<text x="${left + w + 4}" y="${y + barH - 3}">${v.toFixed(2)} s</text>`)
       y += barH + 3
     })

@@ -58,7 +58,26 @@ function machoPool(bytes, seed) {
   const pool = Buffer.alloc(bytes)
   const words = new Uint32Array(pool.buffer, pool.byteOffset, bytes / 4)
   const opcodes = [0xf9400000, 0xaa0003e0, 0x94000000, 0xd65f03c0, 0xa9bf7bfd, 0x910003fd, 0xb9400000, 0x52800000]
-  const syllables = ['Sw', 'ift', 'Foundation', 'UI', 'Kit', 'Data', 'Cache', 'Image', 'View', 'Model', 'ss', 'Sg', 'Tg5', 'Mn', 'Vs', 'Se', 'Ma', 'Wvd']
+  const syllables = [
+    'Sw',
+    'ift',
+    'Foundation',
+    'UI',
+    'Kit',
+    'Data',
+    'Cache',
+    'Image',
+    'View',
+    'Model',
+    'ss',
+    'Sg',
+    'Tg5',
+    'Mn',
+    'Vs',
+    'Se',
+    'Ma',
+    'Wvd',
+  ]
   for (let page = 0; page < bytes / 4096; page++) {
     const kind = next() % 20
     const w0 = page * 1024
@@ -72,7 +91,7 @@ function machoPool(bytes, seed) {
       let offset = w0 * 4
       const end = offset + 4096
       while (offset < end) {
-        const symbol = `_$s${next() % 90 + 10}${syllables[next() % syllables.length]}${syllables[next() % syllables.length]}${next() % 1000}\0`
+        const symbol = `_$s${(next() % 90) + 10}${syllables[next() % syllables.length]}${syllables[next() % syllables.length]}${next() % 1000}\0`
         offset += pool.write(symbol, offset, Math.min(symbol.length, end - offset), 'latin1')
       }
     } else if (kind < 17) {
@@ -154,12 +173,17 @@ function writeRelatedBinaries(files, size, seed) {
 }
 
 function headerText(name, index, lines) {
-  const body = Array.from({ length: lines }, (_, i) => `- (nullable instancetype)initWith${name}Value${i}:(NSInteger)value${i} NS_SWIFT_NAME(init(value${i}:));`)
+  const body = Array.from(
+    { length: lines },
+    (_, i) => `- (nullable instancetype)initWith${name}Value${i}:(NSInteger)value${i} NS_SWIFT_NAME(init(value${i}:));`,
+  )
   return `// ${name}-${index}.h\n#import <Foundation/Foundation.h>\n\nNS_ASSUME_NONNULL_BEGIN\n@interface ${name}Item${index} : NSObject\n${body.join('\n')}\n@end\nNS_ASSUME_NONNULL_END\n`
 }
 
 function plist(entries) {
-  const body = Object.entries(entries).map(([k, v]) => `\t<key>${k}</key>\n\t<string>${v}</string>`).join('\n')
+  const body = Object.entries(entries)
+    .map(([k, v]) => `\t<key>${k}</key>\n\t<string>${v}</string>`)
+    .join('\n')
   return `<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0">\n<dict>\n${body}\n</dict>\n</plist>\n`
 }
 
@@ -167,13 +191,28 @@ function plist(entries) {
 function writeInterface(dir, name, headers, arches) {
   fs.mkdirSync(path.join(dir, 'Headers'), { recursive: true })
   fs.mkdirSync(path.join(dir, 'Modules', `${name}.swiftmodule`), { recursive: true })
-  for (let i = 0; i < headers; i++) fs.writeFileSync(path.join(dir, 'Headers', `${name}${i}.h`), headerText(name, i, 20 + (i % 7) * 15))
+  for (let i = 0; i < headers; i++)
+    fs.writeFileSync(path.join(dir, 'Headers', `${name}${i}.h`), headerText(name, i, 20 + (i % 7) * 15))
   fs.writeFileSync(path.join(dir, 'Headers', `${name}-Swift.h`), headerText(name, 'Swift', 200))
-  fs.writeFileSync(path.join(dir, 'Modules', 'module.modulemap'), `framework module ${name} {\n  umbrella header "${name}.h"\n  export *\n}\n`)
+  fs.writeFileSync(
+    path.join(dir, 'Modules', 'module.modulemap'),
+    `framework module ${name} {\n  umbrella header "${name}.h"\n  export *\n}\n`,
+  )
   for (const arch of arches) {
     const base = path.join(dir, 'Modules', `${name}.swiftmodule`, arch)
     fs.writeFileSync(`${base}.swiftinterface`, headerText(name, arch, 400))
-    fs.writeFileSync(`${base}.abi.json`, JSON.stringify({ name, arch, children: Array.from({ length: 200 }, (_, i) => ({ kind: 'Func', name: `f${i}`, printedName: `f${i}()` })) }, null, 2))
+    fs.writeFileSync(
+      `${base}.abi.json`,
+      JSON.stringify(
+        {
+          name,
+          arch,
+          children: Array.from({ length: 200 }, (_, i) => ({ kind: 'Func', name: `f${i}`, printedName: `f${i}()` })),
+        },
+        null,
+        2,
+      ),
+    )
     fs.writeFileSync(`${base}.swiftdoc`, createHash('sha512').update(`${name}${arch}`).digest())
   }
 }
@@ -184,7 +223,10 @@ function writeSlice(sliceDir, name, binaryBytes, headers, arches, versioned, see
   if (!versioned) {
     fs.mkdirSync(fw, { recursive: true })
     if (binaryBytes !== undefined) writeBinary(path.join(fw, name), binaryBytes, seed)
-    fs.writeFileSync(path.join(fw, 'Info.plist'), plist({ CFBundleExecutable: name, CFBundleIdentifier: `org.example.${name}` }))
+    fs.writeFileSync(
+      path.join(fw, 'Info.plist'),
+      plist({ CFBundleExecutable: name, CFBundleIdentifier: `org.example.${name}` }),
+    )
     writeInterface(fw, name, headers, arches)
     return path.join(fw, name)
   }
@@ -194,7 +236,8 @@ function writeSlice(sliceDir, name, binaryBytes, headers, arches, versioned, see
   fs.writeFileSync(path.join(a, 'Resources', 'Info.plist'), plist({ CFBundleExecutable: name }))
   writeInterface(a, name, headers, arches)
   fs.symlinkSync('A', path.join(fw, 'Versions', 'Current'))
-  for (const item of [name, 'Resources', 'Headers', 'Modules']) fs.symlinkSync(`Versions/Current/${item}`, path.join(fw, item))
+  for (const item of [name, 'Resources', 'Headers', 'Modules'])
+    fs.symlinkSync(`Versions/Current/${item}`, path.join(fw, item))
   return path.join(a, name)
 }
 
@@ -212,11 +255,34 @@ function writeXCFramework(folder, name, size, withMac, seed, realistic) {
   const share = (i) => (realistic ? undefined : Math.round(binaries * shares[i]))
   const bins = [
     writeSlice(path.join(folder, 'ios-arm64'), name, share(0), headers, ['arm64-apple-ios'], false, next()),
-    writeSlice(path.join(folder, 'ios-arm64_x86_64-simulator'), name, share(1), headers, ['arm64-apple-ios-simulator', 'x86_64-apple-ios-simulator'], false, next()),
+    writeSlice(
+      path.join(folder, 'ios-arm64_x86_64-simulator'),
+      name,
+      share(1),
+      headers,
+      ['arm64-apple-ios-simulator', 'x86_64-apple-ios-simulator'],
+      false,
+      next(),
+    ),
   ]
-  if (withMac) bins.push(writeSlice(path.join(folder, 'macos-arm64_x86_64'), name, share(2), headers, ['arm64-apple-macos', 'x86_64-apple-macos'], true, next()))
+  if (withMac)
+    bins.push(
+      writeSlice(
+        path.join(folder, 'macos-arm64_x86_64'),
+        name,
+        share(2),
+        headers,
+        ['arm64-apple-macos', 'x86_64-apple-macos'],
+        true,
+        next(),
+      ),
+    )
   if (realistic) {
-    const related = [{ path: bins[0] }, { path: bins[1], ...realisticSimulator }, ...(withMac ? [{ path: bins[2], ...realisticMac }] : [])]
+    const related = [
+      { path: bins[0] },
+      { path: bins[1], ...realisticSimulator },
+      ...(withMac ? [{ path: bins[2], ...realisticMac }] : []),
+    ]
     writeRelatedBinaries(related, Math.round(binaries / bins.length), next())
   }
   fs.mkdirSync(path.join(folder, 'ios-arm64', 'dSYMs'), { recursive: true }) // an empty folder, which archives must keep
@@ -237,7 +303,11 @@ function resolved(count, changed) {
     location: `https://example.com/vendor/${identity(i)}.git`,
     state: { revision: revision(i, i === changed ? '-changed' : ''), version: i === changed ? '1.0.1' : '1.0.0' },
   }))
-  return JSON.stringify({ originHash: createHash('sha256').update(String(count)).digest('hex'), pins, version: 3 }, null, 2)
+  return JSON.stringify(
+    { originHash: createHash('sha256').update(String(count)).digest('hex'), pins, version: 3 },
+    null,
+    2,
+  )
 }
 
 function writePackage(dir, count, changed) {
@@ -247,8 +317,13 @@ function writePackage(dir, count, changed) {
     `// swift-tools-version: 5.9\nimport PackageDescription\n\nlet package = Package(\n    name: "BenchDependencies",\n    platforms: [.iOS(.v15)],\n    targets: [.target(name: "BenchDependencies")]\n)\n`,
   )
   fs.writeFileSync(path.join(dir, 'Package.resolved'), resolved(count, changed))
-  const packages = Object.fromEntries(Array.from({ length: count }, (_, i) => [identity(i), { targets: [{ name: targetName(i), binarySize: 4096 }] }]))
-  fs.writeFileSync(path.join(dir, 'scipio-test-double.json'), JSON.stringify({ '//': 'Read by the Scipio test double only.', packages }, null, 2))
+  const packages = Object.fromEntries(
+    Array.from({ length: count }, (_, i) => [identity(i), { targets: [{ name: targetName(i), binarySize: 4096 }] }]),
+  )
+  fs.writeFileSync(
+    path.join(dir, 'scipio-test-double.json'),
+    JSON.stringify({ '//': 'Read by the Scipio test double only.', packages }, null, 2),
+  )
 }
 
 /**
@@ -258,7 +333,12 @@ function writePackage(dir, count, changed) {
  *   XCFrameworks/     the frameworks and VersionFiles a producer has built
  */
 export function ensureDataset({ dir, count, totalBytes, realistic = false, log = console.log }) {
-  const params = { version: 2, count, totalBytes, ...(realistic ? { realistic: { simulator: realisticSimulator, mac: realisticMac } } : {}) }
+  const params = {
+    version: 2,
+    count,
+    totalBytes,
+    ...(realistic ? { realistic: { simulator: realisticSimulator, mac: realisticMac } } : {}),
+  }
   const stamp = path.join(dir, 'dataset.json')
   const changed = Math.min(count - 1, Math.floor(count / 2)) // a mid-sized framework
   const info = {
@@ -269,18 +349,46 @@ export function ensureDataset({ dir, count, totalBytes, realistic = false, log =
     targets: frameworkSizes(count, totalBytes).map((size, i) => ({ name: targetName(i), identity: identity(i), size })),
     changedTarget: targetName(changed),
   }
-  if (fs.existsSync(stamp) && JSON.stringify(JSON.parse(fs.readFileSync(stamp, 'utf8')).params) === JSON.stringify(params)) return info
+  if (
+    fs.existsSync(stamp) &&
+    JSON.stringify(JSON.parse(fs.readFileSync(stamp, 'utf8')).params) === JSON.stringify(params)
+  )
+    return info
   const started = Date.now()
   fs.rmSync(dir, { recursive: true, force: true })
   writePackage(info.packageDir, count, -1)
   writePackage(info.changedPackageDir, count, changed)
   // The double writes the VersionFiles exactly as it would after a build (with small stand-in frameworks).
-  execFileSync(process.execPath, [path.join(doubleBin, 'scipio'), 'prepare', info.packageDir, '--output', info.frameworksDir, '--support-simulators', '--framework-cache-policy', 'project'], {
-    env: { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH}` },
-    stdio: 'ignore',
-  })
-  info.targets.forEach((t, i) => writeXCFramework(path.join(info.frameworksDir, `${t.name}.xcframework`), t.name, t.size, i % 3 === 1, seedOf(t.name), realistic))
+  execFileSync(
+    process.execPath,
+    [
+      path.join(doubleBin, 'scipio'),
+      'prepare',
+      info.packageDir,
+      '--output',
+      info.frameworksDir,
+      '--support-simulators',
+      '--framework-cache-policy',
+      'project',
+    ],
+    {
+      env: { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH}` },
+      stdio: 'ignore',
+    },
+  )
+  info.targets.forEach((t, i) =>
+    writeXCFramework(
+      path.join(info.frameworksDir, `${t.name}.xcframework`),
+      t.name,
+      t.size,
+      i % 3 === 1,
+      seedOf(t.name),
+      realistic,
+    ),
+  )
   fs.writeFileSync(stamp, JSON.stringify({ params, createdAt: new Date().toISOString() }, null, 2))
-  log(`Generated ${count} frameworks, ${(totalBytes / MiB).toFixed(0)} MiB, in ${((Date.now() - started) / 1000).toFixed(1)} s at ${dir}`)
+  log(
+    `Generated ${count} frameworks, ${(totalBytes / MiB).toFixed(0)} MiB, in ${((Date.now() - started) / 1000).toFixed(1)} s at ${dir}`,
+  )
   return info
 }

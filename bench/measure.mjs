@@ -8,7 +8,10 @@ import * as path from 'node:path'
 export const gnuTime = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined
 
 export async function measure(command, args, { env = process.env, cwd, stdin } = {}) {
-  const statsFile = path.join(os.tmpdir(), `bench-time-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2)}`)
+  const statsFile = path.join(
+    os.tmpdir(),
+    `bench-time-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2)}`,
+  )
   const [cmd, argv] = gnuTime ? [gnuTime, ['-f', '%e %U %S %M', '-o', statsFile, command, ...args]] : [command, args]
   const started = process.hrtime.bigint()
   const child = spawn(cmd, argv, { env, cwd, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] })

@@ -34,15 +34,34 @@ function parseFlags(argv) {
     default: { count: 40, totalBytes: 1.5 * 1024 ** 3, reps: 3, shapedReps: 1, bandwidth: '200mbit', shape: true },
     small: { count: 6, totalBytes: 24 * MiB, reps: 1, shapedReps: 1, bandwidth: '200mbit', shape: false },
     // Slices that share files and near-identical binaries, as real XCFrameworks do (bench/dataset.mjs).
-    realistic: { count: 40, totalBytes: 1.5 * 1024 ** 3, reps: 3, shapedReps: 1, bandwidth: '200mbit', shape: true, realistic: true },
+    realistic: {
+      count: 40,
+      totalBytes: 1.5 * 1024 ** 3,
+      reps: 3,
+      shapedReps: 1,
+      bandwidth: '200mbit',
+      shape: true,
+      realistic: true,
+    },
   }
   const presetName = argv.includes('--preset') ? argv[argv.indexOf('--preset') + 1] : 'default'
   const preset = presets[presetName]
   if (!preset) throw new Error(`--preset: '${presetName}' is not one of ${Object.keys(presets).join(', ')}`)
-  const flags = { preset: presetName, ...preset, concurrency: 8, out: path.join(root, 'bench/results', presetName), contenders: ['action', 'aws-sync', 'tar-zst', 'native-per-fw', 'floor'], verifyAll: presetName === 'small' }
+  const flags = {
+    preset: presetName,
+    ...preset,
+    concurrency: 8,
+    out: path.join(root, 'bench/results', presetName),
+    contenders: ['action', 'aws-sync', 'tar-zst', 'native-per-fw', 'floor'],
+    verifyAll: presetName === 'small',
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
-    const value = () => argv[++i] ?? (() => { throw new Error(`${a} needs a value`) })()
+    const value = () =>
+      argv[++i] ??
+      (() => {
+        throw new Error(`${a} needs a value`)
+      })()
     if (a === '--preset') i++
     else if (a === '--count') flags.count = Number(value())
     else if (a === '--total-size') flags.totalBytes = parseSize(value())
@@ -89,15 +108,32 @@ function cpuOfPid(pid) {
 
 // ---------------------------------------------------------------- S3 server behind a counting proxy
 async function startServer(dir) {
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', path.join(root, 'scripts/s3-server.mjs'), '--dir', dir, '--bucket', bucket, '--credentials', `${credentials.key}:${credentials.secret}`], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
+  const child = spawn(
+    process.execPath,
+    [
+      '--openssl-legacy-provider',
+      path.join(root, 'scripts/s3-server.mjs'),
+      '--dir',
+      dir,
+      '--bucket',
+      bucket,
+      '--credentials',
+      `${credentials.key}:${credentials.secret}`,
+    ],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  )
   const line = await new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).once('line', resolve)
     child.once('exit', (code) => reject(new Error(`the S3 server exited with ${code}`)))
   })
   const { port } = JSON.parse(line)
-  return { port, pid: child.pid, stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())) }
+  return {
+    port,
+    pid: child.pid,
+    stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())),
+  }
 }
 
 /** Sizes of the objects stored under `prefix/`, read from s3rver's folder (key → bytes). */
@@ -109,7 +145,8 @@ function storedObjects(s3Dir, prefix) {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const abs = path.join(dir, e.name)
       if (e.isDirectory()) walk(abs)
-      else if (e.name.endsWith('._S3rver_object')) out.set(path.relative(base, abs).slice(0, -'._S3rver_object'.length), fs.statSync(abs).size)
+      else if (e.name.endsWith('._S3rver_object'))
+        out.set(path.relative(base, abs).slice(0, -'._S3rver_object'.length), fs.statSync(abs).size)
     }
   }
   walk(path.join(base, prefix))
@@ -126,19 +163,79 @@ function shapeLoopback(port, rate) {
   const tc = (...args) => spawnSync('tc', args, { encoding: 'utf8' })
   const existing = tc('qdisc', 'show', 'dev', 'lo')
   if (existing.error) return { ok: false, why: `tc is not available (${existing.error.code}); install iproute2` }
-  if (!/qdisc noqueue 0: root/.test(existing.stdout)) return { ok: false, why: `lo already has a root qdisc (${existing.stdout.trim()}); leaving it alone` }
+  if (!/qdisc noqueue 0: root/.test(existing.stdout))
+    return { ok: false, why: `lo already has a root qdisc (${existing.stdout.trim()}); leaving it alone` }
   const steps = [
     ['qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '0'],
-    ['class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:10', 'htb', 'rate', rate, 'ceil', rate, 'burst', '256k', 'cburst', '256k'],
-    ['filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'sport', String(port), '0xffff', 'flowid', '1:10'],
-    ['filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dport', String(port), '0xffff', 'flowid', '1:10'],
+    [
+      'class',
+      'add',
+      'dev',
+      'lo',
+      'parent',
+      '1:',
+      'classid',
+      '1:10',
+      'htb',
+      'rate',
+      rate,
+      'ceil',
+      rate,
+      'burst',
+      '256k',
+      'cburst',
+      '256k',
+    ],
+    [
+      'filter',
+      'add',
+      'dev',
+      'lo',
+      'parent',
+      '1:',
+      'protocol',
+      'ip',
+      'prio',
+      '1',
+      'u32',
+      'match',
+      'ip',
+      'sport',
+      String(port),
+      '0xffff',
+      'flowid',
+      '1:10',
+    ],
+    [
+      'filter',
+      'add',
+      'dev',
+      'lo',
+      'parent',
+      '1:',
+      'protocol',
+      'ip',
+      'prio',
+      '1',
+      'u32',
+      'match',
+      'ip',
+      'dport',
+      String(port),
+      '0xffff',
+      'flowid',
+      '1:10',
+    ],
   ]
   const teardown = () => tc('qdisc', 'del', 'dev', 'lo', 'root')
   for (const step of steps) {
     const r = tc(...step)
     if (r.status !== 0) {
       teardown()
-      return { ok: false, why: `'tc ${step.join(' ')}' failed: ${(r.stderr || '').trim().split('\n')[0]} (needs CAP_NET_ADMIN and the htb/u32 modules)` }
+      return {
+        ok: false,
+        why: `'tc ${step.join(' ')}' failed: ${(r.stderr || '').trim().split('\n')[0]} (needs CAP_NET_ADMIN and the htb/u32 modules)`,
+      }
     }
   }
   process.once('exit', teardown)
@@ -193,7 +290,11 @@ function makeContenders(ctx) {
       GITHUB_EVENT_NAME: 'push',
       AWS_EC2_METADATA_DISABLED: 'true',
       // Experiments: BENCH_PASS_MALLOC_ARENA_MAX=1 runs the action with MALLOC_ARENA_MAX=1.
-      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_PASS_')).map(([k, v]) => [k.slice('BENCH_PASS_'.length), v])),
+      ...Object.fromEntries(
+        Object.entries(process.env)
+          .filter(([k]) => k.startsWith('BENCH_PASS_'))
+          .map(([k, v]) => [k.slice('BENCH_PASS_'.length), v]),
+      ),
       INPUT_BUCKET: bucket,
       INPUT_REGION: 'us-east-1',
       INPUT_ENDPOINT: proxy.endpoint,
@@ -212,11 +313,23 @@ function makeContenders(ctx) {
     // Profiling: BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' npm run bench -- ... (Node refuses it in NODE_OPTIONS)
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
     const run = await measure(node24, [...nodeArgs, path.join(root, 'dist/index.js')], { env })
-    if (process.env.BENCH_KEEP_LOG) fs.writeFileSync(`${process.env.BENCH_KEEP_LOG}-${mode}-${Date.now()}.log`, run.stdout + run.stderr)
+    if (process.env.BENCH_KEEP_LOG)
+      fs.writeFileSync(`${process.env.BENCH_KEEP_LOG}-${mode}-${Date.now()}.log`, run.stdout + run.stderr)
     const outputs = readOutputs(env.GITHUB_OUTPUT)
     const list = (name) => JSON.parse(outputs[name] ?? '[]')
-    const fail = run.code !== 0 ? `exit ${run.code}: ${(run.stdout + run.stderr).split('\n').filter((l) => /error|warning/i.test(l)).slice(0, 3).join(' | ')}` : undefined
-    return { ...run, fail, facts: { restored: list('restored').length, built: list('built'), uploaded: list('uploaded').length } }
+    const fail =
+      run.code !== 0
+        ? `exit ${run.code}: ${(run.stdout + run.stderr)
+            .split('\n')
+            .filter((l) => /error|warning/i.test(l))
+            .slice(0, 3)
+            .join(' | ')}`
+        : undefined
+    return {
+      ...run,
+      fail,
+      facts: { restored: list('restored').length, built: list('built'), uploaded: list('uploaded').length },
+    }
   }
 
   const all = {
@@ -230,22 +343,38 @@ function makeContenders(ctx) {
     'aws-sync': {
       label: 'aws s3 sync (raw folder)',
       needs: aws,
-      cold: ({ prefix }) => measure(aws, ['s3', 'sync', data.frameworksDir, `s3://${bucket}/${prefix}/`, ...awsArgs], { env: awsEnv }),
-      warm: ({ prefix, dest }) => measure(aws, ['s3', 'sync', `s3://${bucket}/${prefix}/`, dest, ...awsArgs], { env: awsEnv }),
-      noop: ({ prefix, dest }) => measure(aws, ['s3', 'sync', dest, `s3://${bucket}/${prefix}/`, ...awsArgs], { env: awsEnv }),
+      cold: ({ prefix }) =>
+        measure(aws, ['s3', 'sync', data.frameworksDir, `s3://${bucket}/${prefix}/`, ...awsArgs], { env: awsEnv }),
+      warm: ({ prefix, dest }) =>
+        measure(aws, ['s3', 'sync', `s3://${bucket}/${prefix}/`, dest, ...awsArgs], { env: awsEnv }),
+      noop: ({ prefix, dest }) =>
+        measure(aws, ['s3', 'sync', dest, `s3://${bucket}/${prefix}/`, ...awsArgs], { env: awsEnv }),
       // The folder's S3 path is keyed by Package.resolved; on a changed pin the best a team can do is fall back
       // to the previous set (like restore-keys) and let Scipio rebuild the changed one: the whole set again.
-      partial: ({ prefix, dest }) => measure(aws, ['s3', 'sync', `s3://${bucket}/${prefix}/`, dest, ...awsArgs], { env: awsEnv }),
+      partial: ({ prefix, dest }) =>
+        measure(aws, ['s3', 'sync', `s3://${bucket}/${prefix}/`, dest, ...awsArgs], { env: awsEnv }),
     },
     'tar-zst': {
       label: 'one tar.zst + aws s3 cp',
       needs: aws && ctx.zstd,
       // actions/cache's own flags: tar of the folder, zstd -T0 --long=30 (default level 3).
-      cold: ({ prefix }) => sh(`tar -C ${q(data.frameworksDir)} -cf - . | zstd -T0 --long=30 -q -c | ${q(aws)} s3 cp - s3://${bucket}/${prefix}/all.tar.zst ${awsArgs.join(' ')}`),
-      warm: ({ prefix, dest }) => sh(`mkdir -p ${q(dest)} && ${q(aws)} s3 cp s3://${bucket}/${prefix}/all.tar.zst - ${awsArgs.join(' ')} | zstd -d --long=30 -q -c | tar -C ${q(dest)} -xf -`),
+      cold: ({ prefix }) =>
+        sh(
+          `tar -C ${q(data.frameworksDir)} -cf - . | zstd -T0 --long=30 -q -c | ${q(aws)} s3 cp - s3://${bucket}/${prefix}/all.tar.zst ${awsArgs.join(' ')}`,
+        ),
+      warm: ({ prefix, dest }) =>
+        sh(
+          `mkdir -p ${q(dest)} && ${q(aws)} s3 cp s3://${bucket}/${prefix}/all.tar.zst - ${awsArgs.join(' ')} | zstd -d --long=30 -q -c | tar -C ${q(dest)} -xf -`,
+        ),
       // actions/cache saves nothing when its key already exists: one existence check.
-      noop: ({ prefix }) => sh(`${q(aws)} s3api head-object --bucket ${bucket} --key ${prefix}/all.tar.zst --endpoint-url ${proxy.endpoint} > /dev/null`),
-      partial: ({ prefix, dest }) => sh(`mkdir -p ${q(dest)} && ${q(aws)} s3 cp s3://${bucket}/${prefix}/all.tar.zst - ${awsArgs.join(' ')} | zstd -d --long=30 -q -c | tar -C ${q(dest)} -xf -`),
+      noop: ({ prefix }) =>
+        sh(
+          `${q(aws)} s3api head-object --bucket ${bucket} --key ${prefix}/all.tar.zst --endpoint-url ${proxy.endpoint} > /dev/null`,
+        ),
+      partial: ({ prefix, dest }) =>
+        sh(
+          `mkdir -p ${q(dest)} && ${q(aws)} s3 cp s3://${bucket}/${prefix}/all.tar.zst - ${awsArgs.join(' ')} | zstd -d --long=30 -q -c | tar -C ${q(dest)} -xf -`,
+        ),
     },
     'native-per-fw': {
       label: `${flags.concurrency} × (curl, zstd -d, tar -x), one per framework`,
@@ -256,12 +385,16 @@ function makeContenders(ctx) {
       cold: ({ prefix }) =>
         sh(
           `cd ${q(data.frameworksDir)} && printf '%s\\n' ${data.targets.map((t) => q(t.name)).join(' ')} | xargs -P ${flags.concurrency} -I{} bash -o pipefail -c ` +
-            q(`f=$(mktemp -p ${q(work)}) && tar -cf - {}.xcframework .{}.version | zstd -3 --long=22 -q -c > "$f" && curl -sf -T "$f" ${proxy.endpoint}/${bucket}/${prefix}/{}.tar.zst; r=$?; rm -f "$f"; exit $r`),
+            q(
+              `f=$(mktemp -p ${q(work)}) && tar -cf - {}.xcframework .{}.version | zstd -3 --long=22 -q -c > "$f" && curl -sf -T "$f" ${proxy.endpoint}/${bucket}/${prefix}/{}.tar.zst; r=$?; rm -f "$f"; exit $r`,
+            ),
         ),
       warm: ({ prefix, dest }) =>
         sh(
           `mkdir -p ${q(dest)} && printf '%s\\n' ${data.targets.map((t) => q(t.name)).join(' ')} | xargs -P ${flags.concurrency} -I{} bash -o pipefail -c ` +
-            q(`curl -sf ${proxy.endpoint}/${bucket}/${prefix}/{}.tar.zst | zstd -d --long=22 -q -c | tar -C ${q(dest)} -xf -`),
+            q(
+              `curl -sf ${proxy.endpoint}/${bucket}/${prefix}/{}.tar.zst | zstd -d --long=22 -q -c | tar -C ${q(dest)} -xf -`,
+            ),
         ),
     },
     'floor-fetch': {
@@ -279,7 +412,9 @@ function makeContenders(ctx) {
 
 function floorFetch(ctx, actionPrefix, keep) {
   const keys = [...storedObjects(ctx.s3Dir, actionPrefix).keys()].filter((k) => /\.tar\.(zst|gz)$/.test(k) && keep(k))
-  return measure(ctx.node24, [path.join(root, 'bench/floor-fetch.mjs')], { stdin: JSON.stringify({ endpoint: ctx.proxy.endpoint, bucket, keys, concurrency: ctx.flags.concurrency }) })
+  return measure(ctx.node24, [path.join(root, 'bench/floor-fetch.mjs')], {
+    stdin: JSON.stringify({ endpoint: ctx.proxy.endpoint, bucket, keys, concurrency: ctx.flags.concurrency }),
+  })
 }
 
 // ---------------------------------------------------------------- one measured run
@@ -319,19 +454,34 @@ async function runOne(ctx, variant, rep, scenario, name, contender) {
     sentBytes: traffic.up,
     receivedBytes: traffic.down,
     connections: traffic.connections,
-    serverCpuS: serverCpuBefore !== undefined && serverCpuAfter !== undefined ? serverCpuAfter - serverCpuBefore : undefined,
+    serverCpuS:
+      serverCpuBefore !== undefined && serverCpuAfter !== undefined ? serverCpuAfter - serverCpuBefore : undefined,
     ok: result.code === 0 && !result.fail,
   }
-  if (!row.ok) row.error = result.fail ?? `exit ${result.code}: ${(result.stderr || result.stdout).split('\n').filter((l) => /error/i.test(l)).slice(0, 3).join(' | ')}`
+  if (!row.ok)
+    row.error =
+      result.fail ??
+      `exit ${result.code}: ${(result.stderr || result.stdout)
+        .split('\n')
+        .filter((l) => /error/i.test(l))
+        .slice(0, 3)
+        .join(' | ')}`
   if (result.facts) row.facts = result.facts
   if (name === 'floor-fetch' && result.stdout) row.facts = JSON.parse(result.stdout)
   // correctness facts
   const verify = ctx.flags.verifyAll || rep === 0
-  if ((scenario === 'warm' || scenario === 'partial') && !name.startsWith('floor-fetch') && verify && variant === 'loopback') {
+  if (
+    (scenario === 'warm' || scenario === 'partial') &&
+    !name.startsWith('floor-fetch') &&
+    verify &&
+    variant === 'loopback'
+  ) {
     // In the partial scenario the action leaves the changed framework to Scipio (here the test double, which
     // writes a stand-in): compare everything else.
     const changed = scenario === 'partial' && name === 'action' ? ctx.data.changedTarget : undefined
-    const skip = (rel) => rel.startsWith('.scipio-s3-cache') || (changed !== undefined && (rel === `${changed}.xcframework` || rel === `.${changed}.version`))
+    const skip = (rel) =>
+      rel.startsWith('.scipio-s3-cache') ||
+      (changed !== undefined && (rel === `${changed}.xcframework` || rel === `.${changed}.version`))
     const got = snapshot(dest, { skip })
     const want = changed ? ctx.expectedPartial : ctx.expected
     const c = compare(want, got)
@@ -340,7 +490,9 @@ async function runOne(ctx, variant, rep, scenario, name, contender) {
   }
   if (scenario === 'partial' && name === 'action') {
     const archives = storedObjects(ctx.s3Dir, prefix)
-    const unchanged = [...archives].filter(([k]) => /\.tar\.(zst|gz)$/.test(k) && !k.includes(`/${ctx.data.changedTarget}/`))
+    const unchanged = [...archives].filter(
+      ([k]) => /\.tar\.(zst|gz)$/.test(k) && !k.includes(`/${ctx.data.changedTarget}/`),
+    )
     row.unchangedArchiveBytes = unchanged.reduce((a, [, size]) => a + size, 0)
     row.misses = ctx.data.targets.length - (row.facts?.restored ?? 0)
     row.builtTargets = row.facts?.built
@@ -388,49 +540,104 @@ function summarize(rows) {
 }
 
 function evaluateTargets(summary, rows, ctx) {
-  const get = (variant, scenario, contender) => summary.find((s) => s.variant === variant && s.scenario === scenario && s.contender === contender)
+  const get = (variant, scenario, contender) =>
+    summary.find((s) => s.variant === variant && s.scenario === scenario && s.contender === contender)
   const t = []
   const add = (target, met, measured) => t.push({ target, met, measured })
   const fmt = (x) => (x === undefined ? 'n/a' : x.toFixed(2))
   const w = (s) => s?.wallS
   const act = get('loopback', 'warm', 'action')
-  const floor = Math.max(w(get('loopback', 'warm', 'floor-fetch')) ?? 0, w(get('loopback', 'warm', 'floor-copy')) ?? 0) || undefined
-  if (act && floor) add('warm restore ≤ 1.5× the floor', w(act) <= 1.5 * floor, `${fmt(w(act))} s vs floor ${fmt(floor)} s: ${fmt(w(act) / floor)}×`)
+  const floor =
+    Math.max(w(get('loopback', 'warm', 'floor-fetch')) ?? 0, w(get('loopback', 'warm', 'floor-copy')) ?? 0) || undefined
+  if (act && floor)
+    add(
+      'warm restore ≤ 1.5× the floor',
+      w(act) <= 1.5 * floor,
+      `${fmt(w(act))} s vs floor ${fmt(floor)} s: ${fmt(w(act) / floor)}×`,
+    )
   const sync = get('loopback', 'warm', 'aws-sync')
-  if (act && sync) add('warm restore ≥ 3× faster than aws s3 sync', w(sync) >= 3 * w(act), `${fmt(w(sync) / w(act))}× faster (${fmt(w(sync))} s vs ${fmt(w(act))} s)`)
+  if (act && sync)
+    add(
+      'warm restore ≥ 3× faster than aws s3 sync',
+      w(sync) >= 3 * w(act),
+      `${fmt(w(sync) / w(act))}× faster (${fmt(w(sync))} s vs ${fmt(w(act))} s)`,
+    )
   const tz = get('loopback', 'warm', 'tar-zst')
-  if (act && tz) add('warm restore ≥ 1.5× faster than one tar.zst', w(tz) >= 1.5 * w(act), `${fmt(w(tz) / w(act))}× faster (${fmt(w(tz))} s vs ${fmt(w(act))} s)`)
+  if (act && tz)
+    add(
+      'warm restore ≥ 1.5× faster than one tar.zst',
+      w(tz) >= 1.5 * w(act),
+      `${fmt(w(tz) / w(act))}× faster (${fmt(w(tz))} s vs ${fmt(w(act))} s)`,
+    )
   const native = get('loopback', 'warm', 'native-per-fw')
-  if (act && native) add('warm restore faster than the native per-framework pipeline', w(act) < w(native), `${fmt(w(native) / w(act))}× faster (${fmt(w(native))} s vs ${fmt(w(act))} s)`)
+  if (act && native)
+    add(
+      'warm restore faster than the native per-framework pipeline',
+      w(act) < w(native),
+      `${fmt(w(native) / w(act))}× faster (${fmt(w(native))} s vs ${fmt(w(act))} s)`,
+    )
   const coldAct = get('loopback', 'cold', 'action')
   const coldTz = get('loopback', 'cold', 'tar-zst')
-  if (coldAct && coldTz) add('cold save ≤ the single tar.zst save', w(coldAct) <= w(coldTz), `${fmt(w(coldAct))} s vs ${fmt(w(coldTz))} s`)
+  if (coldAct && coldTz)
+    add('cold save ≤ the single tar.zst save', w(coldAct) <= w(coldTz), `${fmt(w(coldAct))} s vs ${fmt(w(coldTz))} s`)
   if (coldAct && coldTz) {
     const mib = (b) => (b / MiB).toFixed(1)
-    add('bytes on the wire ≤ the single --long=30 tar.zst (cold save upload)', coldAct.sentBytes <= coldTz.sentBytes, `${mib(coldAct.sentBytes)} MiB vs ${mib(coldTz.sentBytes)} MiB (${((coldAct.sentBytes / coldTz.sentBytes - 1) * 100).toFixed(1)}%)`)
+    add(
+      'bytes on the wire ≤ the single --long=30 tar.zst (cold save upload)',
+      coldAct.sentBytes <= coldTz.sentBytes,
+      `${mib(coldAct.sentBytes)} MiB vs ${mib(coldTz.sentBytes)} MiB (${((coldAct.sentBytes / coldTz.sentBytes - 1) * 100).toFixed(1)}%)`,
+    )
   }
   const partialRows = rows.filter((r) => r.scenario === 'partial' && r.contender === 'action')
   if (partialRows.length) {
     const worst = Math.max(...partialRows.map((r) => r.receivedBytes / r.unchangedArchiveBytes))
-    add('partial restore fetches ≤ 10% more bytes than the unchanged archives', worst <= 1.1, `${((worst - 1) * 100).toFixed(2)}% more (worst repetition)`)
+    add(
+      'partial restore fetches ≤ 10% more bytes than the unchanged archives',
+      worst <= 1.1,
+      `${((worst - 1) * 100).toFixed(2)}% more (worst repetition)`,
+    )
     const misses = partialRows.map((r) => `${r.misses} miss, built ${JSON.stringify(r.builtTargets)}`)
-    add('partial restore: the changed framework is the only miss', partialRows.every((r) => r.misses === 1 && r.builtTargets?.length === 1 && r.builtTargets[0] === ctx.data.changedTarget), [...new Set(misses)].join('; '))
+    add(
+      'partial restore: the changed framework is the only miss',
+      partialRows.every(
+        (r) => r.misses === 1 && r.builtTargets?.length === 1 && r.builtTargets[0] === ctx.data.changedTarget,
+      ),
+      [...new Set(misses)].join('; '),
+    )
   }
   const noopRows = rows.filter((r) => r.scenario === 'noop' && r.contender === 'action')
   if (noopRows.length) {
-    add('no-op save uploads zero archives', noopRows.every((r) => r.uploadedArchives === 0), `uploaded ${[...new Set(noopRows.map((r) => r.uploadedArchives))].join(', ')} archives; ${fmt(median(noopRows.map((r) => r.sentBytes)) / 1024)} KiB sent in all`)
+    add(
+      'no-op save uploads zero archives',
+      noopRows.every((r) => r.uploadedArchives === 0),
+      `uploaded ${[...new Set(noopRows.map((r) => r.uploadedArchives))].join(', ')} archives; ${fmt(median(noopRows.map((r) => r.sentBytes)) / 1024)} KiB sent in all`,
+    )
     const noop = get('loopback', 'noop', 'action')
     add(`no-op save ≤ 5 s for ${ctx.data.targets.length} targets`, w(noop) <= 5, `${fmt(w(noop))} s`)
   }
   const actionRss = summary.filter((s) => s.contender === 'action')
   if (actionRss.length) {
     const peak = Math.max(...actionRss.map((s) => s.maxRssMB))
-    add('peak RSS of the action ≤ 200 MB in every scenario', peak <= 200, `${peak.toFixed(0)} MB at most (${actionRss.map((s) => `${s.variant === 'loopback' ? '' : `${s.variant} `}${scenarios[s.scenario]} ${s.maxRssMB.toFixed(0)}`).join(', ')})`)
+    add(
+      'peak RSS of the action ≤ 200 MB in every scenario',
+      peak <= 200,
+      `${peak.toFixed(0)} MB at most (${actionRss.map((s) => `${s.variant === 'loopback' ? '' : `${s.variant} `}${scenarios[s.scenario]} ${s.maxRssMB.toFixed(0)}`).join(', ')})`,
+    )
   }
   const shaped = summary.find((s) => s.variant !== 'loopback' && s.scenario === 'warm' && s.contender === 'action')
   if (shaped) {
-    const others = summary.filter((s) => s.variant === shaped.variant && s.scenario === 'warm' && (s.contender === 'aws-sync' || s.contender === 'tar-zst'))
-    if (others.length) add(`under ${shaped.variant}, warm restore beats aws s3 sync and the tar.zst`, others.every((o) => w(shaped) < w(o)), `${fmt(w(shaped))} s vs ${others.map((o) => `${o.contender} ${fmt(w(o))} s`).join(', ')}`)
+    const others = summary.filter(
+      (s) =>
+        s.variant === shaped.variant &&
+        s.scenario === 'warm' &&
+        (s.contender === 'aws-sync' || s.contender === 'tar-zst'),
+    )
+    if (others.length)
+      add(
+        `under ${shaped.variant}, warm restore beats aws s3 sync and the tar.zst`,
+        others.every((o) => w(shaped) < w(o)),
+        `${fmt(w(shaped))} s vs ${others.map((o) => `${o.contender} ${fmt(w(o))} s`).join(', ')}`,
+      )
   }
   return t
 }
@@ -440,19 +647,25 @@ function markdown(result, labels) {
   const f = (x, d = 2) => (x === undefined ? '' : x.toFixed(d))
   const lines = []
   const { meta } = result
-  lines.push(`Data set: ${meta.dataset.count} XCFrameworks, ${mb(meta.dataset.totalBytes)} MiB on disk (${meta.dataset.files} entries), ${mb(meta.dataset.archiveBytes)} MiB as the action's tar.zst archives. ` +
-    `${meta.reps} repetitions (medians), ${meta.shapedReps} under ${meta.bandwidth ?? 'no shaping'}. Machine: ${meta.cpus} × ${meta.cpuModel}, ${meta.memGiB} GiB; load average ${meta.loadBefore.join(' ')} before, ${meta.loadAfter.join(' ')} after. ` +
-    `${meta.node24}, ${meta.aws ?? 'aws: not installed'}, ${meta.zstd ?? 'zstd: not installed'}, started ${meta.startedAt}.`)
+  lines.push(
+    `Data set: ${meta.dataset.count} XCFrameworks, ${mb(meta.dataset.totalBytes)} MiB on disk (${meta.dataset.files} entries), ${mb(meta.dataset.archiveBytes)} MiB as the action's tar.zst archives. ` +
+      `${meta.reps} repetitions (medians), ${meta.shapedReps} under ${meta.bandwidth ?? 'no shaping'}. Machine: ${meta.cpus} × ${meta.cpuModel}, ${meta.memGiB} GiB; load average ${meta.loadBefore.join(' ')} before, ${meta.loadAfter.join(' ')} after. ` +
+      `${meta.node24}, ${meta.aws ?? 'aws: not installed'}, ${meta.zstd ?? 'zstd: not installed'}, started ${meta.startedAt}.`,
+  )
   lines.push('')
   for (const variant of [...new Set(result.summary.map((s) => s.variant))]) {
     lines.push(`### ${variant === 'loopback' ? 'Loopback (no bandwidth limit)' : `Bandwidth limited to ${variant}`}`)
     lines.push('')
-    lines.push('| scenario | contender | wall s (median) | CPU s | peak RSS MB | sent MiB | received MiB | S3 server CPU s | tree | runs ok |')
+    lines.push(
+      '| scenario | contender | wall s (median) | CPU s | peak RSS MB | sent MiB | received MiB | S3 server CPU s | tree | runs ok |',
+    )
     lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |')
     for (const scenario of Object.keys(scenarios)) {
       for (const s of result.summary.filter((x) => x.variant === variant && x.scenario === scenario)) {
         const tree = s.identical === undefined ? '' : s.identical ? 'identical' : `differs: ${s.treeIssues?.join(', ')}`
-        lines.push(`| ${scenarios[scenario]} | ${labels[s.contender]} | ${f(s.wallS)} | ${f(s.cpuS)} | ${f(s.rssMB, 0)} | ${mb(s.sentBytes)} | ${mb(s.receivedBytes)} | ${f(s.serverCpuS)} | ${tree} | ${s.allOk ? `${s.n}/${s.n}` : 'FAILED'} |`)
+        lines.push(
+          `| ${scenarios[scenario]} | ${labels[s.contender]} | ${f(s.wallS)} | ${f(s.cpuS)} | ${f(s.rssMB, 0)} | ${mb(s.sentBytes)} | ${mb(s.receivedBytes)} | ${f(s.serverCpuS)} | ${tree} | ${s.allOk ? `${s.n}/${s.n}` : 'FAILED'} |`,
+        )
       }
     }
     lines.push('')
@@ -471,17 +684,34 @@ async function main() {
   const flags = parseFlags(process.argv.slice(2))
   const notes = []
   const node24 = which(path.join(root, '.node24/bin/node')) ?? process.execPath
-  if (!which(path.join(root, '.node24/bin/node'))) notes.push(`.node24/bin/node is missing (bash scripts/install-node24.sh): the action ran on ${process.version}, not Node 24.`)
-  if (!fs.existsSync(path.join(root, 'dist/index.js'))) throw new Error('dist/index.js is missing: run npm run bundle first')
+  if (!which(path.join(root, '.node24/bin/node')))
+    notes.push(
+      `.node24/bin/node is missing (bash scripts/install-node24.sh): the action ran on ${process.version}, not Node 24.`,
+    )
+  if (!fs.existsSync(path.join(root, 'dist/index.js')))
+    throw new Error('dist/index.js is missing: run npm run bundle first')
   const aws = which('/usr/bin/aws') ?? which('/usr/local/bin/aws')
   const zstd = which('/usr/bin/zstd')
   const curl = which('/usr/bin/curl')
-  if (!aws) notes.push('aws CLI not found at /usr/bin/aws: the aws s3 sync and tar.zst contenders were skipped (apt-get install awscli).')
+  if (!aws)
+    notes.push(
+      'aws CLI not found at /usr/bin/aws: the aws s3 sync and tar.zst contenders were skipped (apt-get install awscli).',
+    )
   if (!zstd) notes.push('zstd not found at /usr/bin/zstd: the tar.zst contender was skipped (apt-get install zstd).')
-  if (!gnuTime) notes.push('GNU time not found at /usr/bin/time: CPU time and peak RSS are not reported (apt-get install time).')
+  if (!gnuTime)
+    notes.push('GNU time not found at /usr/bin/time: CPU time and peak RSS are not reported (apt-get install time).')
 
-  const dataRoot = path.join(root, 'bench/.data', `${flags.count}x${flags.totalBytes}${flags.realistic ? '-realistic' : ''}`)
-  const data = ensureDataset({ dir: dataRoot, count: flags.count, totalBytes: flags.totalBytes, realistic: Boolean(flags.realistic) })
+  const dataRoot = path.join(
+    root,
+    'bench/.data',
+    `${flags.count}x${flags.totalBytes}${flags.realistic ? '-realistic' : ''}`,
+  )
+  const data = ensureDataset({
+    dir: dataRoot,
+    count: flags.count,
+    totalBytes: flags.totalBytes,
+    realistic: Boolean(flags.realistic),
+  })
   const work = path.join(root, 'bench/.work', String(process.pid)) // one per run: the CI smoke test may run beside a full run
   fs.rmSync(work, { recursive: true, force: true })
   fs.mkdirSync(work, { recursive: true })
@@ -490,11 +720,29 @@ async function main() {
   const expected = snapshot(data.frameworksDir)
   const changedFolder = `${data.changedTarget}.xcframework`
   // The partial restore leaves the changed framework to Scipio; the test double builds a stand-in for it.
-  const expectedPartial = new Map([...expected].filter(([rel]) => rel !== `.${data.changedTarget}.version` && rel !== changedFolder && !rel.startsWith(`${changedFolder}/`)))
+  const expectedPartial = new Map(
+    [...expected].filter(
+      ([rel]) =>
+        rel !== `.${data.changedTarget}.version` && rel !== changedFolder && !rel.startsWith(`${changedFolder}/`),
+    ),
+  )
 
   const server = await startServer(s3Dir)
   const proxy = await startCountingProxy(server.port)
-  const ctx = { flags, proxy, data, work, node24, aws, zstd, curl, s3Dir, serverPid: server.pid, expected, expectedPartial }
+  const ctx = {
+    flags,
+    proxy,
+    data,
+    work,
+    node24,
+    aws,
+    zstd,
+    curl,
+    s3Dir,
+    serverPid: server.pid,
+    expected,
+    expectedPartial,
+  }
   const all = makeContenders(ctx)
   const wanted = new Set(flags.contenders.flatMap((c) => (c === 'floor' ? ['floor-fetch', 'floor-copy'] : [c])))
   const names = Object.keys(all).filter((n) => wanted.has(n) && (!('needs' in all[n]) || Boolean(all[n].needs)))
@@ -512,21 +760,34 @@ async function main() {
     node24: `action on Node ${versionOf(node24, ['--version'])}`,
     aws: aws ? versionOf(aws, ['--version']) : undefined,
     zstd: zstd ? versionOf(zstd, ['--version']) : undefined,
-    dataset: { count: data.targets.length, totalBytes: data.targets.reduce((a, t) => a + t.size, 0), files: expected.size, largestBytes: Math.max(...data.targets.map((t) => t.size)) },
+    dataset: {
+      count: data.targets.length,
+      totalBytes: data.targets.reduce((a, t) => a + t.size, 0),
+      files: expected.size,
+      largestBytes: Math.max(...data.targets.map((t) => t.size)),
+    },
   }
-  console.log(`Contenders: ${names.join(', ')}; ${flags.reps} repetitions; S3 server (s3rver) on 127.0.0.1:${server.port} behind a counting proxy on ${proxy.port}`)
+  console.log(
+    `Contenders: ${names.join(', ')}; ${flags.reps} repetitions; S3 server (s3rver) on 127.0.0.1:${server.port} behind a counting proxy on ${proxy.port}`,
+  )
   const rows = []
   try {
     for (let rep = 0; rep < flags.reps; rep++) {
       const order = names.map((_, i) => names[(i + rep) % names.length]) // alternate who goes first
       for (const scenario of Object.keys(scenarios)) {
         if (flags.scenarios && !flags.scenarios.includes(scenario)) continue
-        for (const name of order) if (all[name][scenario]) rows.push(await runOne(ctx, 'loopback', rep, scenario, name, all[name]))
+        for (const name of order)
+          if (all[name][scenario]) rows.push(await runOne(ctx, 'loopback', rep, scenario, name, all[name]))
       }
-      if (rep === 0) meta.dataset.archiveBytes = [...storedObjects(s3Dir, 'r0-action')].filter(([k]) => /\.tar\.(zst|gz)$/.test(k)).reduce((a, [, s]) => a + s, 0)
+      if (rep === 0)
+        meta.dataset.archiveBytes = [...storedObjects(s3Dir, 'r0-action')]
+          .filter(([k]) => /\.tar\.(zst|gz)$/.test(k))
+          .reduce((a, [, s]) => a + s, 0)
       for (const name of names) fs.rmSync(path.join(work, `dest-${name}-warm-kept`), { recursive: true, force: true })
       // keep only the last repetition's objects (the shaped runs read them)
-      if (rep < flags.reps - 1) for (const name of names) fs.rmSync(path.join(s3Dir, bucket, `r${rep}-${name}`), { recursive: true, force: true })
+      if (rep < flags.reps - 1)
+        for (const name of names)
+          fs.rmSync(path.join(s3Dir, bucket, `r${rep}-${name}`), { recursive: true, force: true })
     }
     if (flags.shape && flags.shapedReps > 0) {
       const shaping = shapeLoopback(proxy.port, flags.bandwidth)
@@ -544,7 +805,14 @@ async function main() {
             const order = names.filter((n) => n !== 'floor-copy')
             for (const name of order.map((_, i) => order[(i + rep) % order.length])) {
               if (!all[name].warm) continue
-              const row = await runOne({ ...ctx, flags: { ...flags, verifyAll: false } }, flags.bandwidth, last, 'warm', name, all[name])
+              const row = await runOne(
+                { ...ctx, flags: { ...flags, verifyAll: false } },
+                flags.bandwidth,
+                last,
+                'warm',
+                name,
+                all[name],
+              )
               row.rep = rep
               rows.push(row)
               fs.rmSync(path.join(work, `dest-${name}-warm-kept`), { recursive: true, force: true })
@@ -572,9 +840,21 @@ async function main() {
   const groups = variants.flatMap((v) =>
     Object.keys(scenarios)
       .filter((sc) => summary.some((s) => s.variant === v && s.scenario === sc))
-      .map((sc) => ({ label: `${scenarios[sc]}${v === 'loopback' ? '' : ` (${v})`}`, values: Object.fromEntries(summary.filter((s) => s.variant === v && s.scenario === sc).map((s) => [labels[s.contender], s.wallS])) })),
+      .map((sc) => ({
+        label: `${scenarios[sc]}${v === 'loopback' ? '' : ` (${v})`}`,
+        values: Object.fromEntries(
+          summary.filter((s) => s.variant === v && s.scenario === sc).map((s) => [labels[s.contender], s.wallS]),
+        ),
+      })),
   )
-  fs.writeFileSync(path.join(flags.out, 'chart.svg'), barChart({ title: `Median wall time per scenario (${meta.dataset.count} XCFrameworks, ${(meta.dataset.totalBytes / MiB).toFixed(0)} MiB)`, groups, series: names.map((n) => labels[n]) }))
+  fs.writeFileSync(
+    path.join(flags.out, 'chart.svg'),
+    barChart({
+      title: `Median wall time per scenario (${meta.dataset.count} XCFrameworks, ${(meta.dataset.totalBytes / MiB).toFixed(0)} MiB)`,
+      groups,
+      series: names.map((n) => labels[n]),
+    }),
+  )
   console.log('\n' + md)
   console.log(`Wrote ${path.relative(root, flags.out)}/results.md, results.json, chart.svg`)
   fs.rmSync(work, { recursive: true, force: true })

@@ -14,7 +14,8 @@ export function snapshot(dir, { skip = () => false } = {}) {
     else if (stat.isDirectory()) {
       if (rel) out.set(rel, `dir`)
       for (const name of fs.readdirSync(abs).sort()) if (!skip(path.join(rel, name))) walk(path.join(rel, name))
-    } else if (stat.isFile()) out.set(rel, `file ${mode} ${createHash('sha256').update(fs.readFileSync(abs)).digest('hex')}`)
+    } else if (stat.isFile())
+      out.set(rel, `file ${mode} ${createHash('sha256').update(fs.readFileSync(abs)).digest('hex')}`)
     else out.set(rel, 'other')
   }
   walk('')
@@ -28,9 +29,11 @@ export function compare(expected, actual) {
   for (const [rel, want] of expected) {
     const got = actual.get(rel)
     if (got === want) continue
-    if (got === undefined) bump(want.startsWith('dir') ? 'folders missing' : want.startsWith('link') ? 'symlinks missing' : 'files missing')
+    if (got === undefined)
+      bump(want.startsWith('dir') ? 'folders missing' : want.startsWith('link') ? 'symlinks missing' : 'files missing')
     else if (want.startsWith('link')) bump('symlinks turned into copies')
-    else if (want.startsWith('file') && got.startsWith('file') && want.split(' ')[2] === got.split(' ')[2]) bump('permission bits lost')
+    else if (want.startsWith('file') && got.startsWith('file') && want.split(' ')[2] === got.split(' ')[2])
+      bump('permission bits lost')
     else bump('contents differ')
   }
   for (const rel of actual.keys()) if (!expected.has(rel)) bump('extra entries')

@@ -18,7 +18,9 @@ export function binaryBytes(seed, size) {
 }
 
 function plist(entries) {
-  const body = Object.entries(entries).map(([k, v]) => `\t<key>${k}</key>\n\t<string>${v}</string>`).join('\n')
+  const body = Object.entries(entries)
+    .map(([k, v]) => `\t<key>${k}</key>\n\t<string>${v}</string>`)
+    .join('\n')
   return `<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n<plist version="1.0">\n<dict>\n${body}\n</dict>\n</plist>\n`
 }
 
@@ -26,9 +28,15 @@ function flatFramework(dir, name, seed, size) {
   fs.mkdirSync(path.join(dir, 'Headers'), { recursive: true })
   fs.mkdirSync(path.join(dir, 'Modules'), { recursive: true })
   fs.writeFileSync(path.join(dir, name), binaryBytes(seed, size), { mode: 0o755 })
-  fs.writeFileSync(path.join(dir, 'Info.plist'), plist({ CFBundleExecutable: name, CFBundleIdentifier: `org.example.${name}` }))
+  fs.writeFileSync(
+    path.join(dir, 'Info.plist'),
+    plist({ CFBundleExecutable: name, CFBundleIdentifier: `org.example.${name}` }),
+  )
   fs.writeFileSync(path.join(dir, 'Headers', `${name}-Swift.h`), `// ${name}\n#import <Foundation/Foundation.h>\n`)
-  fs.writeFileSync(path.join(dir, 'Modules', 'module.modulemap'), `framework module ${name} {\n  header "${name}-Swift.h"\n  requires objc\n}\n`)
+  fs.writeFileSync(
+    path.join(dir, 'Modules', 'module.modulemap'),
+    `framework module ${name} {\n  header "${name}-Swift.h"\n  requires objc\n}\n`,
+  )
 }
 
 function versionedFramework(dir, name, seed, size) {
@@ -41,7 +49,8 @@ function versionedFramework(dir, name, seed, size) {
   fs.writeFileSync(path.join(a, 'Headers', `${name}-Swift.h`), `// ${name}\n`)
   fs.writeFileSync(path.join(a, 'Modules', 'module.modulemap'), `framework module ${name} {}\n`)
   fs.symlinkSync('A', path.join(dir, 'Versions', 'Current'))
-  for (const item of [name, 'Resources', 'Headers', 'Modules']) fs.symlinkSync(`Versions/Current/${item}`, path.join(dir, item))
+  for (const item of [name, 'Resources', 'Headers', 'Modules'])
+    fs.symlinkSync(`Versions/Current/${item}`, path.join(dir, item))
 }
 
 const slices = {

@@ -27,7 +27,17 @@ function fail(message) {
 function parseArgs(argv) {
   const [command, ...rest] = argv
   if (command !== 'prepare') fail(`the test double implements only 'prepare' (got '${command ?? ''}')`)
-  const opts = { configuration: 'release', frameworkType: 'dynamic', supportSimulators: false, embedDebugSymbols: false, libraryEvolution: false, cachePolicy: 'project', output: undefined, dir: undefined, overwrite: false }
+  const opts = {
+    configuration: 'release',
+    frameworkType: 'dynamic',
+    supportSimulators: false,
+    embedDebugSymbols: false,
+    libraryEvolution: false,
+    cachePolicy: 'project',
+    output: undefined,
+    dir: undefined,
+    overwrite: false,
+  }
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]
     const value = () => rest[++i] ?? fail(`${a} needs a value`)
@@ -53,7 +63,14 @@ function parseArgs(argv) {
 }
 
 function sdksFromManifest(manifest, supportSimulators) {
-  const platforms = { iOS: 'iOS', macOS: 'macOS', tvOS: 'tvOS', watchOS: 'watchOS', visionOS: 'visionOS', macCatalyst: 'macCatalyst' }
+  const platforms = {
+    iOS: 'iOS',
+    macOS: 'macOS',
+    tvOS: 'tvOS',
+    watchOS: 'watchOS',
+    visionOS: 'visionOS',
+    macCatalyst: 'macCatalyst',
+  }
   const sdks = []
   for (const [platform, sdk] of Object.entries(platforms)) {
     if (new RegExp(`\\.${platform}\\(`).test(manifest)) {
@@ -79,13 +96,23 @@ function readPins(dir) {
   const doc = JSON.parse(fs.readFileSync(path.join(dir, 'Package.resolved'), 'utf8'))
   if (doc.version === 1) {
     return doc.object.pins.map((p) => ({
-      identity: p.repositoryURL.replace(/\/+$/, '').split('/').pop().replace(/\.git$/, '').toLowerCase(),
+      identity: p.repositoryURL
+        .replace(/\/+$/, '')
+        .split('/')
+        .pop()
+        .replace(/\.git$/, '')
+        .toLowerCase(),
       kind: 'remoteSourceControl',
       location: p.repositoryURL,
       state: p.state,
     }))
   }
-  return doc.pins.map((p) => ({ identity: p.identity.toLowerCase(), kind: p.kind, location: p.location, state: p.state }))
+  return doc.pins.map((p) => ({
+    identity: p.identity.toLowerCase(),
+    kind: p.kind,
+    location: p.location,
+    state: p.state,
+  }))
 }
 
 // What SwiftPM leaves when Scipio resolves the package: `.build/workspace-state.json` and one folder per
@@ -94,19 +121,40 @@ function readPins(dir) {
 // Pins the package graph does not need are not checked out.
 function writeResolution(dir, pins, graph) {
   const build = path.join(dir, '.build')
-  const dependencies = pins.filter((pin) => graph.packages[pin.identity]).map((pin) => {
-    const registry = pin.kind === 'registry'
-    const [scope, ...name] = pin.identity.split('.')
-    const subpath = registry ? `${scope}/${name.join('.')}/${pin.state.version}` : pin.location.replace(/\/+$/, '').split(/[/:]/).pop().replace(/\.git$/, '')
-    const folder = path.join(build, registry ? 'registry/downloads' : 'checkouts', subpath)
-    const targets = (graph.packages[pin.identity]?.targets ?? []).map((t) => `        .target(name: "${t.name}"),`)
-    fs.mkdirSync(folder, { recursive: true })
-    fs.writeFileSync(path.join(folder, 'Package.swift'), `// swift-tools-version:5.9\nimport PackageDescription\n\nlet package = Package(\n    name: "${subpath}",\n    targets: [\n${targets.join('\n')}\n    ]\n)\n`)
-    const state = registry ? { name: 'registryDownload', version: pin.state.version } : { name: 'sourceControlCheckout', checkoutState: pin.state }
-    const location = registry ? pin.identity : pin.location
-    return { basedOn: null, packageRef: { identity: pin.identity, kind: pin.kind, location, name: subpath }, state, subpath }
-  })
-  fs.writeFileSync(path.join(build, 'workspace-state.json'), JSON.stringify({ object: { artifacts: [], dependencies }, version: 6 }, null, 2))
+  const dependencies = pins
+    .filter((pin) => graph.packages[pin.identity])
+    .map((pin) => {
+      const registry = pin.kind === 'registry'
+      const [scope, ...name] = pin.identity.split('.')
+      const subpath = registry
+        ? `${scope}/${name.join('.')}/${pin.state.version}`
+        : pin.location
+            .replace(/\/+$/, '')
+            .split(/[/:]/)
+            .pop()
+            .replace(/\.git$/, '')
+      const folder = path.join(build, registry ? 'registry/downloads' : 'checkouts', subpath)
+      const targets = (graph.packages[pin.identity]?.targets ?? []).map((t) => `        .target(name: "${t.name}"),`)
+      fs.mkdirSync(folder, { recursive: true })
+      fs.writeFileSync(
+        path.join(folder, 'Package.swift'),
+        `// swift-tools-version:5.9\nimport PackageDescription\n\nlet package = Package(\n    name: "${subpath}",\n    targets: [\n${targets.join('\n')}\n    ]\n)\n`,
+      )
+      const state = registry
+        ? { name: 'registryDownload', version: pin.state.version }
+        : { name: 'sourceControlCheckout', checkoutState: pin.state }
+      const location = registry ? pin.identity : pin.location
+      return {
+        basedOn: null,
+        packageRef: { identity: pin.identity, kind: pin.kind, location, name: subpath },
+        state,
+        subpath,
+      }
+    })
+  fs.writeFileSync(
+    path.join(build, 'workspace-state.json'),
+    JSON.stringify({ object: { artifacts: [], dependencies }, version: 6 }, null, 2),
+  )
 }
 
 function frameworkName(target) {
@@ -130,7 +178,8 @@ function main() {
   // Targets in dependency order, each with its package's pin.
   const targets = new Map()
   for (const pin of pins) {
-    for (const t of graph.packages[pin.identity]?.targets ?? []) targets.set(t.name, { ...t, pin: pin.state, identity: pin.identity })
+    for (const t of graph.packages[pin.identity]?.targets ?? [])
+      targets.set(t.name, { ...t, pin: pin.state, identity: pin.identity })
   }
   const keys = new Map()
   const order = []
@@ -148,15 +197,26 @@ function main() {
   let failed = 0
   for (const name of order) {
     const t = targets.get(name)
-    const dependencyChecksums = (t.dependencies ?? []).filter((d) => keys.has(d)).map((d) => ({ checksum: keys.get(d), targetName: d }))
+    const dependencyChecksums = (t.dependencies ?? [])
+      .filter((d) => keys.has(d))
+      .map((d) => ({ checksum: keys.get(d), targetName: d }))
     const bytes = encodeVersionFile(
-      versionFileDocument({ targetName: name, pin: t.pin, buildOptions: { ...opts, sdks }, ...tools, scipioVersion: SCIPIO_VERSION, dependencyChecksums }),
+      versionFileDocument({
+        targetName: name,
+        pin: t.pin,
+        buildOptions: { ...opts, sdks },
+        ...tools,
+        scipioVersion: SCIPIO_VERSION,
+        dependencyChecksums,
+      }),
     )
     const key = createHash('sha256').update(bytes).digest('hex')
     keys.set(name, key)
     const folder = path.join(opts.output, `${frameworkName(name)}.xcframework`)
     const versionFile = path.join(opts.output, `.${name}.version`)
-    const existing = fs.existsSync(versionFile) ? createHash('sha256').update(fs.readFileSync(versionFile)).digest('hex') : undefined
+    const existing = fs.existsSync(versionFile)
+      ? createHash('sha256').update(fs.readFileSync(versionFile)).digest('hex')
+      : undefined
     if (!opts.overwrite && opts.cachePolicy !== 'disabled' && fs.existsSync(folder) && existing === key) {
       console.log(`✅ Valid ${name}.xcframework exists. Skip building.`)
       log('skipped', name)
@@ -171,7 +231,11 @@ function main() {
     }
     console.log(`📦 Building ${name} for ${sdks.join(', ')}`)
     if (buildMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, buildMs)
-    writeFramework(folder, frameworkName(name), { sdks, seed: `${name}@${t.pin.revision ?? t.pin.version}`, binarySize: t.binarySize ?? 48 * 1024 })
+    writeFramework(folder, frameworkName(name), {
+      sdks,
+      seed: `${name}@${t.pin.revision ?? t.pin.version}`,
+      binarySize: t.binarySize ?? 48 * 1024,
+    })
     fs.writeFileSync(versionFile, bytes)
     log('built', name)
   }

@@ -13,9 +13,17 @@ function encode(value, indent) {
     return '[\n' + value.map((v) => pad + encode(v, indent + 1)).join(',\n') + '\n' + end + ']'
   }
   if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).filter((k) => value[k] !== undefined).sort()
+    const keys = Object.keys(value)
+      .filter((k) => value[k] !== undefined)
+      .sort()
     if (keys.length === 0) return '{\n\n' + end + '}'
-    return '{\n' + keys.map((k) => pad + encodeString(k) + ' : ' + encode(value[k], indent + 1)).join(',\n') + '\n' + end + '}'
+    return (
+      '{\n' +
+      keys.map((k) => pad + encodeString(k) + ' : ' + encode(value[k], indent + 1)).join(',\n') +
+      '\n' +
+      end +
+      '}'
+    )
   }
   if (typeof value === 'string') return encodeString(value)
   return JSON.stringify(value)
@@ -26,7 +34,16 @@ export function encodeVersionFile(doc) {
 }
 
 /** The VersionFile document for one target, with Scipio's field names; absent optionals are left out. */
-export function versionFileDocument({ targetName, pin, buildOptions, clangVersion, xcodeVersion, xcodeBuildVersion, scipioVersion, dependencyChecksums }) {
+export function versionFileDocument({
+  targetName,
+  pin,
+  buildOptions,
+  clangVersion,
+  xcodeVersion,
+  xcodeBuildVersion,
+  scipioVersion,
+  dependencyChecksums,
+}) {
   const doc = {
     buildOptions: {
       buildConfiguration: buildOptions.configuration,

@@ -13,7 +13,9 @@ import { columns, createRunnerLog, formatDuration, summariesToHtml, summaryToTex
 
 const args = process.argv.slice(2)
 if (args.includes('--help') || args.includes('-h')) {
-  console.log('Usage: npm run local [-- --verbose]\n\n  --verbose   also show the debug lines (a runner shows them when ACTIONS_STEP_DEBUG is set)')
+  console.log(
+    'Usage: npm run local [-- --verbose]\n\n  --verbose   also show the debug lines (a runner shows them when ACTIONS_STEP_DEBUG is set)',
+  )
   process.exit(0)
 }
 const unknown = args.filter((a) => !['--verbose', '-v'].includes(a))
@@ -40,7 +42,11 @@ function onPath(command) {
 /** The Node.js 24 to run the action on: this one if it is 24, else .node24/ (installed from npm if need be). */
 function node24() {
   if (process.versions.node.split('.')[0] === '24') return { node: process.execPath, from: 'this machine' }
-  const r = spawnSync('bash', [path.join(root, 'scripts/install-node.sh'), '24'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  const r = spawnSync('bash', [path.join(root, 'scripts/install-node.sh'), '24'], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   if (r.status !== 0) {
     console.error('Could not install Node.js 24 from npm (bash scripts/install-node.sh 24), which the action runs on.')
     console.error('Install Node.js 24 yourself and run `node scripts/local-run.mjs` with it.')
@@ -59,17 +65,36 @@ fs.rmSync(work, { recursive: true, force: true })
 fs.mkdirSync(work, { recursive: true })
 fs.cpSync(path.join(root, 'example/MyAppDependencies'), path.join(work, 'MyAppDependencies'), { recursive: true })
 
-const server = spawn(process.execPath, ['--openssl-legacy-provider', path.join(root, 'scripts/s3-server.mjs'), '--dir', path.join(work, 's3'), '--bucket', bucket, '--credentials', `${credentials.key}:${credentials.secret}`], {
-  stdio: ['pipe', 'pipe', 'inherit'],
-})
-const { port } = JSON.parse(await new Promise((resolve) => createInterface({ input: server.stdout }).once('line', resolve)))
+const server = spawn(
+  process.execPath,
+  [
+    '--openssl-legacy-provider',
+    path.join(root, 'scripts/s3-server.mjs'),
+    '--dir',
+    path.join(work, 's3'),
+    '--bucket',
+    bucket,
+    '--credentials',
+    `${credentials.key}:${credentials.secret}`,
+  ],
+  {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  },
+)
+const { port } = JSON.parse(
+  await new Promise((resolve) => createInterface({ input: server.stdout }).once('line', resolve)),
+)
 const endpoint = `http://127.0.0.1:${port}`
 
 console.log(bold('Local run of the scipio-s3-cache action (dist/index.js), as a GitHub runner runs it'))
 console.log(`  Node.js ${nodeVersion}, from ${from}: the runtime action.yml declares (node24)`)
-console.log(`  Scipio: ${realScipio ? realScipio : 'the test double (scipio-test-double/), which writes stand-in frameworks; put a real scipio on PATH to use it'}`)
+console.log(
+  `  Scipio: ${realScipio ? realScipio : 'the test double (scipio-test-double/), which writes stand-in frameworks; put a real scipio on PATH to use it'}`,
+)
 console.log(`  S3: a local server (s3rver) on ${endpoint}, bucket ${bucket}, files in ${rel(path.join(work, 's3'))}/`)
-console.log(`  Workspace: ${rel(work)}/ (a copy of example/MyAppDependencies)${verbose ? '' : '; debug lines hidden (npm run local -- --verbose shows them)'}`)
+console.log(
+  `  Workspace: ${rel(work)}/ (a copy of example/MyAppDependencies)${verbose ? '' : '; debug lines hidden (npm run local -- --verbose shows them)'}`,
+)
 
 function readOutputs(file) {
   const outputs = {}
@@ -129,7 +154,15 @@ async function pass(name, what, inputs) {
   const summaryFile = path.join(dir, 'step-summary.md')
   fs.writeFileSync(outputFile, '')
   fs.writeFileSync(summaryFile, '')
-  const env = { ...process.env, PATH, GITHUB_OUTPUT: outputFile, GITHUB_STEP_SUMMARY: summaryFile, GITHUB_WORKSPACE: work, GITHUB_EVENT_NAME: 'push', AWS_EC2_METADATA_DISABLED: 'true' }
+  const env = {
+    ...process.env,
+    PATH,
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_STEP_SUMMARY: summaryFile,
+    GITHUB_WORKSPACE: work,
+    GITHUB_EVENT_NAME: 'push',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  }
   delete env.ACTIONS_STEP_DEBUG
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v
 
@@ -163,11 +196,32 @@ async function pass(name, what, inputs) {
   return { name, code, ms, groups, annotations, outputs, summary: log.mask(summary) }
 }
 
-const common = { bucket, region: 'us-east-1', endpoint, 'force-path-style': 'true', 'access-key-id': credentials.key, 'secret-access-key': credentials.secret, 'package-directory': 'MyAppDependencies' }
+const common = {
+  bucket,
+  region: 'us-east-1',
+  endpoint,
+  'force-path-style': 'true',
+  'access-key-id': credentials.key,
+  'secret-access-key': credentials.secret,
+  'package-directory': 'MyAppDependencies',
+}
 const passes = []
 try {
-  passes.push(await pass('producer', 'restore what is stored, build the rest with Scipio, upload it', { ...common, mode: 'consumer,producer', 'should-publish': 'true', 'output-directory': 'producer/XCFrameworks' }))
-  passes.push(await pass('consumer', 'restore into a fresh output folder, build only what is missing', { ...common, mode: 'consumer', 'output-directory': 'consumer/XCFrameworks' }))
+  passes.push(
+    await pass('producer', 'restore what is stored, build the rest with Scipio, upload it', {
+      ...common,
+      mode: 'consumer,producer',
+      'should-publish': 'true',
+      'output-directory': 'producer/XCFrameworks',
+    }),
+  )
+  passes.push(
+    await pass('consumer', 'restore into a fresh output folder, build only what is missing', {
+      ...common,
+      mode: 'consumer',
+      'output-directory': 'consumer/XCFrameworks',
+    }),
+  )
 } finally {
   server.stdin.end()
 }
@@ -188,20 +242,36 @@ const rows = [
   row('restored', (p) => counted(p, 'restored')),
   row('built', (p) => counted(p, 'built')),
   row('uploaded', (p) => counted(p, 'uploaded')),
-  row('warnings, errors', (p) => `${p.annotations.filter((a) => a.kind === 'warning').length}, ${p.annotations.filter((a) => a.kind === 'error').length}`),
+  row(
+    'warnings, errors',
+    (p) =>
+      `${p.annotations.filter((a) => a.kind === 'warning').length}, ${p.annotations.filter((a) => a.kind === 'error').length}`,
+  ),
   row('step time', (p) => formatDuration(p.ms)),
-  ...titles.map((t) => row(`  ${t}`, (p) => {
-    const g = p.groups.find((x) => x.title === t)
-    return g?.ms !== undefined ? formatDuration(g.ms) : '-'
-  })),
+  ...titles.map((t) =>
+    row(`  ${t}`, (p) => {
+      const g = p.groups.find((x) => x.title === t)
+      return g?.ms !== undefined ? formatDuration(g.ms) : '-'
+    }),
+  ),
 ]
-const formats = archiveBytes(fs.existsSync(path.join(work, 's3', bucket)) ? fs.readdirSync(path.join(work, 's3', bucket)) : []).formats
+const formats = archiveBytes(
+  fs.existsSync(path.join(work, 's3', bucket)) ? fs.readdirSync(path.join(work, 's3', bucket)) : [],
+).formats
 const html = path.join(work, 'job-summaries.html')
-fs.writeFileSync(html, summariesToHtml(passes.map((p) => ({ title: `${p.name}: job summary`, markdown: p.summary })), 'scipio-s3-cache local run'))
+fs.writeFileSync(
+  html,
+  summariesToHtml(
+    passes.map((p) => ({ title: `${p.name}: job summary`, markdown: p.summary })),
+    'scipio-s3-cache local run',
+  ),
+)
 
 console.log(`\n${bold('━━ Producer and consumer ━━')}`)
 for (const l of columns(rows)) console.log(`  ${l}`)
 console.log(`\n  Archives: ${formats.join(', ') || 'none'}, written on Node.js ${nodeVersion}.`)
-console.log(`  Frameworks: ${rel(path.join(work, 'producer/XCFrameworks'))}/ (built by the producer), ${rel(path.join(work, 'consumer/XCFrameworks'))}/ (restored by the consumer).`)
+console.log(
+  `  Frameworks: ${rel(path.join(work, 'producer/XCFrameworks'))}/ (built by the producer), ${rel(path.join(work, 'consumer/XCFrameworks'))}/ (restored by the consumer).`,
+)
 console.log(`  Job summaries as a page to open in a browser: ${rel(html)}`)
 process.exit(passes.every((p) => p.code === 0) ? 0 : 1)

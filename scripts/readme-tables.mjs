@@ -11,7 +11,12 @@ const root = path.resolve(import.meta.dirname, '..')
 /** Each action file, the page that documents it, and the headings its tables sit under. */
 export const documented = [
   { action: 'action.yml', file: 'README.md', inputs: '## Inputs', outputs: '## Outputs' },
-  { action: 'restore/action.yml', file: 'docs/sub-actions.md', inputs: '## Restore inputs', outputs: '## Restore outputs' },
+  {
+    action: 'restore/action.yml',
+    file: 'docs/sub-actions.md',
+    inputs: '## Restore inputs',
+    outputs: '## Restore outputs',
+  },
   { action: 'save/action.yml', file: 'docs/sub-actions.md', inputs: '## Save inputs', outputs: '## Save outputs' },
 ]
 
@@ -21,9 +26,12 @@ const cell = (text) => String(text).replace(/\|/g, '\\|')
 export function tables(actionYaml) {
   const doc = parse(actionYaml)
   const inputs = Object.entries(doc.inputs ?? {}).map(
-    ([name, spec]) => `| \`${name}\` | ${spec.default !== undefined ? `\`${spec.default}\`` : ''} | ${cell(spec.description ?? '')} |`,
+    ([name, spec]) =>
+      `| \`${name}\` | ${spec.default !== undefined ? `\`${spec.default}\`` : ''} | ${cell(spec.description ?? '')} |`,
   )
-  const outputs = Object.entries(doc.outputs ?? {}).map(([name, spec]) => `| \`${name}\` | ${cell(spec.description ?? '')} |`)
+  const outputs = Object.entries(doc.outputs ?? {}).map(
+    ([name, spec]) => `| \`${name}\` | ${cell(spec.description ?? '')} |`,
+  )
   return {
     inputs: ['| Input | Default | Description |', '| --- | --- | --- |', ...inputs],
     outputs: ['| Output | Description |', '| --- | --- |', ...outputs],
@@ -46,7 +54,12 @@ function replaceTable(lines, heading, table, file) {
 }
 
 /** A page's text with the tables of the given action files (`{ action, inputs, outputs }` entries) rewritten. */
-export function updateTables(markdown, entries, file = 'the page', read = (action) => fs.readFileSync(path.join(root, action), 'utf8')) {
+export function updateTables(
+  markdown,
+  entries,
+  file = 'the page',
+  read = (action) => fs.readFileSync(path.join(root, action), 'utf8'),
+) {
   const lines = markdown.split('\n')
   for (const { action, inputs, outputs } of entries) {
     const t = tables(read(action))
@@ -60,7 +73,19 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const files = [...new Set(documented.map((d) => d.file))]
   for (const file of files) {
     const full = path.join(root, file)
-    fs.writeFileSync(full, updateTables(fs.readFileSync(full, 'utf8'), documented.filter((d) => d.file === file), file))
-    console.log(`${file}: tables updated from ${documented.filter((d) => d.file === file).map((d) => d.action).join(', ')}`)
+    fs.writeFileSync(
+      full,
+      updateTables(
+        fs.readFileSync(full, 'utf8'),
+        documented.filter((d) => d.file === file),
+        file,
+      ),
+    )
+    console.log(
+      `${file}: tables updated from ${documented
+        .filter((d) => d.file === file)
+        .map((d) => d.action)
+        .join(', ')}`,
+    )
   }
 }

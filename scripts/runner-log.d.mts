@@ -23,7 +23,12 @@ export interface RunnerLog {
 export function unescapeData(text: string): string
 export function unescapeProperty(text: string): string
 export function parseCommand(line: string): WorkflowCommand | undefined
-export function createRunnerLog(options: { write: (line: string) => void; verbose?: boolean; color?: boolean; now?: () => number }): RunnerLog
+export function createRunnerLog(options: {
+  write: (line: string) => void
+  verbose?: boolean
+  color?: boolean
+  now?: () => number
+}): RunnerLog
 export function summaryToText(markdown: string): string
 export function summariesToHtml(summaries: { title: string; markdown: string }[], pageTitle?: string): string
 export function formatDuration(ms: number): string

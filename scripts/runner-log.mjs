@@ -4,7 +4,16 @@
 // summary (the Markdown and HTML an action appends to GITHUB_STEP_SUMMARY) as terminal text or as an HTML page.
 // Reference: https://docs.github.com/actions/reference/workflow-commands-for-github-actions
 
-const ansi = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', yellow: '\x1b[33m', blue: '\x1b[34m', cyan: '\x1b[36m', magenta: '\x1b[35m' }
+const ansi = {
+  reset: '\x1b[0m',
+  bold: '\x1b[1m',
+  dim: '\x1b[2m',
+  red: '\x1b[31m',
+  yellow: '\x1b[33m',
+  blue: '\x1b[34m',
+  cyan: '\x1b[36m',
+  magenta: '\x1b[35m',
+}
 
 /** Undoes the escaping of a workflow command's message. */
 export function unescapeData(text) {
@@ -13,7 +22,12 @@ export function unescapeData(text) {
 
 /** Undoes the escaping of a workflow command's property value. */
 export function unescapeProperty(text) {
-  return text.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%3A/gi, ':').replace(/%2C/gi, ',').replace(/%25/g, '%')
+  return text
+    .replace(/%0D/gi, '\r')
+    .replace(/%0A/gi, '\n')
+    .replace(/%3A/gi, ':')
+    .replace(/%2C/gi, ',')
+    .replace(/%25/g, '%')
 }
 
 /** `::name key=value,key=value::message` → { name, properties, message }, or undefined for an ordinary line. */
@@ -60,7 +74,9 @@ export function createRunnerLog({ write, verbose = false, color = false, now = (
   function annotate(kind, { properties, message }) {
     const labels = { error: ['Error', ansi.red], warning: ['Warning', ansi.yellow], notice: ['Notice', ansi.cyan] }
     const [label, style] = labels[kind]
-    const where = properties.file ? `${properties.file}${properties.line ? `:${properties.line}` : ''}${properties.col ? `:${properties.col}` : ''}` : ''
+    const where = properties.file
+      ? `${properties.file}${properties.line ? `:${properties.line}` : ''}${properties.col ? `:${properties.col}` : ''}`
+      : ''
     // A runner's log shows the message; the title only when the message does not already start with it.
     const title = properties.title && !message.startsWith(properties.title) ? `${properties.title}: ` : ''
     annotations.push({ kind, title: properties.title, file: properties.file, message: mask(message) })
@@ -132,7 +148,10 @@ export function createRunnerLog({ write, verbose = false, color = false, now = (
 const entities = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' }
 function decodeEntities(text) {
   return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (all, name) => {
-    if (name[0] === '#') return String.fromCodePoint(name[1] === 'x' || name[1] === 'X' ? parseInt(name.slice(2), 16) : Number(name.slice(1)))
+    if (name[0] === '#')
+      return String.fromCodePoint(
+        name[1] === 'x' || name[1] === 'X' ? parseInt(name.slice(2), 16) : Number(name.slice(1)),
+      )
     return entities[name.toLowerCase()] ?? all
   })
 }
@@ -150,13 +169,23 @@ function inlineText(html) {
 }
 
 function tableText(html) {
-  const rows = [...html.matchAll(/<tr\b[^>]*>([\s\S]*?)<\/tr>/gi)].map((r) => [...r[1].matchAll(/<t([hd])\b[^>]*>([\s\S]*?)<\/t[hd]>/gi)].map((c) => ({ header: c[1] === 'h', text: inlineText(c[2]).replace(/\s+/g, ' ').trim() })))
+  const rows = [...html.matchAll(/<tr\b[^>]*>([\s\S]*?)<\/tr>/gi)].map((r) =>
+    [...r[1].matchAll(/<t([hd])\b[^>]*>([\s\S]*?)<\/t[hd]>/gi)].map((c) => ({
+      header: c[1] === 'h',
+      text: inlineText(c[2]).replace(/\s+/g, ' ').trim(),
+    })),
+  )
   if (!rows.length) return []
   const columns = Math.max(...rows.map((r) => r.length))
   const widths = Array.from({ length: columns }, (_, i) => Math.max(...rows.map((r) => r[i]?.text.length ?? 0)))
   const lines = []
   for (const [n, row] of rows.entries()) {
-    lines.push(row.map((c, i) => c.text.padEnd(widths[i])).join('  ').trimEnd())
+    lines.push(
+      row
+        .map((c, i) => c.text.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
     if (n === 0 && row.every((c) => c.header)) lines.push(widths.map((w) => '-'.repeat(w)).join('  '))
   }
   return lines
@@ -166,7 +195,9 @@ function tableText(html) {
 export function summaryToText(markdown) {
   const out = []
   // Tables, headings and list items become blocks of their own; the rest is text between them.
-  const parts = markdown.split(/(<table\b[\s\S]*?<\/table>|<h[1-6]\b[^>]*>[\s\S]*?<\/h[1-6]>|<li\b[^>]*>[\s\S]*?<\/li>)/i)
+  const parts = markdown.split(
+    /(<table\b[\s\S]*?<\/table>|<h[1-6]\b[^>]*>[\s\S]*?<\/h[1-6]>|<li\b[^>]*>[\s\S]*?<\/li>)/i,
+  )
   for (const part of parts) {
     if (!part) continue
     const heading = /^<h([1-6])\b[^>]*>([\s\S]*?)<\/h[1-6]>$/i.exec(part)
@@ -188,7 +219,10 @@ export function summaryToText(markdown) {
     }
   }
   // No runs of blank lines, none at either end.
-  return out.join('\n').replace(/\n{3,}/g, '\n\n').trim()
+  return out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim()
 }
 
 function escapeHtml(text) {
@@ -196,7 +230,9 @@ function escapeHtml(text) {
 }
 
 function inlineHtml(text) {
-  return escapeHtml(text).replace(/`([^`]+)`/g, '<code>$1</code>').replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>')
+  return escapeHtml(text)
+    .replace(/`([^`]+)`/g, '<code>$1</code>')
+    .replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>')
 }
 
 /** Job summaries as one HTML page a person can open: [{ title, markdown }]. */
@@ -218,8 +254,7 @@ export function summariesToHtml(summaries, pageTitle = 'Job summaries') {
       } else if (md) {
         flush()
         blocks.push(`<h${md[1].length}>${inlineHtml(md[2])}</h${md[1].length}>`)
-      }
-      else paragraph.push(l)
+      } else paragraph.push(l)
     }
     flush()
     return `<section>\n<h1>${escapeHtml(title)}</h1>\n${blocks.join('\n')}\n</section>`
@@ -255,5 +290,10 @@ export function formatDuration(ms) {
 /** Rows of text as aligned columns. */
 export function columns(rows) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? '').length)))
-  return rows.map((r) => r.map((c, i) => String(c ?? '').padEnd(widths[i])).join('   ').trimEnd())
+  return rows.map((r) =>
+    r
+      .map((c, i) => String(c ?? '').padEnd(widths[i]))
+      .join('   ')
+      .trimEnd(),
+  )
 }

@@ -31,13 +31,25 @@ function parse(argv) {
 
 /** Tools some tests run: zip and unzip (a Scipio artifact bundle), awscli, zstd, curl and GNU time (the benchmark smoke test). */
 function missingTools() {
-  const tools = [['zip', 'zip'], ['unzip', 'unzip'], ['aws', 'awscli'], ['zstd', 'zstd'], ['curl', 'curl'], ['/usr/bin/time', 'time']]
-  return tools.filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0).map(([, pkg]) => pkg)
+  const tools = [
+    ['zip', 'zip'],
+    ['unzip', 'unzip'],
+    ['aws', 'awscli'],
+    ['zstd', 'zstd'],
+    ['curl', 'curl'],
+    ['/usr/bin/time', 'time'],
+  ]
+  return tools
+    .filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0)
+    .map(([, pkg]) => pkg)
 }
 
 function nodeFor(major) {
   if (process.versions.node.split('.')[0] === major) return process.execPath
-  const r = spawnSync('bash', [path.join(root, 'scripts/install-node.sh'), major], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] })
+  const r = spawnSync('bash', [path.join(root, 'scripts/install-node.sh'), major], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
   if (r.status !== 0) {
     console.error(`Could not install Node.js ${major} (scripts/install-node.sh ${major}).`)
     process.exit(1)
@@ -69,5 +81,8 @@ for (const major of majors) {
 }
 
 console.log('\n--- summary')
-for (const r of results) console.log(`Node.js ${r.version}: ${r.ok ? 'passed' : 'FAILED'} in ${Math.floor(r.seconds / 60)} min ${r.seconds % 60} s`)
+for (const r of results)
+  console.log(
+    `Node.js ${r.version}: ${r.ok ? 'passed' : 'FAILED'} in ${Math.floor(r.seconds / 60)} min ${r.seconds % 60} s`,
+  )
 process.exit(results.every((r) => r.ok) ? 0 : 1)

@@ -7,7 +7,9 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 
 const root = path.resolve(import.meta.dirname, '..')
-const files = process.argv.slice(2).length ? process.argv.slice(2) : ["action.yml", "restore/action.yml", "save/action.yml"]
+const files = process.argv.slice(2).length
+  ? process.argv.slice(2)
+  : ['action.yml', 'restore/action.yml', 'save/action.yml']
 let failed = false
 for (const file of files) {
   const text = fs.readFileSync(path.join(root, file), 'utf8')

@@ -10,12 +10,18 @@ export interface Where {
 }
 
 /** GitHub places file annotations by a path relative to the repository (the workspace). */
-export function annotationProperties(where: Where, workspace: string = process.env.GITHUB_WORKSPACE || process.cwd()): core.AnnotationProperties {
+export function annotationProperties(
+  where: Where,
+  workspace: string = process.env.GITHUB_WORKSPACE || process.cwd(),
+): core.AnnotationProperties {
   const props: core.AnnotationProperties = {}
   if (where.input) props.title = `Input '${where.input}'`
   if (where.file) {
     const relative = path.relative(workspace, path.resolve(workspace, where.file))
-    props.file = relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative.split(path.sep).join('/') : where.file
+    props.file =
+      relative && !relative.startsWith('..') && !path.isAbsolute(relative)
+        ? relative.split(path.sep).join('/')
+        : where.file
     props.title ??= path.basename(where.file)
   }
   return props

@@ -67,7 +67,16 @@ export const MetaFolder = '.scipio-s3-cache'
  * Events whose code is the repository's own (a push, a schedule, a manual run). Any other event, above all
  * pull_request and pull_request_target, may run code from a fork: uploading from it could poison the cache.
  */
-export const TrustedEvents = ['push', 'schedule', 'workflow_dispatch', 'release', 'create', 'repository_dispatch', 'merge_group', 'deployment'] as const
+export const TrustedEvents = [
+  'push',
+  'schedule',
+  'workflow_dispatch',
+  'release',
+  'create',
+  'repository_dispatch',
+  'merge_group',
+  'deployment',
+] as const
 
 /** Environment variables this action reads besides its inputs. */
 export const Env = {

@@ -28,7 +28,11 @@ export function parseOutputFile(text: string): Record<string, string> {
 }
 
 /** Runs `node dist/index.js` the way the runner does: inputs as INPUT_* variables, outputs and summary as files. */
-export async function runAction(inputs: Record<string, string>, env: Record<string, string> = {}, entry = 'dist/index.js'): Promise<ActionRun> {
+export async function runAction(
+  inputs: Record<string, string>,
+  env: Record<string, string> = {},
+  entry = 'dist/index.js',
+): Promise<ActionRun> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'action-run-'))
   const outputFile = path.join(dir, 'output')
   const summaryFile = path.join(dir, 'summary')
@@ -60,7 +64,11 @@ export async function runAction(inputs: Record<string, string>, env: Record<stri
 }
 
 /** The inputs that point the action at a test S3 server with the test credentials, plus `extra`. */
-export function s3TestInputs(endpoint: string, bucket: string, extra: Record<string, string> = {}): Record<string, string> {
+export function s3TestInputs(
+  endpoint: string,
+  bucket: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     bucket,
     region: 'us-east-1',

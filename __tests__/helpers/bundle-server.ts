@@ -35,7 +35,10 @@ export async function makeTestBundle(version: string): Promise<TestBundle> {
     ['macos', 'x86_64-apple-macosx'],
     ['linux', 'x86_64-unknown-linux-gnu'],
     ['linux', 'aarch64-unknown-linux-gnu'],
-  ].map(([platform, triple]) => ({ path: `scipio-${version}-${platform}/${triple}/bin/scipio`, supportedTriples: [triple!] }))
+  ].map(([platform, triple]) => ({
+    path: `scipio-${version}-${platform}/${triple}/bin/scipio`,
+    supportedTriples: [triple!],
+  }))
   for (const v of variants) {
     await fs.mkdir(path.join(bundle, path.dirname(v.path)), { recursive: true })
     await fs.writeFile(path.join(bundle, v.path), script, { mode: 0o755 })

@@ -15,19 +15,28 @@ export interface Cdn {
 export async function startCdn(origin: string, bucket: string, basePath = '/cache', missingStatus = 404): Promise<Cdn> {
   const cdn: Cdn = { baseUrl: '', requests: [], close: async () => undefined }
   const server = http.createServer((req, res) => {
-    cdn.requests.push({ method: req.method ?? '', url: req.url ?? '', authorized: req.headers.authorization !== undefined })
+    cdn.requests.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      authorized: req.headers.authorization !== undefined,
+    })
     if ((req.method !== 'GET' && req.method !== 'HEAD') || !req.url?.startsWith(`${basePath}/`)) {
       res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 404 : 405).end()
       return
     }
-    const upstream = http.request(`${origin}/${bucket}/${req.url.slice(basePath.length + 1)}`, { method: req.method }, (up) => {
-      const headers: http.OutgoingHttpHeaders = { 'cache-control': 'public, max-age=60', via: '1.1 cdn-stand-in' }
-      for (const name of ['content-length', 'content-type', 'etag', 'last-modified']) if (up.headers[name]) headers[name] = up.headers[name]
-      // S3 answers 403 for a missing key when anonymous users may not list the bucket.
-      const status = up.statusCode === 404 ? missingStatus : (up.statusCode ?? 502)
-      res.writeHead(status, headers)
-      up.pipe(res)
-    })
+    const upstream = http.request(
+      `${origin}/${bucket}/${req.url.slice(basePath.length + 1)}`,
+      { method: req.method },
+      (up) => {
+        const headers: http.OutgoingHttpHeaders = { 'cache-control': 'public, max-age=60', via: '1.1 cdn-stand-in' }
+        for (const name of ['content-length', 'content-type', 'etag', 'last-modified'])
+          if (up.headers[name]) headers[name] = up.headers[name]
+        // S3 answers 403 for a missing key when anonymous users may not list the bucket.
+        const status = up.statusCode === 404 ? missingStatus : (up.statusCode ?? 502)
+        res.writeHead(status, headers)
+        up.pipe(res)
+      },
+    )
     upstream.on('error', () => res.destroy())
     upstream.end()
   })

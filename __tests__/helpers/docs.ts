@@ -36,7 +36,11 @@ export function readActionFile(file: string): ActionFile {
 }
 
 function splitRow(line: string): string[] {
-  const cells = line.trim().replace(/^\|/, '').replace(/\|$/, '').split(/(?<!\\)\|/)
+  const cells = line
+    .trim()
+    .replace(/^\|/, '')
+    .replace(/\|$/, '')
+    .split(/(?<!\\)\|/)
   return cells.map((c) => c.trim().replace(/\\\|/g, '|'))
 }
 
@@ -78,7 +82,10 @@ export interface Step {
  * Every step of a workflow document that uses this action, with the action file it runs:
  * `<owner>/scipio-s3-cache@v1` → action.yml, `<owner>/scipio-s3-cache/restore@v1` → restore/action.yml.
  */
-export function stepsUsingAction(workflow: unknown, repoName = 'scipio-s3-cache'): { step: Step; actionFile: string }[] {
+export function stepsUsingAction(
+  workflow: unknown,
+  repoName = 'scipio-s3-cache',
+): { step: Step; actionFile: string }[] {
   const jobs = (workflow as { jobs?: Record<string, { steps?: Step[] }> }).jobs ?? {}
   const found: { step: Step; actionFile: string }[] = []
   for (const step of Object.values(jobs).flatMap((job) => job.steps ?? [])) {
@@ -131,7 +138,8 @@ export function markdownLinks(markdown: string): Link[] {
   const links: Link[] = []
   for (const [i, line] of withoutFences(markdown).entries()) {
     const text = line.replace(/`[^`]*`/g, '')
-    for (const m of text.matchAll(/\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) links.push({ target: m[1]!, line: i + 1 })
+    for (const m of text.matchAll(/\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g))
+      links.push({ target: m[1]!, line: i + 1 })
   }
   return links
 }

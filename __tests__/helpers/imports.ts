@@ -5,7 +5,8 @@ import * as path from 'node:path'
 export type ImportGraph = Map<string, string[]>
 
 // Static imports and re-exports (`import type` included), and dynamic `import('...')`: every way a module names another.
-const specifiers = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)|^import\s*['"](\.[^'"]+)['"]/gm
+const specifiers =
+  /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)|^import\s*['"](\.[^'"]+)['"]/gm
 
 function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -70,7 +71,8 @@ export function importsAgainstOrder(graph: ImportGraph, tiers: string[][], entri
       if (a === b || b === '') continue
       if (a === '') wrong.push(`${from} -> ${to}: src/'s shared files import no stage`)
       else if (tierOf(a) < 0 || tierOf(b) < 0) wrong.push(`${from} -> ${to}: ${tierOf(a) < 0 ? a : b}/ is in no tier`)
-      else if (tierOf(b) >= tierOf(a)) wrong.push(`${from} -> ${to}: ${a}/ may import only the stages below it, and ${b}/ is not`)
+      else if (tierOf(b) >= tierOf(a))
+        wrong.push(`${from} -> ${to}: ${a}/ may import only the stages below it, and ${b}/ is not`)
     }
   }
   return wrong

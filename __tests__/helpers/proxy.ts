@@ -60,7 +60,8 @@ export type Match = (req: http.IncomingMessage) => boolean
 
 export const isArchiveGet: Match = (req) => req.method === 'GET' && /\.tar\.(zst|gz)(\?|$)/.test(req.url ?? '')
 export const isIndexGet: Match = (req) => req.method === 'GET' && /\/packages\/[0-9a-f]{64}\.json/.test(req.url ?? '')
-export const isArchivePut: Match = (req) => (req.method === 'PUT' || req.method === 'POST') && /\.tar\.(zst|gz)(\?|$)/.test(req.url ?? '')
+export const isArchivePut: Match = (req) =>
+  (req.method === 'PUT' || req.method === 'POST') && /\.tar\.(zst|gz)(\?|$)/.test(req.url ?? '')
 export const isAnyPut: Match = (req) => req.method === 'PUT' || req.method === 'POST'
 
 /** Applies `fault` to the first `times` requests that match; the rest pass through. */
@@ -75,7 +76,13 @@ export function limited(match: Match, times: number, fault: Fault): Fault & { hi
   return wrapped
 }
 
-function s3Error(res: http.ServerResponse, status: number, code: string, message: string, headers: http.OutgoingHttpHeaders = {}) {
+function s3Error(
+  res: http.ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: http.OutgoingHttpHeaders = {},
+) {
   const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>TEST</RequestId></Error>`
   res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), ...headers })
   res.end(body)

@@ -12,7 +12,10 @@ export interface TestCredentials {
   secretAccessKey: string
 }
 
-export const testCredentials: TestCredentials = { accessKeyId: 'AKIASCIPIOTEST0001', secretAccessKey: 'test-secret-key-0123456789abcdefghij' }
+export const testCredentials: TestCredentials = {
+  accessKeyId: 'AKIASCIPIOTEST0001',
+  secretAccessKey: 'test-secret-key-0123456789abcdefghij',
+}
 
 export interface S3Server {
   port: number
@@ -23,7 +26,10 @@ export interface S3Server {
 }
 
 /** Starts s3rver in its own process on 127.0.0.1 (port chosen by the system) with the given buckets. */
-export async function startS3Server(buckets: string[], credentials: TestCredentials[] = [testCredentials]): Promise<S3Server> {
+export async function startS3Server(
+  buckets: string[],
+  credentials: TestCredentials[] = [testCredentials],
+): Promise<S3Server> {
   const directory = await fs.mkdtemp(path.join(os.tmpdir(), 's3rver-test-'))
   const args = ['--openssl-legacy-provider', path.join(root, 'scripts/s3-server.mjs'), '--dir', directory]
   for (const b of buckets) args.push('--bucket', b)

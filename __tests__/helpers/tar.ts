@@ -7,7 +7,15 @@ export interface RawEntry {
   mode?: number
 }
 
-const typeFlags: Record<RawEntry['type'], string> = { file: '0', hardlink: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6' }
+const typeFlags: Record<RawEntry['type'], string> = {
+  file: '0',
+  hardlink: '1',
+  symlink: '2',
+  char: '3',
+  block: '4',
+  dir: '5',
+  fifo: '6',
+}
 
 function octal(value: number, width: number): string {
   return value.toString(8).padStart(width - 1, '0') + '\0'

@@ -13,7 +13,10 @@ export async function snapshotTree(dir: string): Promise<Record<string, string>>
     else if (stat.isDirectory()) {
       if (rel) out[rel] = `dir ${mode}`
       for (const name of (await fs.readdir(abs)).sort()) await walk(path.join(rel, name))
-    } else if (stat.isFile()) out[rel] = `file ${mode} ${createHash('sha256').update(await fs.readFile(abs)).digest('hex')}`
+    } else if (stat.isFile())
+      out[rel] = `file ${mode} ${createHash('sha256')
+        .update(await fs.readFile(abs))
+        .digest('hex')}`
     else out[rel] = 'other'
   }
   await walk('')

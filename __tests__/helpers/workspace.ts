@@ -30,7 +30,8 @@ export type DoubleGraph = Record<string, { targets: DoubleTarget[] }>
 /** A dependencies package with the example's manifest, `resolved` as Package.resolved and `graph` as what the double builds. */
 export async function doubleWorkspace(resolved: string, graph: DoubleGraph, manifest?: string): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'double-ws-'))
-  if (manifest === undefined) await fs.copyFile(path.join(root, 'example/MyAppDependencies/Package.swift'), path.join(dir, 'Package.swift'))
+  if (manifest === undefined)
+    await fs.copyFile(path.join(root, 'example/MyAppDependencies/Package.swift'), path.join(dir, 'Package.swift'))
   else await fs.writeFile(path.join(dir, 'Package.swift'), manifest)
   await fs.writeFile(path.join(dir, 'Package.resolved'), resolved)
   await fs.writeFile(path.join(dir, 'scipio-test-double.json'), JSON.stringify({ packages: graph }))
@@ -54,7 +55,10 @@ export function doubleEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv
 }
 
 /** Runs the double as a user runs `scipio` (rejects with the exit code when it fails). */
-export async function runScipioDouble(args: string[], extraEnv: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
+export async function runScipioDouble(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ stdout: string; stderr: string }> {
   return promisify(execFile)(path.join(doubleBin, 'scipio'), args, { env: doubleEnv(extraEnv) })
 }
 
@@ -66,5 +70,8 @@ export interface DoubleEvent {
 /** What the double logged (SCIPIO_TEST_DOUBLE_LOG): one event per target per run. */
 export async function readDoubleLog(file: string): Promise<DoubleEvent[]> {
   const text = await fs.readFile(file, 'utf8').catch(() => '')
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as DoubleEvent)
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as DoubleEvent)
 }

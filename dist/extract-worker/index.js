@@ -121,7 +121,13 @@ async function pack_planArchive(directory, folder, file) {
                 await visit(`${rel}/${name}`);
         }
         else if (stat.isSymbolicLink()) {
-            entries.push({ ...base, type: 'symlink', size: 0, linkpath: await fs.readlink(path.join(directory, rel)), order: orderKey(rel, 'symlink') });
+            entries.push({
+                ...base,
+                type: 'symlink',
+                size: 0,
+                linkpath: await fs.readlink(path.join(directory, rel)),
+                order: orderKey(rel, 'symlink'),
+            });
         }
         else if (stat.isFile()) {
             entries.push({ ...base, type: 'file', size: stat.size, linkpath: '', order: orderKey(rel, 'file') });
@@ -133,7 +139,15 @@ async function pack_planArchive(directory, folder, file) {
     const version = await fs.lstat(path.join(directory, file));
     if (!version.isFile())
         throw new Error(`${file} is not a file`);
-    entries.push({ rel: file, type: 'file', mode: version.mode & 0o777, mtime: Math.floor(version.mtimeMs / 1000), size: version.size, linkpath: '', order: '' });
+    entries.push({
+        rel: file,
+        type: 'file',
+        mode: version.mode & 0o777,
+        mtime: Math.floor(version.mtimeMs / 1000),
+        size: version.size,
+        linkpath: '',
+        order: '',
+    });
     const items = interleave(entries);
     let tarBytes = 3 * BLOCK; // the marker, and the two blocks that end an archive
     for (const item of items)
@@ -366,7 +380,10 @@ function number(block, start, length) {
             value = value * 256 + block[start + i];
         return value;
     }
-    const text = block.toString('latin1', start, start + length).replace(/[\0 ].*$/s, '').trim();
+    const text = block
+        .toString('latin1', start, start + length)
+        .replace(/[\0 ].*$/s, '')
+        .trim();
     if (text === '')
         return 0;
     if (!/^[0-7]+$/.test(text))
@@ -541,7 +558,7 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
     async writeAll(fd, piece, position) {
         let done = 0;
         while (done < piece.length) {
-            const written = await new Promise((resolve, reject) => external_node_fs_namespaceObject.write(fd, piece, done, piece.length - done, position + done, (error, n) => (error ? reject(error) : resolve(n))));
+            const written = await new Promise((resolve, reject) => external_node_fs_namespaceObject.write(fd, piece, done, piece.length - done, position + done, (error, n) => error ? reject(error) : resolve(n)));
             if (written === 0)
                 throw new Error('short write');
             done += written;
@@ -639,7 +656,8 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
         if (header.part) {
             const { offset, total } = header.part;
             const known = this.pieces.get(abs);
-            if (offset + header.size > total || (offset === 0 ? known !== undefined : known?.next !== offset || known.total !== total)) {
+            if (offset + header.size > total ||
+                (offset === 0 ? known !== undefined : known?.next !== offset || known.total !== total)) {
                 throw new guard_CorruptArchiveError(`the archive is corrupted (a piece of '${header.path}' out of place)`);
             }
             this.pieces.set(abs, { next: offset + header.size, total });
@@ -782,7 +800,10 @@ function decompressor(format) {
     if (format === 'tar.gz')
         return external_node_zlib_namespaceObject.createGunzip({ chunkSize });
     const windowLogMax = z.constants.ZSTD_d_windowLogMax;
-    return z.createZstdDecompress({ chunkSize, ...(windowLogMax !== undefined ? { params: { [windowLogMax]: zstdWindowLog } } : {}) });
+    return z.createZstdDecompress({
+        chunkSize,
+        ...(windowLogMax !== undefined ? { params: { [windowLogMax]: zstdWindowLog } } : {}),
+    });
 }
 /**
  * Streams a compressed tar of `entries` (a framework folder and its VersionFile, relative to `directory`),
@@ -878,7 +899,11 @@ const extractOnThisThread = {
 };
 function toMessage(error) {
     const e = error;
-    return { name: String(e?.name ?? 'Error'), message: String(e?.message ?? error), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
+    return {
+        name: String(e?.name ?? 'Error'),
+        message: String(e?.message ?? error),
+        ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+    };
 }
 function fromMessage(error) {
     if (error.name === 'UnsafeArchiveError')
@@ -1122,7 +1147,9 @@ function extractor(concurrency) {
     if (shared)
         return shared;
     const file = workerFile();
-    shared = file ? new ThreadPool(file, Math.max(1, Math.min(concurrency, availableParallelism())), concurrency) : extractOnThisThread;
+    shared = file
+        ? new ThreadPool(file, Math.max(1, Math.min(concurrency, availableParallelism())), concurrency)
+        : extractOnThisThread;
     return shared;
 }
 

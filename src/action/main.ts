@@ -44,9 +44,13 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
 
     if (report.restore?.complete) {
       report.buildSkipped = true
-      log.info('Every framework of this exact build was restored and a producer marked it complete: skipping the Scipio build.')
+      log.info(
+        'Every framework of this exact build was restored and a producer marked it complete: skipping the Scipio build.',
+      )
     } else {
-      const swiftpm = setup.cacheSwiftpm ? await restoreSwiftpmCache(config.packageDirectory, setup.resolved.path, setup.cache, log) : undefined
+      const swiftpm = setup.cacheSwiftpm
+        ? await restoreSwiftpmCache(config.packageDirectory, setup.resolved.path, setup.cache, log)
+        : undefined
       const buildStarted = Date.now()
       const build = await buildStage(setup, log)
       report.buildMs = Date.now() - buildStarted
@@ -56,18 +60,34 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
       if (swiftpm) await saveSwiftpmCache(swiftpm, build.exitCode === 0, setup.cache, log)
     }
     const buildSucceeded = report.buildSkipped || report.buildExitCode === 0
-    const nothingHit = nothingHitWarning(report.restore, report.explanation, setup.plan.packages.length, { count: report.built.length, what: 'frameworks built' }, produce)
+    const nothingHit = nothingHitWarning(
+      report.restore,
+      report.explanation,
+      setup.plan.packages.length,
+      { count: report.built.length, what: 'frameworks built' },
+      produce,
+    )
     if (nothingHit) log.warning(nothingHit)
 
     if (produce) {
-      report.save = await saveStage(setup, log, buildSucceeded, report.restore, perTargetBuildMs(report.built, report.buildMs))
+      report.save = await saveStage(
+        setup,
+        log,
+        buildSucceeded,
+        report.restore,
+        perTargetBuildMs(report.built, report.buildMs),
+      )
     }
 
     setOutputs(report)
-    await writeSummary(report).catch((error: unknown) => log.warning(`Could not write the job summary: ${errorMessage(error)}`))
+    await writeSummary(report).catch((error: unknown) =>
+      log.warning(`Could not write the job summary: ${errorMessage(error)}`),
+    )
     const problems = [...(report.restore?.problems ?? []), ...(report.save?.problems ?? [])]
     if (!buildSucceeded) {
-      core.setFailed(`Scipio failed with exit code ${report.buildExitCode}.${produce ? ' The frameworks it did build were uploaded.' : ''}`)
+      core.setFailed(
+        `Scipio failed with exit code ${report.buildExitCode}.${produce ? ' The frameworks it did build were uploaded.' : ''}`,
+      )
     } else if (config.strict && problems.length > 0) {
       core.setFailed(strictFailure(problems))
     } else {

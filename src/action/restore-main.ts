@@ -5,7 +5,14 @@ import { errorMessage } from '../errors.js'
 import { explainStage, nothingHitWarning } from '../explain/explain.js'
 import { actionInputReader, readBoolean, withMode, type InputReader } from '../inputs/inputs.js'
 import { actionLog, type Log } from '../log.js'
-import { missFailure, restoredTargets, setKeyOutputs, strictFailure, writeSummary, type RunReport } from '../report/report.js'
+import {
+  missFailure,
+  restoredTargets,
+  setKeyOutputs,
+  strictFailure,
+  writeSummary,
+  type RunReport,
+} from '../report/report.js'
 import { protectSecrets, setUp } from '../setup/setup.js'
 import { cacheMisses } from '../restore/restore.js'
 import { restoreStage } from '../flow/stages.js'
@@ -26,14 +33,28 @@ export async function runRestore(read: InputReader = actionInputReader, log: Log
     const setup = await setUp(reader, log)
     const started = Date.now()
     const outcome = await restoreStage(setup, log, lookupOnly)
-    const report: RunReport = { restore: outcome, built: [], buildSkipped: true, plan: setup.plan, restoreMs: Date.now() - started }
+    const report: RunReport = {
+      restore: outcome,
+      built: [],
+      buildSkipped: true,
+      plan: setup.plan,
+      restoreMs: Date.now() - started,
+    }
     const misses = cacheMisses(outcome)
     report.explanation = await explainStage(setup, outcome, log)
-    const nothingHit = nothingHitWarning(outcome, report.explanation, setup.plan.packages.length, { count: misses.length, what: 'packages or targets missing' }, false)
+    const nothingHit = nothingHitWarning(
+      outcome,
+      report.explanation,
+      setup.plan.packages.length,
+      { count: misses.length, what: 'packages or targets missing' },
+      false,
+    )
     if (nothingHit) log.warning(nothingHit)
     setRestoreOutputs(misses, restoredTargets(report), misses.length === 0)
     setKeyOutputs(report)
-    await writeSummary(report).catch((error: unknown) => log.warning(`Could not write the job summary: ${errorMessage(error)}`))
+    await writeSummary(report).catch((error: unknown) =>
+      log.warning(`Could not write the job summary: ${errorMessage(error)}`),
+    )
     if (misses.length > 0 && setup.config.failOnCacheMiss) {
       core.setFailed(missFailure(misses))
     } else if (setup.config.strict && outcome.problems.length > 0) {

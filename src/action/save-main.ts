@@ -31,7 +31,9 @@ export async function runSave(read: InputReader = actionInputReader, log: Log = 
     const saved = await saveStage(setup, log, false)
     const report: RunReport = { built: [], buildSkipped: true, save: saved }
     setSaveOutputs(uploadedTargets(report))
-    await writeSummary(report).catch((error: unknown) => log.warning(`Could not write the job summary: ${errorMessage(error)}`))
+    await writeSummary(report).catch((error: unknown) =>
+      log.warning(`Could not write the job summary: ${errorMessage(error)}`),
+    )
     if (setup.config.strict && saved.problems.length > 0) {
       core.setFailed(strictFailure(saved.problems))
     }

@@ -3,7 +3,13 @@ import { PassThrough, type Readable, Transform, type TransformCallback, type Wri
 import { pipeline } from 'node:stream/promises'
 import * as zlib from 'node:zlib'
 import { TarExtractor } from './extract.js'
-import { CorruptArchiveError, defaultExtractLimits, EntryGuard, UnsafeArchiveError, type ExtractLimits } from './guard.js'
+import {
+  CorruptArchiveError,
+  defaultExtractLimits,
+  EntryGuard,
+  UnsafeArchiveError,
+  type ExtractLimits,
+} from './guard.js'
 import { moved } from './garbage.js'
 import type { ArchiveFormat } from '../keys/keys.js'
 import { planArchive, writeTar } from './pack.js'
@@ -70,7 +76,10 @@ function compressor(format: ArchiveFormat, pledgedSrcSize: number): Transform {
 function decompressor(format: ArchiveFormat): Transform {
   if (format === 'tar.gz') return zlib.createGunzip({ chunkSize })
   const windowLogMax = (z.constants as unknown as Record<string, number | undefined>).ZSTD_d_windowLogMax
-  return z.createZstdDecompress({ chunkSize, ...(windowLogMax !== undefined ? { params: { [windowLogMax]: zstdWindowLog } } : {}) })
+  return z.createZstdDecompress({
+    chunkSize,
+    ...(windowLogMax !== undefined ? { params: { [windowLogMax]: zstdWindowLog } } : {}),
+  })
 }
 
 /**
@@ -113,14 +122,21 @@ export async function extractArchive(
   /** Stages on the compressed bytes before decompression (hashing, stall detection). */
   inspect: Transform[] = [],
 ): Promise<void> {
-  await explained(pipeline([source, ...inspect, decompressor(format), new TarExtractor(destination, new EntryGuard(roots, limits))]))
+  await explained(
+    pipeline([source, ...inspect, decompressor(format), new TarExtractor(destination, new EntryGuard(roots, limits))]),
+  )
 }
 
 /**
  * The same as extractArchive, for a caller that writes the compressed bytes itself: `input` takes them
  * (a write's callback says the chunk's memory may be reused), `done` settles once extraction has stopped.
  */
-export function openExtraction(destination: string, format: ArchiveFormat, roots: { folder: string; file: string }, limits: ExtractLimits): { input: Writable; done: Promise<void> } {
+export function openExtraction(
+  destination: string,
+  format: ArchiveFormat,
+  roots: { folder: string; file: string },
+  limits: ExtractLimits,
+): { input: Writable; done: Promise<void> } {
   const input = decompressor(format)
   return { input, done: explained(pipeline(input, new TarExtractor(destination, new EntryGuard(roots, limits)))) }
 }

@@ -64,7 +64,11 @@ type FromWorker =
 
 function toMessage(error: unknown): { name: string; message: string; code?: string } {
   const e = error as { name?: unknown; message?: unknown; code?: unknown }
-  return { name: String(e?.name ?? 'Error'), message: String(e?.message ?? error), ...(typeof e?.code === 'string' ? { code: e.code } : {}) }
+  return {
+    name: String(e?.name ?? 'Error'),
+    message: String(e?.message ?? error),
+    ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+  }
 }
 
 function fromMessage(error: { name: string; message: string; code?: string }): Error {
@@ -305,7 +309,9 @@ export class ThreadPool implements Extractor {
 /** dist/extract-worker/index.js, beside or above the running bundle (dist/index.js, dist/restore/index.js, ...). */
 function workerFile(): string | undefined {
   const here = path.dirname(fileURLToPath(import.meta.url))
-  return [path.join(here, 'extract-worker', 'index.js'), path.join(here, '..', 'extract-worker', 'index.js')].find((file) => existsSync(file))
+  return [path.join(here, 'extract-worker', 'index.js'), path.join(here, '..', 'extract-worker', 'index.js')].find(
+    (file) => existsSync(file),
+  )
 }
 
 let shared: Extractor | undefined
@@ -314,6 +320,8 @@ let shared: Extractor | undefined
 export function extractor(concurrency: number): Extractor {
   if (shared) return shared
   const file = workerFile()
-  shared = file ? new ThreadPool(file, Math.max(1, Math.min(concurrency, availableParallelism())), concurrency) : extractOnThisThread
+  shared = file
+    ? new ThreadPool(file, Math.max(1, Math.min(concurrency, availableParallelism())), concurrency)
+    : extractOnThisThread
   return shared
 }

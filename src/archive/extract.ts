@@ -61,9 +61,13 @@ function number(block: Buffer, start: number, length: number): number {
     for (let i = 1; i < length; i++) value = value * 256 + block[start + i]!
     return value
   }
-  const text = block.toString('latin1', start, start + length).replace(/[\0 ].*$/s, '').trim()
+  const text = block
+    .toString('latin1', start, start + length)
+    .replace(/[\0 ].*$/s, '')
+    .trim()
   if (text === '') return 0
-  if (!/^[0-7]+$/.test(text)) throw new CorruptArchiveError(`the archive is corrupted (bad number '${text}' in a tar header)`)
+  if (!/^[0-7]+$/.test(text))
+    throw new CorruptArchiveError(`the archive is corrupted (bad number '${text}' in a tar header)`)
   return parseInt(text, 8)
 }
 
@@ -81,7 +85,8 @@ function paxRecords(data: Buffer): Record<string, string> {
   while (at < data.length) {
     const space = data.indexOf(0x20, at)
     const length = space === -1 ? NaN : Number(data.toString('latin1', at, space))
-    if (!Number.isSafeInteger(length) || length <= 0 || at + length > data.length) throw new CorruptArchiveError('the archive is corrupted (bad pax record)')
+    if (!Number.isSafeInteger(length) || length <= 0 || at + length > data.length)
+      throw new CorruptArchiveError('the archive is corrupted (bad pax record)')
     const record = data.toString('utf8', space + 1, at + length - 1)
     const eq = record.indexOf('=')
     if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1)
@@ -98,7 +103,8 @@ function applyPax(header: Header, pax: Record<string, string>): void {
   if (pax['SCIPIO.offset'] !== undefined || pax['SCIPIO.size'] !== undefined) {
     const offset = Number(pax['SCIPIO.offset'])
     const total = Number(pax['SCIPIO.size'])
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(total) || offset < 0 || total < 0) throw new CorruptArchiveError('the archive is corrupted (bad file piece)')
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(total) || offset < 0 || total < 0)
+      throw new CorruptArchiveError('the archive is corrupted (bad file piece)')
     header.part = { offset, total }
   }
 }
@@ -145,7 +151,11 @@ export class TarExtractor extends Writable {
 
   override _final(callback: (error?: Error | null) => void): void {
     if (!this.ended || this.pieces.size > 0) {
-      callback(new CorruptArchiveError(`the archive is corrupted (${this.ended ? 'pieces of a file are missing' : 'it ends before the end-of-archive blocks'})`))
+      callback(
+        new CorruptArchiveError(
+          `the archive is corrupted (${this.ended ? 'pieces of a file are missing' : 'it ends before the end-of-archive blocks'})`,
+        ),
+      )
       return
     }
     try {
@@ -187,7 +197,7 @@ export class TarExtractor extends Writable {
               return this.consume(chunk, offset)
             })
           }
-          for (let done = 0; done < piece.length; ) {
+          for (let done = 0; done < piece.length;) {
             const written = fs.writeSync(this.fd, piece, done, piece.length - done, this.position)
             if (written === 0) throw new Error('short write')
             done += written
@@ -222,7 +232,9 @@ export class TarExtractor extends Writable {
     let done = 0
     while (done < piece.length) {
       const written = await new Promise<number>((resolve, reject) =>
-        fs.write(fd, piece, done, piece.length - done, position + done, (error, n) => (error ? reject(error) : resolve(n))),
+        fs.write(fd, piece, done, piece.length - done, position + done, (error, n) =>
+          error ? reject(error) : resolve(n),
+        ),
       )
       if (written === 0) throw new Error('short write')
       done += written
@@ -231,7 +243,8 @@ export class TarExtractor extends Writable {
 
   private collect(piece: Buffer): void {
     // Metadata records (pax, long names) are small; the EntryGuard's caps do not see them, so cap them here.
-    if (this.pendingBytes + piece.length > 1024 * 1024) throw new UnsafeArchiveError('refused: a tar metadata record larger than 1 MiB')
+    if (this.pendingBytes + piece.length > 1024 * 1024)
+      throw new UnsafeArchiveError('refused: a tar metadata record larger than 1 MiB')
     this.pending.push(Buffer.from(piece))
     this.pendingBytes += piece.length
   }
@@ -274,9 +287,15 @@ export class TarExtractor extends Writable {
     this.nextPax = {}
     if (header.type === 'FIFO' && header.path === piecesMarker && header.size === 0) return // see pack.ts
     // Pieces of a file (pack.ts): type M with their place in pax records; anything else is damage.
-    if ((header.type === 'ContinuationFile') !== (header.part !== undefined)) throw new CorruptArchiveError('the archive is corrupted (a file piece without its place)')
+    if ((header.type === 'ContinuationFile') !== (header.part !== undefined))
+      throw new CorruptArchiveError('the archive is corrupted (a file piece without its place)')
     // A piece is checked like the file it belongs to: same path rules, its bytes counted against the caps.
-    const refusal = this.guard.check(header.path, header.type === 'ContinuationFile' ? 'File' : header.type, header.size, header.type === 'SymbolicLink' ? header.linkpath : undefined)
+    const refusal = this.guard.check(
+      header.path,
+      header.type === 'ContinuationFile' ? 'File' : header.type,
+      header.size,
+      header.type === 'SymbolicLink' ? header.linkpath : undefined,
+    )
     if (refusal) throw new UnsafeArchiveError(`refused: ${refusal}`)
     // Only files keep their body; any body another entry declares is skipped.
     this.header = header
@@ -314,7 +333,10 @@ export class TarExtractor extends Writable {
     if (header.part) {
       const { offset, total } = header.part
       const known = this.pieces.get(abs)
-      if (offset + header.size > total || (offset === 0 ? known !== undefined : known?.next !== offset || known.total !== total)) {
+      if (
+        offset + header.size > total ||
+        (offset === 0 ? known !== undefined : known?.next !== offset || known.total !== total)
+      ) {
         throw new CorruptArchiveError(`the archive is corrupted (a piece of '${header.path}' out of place)`)
       }
       this.pieces.set(abs, { next: offset + header.size, total })

@@ -47,7 +47,8 @@ export class EntryGuard {
     if (!allowedTypes.has(type)) return `'${p}' is a ${type} entry; only files, folders and symlinks are allowed`
     if (p.startsWith('/') || /^[A-Za-z]:/.test(p) || p.includes('\\')) return `'${p}' is an absolute path`
     const parts = p.split('/')
-    if (parts.some((part) => part === '..' || part === '.' || part === '')) return `'${p}' has a '..', '.' or empty component`
+    if (parts.some((part) => part === '..' || part === '.' || part === ''))
+      return `'${p}' has a '..', '.' or empty component`
     const [root] = parts
     if (root === this.roots.file) {
       if (parts.length !== 1 || (type !== 'File' && type !== 'OldFile')) return `'${p}' must be a plain file`
@@ -55,12 +56,14 @@ export class EntryGuard {
       return `'${p}' lies outside ${this.roots.folder}`
     }
     for (let i = 1; i < parts.length; i++) {
-      if (this.symlinks.has(parts.slice(0, i).join('/'))) return `'${p}' would be written through the symlink '${parts.slice(0, i).join('/')}'`
+      if (this.symlinks.has(parts.slice(0, i).join('/')))
+        return `'${p}' would be written through the symlink '${parts.slice(0, i).join('/')}'`
     }
     if (type === 'SymbolicLink') {
       if (!linkpath || linkpath.startsWith('/')) return `symlink '${p}' points to an absolute path`
       const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(p), linkpath))
-      if (resolved !== root && !resolved.startsWith(`${root}/`)) return `symlink '${p}' -> '${linkpath}' points outside ${root}`
+      if (resolved !== root && !resolved.startsWith(`${root}/`))
+        return `symlink '${p}' -> '${linkpath}' points outside ${root}`
       this.symlinks.add(p)
     }
     this.entries += 1

@@ -58,7 +58,13 @@ export async function planArchive(directory: string, folder: string, file: strin
       entries.push({ ...base, type: 'dir', size: 0, linkpath: '', order: orderKey(rel, 'dir') })
       for (const name of (await fs.readdir(path.join(directory, rel))).sort()) await visit(`${rel}/${name}`)
     } else if (stat.isSymbolicLink()) {
-      entries.push({ ...base, type: 'symlink', size: 0, linkpath: await fs.readlink(path.join(directory, rel)), order: orderKey(rel, 'symlink') })
+      entries.push({
+        ...base,
+        type: 'symlink',
+        size: 0,
+        linkpath: await fs.readlink(path.join(directory, rel)),
+        order: orderKey(rel, 'symlink'),
+      })
     } else if (stat.isFile()) {
       entries.push({ ...base, type: 'file', size: stat.size, linkpath: '', order: orderKey(rel, 'file') })
     }
@@ -68,7 +74,15 @@ export async function planArchive(directory: string, folder: string, file: strin
   entries.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0))
   const version = await fs.lstat(path.join(directory, file))
   if (!version.isFile()) throw new Error(`${file} is not a file`)
-  entries.push({ rel: file, type: 'file', mode: version.mode & 0o777, mtime: Math.floor(version.mtimeMs / 1000), size: version.size, linkpath: '', order: '' })
+  entries.push({
+    rel: file,
+    type: 'file',
+    mode: version.mode & 0o777,
+    mtime: Math.floor(version.mtimeMs / 1000),
+    size: version.size,
+    linkpath: '',
+    order: '',
+  })
   const items = interleave(entries)
   let tarBytes = 3 * BLOCK // the marker, and the two blocks that end an archive
   for (const item of items) tarBytes += headerBytes(item).length + padTo(item.part?.length ?? item.entry.size)
@@ -86,7 +100,7 @@ export const partBytes = 1024 * 1024
 function interleave(entries: PackEntry[]): PackItem[] {
   const items: PackItem[] = []
   const groupOf = (e: PackEntry) => (e.type === 'file' ? e.order.slice(0, e.order.lastIndexOf('\0')) : undefined)
-  for (let i = 0; i < entries.length; ) {
+  for (let i = 0; i < entries.length;) {
     const group = groupOf(entries[i]!)
     let j = i + 1
     while (group !== undefined && j < entries.length && groupOf(entries[j]!) === group) j++
@@ -96,7 +110,8 @@ function interleave(entries: PackEntry[]): PackItem[] {
     } else {
       for (let offset = 0; members.some((m) => offset < m.size || offset === 0); offset += partBytes) {
         for (const entry of members) {
-          if (offset < entry.size || offset === 0) items.push({ entry, part: { offset, length: Math.min(partBytes, entry.size - offset) } })
+          if (offset < entry.size || offset === 0)
+            items.push({ entry, part: { offset, length: Math.min(partBytes, entry.size - offset) } })
         }
       }
     }
@@ -138,7 +153,14 @@ function ustarHeader(name: string, prefix: string, e: PackEntry, flag: string, s
 export const piecesMarker = '.scipio-s3-cache-pieces'
 
 function markerHeader(): Buffer {
-  return ustarHeader(piecesMarker, '', { rel: piecesMarker, type: 'file', mode: 0o644, mtime: 0, size: 0, linkpath: '', order: '' }, '6', 0, '')
+  return ustarHeader(
+    piecesMarker,
+    '',
+    { rel: piecesMarker, type: 'file', mode: 0o644, mtime: 0, size: 0, linkpath: '', order: '' },
+    '6',
+    0,
+    '',
+  )
 }
 
 /** Splits a path into ustar's prefix (≤155 bytes) and name (≤100 bytes), if it can be. */
@@ -155,7 +177,8 @@ function splitPath(p: string): [prefix: string, name: string] | undefined {
 function paxRecord(key: string, value: string): string {
   const body = ` ${key}=${value}\n`
   let length = Buffer.byteLength(body) + 1
-  while (String(length).length + Buffer.byteLength(body) !== length) length = String(length).length + Buffer.byteLength(body)
+  while (String(length).length + Buffer.byteLength(body) !== length)
+    length = String(length).length + Buffer.byteLength(body)
   return `${length}${body}`
 }
 
@@ -171,7 +194,14 @@ function headerBytes({ entry: e, part }: PackItem): Buffer {
   const split = splitPath(rel)
   const longLink = Buffer.byteLength(e.linkpath) > 100
   const bigSize = size > 0o77777777777
-  const header = ustarHeader(split?.[1] ?? rel.slice(0, 100), split?.[0] ?? '', e, flag, bigSize ? 0 : size, longLink ? '' : e.linkpath)
+  const header = ustarHeader(
+    split?.[1] ?? rel.slice(0, 100),
+    split?.[0] ?? '',
+    e,
+    flag,
+    bigSize ? 0 : size,
+    longLink ? '' : e.linkpath,
+  )
   if (split && !longLink && !bigSize && !part) return header
   let records = ''
   if (!split) records += paxRecord('path', rel)
@@ -201,7 +231,9 @@ export async function writeTar(plan: PackPlan, sink: Writable): Promise<void> {
   const flush = async () => {
     if (fill === 0) return
     const chunk = buffers[current]!.subarray(0, fill)
-    const sent = new Promise<void>((resolve, reject) => sink.write(chunk, (error) => (error ? reject(error) : resolve())))
+    const sent = new Promise<void>((resolve, reject) =>
+      sink.write(chunk, (error) => (error ? reject(error) : resolve())),
+    )
     sent.catch(() => undefined) // awaited below; this only keeps an early failure from being "unhandled"
     taken[current] = sent
     current = 1 - current
@@ -209,7 +241,7 @@ export async function writeTar(plan: PackPlan, sink: Writable): Promise<void> {
     await taken[current] // the other buffer must be free before it is filled again
   }
   const put = async (bytes: Buffer) => {
-    for (let at = 0; at < bytes.length; ) {
+    for (let at = 0; at < bytes.length;) {
       const n = bytes.copy(buffers[current]!, fill, at)
       fill += n
       at += n
@@ -225,8 +257,13 @@ export async function writeTar(plan: PackPlan, sink: Writable): Promise<void> {
     if (e.type !== 'file' || length === 0) continue
     const handle = await fs.open(path.join(plan.directory, e.rel), 'r')
     try {
-      for (let done = 0; done < length; ) {
-        const { bytesRead } = await handle.read(buffers[current]!, fill, Math.min(bufferBytes - fill, length - done), start + done)
+      for (let done = 0; done < length;) {
+        const { bytesRead } = await handle.read(
+          buffers[current]!,
+          fill,
+          Math.min(bufferBytes - fill, length - done),
+          start + done,
+        )
         if (bytesRead === 0) throw new Error(`${e.rel} shrank while it was being archived`)
         fill += bytesRead
         done += bytesRead

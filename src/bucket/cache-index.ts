@@ -53,8 +53,14 @@ function parseEntry(raw: unknown, label: string, prefix: string, aar: boolean): 
   if (typeof scipioKey !== 'string' || !hex64.test(scipioKey)) throw new Error(`${targetName}: bad scipioKey`)
   if (aar && format !== AarFormat) throw new Error(`${targetName}: the aar list holds another format`)
   if (!aar && format !== 'tar.zst' && format !== 'tar.gz') throw new Error(`${targetName}: unknown format`)
-  if (aar ? key !== aarObjectKey(prefix, targetName, scipioKey) : key !== archiveObjectKey(prefix, targetName, scipioKey, format as ArchiveFormat)) {
-    throw new Error(`${targetName}: the ${aar ? '.aar key is not where scipio-s3-storage puts it' : 'archive key is not where this layout puts it'}`)
+  if (
+    aar
+      ? key !== aarObjectKey(prefix, targetName, scipioKey)
+      : key !== archiveObjectKey(prefix, targetName, scipioKey, format as ArchiveFormat)
+  ) {
+    throw new Error(
+      `${targetName}: the ${aar ? '.aar key is not where scipio-s3-storage puts it' : 'archive key is not where this layout puts it'}`,
+    )
   }
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw new Error(`${targetName}: bad size`)
   if (typeof sha256 !== 'string' || !hex64.test(sha256)) throw new Error(`${targetName}: bad sha256`)
@@ -82,7 +88,9 @@ export function parseIndex(value: unknown, prefix: string, expectedPackageKey: s
   if (value.aarTargets !== undefined && !Array.isArray(value.aarTargets)) throw new Error("'aarTargets' is not a list")
   const targets = [
     ...value.targets.map((raw, i) => parseEntry(raw, `target ${i + 1}`, prefix, false)),
-    ...((value.aarTargets as unknown[] | undefined) ?? []).map((raw, i) => parseEntry(raw, `aar target ${i + 1}`, prefix, true)),
+    ...((value.aarTargets as unknown[] | undefined) ?? []).map((raw, i) =>
+      parseEntry(raw, `aar target ${i + 1}`, prefix, true),
+    ),
   ]
   const names = new Set(targets.map((t) => frameworkName(t.targetName)))
   if (names.size !== targets.length) throw new Error('two targets share one framework name')
@@ -104,7 +112,11 @@ export function newIndex(packageKey: string, pin: Pin, targets: IndexEntry[], no
   return {
     schema: Formats.index,
     packageKey,
-    package: { identity: pin.identity, ...(pin.revision ? { revision: pin.revision } : {}), ...(pin.version ? { version: pin.version } : {}) },
+    package: {
+      identity: pin.identity,
+      ...(pin.revision ? { revision: pin.revision } : {}),
+      ...(pin.version ? { version: pin.version } : {}),
+    },
     createdAt: now.toISOString(),
     targets: [...targets].sort((a, b) => (a.targetName < b.targetName ? -1 : 1)),
   }
@@ -119,11 +131,21 @@ export function sameTargets(a: PackageIndex | undefined, b: PackageIndex): boole
 }
 
 export function parseCompleteMarker(value: unknown, expectedSetKey: string): CompleteMarker {
-  if (!isRecord(value) || value.schema !== Formats.complete || value.setKey !== expectedSetKey || !Array.isArray(value.targets)) {
+  if (
+    !isRecord(value) ||
+    value.schema !== Formats.complete ||
+    value.setKey !== expectedSetKey ||
+    !Array.isArray(value.targets)
+  ) {
     throw new Error('not a completion marker of this format')
   }
   const targets = value.targets.map((raw) => {
-    if (!isRecord(raw) || typeof raw.targetName !== 'string' || typeof raw.scipioKey !== 'string' || !hex64.test(raw.scipioKey)) {
+    if (
+      !isRecord(raw) ||
+      typeof raw.targetName !== 'string' ||
+      typeof raw.scipioKey !== 'string' ||
+      !hex64.test(raw.scipioKey)
+    ) {
       throw new Error('bad target in the completion marker')
     }
     return { targetName: raw.targetName, scipioKey: raw.scipioKey }

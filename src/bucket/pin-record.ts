@@ -67,7 +67,14 @@ function withPrefix(prefix: string, key: string): string {
 
 /** `<prefix>/.scipio-s3-cache/pins/<SHA-256 of the pin>.json`: one object per pin, shared by every toolchain and salt. */
 export function pinRecordObjectKey(prefix: string, pin: Pin): string {
-  const id = sha256Hex(canonicalJson({ identity: pin.identity, revision: pin.revision ?? null, version: pin.version ?? null, branch: pin.branch ?? null }))
+  const id = sha256Hex(
+    canonicalJson({
+      identity: pin.identity,
+      revision: pin.revision ?? null,
+      version: pin.version ?? null,
+      branch: pin.branch ?? null,
+    }),
+  )
   return withPrefix(prefix, `${MetaFolder}/pins/${id}.json`)
 }
 
@@ -110,7 +117,16 @@ export function describeKeyInputs(pin: Pin, build: BuildOptions, toolchain: Tool
   }
 }
 
-const textFields = ['format', 'xcodeVersion', 'xcodeBuildVersion', 'clangVersion', 'configuration', 'frameworkType', 'kind', 'location'] as const
+const textFields = [
+  'format',
+  'xcodeVersion',
+  'xcodeBuildVersion',
+  'clangVersion',
+  'configuration',
+  'frameworkType',
+  'kind',
+  'location',
+] as const
 const hashFields = ['scipioSha256', 'extraArgsSha256', 'saltSha256'] as const
 const flagFields = ['supportSimulators', 'embedDebugSymbols', 'libraryEvolution'] as const
 
@@ -155,7 +171,12 @@ export function parsePinRecord(value: unknown, pin: Pin): PinRecord {
   if (!isRecord(value) || value.schema !== Formats.pinRecord) throw new Error('not a pin record of this format')
   const p = isRecord(value.pin) ? value.pin : {}
   const expected = pinOf(pin)
-  if (p.identity !== expected.identity || p.revision !== expected.revision || p.version !== expected.version || p.branch !== expected.branch) {
+  if (
+    p.identity !== expected.identity ||
+    p.revision !== expected.revision ||
+    p.version !== expected.version ||
+    p.branch !== expected.branch
+  ) {
     throw new Error('the record names another pin')
   }
   if (!Array.isArray(value.entries)) throw new Error("'entries' is not a list")
@@ -179,7 +200,12 @@ export type PinRecordRead =
   | { state: 'unreadable'; problem: string; fatal: boolean }
 
 /** Never throws: a record is only ever an explanation. */
-export async function readPinRecord(storage: Storage, prefix: string, pin: Pin, signal?: AbortSignal): Promise<PinRecordRead> {
+export async function readPinRecord(
+  storage: Storage,
+  prefix: string,
+  pin: Pin,
+  signal?: AbortSignal,
+): Promise<PinRecordRead> {
   const key = pinRecordObjectKey(prefix, pin)
   let raw: unknown
   try {
@@ -208,7 +234,13 @@ function sameDescription(a: KeyDescription, b: KeyDescription): boolean {
  * The record with this package key's entry first. Returns undefined when the record already holds exactly
  * this entry (nothing to write: an unchanged producer run writes nothing).
  */
-export function withEntry(previous: PinRecord | undefined, pin: Pin, packageKey: string, description: KeyDescription, now: Date): PinRecord | undefined {
+export function withEntry(
+  previous: PinRecord | undefined,
+  pin: Pin,
+  packageKey: string,
+  description: KeyDescription,
+  now: Date,
+): PinRecord | undefined {
   const existing = previous?.entries.find((e) => e.packageKey === packageKey)
   if (existing && sameDescription(existing.description, description)) return undefined
   const others = (previous?.entries ?? []).filter((e) => e.packageKey !== packageKey)
@@ -229,10 +261,21 @@ export interface RecordContext {
  * Adds (or confirms) one package key in its pin's record. Returns whether it wrote. A record that is not
  * ours (unusable) is replaced; a storage fault is thrown to the caller, which only warns.
  */
-export async function recordPackageKey(ctx: RecordContext, pin: Pin, packageKey: string, description: KeyDescription): Promise<boolean> {
+export async function recordPackageKey(
+  ctx: RecordContext,
+  pin: Pin,
+  packageKey: string,
+  description: KeyDescription,
+): Promise<boolean> {
   const read = await readPinRecord(ctx.storage, ctx.prefix, pin, ctx.signal)
   if (read.state === 'unreadable') throw new Error(read.problem)
-  const next = withEntry(read.state === 'found' ? read.record : undefined, pin, packageKey, description, (ctx.now ?? (() => new Date()))())
+  const next = withEntry(
+    read.state === 'found' ? read.record : undefined,
+    pin,
+    packageKey,
+    description,
+    (ctx.now ?? (() => new Date()))(),
+  )
   if (!next) return false
   await ctx.storage.put(pinRecordObjectKey(ctx.prefix, pin), Buffer.from(JSON.stringify(next, null, 2)), {
     contentType: 'application/json',

@@ -23,28 +23,88 @@ interface Flag {
 
 const cacheFlags: Record<string, Flag> = {
   [Inputs.Bucket]: { spec: { type: 'string' }, value: 'NAME', help: 'S3 bucket that holds the cache.' },
-  [Inputs.Region]: { spec: { type: 'string' }, value: 'REGION', help: "The bucket's AWS region (us-east-1 by default with --endpoint; 'auto' for R2)." },
-  [Inputs.Endpoint]: { spec: { type: 'string' }, value: 'URL', help: 'Endpoint of an S3-compatible store (MinIO, Cloudflare R2, ...).' },
-  [Inputs.ForcePathStyle]: { spec: { type: 'boolean' }, help: 'Address the bucket in the path (https://endpoint/bucket/key); most S3-compatible stores need it.' },
-  [Inputs.Prefix]: { spec: { type: 'string' }, value: 'PREFIX', help: 'Key prefix of every object (the same as the action’s prefix input).' },
-  profile: { spec: { type: 'string' }, value: 'NAME', help: 'AWS profile from ~/.aws/config and ~/.aws/credentials (sets AWS_PROFILE).' },
+  [Inputs.Region]: {
+    spec: { type: 'string' },
+    value: 'REGION',
+    help: "The bucket's AWS region (us-east-1 by default with --endpoint; 'auto' for R2).",
+  },
+  [Inputs.Endpoint]: {
+    spec: { type: 'string' },
+    value: 'URL',
+    help: 'Endpoint of an S3-compatible store (MinIO, Cloudflare R2, ...).',
+  },
+  [Inputs.ForcePathStyle]: {
+    spec: { type: 'boolean' },
+    help: 'Address the bucket in the path (https://endpoint/bucket/key); most S3-compatible stores need it.',
+  },
+  [Inputs.Prefix]: {
+    spec: { type: 'string' },
+    value: 'PREFIX',
+    help: 'Key prefix of every object (the same as the action’s prefix input).',
+  },
+  profile: {
+    spec: { type: 'string' },
+    value: 'NAME',
+    help: 'AWS profile from ~/.aws/config and ~/.aws/credentials (sets AWS_PROFILE).',
+  },
 }
 
 const publicUrlFlag: Record<string, Flag> = {
-  [Inputs.PublicUrl]: { spec: { type: 'string' }, value: 'URL', help: 'Read anonymously: base URL under which every object key is served (a public bucket URL or a CDN).' },
+  [Inputs.PublicUrl]: {
+    spec: { type: 'string' },
+    value: 'URL',
+    help: 'Read anonymously: base URL under which every object key is served (a public bucket URL or a CDN).',
+  },
 }
 
 const projectFlags: Record<string, Flag> = {
-  [Inputs.PackageDirectory]: { spec: { type: 'string' }, value: 'DIR', help: 'Folder of the Scipio dependencies package (default: the current folder).' },
-  [Inputs.OutputDirectory]: { spec: { type: 'string' }, value: 'DIR', help: 'Folder of the XCFrameworks (default: <package-directory>/XCFrameworks).' },
-  [Inputs.ResolvedFile]: { spec: { type: 'string' }, value: 'FILE', help: 'Package.resolved (default: next to Package.swift, or inside an .xcodeproj/.xcworkspace).' },
-  [Inputs.Configuration]: { spec: { type: 'string' }, value: 'debug|release', help: 'Build configuration (default release).' },
-  [Inputs.SupportSimulators]: { spec: { type: 'boolean' }, help: "Frameworks with simulator slices (Scipio's --support-simulators)." },
-  [Inputs.EmbedDebugSymbols]: { spec: { type: 'boolean' }, help: "Frameworks with embedded debug symbols (Scipio's --embed-debug-symbols)." },
-  [Inputs.FrameworkType]: { spec: { type: 'string' }, value: 'TYPE', help: 'dynamic, static or mergeable (default dynamic).' },
-  [Inputs.LibraryEvolution]: { spec: { type: 'boolean' }, help: "Library evolution enabled (Scipio's --enable-library-evolution)." },
-  [Inputs.ScipioPath]: { spec: { type: 'string' }, value: 'FILE', help: 'The scipio executable (default: scipio on PATH); its bytes are part of the key.' },
-  [Inputs.ExtraArgs]: { spec: { type: 'string' }, value: 'ARGS', help: "The action's extra-args, part of the key; write --extra-args='--flag value'." },
+  [Inputs.PackageDirectory]: {
+    spec: { type: 'string' },
+    value: 'DIR',
+    help: 'Folder of the Scipio dependencies package (default: the current folder).',
+  },
+  [Inputs.OutputDirectory]: {
+    spec: { type: 'string' },
+    value: 'DIR',
+    help: 'Folder of the XCFrameworks (default: <package-directory>/XCFrameworks).',
+  },
+  [Inputs.ResolvedFile]: {
+    spec: { type: 'string' },
+    value: 'FILE',
+    help: 'Package.resolved (default: next to Package.swift, or inside an .xcodeproj/.xcworkspace).',
+  },
+  [Inputs.Configuration]: {
+    spec: { type: 'string' },
+    value: 'debug|release',
+    help: 'Build configuration (default release).',
+  },
+  [Inputs.SupportSimulators]: {
+    spec: { type: 'boolean' },
+    help: "Frameworks with simulator slices (Scipio's --support-simulators).",
+  },
+  [Inputs.EmbedDebugSymbols]: {
+    spec: { type: 'boolean' },
+    help: "Frameworks with embedded debug symbols (Scipio's --embed-debug-symbols).",
+  },
+  [Inputs.FrameworkType]: {
+    spec: { type: 'string' },
+    value: 'TYPE',
+    help: 'dynamic, static or mergeable (default dynamic).',
+  },
+  [Inputs.LibraryEvolution]: {
+    spec: { type: 'boolean' },
+    help: "Library evolution enabled (Scipio's --enable-library-evolution).",
+  },
+  [Inputs.ScipioPath]: {
+    spec: { type: 'string' },
+    value: 'FILE',
+    help: 'The scipio executable (default: scipio on PATH); its bytes are part of the key.',
+  },
+  [Inputs.ExtraArgs]: {
+    spec: { type: 'string' },
+    value: 'ARGS',
+    help: "The action's extra-args, part of the key; write --extra-args='--flag value'.",
+  },
   [Inputs.KeySalt]: { spec: { type: 'string' }, value: 'TEXT', help: "The action's key-salt." },
 }
 
@@ -76,7 +136,10 @@ export const commandSpecs: Record<Command, CommandSpec> = {
     flags: {
       ...cacheFlags,
       ...projectFlags,
-      [Inputs.ShouldPublish]: { spec: { type: 'boolean' }, help: 'Upload with the public-read ACL (only for buckets with ACLs enabled).' },
+      [Inputs.ShouldPublish]: {
+        spec: { type: 'boolean' },
+        help: 'Upload with the public-read ACL (only for buckets with ACLs enabled).',
+      },
       [Inputs.ScipioS3StorageObjects]: {
         spec: { type: 'boolean' },
         help: "Also store each framework as scipio-s3-storage's <prefix>/<Target>/<key>.aar (needs macOS's aa), and index such an object instead of uploading when it is already stored.",
@@ -116,8 +179,15 @@ export const commandSpecs: Record<Command, CommandSpec> = {
         value: 'FILE',
         help: 'Also keep what this Package.resolved uses (repeatable); the project’s own Package.resolved is always kept.',
       },
-      'older-than': { spec: { type: 'string' }, value: 'DAYS', help: 'Only objects last written more than DAYS ago are candidates (default 1; 0 for all).' },
-      delete: { spec: { type: 'boolean' }, help: 'Delete the candidates. Without it, prune only lists them (dry run).' },
+      'older-than': {
+        spec: { type: 'string' },
+        value: 'DAYS',
+        help: 'Only objects last written more than DAYS ago are candidates (default 1; 0 for all).',
+      },
+      delete: {
+        spec: { type: 'boolean' },
+        help: 'Delete the candidates. Without it, prune only lists them (dry run).',
+      },
       json,
       ...generalFlags,
     },
@@ -134,10 +204,14 @@ export interface ParsedCommandLine {
 
 export function parseCommandLine(argv: string[]): ParsedCommandLine {
   const first = argv[0]
-  if (first === undefined || first === '-h' || first === '--help' || first === 'help') return { command: undefined, values: {}, help: true }
-  if (!(commands as readonly string[]).includes(first)) throw new UsageError(`Unknown command '${first}'. Commands: ${commands.join(', ')}.`)
+  if (first === undefined || first === '-h' || first === '--help' || first === 'help')
+    return { command: undefined, values: {}, help: true }
+  if (!(commands as readonly string[]).includes(first))
+    throw new UsageError(`Unknown command '${first}'. Commands: ${commands.join(', ')}.`)
   const command = first as Command
-  const options = Object.fromEntries(Object.entries(commandSpecs[command].flags).map(([name, flag]) => [name, flag.spec]))
+  const options = Object.fromEntries(
+    Object.entries(commandSpecs[command].flags).map(([name, flag]) => [name, flag.spec]),
+  )
   let parsed
   try {
     parsed = parseArgs({ args: argv.slice(1), options, allowPositionals: true, strict: true })
@@ -149,7 +223,12 @@ export function parseCommandLine(argv: string[]): ParsedCommandLine {
   return { command, values, help: values.help === true }
 }
 
-const pathInputs = new Set<string>([Inputs.PackageDirectory, Inputs.OutputDirectory, Inputs.ResolvedFile, Inputs.ScipioPath])
+const pathInputs = new Set<string>([
+  Inputs.PackageDirectory,
+  Inputs.OutputDirectory,
+  Inputs.ResolvedFile,
+  Inputs.ScipioPath,
+])
 
 /**
  * The action's inputs as the command line gives them. Credentials are never flags (a shell's history and
@@ -212,5 +291,17 @@ export function helpText(command?: Command): string {
     ].join('\n')
   }
   const spec = commandSpecs[command]
-  return [`Usage: ${name} ${spec.usage}`, '', spec.summary, '', 'Flags:', ...flagLines(spec.flags), '', ...credentialHelp, '', ...exitCodeHelp, ''].join('\n')
+  return [
+    `Usage: ${name} ${spec.usage}`,
+    '',
+    spec.summary,
+    '',
+    'Flags:',
+    ...flagLines(spec.flags),
+    '',
+    ...credentialHelp,
+    '',
+    ...exitCodeHelp,
+    '',
+  ].join('\n')
 }

@@ -8,5 +8,10 @@ if (unsupported) {
   process.stderr.write(`${unsupported}\n`)
   process.exitCode = 2
 } else {
-  process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() })
+  process.exitCode = await main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+  })
 }

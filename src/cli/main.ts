@@ -55,7 +55,9 @@ async function restoreCommand(ctx: Context): Promise<number> {
   const restored = count('restored')
   const missed = count('missed')
   const bytes = restored.reduce((sum, t) => sum + t.bytes, 0)
-  const lines = [`Restored ${restored.length} frameworks (${formatBytes(bytes)}), kept ${count('kept').length} already in place.`]
+  const lines = [
+    `Restored ${restored.length} frameworks (${formatBytes(bytes)}), kept ${count('kept').length} already in place.`,
+  ]
   if (outcome.packagesMissing.length) lines.push(`Not in the cache: ${outcome.packagesMissing.join(', ')}.`)
   for (const t of missed) lines.push(`Missed ${t.targetName} (${t.package}): ${t.reason ?? 'unknown reason'}.`)
   if (outcome.complete) lines.push('Complete: a producer stored exactly this build, and all of it is in place.')
@@ -74,11 +76,15 @@ async function saveCommand(ctx: Context): Promise<number> {
   const uploaded = of('uploaded')
   const failed = of('failed')
   const bytes = uploaded.reduce((sum, t) => sum + t.bytes, 0)
-  const lines = [`Uploaded ${uploaded.length} frameworks (${formatBytes(bytes)}); ${of('stored').length} were already stored; ${outcome.indexesWritten} indexes written.`]
+  const lines = [
+    `Uploaded ${uploaded.length} frameworks (${formatBytes(bytes)}); ${of('stored').length} were already stored; ${outcome.indexesWritten} indexes written.`,
+  ]
   if (failed.length) lines.push(`Failed: ${failed.map((t) => t.targetName).join(', ')}.`)
-  if (outcome.unmatched.length) lines.push(`Not uploaded (no pin in Package.resolved): ${outcome.unmatched.join(', ')}.`)
+  if (outcome.unmatched.length)
+    lines.push(`Not uploaded (no pin in Package.resolved): ${outcome.unmatched.join(', ')}.`)
   if (outcome.markedComplete) lines.push('Marked this build set complete.')
-  else if (!buildSucceeded) lines.push('Not marked complete: pass --build-succeeded after a successful Scipio build to let consumers skip it.')
+  else if (!buildSucceeded)
+    lines.push('Not marked complete: pass --build-succeeded after a successful Scipio build to let consumers skip it.')
   print(ctx.io, `${lines.join('\n')}\n`)
   return failed.length > 0 ? ExitCode.Failure : ExitCode.Ok
 }
@@ -94,7 +100,10 @@ async function statusCommand(ctx: Context): Promise<number> {
 
 async function pruneCommand(ctx: Context): Promise<number> {
   const olderThanDays = parseDays(ctx.values['older-than'] as string | undefined, defaultOlderThanDays)
-  if (olderThanDays === undefined) throw new UsageError(`--older-than: '${String(ctx.values['older-than'])}' is not a number of days (for example 30, or 0).`)
+  if (olderThanDays === undefined)
+    throw new UsageError(
+      `--older-than: '${String(ctx.values['older-than'])}' is not a number of days (for example 30, or 0).`,
+    )
   const setup = await setUp(flagInputReader('prune', ctx.values, ctx.io.cwd), ctx.log)
   const { config, toolchain } = setup
   const settings = config.storage as S3Settings
@@ -106,11 +115,26 @@ async function pruneCommand(ctx: Context): Promise<number> {
     plans.push(planKeys(config.prefix, resolved.pins, manifest, config.build, toolchain, config.keySalt))
   }
   const admin = new S3Admin(settings)
-  const plan = await planPrune({ prefix: config.prefix, plans, olderThanDays, now: new Date(), storage: setup.storage, admin })
+  const plan = await planPrune({
+    prefix: config.prefix,
+    plans,
+    olderThanDays,
+    now: new Date(),
+    storage: setup.storage,
+    admin,
+  })
   const remove = ctx.values.delete === true
   const result = remove && plan.candidates.length > 0 ? await executePrune(plan, admin) : { deleted: 0, failures: [] }
   if (ctx.values.json === true) {
-    const doc = { schema: 'scipio-s3-cache/prune/v1', bucket: settings.bucket, dryRun: !remove, olderThanDays, keptResolvedFiles: plans.length, ...plan, ...result }
+    const doc = {
+      schema: 'scipio-s3-cache/prune/v1',
+      bucket: settings.bucket,
+      dryRun: !remove,
+      olderThanDays,
+      keptResolvedFiles: plans.length,
+      ...plan,
+      ...result,
+    }
     print(ctx.io, `${JSON.stringify(doc, null, 2)}\n`)
   } else {
     const bytes = plan.candidates.reduce((sum, c) => sum + c.size, 0)
@@ -139,21 +163,28 @@ const handlers: Record<Command, (ctx: Context) => Promise<number>> = {
 /** Uploading and housekeeping need the bucket itself; say so in the command line's terms. */
 function checkBucket(command: Command, values: FlagValues): void {
   if ((command === 'save' || command === 'prune') && !values[Inputs.Bucket]) {
-    throw new UsageError(`${command} needs --bucket (and AWS credentials from the environment or a profile); a public URL is read-only.`)
+    throw new UsageError(
+      `${command} needs --bucket (and AWS credentials from the environment or a profile); a public URL is read-only.`,
+    )
   }
 }
 
 function cliMessage(error: unknown): string {
   // Inputs are flags here: "Input 'bucket': ..." reads "--bucket: ...".
-  let message = error instanceof InputError ? `--${error.input}: ${errorMessage(error).replace(/^Input '[^']+': /, '')}` : errorMessage(error)
+  let message =
+    error instanceof InputError
+      ? `--${error.input}: ${errorMessage(error).replace(/^Input '[^']+': /, '')}`
+      : errorMessage(error)
   if (/no AWS credentials were found/.test(message)) {
-    message += ' On the command line: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, set AWS_PROFILE (or --profile), or read anonymously with --public-url.'
+    message +=
+      ' On the command line: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, set AWS_PROFILE (or --profile), or read anonymously with --public-url.'
   }
   return redact(message)
 }
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
-  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) registerSecret(io.env[name] ?? '')
+  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'])
+    registerSecret(io.env[name] ?? '')
   const terminal = new Terminal(io.stderr)
   let command: Command | undefined
   try {

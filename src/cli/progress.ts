@@ -132,7 +132,13 @@ export class ProgressReporter {
     const arrow = event.direction === 'download' ? '↓' : '↑'
     const t = this.now()
     if (event.state === 'running') {
-      const current = this.running.get(event.id) ?? { target: event.target, bytes: 0, started: t, lastLine: t, ...(event.total ? { total: event.total } : {}) }
+      const current = this.running.get(event.id) ?? {
+        target: event.target,
+        bytes: 0,
+        started: t,
+        lastLine: t,
+        ...(event.total ? { total: event.total } : {}),
+      }
       current.bytes = event.bytes
       this.running.set(event.id, current)
       if (!this.terminal.interactive && t - current.lastLine >= longTransferLineMs) {
@@ -158,7 +164,9 @@ export class ProgressReporter {
   }
 
   private amount(bytes: number, total: number | undefined): string {
-    return total ? `${formatBytes(bytes)} of ${formatBytes(total)} (${Math.floor((bytes / total) * 100)}%)` : formatBytes(bytes)
+    return total
+      ? `${formatBytes(bytes)} of ${formatBytes(total)} (${Math.floor((bytes / total) * 100)}%)`
+      : formatBytes(bytes)
   }
 
   private draw(arrow: string): void {
@@ -173,7 +181,9 @@ export class ProgressReporter {
       if (!largest || (r.total ?? r.bytes) > (largest.total ?? largest.bytes)) largest = r
     }
     const detail = largest ? `; ${largest.target} ${this.amount(largest.bytes, largest.total)}` : ''
-    this.terminal.status(`${arrow} ${this.done} done, ${this.running.size} running, ${formatBytes(this.bytes + inFlight)}${detail}`)
+    this.terminal.status(
+      `${arrow} ${this.done} done, ${this.running.size} running, ${formatBytes(this.bytes + inFlight)}${detail}`,
+    )
   }
 
   finish(): void {

@@ -117,7 +117,10 @@ export async function planPrune(input: PruneInput): Promise<PrunePlan> {
 }
 
 /** Indexes and markers go first, archives last: no index ever names an archive that is already gone. */
-export async function executePrune(plan: PrunePlan, admin: PruneAdmin): Promise<{ deleted: number; failures: DeleteFailure[] }> {
+export async function executePrune(
+  plan: PrunePlan,
+  admin: PruneAdmin,
+): Promise<{ deleted: number; failures: DeleteFailure[] }> {
   const meta = plan.candidates.filter((c) => c.kind !== 'archive').map((c) => c.key)
   const archives = plan.candidates.filter((c) => c.kind === 'archive').map((c) => c.key)
   const failures = await admin.delete(meta)
@@ -142,7 +145,8 @@ export function renderPrunePlan(plan: PrunePlan, bucket: string, keptFiles: numb
     lines.push('Nothing to prune.')
   } else {
     lines.push(`${plan.candidates.length} objects (${formatBytes(bytes)}) to prune:`)
-    for (const c of plan.candidates) lines.push(`  ${c.lastModified.toISOString().slice(0, 10)}  ${formatBytes(c.size).padStart(10)}  ${c.key}`)
+    for (const c of plan.candidates)
+      lines.push(`  ${c.lastModified.toISOString().slice(0, 10)}  ${formatBytes(c.size).padStart(10)}  ${c.key}`)
   }
   return `${lines.join('\n')}\n`
 }

@@ -70,7 +70,11 @@ function forbiddenMeansMissing(setup: RunSetup, error: unknown): boolean {
 }
 
 /** Storage faults (permissions, network) abort the command; an unusable object is reported as missing. */
-async function readJson<T>(setup: RunSetup, key: string, parse: (raw: unknown) => T): Promise<{ value?: T; reason?: string }> {
+async function readJson<T>(
+  setup: RunSetup,
+  key: string,
+  parse: (raw: unknown) => T,
+): Promise<{ value?: T; reason?: string }> {
   let raw: unknown
   try {
     raw = await getJson(setup.storage, key)
@@ -86,7 +90,11 @@ async function readJson<T>(setup: RunSetup, key: string, parse: (raw: unknown) =
   }
 }
 
-async function packageStatus(setup: RunSetup, pkg: PackagePlan, limit: ReturnType<typeof pLimit>): Promise<{ status: PackageStatus; index?: PackageIndex }> {
+async function packageStatus(
+  setup: RunSetup,
+  pkg: PackagePlan,
+  limit: ReturnType<typeof pLimit>,
+): Promise<{ status: PackageStatus; index?: PackageIndex }> {
   const { storage, config } = setup
   const base = {
     identity: pkg.pin.identity,
@@ -96,7 +104,8 @@ async function packageStatus(setup: RunSetup, pkg: PackagePlan, limit: ReturnTyp
     indexKey: pkg.indexKey,
   }
   const read = await limit(() => readJson(setup, pkg.indexKey, (raw) => parseIndex(raw, config.prefix, pkg.packageKey)))
-  if (!read.value) return { status: { ...base, index: 'missing', ...(read.reason ? { reason: read.reason } : {}), targets: [] } }
+  if (!read.value)
+    return { status: { ...base, index: 'missing', ...(read.reason ? { reason: read.reason } : {}), targets: [] } }
   const index = read.value
   const targets = await Promise.all(
     index.targets.map((entry) =>
@@ -111,7 +120,8 @@ async function packageStatus(setup: RunSetup, pkg: PackagePlan, limit: ReturnTyp
         }
         if (!head) return { ...common, state: 'missing', reason: 'the archive the index lists is not in the cache' }
         // A public URL may not report a length (0): only a reported, different size counts against it.
-        if (head.size && head.size !== entry.size) return { ...common, state: 'missing', reason: `size ${head.size} differs from the index's ${entry.size}` }
+        if (head.size && head.size !== entry.size)
+          return { ...common, state: 'missing', reason: `size ${head.size} differs from the index's ${entry.size}` }
         return { ...common, state: 'stored' }
       }),
     ),
@@ -129,16 +139,30 @@ export async function cacheStatus(setup: RunSetup): Promise<StatusReport> {
   const local: LocalStatus[] = []
   for (const framework of (await scanOutput(config.outputDirectory)).values()) {
     const owners = pinCandidates(framework, plan)
-    const base = { targetName: framework.targetName, scipioKey: framework.scipioKey, packages: owners.map((o) => o.pin.identity) }
+    const base = {
+      targetName: framework.targetName,
+      scipioKey: framework.scipioKey,
+      packages: owners.map((o) => o.pin.identity),
+    }
     if (owners.length === 0) {
-      local.push({ ...base, state: 'unmatched', reason: 'no pin in Package.resolved has its revision (a local or root package)' })
+      local.push({
+        ...base,
+        state: 'unmatched',
+        reason: 'no pin in Package.resolved has its revision (a local or root package)',
+      })
       continue
     }
     const stored = owners.some((owner) =>
-      byKey.get(owner.packageKey)?.status.targets.some((t) => t.targetName === framework.targetName && t.scipioKey === framework.scipioKey && t.state === 'stored'),
+      byKey
+        .get(owner.packageKey)
+        ?.status.targets.some(
+          (t) => t.targetName === framework.targetName && t.scipioKey === framework.scipioKey && t.state === 'stored',
+        ),
     )
     const indexed = owners.some((owner) => byKey.get(owner.packageKey)?.index)
-    const reason = indexed ? "the package's index lists another build of it, or its archive is missing" : "its package's index is not in the cache"
+    const reason = indexed
+      ? "the package's index lists another build of it, or its archive is missing"
+      : "its package's index is not in the cache"
     local.push(stored ? { ...base, state: 'stored' } : { ...base, state: 'missing', reason })
   }
 
@@ -164,9 +188,19 @@ export async function cacheStatus(setup: RunSetup): Promise<StatusReport> {
 /** --explain: reads the pin record of every package whose index is missing and says why it is missing. */
 export async function explainStatus(setup: RunSetup, report: StatusReport, log: Log): Promise<StatusReport> {
   const { config, plan, storage, toolchain } = setup
-  const missing = plan.packages.filter((p) => report.packages.some((s) => s.packageKey === p.packageKey && s.index === 'missing'))
+  const missing = plan.packages.filter((p) =>
+    report.packages.some((s) => s.packageKey === p.packageKey && s.index === 'missing'),
+  )
   const explained = await explainPackages(
-    { storage, prefix: config.prefix, build: config.build, toolchain, salt: config.keySalt, concurrency: config.concurrency, log },
+    {
+      storage,
+      prefix: config.prefix,
+      build: config.build,
+      toolchain,
+      salt: config.keySalt,
+      concurrency: config.concurrency,
+      log,
+    },
     missing,
   )
   const byIdentity = new Map<string, MissReason>(explained.reasons.map((r) => [r.package, r]))
@@ -188,13 +222,19 @@ export function onlyMissing(report: StatusReport): StatusReport {
 export function renderStatus(report: StatusReport, cwd: string): string {
   const lines: string[] = []
   lines.push(`Cache: ${report.cache}${report.prefix ? `, prefix ${report.prefix}` : ''}`)
-  lines.push(`Build set ${report.setKey.slice(0, 12)}: ${report.markedComplete ? 'marked complete by a producer' : 'not marked complete'}`)
+  lines.push(
+    `Build set ${report.setKey.slice(0, 12)}: ${report.markedComplete ? 'marked complete by a producer' : 'not marked complete'}`,
+  )
   for (const p of report.packages) {
     const version = p.version ?? p.revision?.slice(0, 10) ?? ''
-    lines.push(`${p.identity} ${version} (package key ${p.packageKey.slice(0, 12)}): index ${p.index}${p.reason ? ` (${p.reason})` : ''}`)
+    lines.push(
+      `${p.identity} ${version} (package key ${p.packageKey.slice(0, 12)}): index ${p.index}${p.reason ? ` (${p.reason})` : ''}`,
+    )
     if (p.explanation) lines.push(`  why: ${p.explanation}`)
     for (const t of p.targets) {
-      lines.push(`  ${t.state.padEnd(8)} ${t.targetName}  ${formatBytes(t.size)}  ${t.key}${t.reason ? `  (${t.reason})` : ''}`)
+      lines.push(
+        `  ${t.state.padEnd(8)} ${t.targetName}  ${formatBytes(t.size)}  ${t.key}${t.reason ? `  (${t.reason})` : ''}`,
+      )
     }
   }
   if (report.local.length > 0) {

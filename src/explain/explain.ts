@@ -3,7 +3,14 @@ import { errorMessage } from '../errors.js'
 import type { BuildOptions } from '../inputs/inputs.js'
 import { sha256Hex, type KeyPlan, type PackagePlan } from '../keys/keys.js'
 import type { Log } from '../log.js'
-import { describeKeyInputs, readPinRecord, type KeyDescription, type PinRecord, type PinRecordEntry, type PinRecordRead } from '../bucket/pin-record.js'
+import {
+  describeKeyInputs,
+  readPinRecord,
+  type KeyDescription,
+  type PinRecord,
+  type PinRecordEntry,
+  type PinRecordRead,
+} from '../bucket/pin-record.js'
 import type { Pin } from '../keys/resolved.js'
 import type { RestoreOutcome } from '../restore/restore.js'
 import type { RunSetup } from '../setup/setup.js'
@@ -77,7 +84,9 @@ export function differences(stored: KeyDescription, now: KeyDescription): string
         `select Xcode ${storedName} or run a producer with ${nowName}`,
     )
   } else if (stored.clangVersion !== now.clangVersion) {
-    out.push(`stored with ${stored.clangVersion}, this runner has ${now.clangVersion} with the same Xcode: check xcode-select and the Command Line Tools`)
+    out.push(
+      `stored with ${stored.clangVersion}, this runner has ${now.clangVersion} with the same Xcode: check xcode-select and the Command Line Tools`,
+    )
   }
   if (stored.scipioSha256 !== now.scipioSha256) {
     out.push(
@@ -93,22 +102,32 @@ export function differences(stored: KeyDescription, now: KeyDescription): string
     ['libraryEvolution', 'library-evolution'],
   ]
   for (const [field, input] of options) {
-    if (stored[field] !== now[field]) out.push(`stored with ${input} ${String(stored[field])}, this run asks for ${String(now[field])}`)
+    if (stored[field] !== now[field])
+      out.push(`stored with ${input} ${String(stored[field])}, this run asks for ${String(now[field])}`)
   }
-  if (stored.extraArgsSha256 !== now.extraArgsSha256) out.push('stored with other extra-args (the record keeps only their SHA-256)')
+  if (stored.extraArgsSha256 !== now.extraArgsSha256)
+    out.push('stored with other extra-args (the record keeps only their SHA-256)')
   if (stored.saltSha256 !== now.saltSha256) {
     if (stored.saltSha256 === emptySaltSha256) out.push('stored without a key-salt, this run sets one')
     else if (now.saltSha256 === emptySaltSha256) out.push('stored with a key-salt, this run sets none')
-    else out.push(`stored with another key-salt (SHA-256 ${short(stored.saltSha256)}, this run's ${short(now.saltSha256)})`)
+    else
+      out.push(
+        `stored with another key-salt (SHA-256 ${short(stored.saltSha256)}, this run's ${short(now.saltSha256)})`,
+      )
   }
   if (stored.kind !== now.kind || stored.location !== now.location) {
-    out.push(`stored for the package at ${stored.location} (${stored.kind}), this run's Package.resolved has ${now.location} (${now.kind})`)
+    out.push(
+      `stored for the package at ${stored.location} (${stored.kind}), this run's Package.resolved has ${now.location} (${now.kind})`,
+    )
   }
   return out
 }
 
 /** The stored entry closest to this run's inputs (fewest differences; the most recent among equals). */
-export function closestEntry(record: PinRecord, now: KeyDescription): { entry: PinRecordEntry; differs: string[] } | undefined {
+export function closestEntry(
+  record: PinRecord,
+  now: KeyDescription,
+): { entry: PinRecordEntry; differs: string[] } | undefined {
   let best: { entry: PinRecordEntry; differs: string[] } | undefined
   const sorted = [...record.entries].sort((a, b) => Date.parse(b.storedAt) - Date.parse(a.storedAt))
   for (const entry of sorted) {
@@ -121,9 +140,20 @@ export function closestEntry(record: PinRecord, now: KeyDescription): { entry: P
 /** One package with no usable index, explained from its pin record. */
 export function explainPackage(pkg: PackagePlan, read: PinRecordRead, now: KeyDescription): MissReason {
   const base = { package: pkg.pin.identity, label: pinLabel(pkg.pin) }
-  if (read.state === 'unreadable') return { ...base, kind: 'unexplained', text: `not in the cache; its pin record could not be read (${read.problem})` }
-  if (read.state === 'unusable') return { ...base, kind: 'unexplained', text: 'not in the cache; its pin record is unusable, so there is no explanation' }
-  if (read.state === 'absent' || read.record.entries.length === 0) return { ...base, kind: 'not-stored', text: 'no producer has stored this pin yet' }
+  if (read.state === 'unreadable')
+    return {
+      ...base,
+      kind: 'unexplained',
+      text: `not in the cache; its pin record could not be read (${read.problem})`,
+    }
+  if (read.state === 'unusable')
+    return {
+      ...base,
+      kind: 'unexplained',
+      text: 'not in the cache; its pin record is unusable, so there is no explanation',
+    }
+  if (read.state === 'absent' || read.record.entries.length === 0)
+    return { ...base, kind: 'not-stored', text: 'no producer has stored this pin yet' }
   const own = read.record.entries.find((e) => e.packageKey === pkg.packageKey)
   if (own) {
     return {
@@ -175,7 +205,8 @@ export async function explainMisses(ctx: ExplainContext, plan: KeyPlan, outcome:
   for (const pkg of plan.packages) {
     const missed = outcome.targets.filter((t) => t.package === pkg.pin.identity && t.result === 'missed')
     if (missed.length === 0) continue
-    if (missed.some((t) => t.reason === 'cache unavailable' || t.reason === 'cache time limit reached')) answered = false
+    if (missed.some((t) => t.reason === 'cache unavailable' || t.reason === 'cache time limit reached'))
+      answered = false
     const text = missed
       .sort((a, b) => (a.targetName < b.targetName ? -1 : 1))
       .map((t) => `${t.targetName}: ${t.reason ?? 'not restored'}`)
@@ -187,7 +218,11 @@ export async function explainMisses(ctx: ExplainContext, plan: KeyPlan, outcome:
 
 /** Targets Scipio rebuilt although they came from the cache (their VersionFile did not match Scipio's key). */
 export function rebuiltAfterRestore(outcome: RestoreOutcome | undefined, built: string[]): MissReason[] {
-  const came = new Map((outcome?.targets ?? []).filter((t) => t.result === 'restored' || t.result === 'kept').map((t) => [t.targetName, t]))
+  const came = new Map(
+    (outcome?.targets ?? [])
+      .filter((t) => t.result === 'restored' || t.result === 'kept')
+      .map((t) => [t.targetName, t]),
+  )
   return built
     .filter((name) => came.has(name))
     .map((name) => {
@@ -263,7 +298,8 @@ export function nothingHitWarning(
   needed: { count: number; what: string },
   producing: boolean,
 ): string | undefined {
-  if (!outcome || !explanation || !explanation.cacheAnswered || outcome.problems.length > 0 || needed.count === 0) return undefined
+  if (!outcome || !explanation || !explanation.cacheAnswered || outcome.problems.length > 0 || needed.count === 0)
+    return undefined
   const hits = outcome.targets.filter((t) => t.result !== 'missed').length
   if (hits > 0 || explanation.reasons.length === 0) return undefined
   if (producing && explanation.reasons.every((r) => r.kind === 'not-stored')) return undefined
@@ -280,7 +316,16 @@ export async function explainStage(setup: RunSetup, outcome: RestoreOutcome, log
   const { config, plan, storage, toolchain } = setup
   // Explaining is worth at most one stall timeout: a cache that stops answering must not hold up the build.
   const signal = AbortSignal.timeout(config.stallTimeoutMs)
-  const ctx: ExplainContext = { storage, prefix: config.prefix, build: config.build, toolchain, salt: config.keySalt, concurrency: config.concurrency, log, signal }
+  const ctx: ExplainContext = {
+    storage,
+    prefix: config.prefix,
+    build: config.build,
+    toolchain,
+    salt: config.keySalt,
+    concurrency: config.concurrency,
+    log,
+    signal,
+  }
   const explanation = await explainMisses(ctx, plan, outcome).catch((error: unknown): Explanation => {
     log.debug(`Could not explain the misses: ${errorMessage(error)}`)
     return { reasons: [], cacheAnswered: false }

@@ -13,18 +13,20 @@ import type { RunSetup } from '../setup/setup.js'
 
 export async function restoreStage(setup: RunSetup, log: Log, lookupOnly = false): Promise<RestoreOutcome> {
   const { config, storage, plan } = setup
-  const outcome = await log.group(lookupOnly ? 'Look up frameworks in the cache' : 'Restore frameworks from the cache', () =>
-    restore({
-      storage,
-      plan,
-      prefix: config.prefix,
-      outputDirectory: config.outputDirectory,
-      concurrency: config.concurrency,
-      log,
-      stallTimeoutMs: config.stallTimeoutMs,
-      signal: AbortSignal.timeout(config.cacheTimeoutMs),
-      lookupOnly,
-    }),
+  const outcome = await log.group(
+    lookupOnly ? 'Look up frameworks in the cache' : 'Restore frameworks from the cache',
+    () =>
+      restore({
+        storage,
+        plan,
+        prefix: config.prefix,
+        outputDirectory: config.outputDirectory,
+        concurrency: config.concurrency,
+        log,
+        stallTimeoutMs: config.stallTimeoutMs,
+        signal: AbortSignal.timeout(config.cacheTimeoutMs),
+        lookupOnly,
+      }),
   )
   const count = (kind: string) => outcome.targets.filter((t) => t.result === kind).length
   log.info(
@@ -45,7 +47,13 @@ export async function buildStage(setup: RunSetup, log: Log): Promise<{ exitCode:
 }
 
 /** Never throws: a cache fault while saving is a warning, and the step's outcome stays the build's. */
-export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boolean, restored?: RestoreOutcome, buildMs?: ReadonlyMap<string, number>): Promise<SaveOutcome> {
+export async function saveStage(
+  setup: RunSetup,
+  log: Log,
+  buildSucceeded: boolean,
+  restored?: RestoreOutcome,
+  buildMs?: ReadonlyMap<string, number>,
+): Promise<SaveOutcome> {
   const { config, storage, plan } = setup
   const signal = AbortSignal.timeout(config.cacheTimeoutMs)
   return log.group('Upload frameworks to the cache', () =>
@@ -63,13 +71,24 @@ export async function saveStage(setup: RunSetup, log: Log, buildSucceeded: boole
       log,
       signal,
       ...(config.scipioS3StorageObjects
-        ? { scipioS3Storage: new ScipioS3StorageObjects({ storage, prefix: config.prefix, outputDirectory: config.outputDirectory, publish: config.shouldPublish, log, signal }) }
+        ? {
+            scipioS3Storage: new ScipioS3StorageObjects({
+              storage,
+              prefix: config.prefix,
+              outputDirectory: config.outputDirectory,
+              publish: config.shouldPublish,
+              log,
+              signal,
+            }),
+          }
         : {}),
       ...(buildMs ? { buildMs } : {}),
-    }).catch((error: unknown): SaveOutcome => {
-      const problem = `Uploading to the cache failed: ${errorMessage(error)}`
-      log.warning(problem)
-      return { targets: [], unmatched: [], indexesWritten: 0, markedComplete: false, problems: [problem] }
-    }).then((outcome) => recordSavedPins(setup, outcome, log)),
+    })
+      .catch((error: unknown): SaveOutcome => {
+        const problem = `Uploading to the cache failed: ${errorMessage(error)}`
+        log.warning(problem)
+        return { targets: [], unmatched: [], indexesWritten: 0, markedComplete: false, problems: [problem] }
+      })
+      .then((outcome) => recordSavedPins(setup, outcome, log)),
   )
 }

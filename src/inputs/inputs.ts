@@ -114,7 +114,10 @@ export function readPositiveNumber(read: InputReader, name: string, fallback: nu
 
 export function readMode(read: InputReader): { consume: boolean; produce: boolean } {
   const raw = read(Inputs.Mode) || 'consumer'
-  const parts = raw.split(/[\s,]+/).filter(Boolean).map((p) => p.toLowerCase())
+  const parts = raw
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((p) => p.toLowerCase())
   const unknown = parts.filter((p) => p !== 'consumer' && p !== 'producer')
   if (parts.length === 0 || unknown.length > 0) {
     throw new InputError(Inputs.Mode, `'${raw}' is not valid; use consumer, producer, or consumer,producer.`)
@@ -137,7 +140,10 @@ const regionPattern = /^[a-z]{2}(-[a-z0-9]+)+-\d+$/
 export function validateRegion(region: string, hasEndpoint: boolean): void {
   // S3-compatible stores use free-form region names (MinIO "us-east-1", R2 "auto").
   if (hasEndpoint ? !/^[A-Za-z0-9-]+$/.test(region) : !regionPattern.test(region)) {
-    throw new InputError(Inputs.Region, `'${region}' is not a valid AWS region (for example us-east-1 or ap-northeast-1).`)
+    throw new InputError(
+      Inputs.Region,
+      `'${region}' is not a valid AWS region (for example us-east-1 or ap-northeast-1).`,
+    )
   }
 }
 
@@ -195,7 +201,10 @@ function readStorage(read: InputReader, produce: boolean): StorageSettings {
 
   if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
     const missing = accessKeyId ? Inputs.SecretAccessKey : Inputs.AccessKeyId
-    throw new InputError(missing, `is empty while its pair is set; give both ${Inputs.AccessKeyId} and ${Inputs.SecretAccessKey}, or neither.`)
+    throw new InputError(
+      missing,
+      `is empty while its pair is set; give both ${Inputs.AccessKeyId} and ${Inputs.SecretAccessKey}, or neither.`,
+    )
   }
   if (sessionToken && !accessKeyId) {
     throw new InputError(Inputs.SessionToken, `needs ${Inputs.AccessKeyId} and ${Inputs.SecretAccessKey} too.`)
@@ -207,13 +216,18 @@ function readStorage(read: InputReader, produce: boolean): StorageSettings {
         `is required when mode includes producer: uploading needs a bucket and credentials (${Inputs.PublicUrl} is read-only).`,
       )
     }
-    if (!publicUrl) throw new InputError(Inputs.Bucket, `is required (or give ${Inputs.PublicUrl} for anonymous read-only access).`)
+    if (!publicUrl)
+      throw new InputError(Inputs.Bucket, `is required (or give ${Inputs.PublicUrl} for anonymous read-only access).`)
     if (accessKeyId) throw new InputError(Inputs.Bucket, `is required when credentials are given.`)
     return { kind: 'public-url', baseUrl: publicUrl }
   }
   validateBucket(bucket)
   const region = read(Inputs.Region) || (endpoint ? 'us-east-1' : '')
-  if (!region) throw new InputError(Inputs.Region, `is required with ${Inputs.Bucket} (the bucket's AWS region, for example us-east-1).`)
+  if (!region)
+    throw new InputError(
+      Inputs.Region,
+      `is required with ${Inputs.Bucket} (the bucket's AWS region, for example us-east-1).`,
+    )
   validateRegion(region, endpoint !== undefined)
 
   // A consumer with a public URL and no credentials of any kind reads anonymously.
@@ -226,7 +240,9 @@ function readStorage(read: InputReader, produce: boolean): StorageSettings {
     region,
     forcePathStyle,
     ...(endpoint ? { endpoint } : {}),
-    ...(accessKeyId ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } } : {}),
+    ...(accessKeyId
+      ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } }
+      : {}),
   }
 }
 
@@ -234,10 +250,10 @@ function readStorage(read: InputReader, produce: boolean): StorageSettings {
 export function hasAmbientAwsCredentials(env: NodeJS.ProcessEnv = process.env): boolean {
   return Boolean(
     env.AWS_ACCESS_KEY_ID ||
-      env.AWS_WEB_IDENTITY_TOKEN_FILE ||
-      env.AWS_PROFILE ||
-      env.AWS_CONTAINER_CREDENTIALS_FULL_URI ||
-      env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI,
+    env.AWS_WEB_IDENTITY_TOKEN_FILE ||
+    env.AWS_PROFILE ||
+    env.AWS_CONTAINER_CREDENTIALS_FULL_URI ||
+    env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI,
   )
 }
 
@@ -249,11 +265,17 @@ function readPrefix(read: InputReader): string {
   return raw
 }
 
-export function readConfig(read: InputReader, workspace: string = process.env.GITHUB_WORKSPACE || process.cwd()): Config {
+export function readConfig(
+  read: InputReader,
+  workspace: string = process.env.GITHUB_WORKSPACE || process.cwd(),
+): Config {
   const { consume, produce } = readMode(read)
   const storage = readStorage(read, produce)
   const packageDirectory = path.resolve(workspace, read(Inputs.PackageDirectory) || '.')
-  const outputDirectory = path.resolve(workspace, read(Inputs.OutputDirectory) || path.join(packageDirectory, 'XCFrameworks'))
+  const outputDirectory = path.resolve(
+    workspace,
+    read(Inputs.OutputDirectory) || path.join(packageDirectory, 'XCFrameworks'),
+  )
   const resolvedFile = read(Inputs.ResolvedFile)
   const scipioPath = read(Inputs.ScipioPath)
   return {

@@ -16,7 +16,21 @@ export const scipioS3StorageFields = 'typ,pat,lnk,dev,dat,uid,gid,mod,flg,mtm,bt
 /** `aa archive`: the contents of `frameworkDir` into `archiveFile`, LZFSE in 1 MiB blocks, only scipio-s3-storage's fields. */
 export function aaArchiveArgs(frameworkDir: string, archiveFile: string): string[] {
   // aa(1) applies -exclude-field and -include-field in order: clear the default set, then name every field.
-  return ['archive', '-d', frameworkDir, '-o', archiveFile, '-a', 'lzfse', '-b', '1m', '-exclude-field', 'all', '-include-field', scipioS3StorageFields]
+  return [
+    'archive',
+    '-d',
+    frameworkDir,
+    '-o',
+    archiveFile,
+    '-a',
+    'lzfse',
+    '-b',
+    '1m',
+    '-exclude-field',
+    'all',
+    '-include-field',
+    scipioS3StorageFields,
+  ]
 }
 
 /** `aa extract`: the archive's entries below `frameworkDir`; owners that cannot be set (not root) are skipped, as scipio-s3-storage does. */
@@ -37,7 +51,12 @@ export function findAa(env: NodeJS.ProcessEnv = process.env): Promise<string | u
       for (const dir of searchPath.split(path.delimiter).filter(Boolean)) {
         const candidate = path.join(dir, 'aa')
         const ok = await fs.stat(candidate).then(
-          async (s) => s.isFile() && (await fs.access(candidate, fs.constants.X_OK).then(() => true, () => false)),
+          async (s) =>
+            s.isFile() &&
+            (await fs.access(candidate, fs.constants.X_OK).then(
+              () => true,
+              () => false,
+            )),
           () => false,
         )
         if (ok) return candidate
@@ -62,7 +81,11 @@ export function runAa(aa: string, args: string[], signal?: AbortSignal): Promise
       if (signal?.aborted) return reject(error)
       const detail = String(stderr).trim().split('\n').slice(-3).join(' ').slice(0, 500)
       const code = (error as { code?: unknown }).code
-      reject(new AaError(`aa ${args[0]} failed (${typeof code === 'number' ? `exit code ${code}` : String(code ?? error.message)})${detail ? `: ${detail}` : ''}`))
+      reject(
+        new AaError(
+          `aa ${args[0]} failed (${typeof code === 'number' ? `exit code ${code}` : String(code ?? error.message)})${detail ? `: ${detail}` : ''}`,
+        ),
+      )
     })
   })
 }

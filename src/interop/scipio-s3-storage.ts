@@ -7,7 +7,13 @@ import type { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { aaArchiveArgs, aaExtractArgs, aaMissing, findAa, runAa } from './apple-archive.js'
 import { Measure } from '../archive/archive.js'
-import { CorruptArchiveError, defaultExtractLimits, EntryGuard, UnsafeArchiveError, type ExtractLimits } from '../archive/guard.js'
+import {
+  CorruptArchiveError,
+  defaultExtractLimits,
+  EntryGuard,
+  UnsafeArchiveError,
+  type ExtractLimits,
+} from '../archive/guard.js'
 import type { IndexEntry } from '../bucket/cache-index.js'
 import { AarFormat, aarObjectKey } from '../bucket/layout.js'
 import { CacheTimeoutError, errorMessage, StorageError } from '../errors.js'
@@ -33,7 +39,6 @@ import { digestObject, type Storage, type StoredObject } from '../storage/index.
  * ignore unknown members but refuse a whole index over one entry of an unknown format; with a separate list they
  * restore the package's other targets and only build these.
  */
-
 
 const toldMissing = new WeakSet<Log>()
 
@@ -69,7 +74,8 @@ export async function restoreAppleArchive(entry: IndexEntry, staging: string, io
   const aa = await findAa()
   if (!aa) throw new StorageError(aaMissing, false)
   const versionFile = Buffer.from(entry.versionFile ?? '', 'base64')
-  if (scipioKey(versionFile) !== entry.scipioKey) throw new CorruptArchiveError(`the VersionFile kept in the index does not match the key ${entry.scipioKey}`)
+  if (scipioKey(versionFile) !== entry.scipioKey)
+    throw new CorruptArchiveError(`the VersionFile kept in the index does not match the key ${entry.scipioKey}`)
   const roots = { folder: frameworkFolder(entry.targetName), file: versionFileName(entry.targetName) }
   const download = path.join(staging, downloadName)
 
@@ -88,9 +94,11 @@ export async function restoreAppleArchive(entry: IndexEntry, staging: string, io
   } finally {
     io.signal?.removeEventListener('abort', abort)
   }
-  if (measure.bytes !== entry.size) throw new CorruptArchiveError(`received ${measure.bytes} bytes, the index records ${entry.size}`)
+  if (measure.bytes !== entry.size)
+    throw new CorruptArchiveError(`received ${measure.bytes} bytes, the index records ${entry.size}`)
   const digest = hash.digest('hex')
-  if (digest !== entry.sha256) throw new CorruptArchiveError(`SHA-256 ${digest} differs from the index's ${entry.sha256}`)
+  if (digest !== entry.sha256)
+    throw new CorruptArchiveError(`SHA-256 ${digest} differs from the index's ${entry.sha256}`)
 
   // Only bytes the index vouches for reach aa.
   await fs.mkdir(path.join(staging, roots.folder))
@@ -110,7 +118,11 @@ export async function restoreAppleArchive(entry: IndexEntry, staging: string, io
  * files, folders and symlinks, symlinks relative and inside the framework, nothing reached through a symlink,
  * no hard links, at most `limits` entries and bytes, and nothing in `staging` beside the framework folder.
  */
-export async function guardExtractedTree(staging: string, roots: { folder: string; file: string }, limits: ExtractLimits): Promise<void> {
+export async function guardExtractedTree(
+  staging: string,
+  roots: { folder: string; file: string },
+  limits: ExtractLimits,
+): Promise<void> {
   const stray = (await fs.readdir(staging)).filter((name) => name !== roots.folder)
   if (stray.length > 0) throw new UnsafeArchiveError(`refused: '${stray[0]}' lies outside ${roots.folder}`)
   const guard = new EntryGuard(roots, limits)
@@ -121,8 +133,22 @@ export async function guardExtractedTree(staging: string, roots: { folder: strin
     if (st.isSymbolicLink()) type = 'SymbolicLink'
     else if (st.isDirectory()) type = 'Directory'
     else if (st.isFile()) type = st.nlink > 1 ? 'Link' : 'File'
-    else type = st.isFIFO() ? 'FIFO' : st.isCharacterDevice() ? 'CharacterDevice' : st.isBlockDevice() ? 'BlockDevice' : st.isSocket() ? 'Socket' : 'Unknown'
-    const refusal = guard.check(rel, type, st.isFile() ? st.size : 0, type === 'SymbolicLink' ? await fs.readlink(abs) : undefined)
+    else
+      type = st.isFIFO()
+        ? 'FIFO'
+        : st.isCharacterDevice()
+          ? 'CharacterDevice'
+          : st.isBlockDevice()
+            ? 'BlockDevice'
+            : st.isSocket()
+              ? 'Socket'
+              : 'Unknown'
+    const refusal = guard.check(
+      rel,
+      type,
+      st.isFile() ? st.size : 0,
+      type === 'SymbolicLink' ? await fs.readlink(abs) : undefined,
+    )
     if (refusal) throw new UnsafeArchiveError(`refused: ${refusal}`)
     if (type === 'Directory') for (const name of (await fs.readdir(abs)).sort()) await walk(`${rel}/${name}`)
   }
@@ -177,7 +203,15 @@ export class ScipioS3StorageObjects {
     }
     this.adopted.push(framework.targetName)
     log.info(`${framework.targetName}: scipio-s3-storage already stored ${key}; indexing it instead of uploading.`)
-    return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: AarFormat, key, size, sha256, versionFile: versionFile.toString('base64') }
+    return {
+      targetName: framework.targetName,
+      scipioKey: framework.scipioKey,
+      format: AarFormat,
+      key,
+      size,
+      sha256,
+      versionFile: versionFile.toString('base64'),
+    }
   }
 
   /** Makes sure scipio-s3-storage's object exists beside `entry` (skipped when `entry` is that object). */
@@ -211,7 +245,9 @@ export class ScipioS3StorageObjects {
       })
       this.written.push(framework.targetName)
       this.bytesWritten += size
-      log.info(`${framework.targetName}: stored ${key} for scipio-s3-storage (${publish ? 'public-read' : 'authenticated-read'}).`)
+      log.info(
+        `${framework.targetName}: stored ${key} for scipio-s3-storage (${publish ? 'public-read' : 'authenticated-read'}).`,
+      )
     } catch (error) {
       const reason = signal?.aborted ? 'the cache time limit was reached' : errorMessage(error)
       if (error instanceof StorageError && error.fatal) {

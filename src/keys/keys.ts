@@ -69,7 +69,13 @@ export function packageKey(pin: Pin, build: BuildOptions, toolchain: Toolchain, 
 }
 
 /** Names the whole build (manifest, every pin, options, toolchain): a producer marks it complete once all is stored. */
-export function setKey(manifest: Uint8Array, pins: Pin[], build: BuildOptions, toolchain: Toolchain, salt: string): string {
+export function setKey(
+  manifest: Uint8Array,
+  pins: Pin[],
+  build: BuildOptions,
+  toolchain: Toolchain,
+  salt: string,
+): string {
   const sortedPins = [...pins].sort((a, b) => (a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0))
   return sha256Hex(
     canonicalJson({

@@ -68,11 +68,15 @@ function parseV2(doc: Json): Pin[] {
     const version = optionalString(raw.state, 'version', `${where} (${identity})`)
     const revision = optionalString(raw.state, 'revision', `${where} (${identity})`)
     // A registry pin has a version and no revision; every other kind has a revision.
-    if (!revision && !(kind === 'registry' && version)) throw new Error(`${where} (${identity}): 'state.revision' is missing`)
+    if (!revision && !(kind === 'registry' && version))
+      throw new Error(`${where} (${identity}): 'state.revision' is missing`)
     return compact({
       identity: identity.toLowerCase(),
       kind,
-      location: kind === 'registry' ? (optionalString(raw, 'location', where) ?? '') : requiredString(raw, 'location', `${where} (${identity})`),
+      location:
+        kind === 'registry'
+          ? (optionalString(raw, 'location', where) ?? '')
+          : requiredString(raw, 'location', `${where} (${identity})`),
       revision,
       version,
       branch: optionalString(raw.state, 'branch', `${where} (${identity})`),
@@ -90,7 +94,10 @@ function compact(pin: { [K in keyof Pin]: Pin[K] | undefined }): Pin {
 
 export function parseResolved(text: string, file: string): ResolvedFile {
   const fail = (why: string): never => {
-    throw new ProjectError(`${file} is not a valid Package.resolved: ${why}. Run 'swift package resolve' (or resolve in Xcode) and commit the result.`, file)
+    throw new ProjectError(
+      `${file} is not a valid Package.resolved: ${why}. Run 'swift package resolve' (or resolve in Xcode) and commit the result.`,
+      file,
+    )
   }
   if (text.trim() === '') fail('the file is empty')
   let doc: unknown
@@ -123,13 +130,20 @@ export async function findResolvedFile(packageDirectory: string): Promise<string
   const candidates = [path.join(packageDirectory, 'Package.resolved')]
   const entries = await fs.readdir(packageDirectory).catch(() => [] as string[])
   for (const name of entries.sort()) {
-    if (name.endsWith('.xcworkspace')) candidates.push(path.join(packageDirectory, name, 'xcshareddata/swiftpm/Package.resolved'))
+    if (name.endsWith('.xcworkspace'))
+      candidates.push(path.join(packageDirectory, name, 'xcshareddata/swiftpm/Package.resolved'))
     if (name.endsWith('.xcodeproj')) {
       candidates.push(path.join(packageDirectory, name, 'project.xcworkspace/xcshareddata/swiftpm/Package.resolved'))
     }
   }
   for (const candidate of candidates) {
-    if (await fs.stat(candidate).then((s) => s.isFile(), () => false)) return candidate
+    if (
+      await fs.stat(candidate).then(
+        (s) => s.isFile(),
+        () => false,
+      )
+    )
+      return candidate
   }
   throw new ProjectError(
     `No Package.resolved found in ${packageDirectory} (looked at ${candidates.map((c) => path.relative(packageDirectory, c)).join(', ')}). ` +
@@ -142,7 +156,10 @@ export async function readResolvedFile(file: string): Promise<ResolvedFile> {
   try {
     text = await fs.readFile(file, 'utf8')
   } catch (e) {
-    throw new ProjectError(`Cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}. Check the 'resolved-file' input.`, file)
+    throw new ProjectError(
+      `Cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}. Check the 'resolved-file' input.`,
+      file,
+    )
   }
   return parseResolved(text, file)
 }

@@ -36,7 +36,10 @@ export async function which(command: string, searchPath: string = process.env.PA
   return undefined
 }
 
-export async function locateScipio(scipioPath: string | undefined, platform: NodeJS.Platform = process.platform): Promise<string> {
+export async function locateScipio(
+  scipioPath: string | undefined,
+  platform: NodeJS.Platform = process.platform,
+): Promise<string> {
   if (scipioPath) {
     if (await isExecutable(scipioPath)) return scipioPath
     throw new InputError(Inputs.ScipioPath, `'${scipioPath}' is not an executable file.`)
@@ -49,13 +52,17 @@ export async function locateScipio(scipioPath: string | undefined, platform: Nod
         `Run this action on a macOS runner (runs-on: macos-15), or set '${Inputs.ScipioPath}'.`,
     )
   }
-  throw new ProjectError(`Scipio was not found on PATH. Install it ('nest install giginet/Scipio') or set '${Inputs.ScipioPath}'.`)
+  throw new ProjectError(
+    `Scipio was not found on PATH. Install it ('nest install giginet/Scipio') or set '${Inputs.ScipioPath}'.`,
+  )
 }
 
 async function run(command: string, args: string[]): Promise<string> {
   const out = await exec.getExecOutput(command, args, { silent: true, ignoreReturnCode: true })
   if (out.exitCode !== 0) {
-    throw new ProjectError(`'${command} ${args.join(' ')}' failed (exit ${out.exitCode}): ${out.stderr.trim() || out.stdout.trim()}`)
+    throw new ProjectError(
+      `'${command} ${args.join(' ')}' failed (exit ${out.exitCode}): ${out.stderr.trim() || out.stdout.trim()}`,
+    )
   }
   return out.stdout
 }
@@ -64,14 +71,16 @@ async function run(command: string, args: string[]): Promise<string> {
 export function parseXcodeVersion(text: string): { xcodeVersion: string; xcodeBuildVersion: string } {
   const version = /^Xcode\s+(\S+)/m.exec(text)?.[1]
   const build = /^Build version\s+(\S+)/m.exec(text)?.[1]
-  if (!version || !build) throw new ProjectError(`Cannot read the Xcode version from 'xcodebuild -version': ${JSON.stringify(text.trim())}`)
+  if (!version || !build)
+    throw new ProjectError(`Cannot read the Xcode version from 'xcodebuild -version': ${JSON.stringify(text.trim())}`)
   return { xcodeVersion: version, xcodeBuildVersion: build }
 }
 
 /** `clang --version` prints "Apple clang version 16.0.0 (clang-1600.0.26.6)"; Scipio keeps the part in parentheses. */
 export function parseClangVersion(text: string): string {
   const version = /Apple clang version \S+ \(([^)]+)\)/.exec(text)?.[1]
-  if (!version) throw new ProjectError(`Cannot read the Apple clang version from 'clang --version': ${JSON.stringify(text.trim())}`)
+  if (!version)
+    throw new ProjectError(`Cannot read the Apple clang version from 'clang --version': ${JSON.stringify(text.trim())}`)
   return version
 }
 
@@ -85,7 +94,9 @@ export async function detectToolchain(scipioPath: string | undefined): Promise<T
   const scipio = await locateScipio(scipioPath)
   const xcrun = await which('xcrun')
   if (!xcrun) {
-    throw new ProjectError(`'xcrun' was not found: Scipio needs Xcode. Run on a macOS runner with Xcode selected (xcode-select).`)
+    throw new ProjectError(
+      `'xcrun' was not found: Scipio needs Xcode. Run on a macOS runner with Xcode selected (xcode-select).`,
+    )
   }
   const [xcode, clang, scipioSha256] = await Promise.all([
     run(xcrun, ['xcodebuild', '-version']),

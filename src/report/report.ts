@@ -1,7 +1,13 @@
 import * as core from '@actions/core'
 import { avoidedBuildText } from './time-saved.js'
 import { Outputs } from '../constants.js'
-import { missReasonsOutput, rebuiltAfterRestore, reasonLines, type Explanation, type MissReason } from '../explain/explain.js'
+import {
+  missReasonsOutput,
+  rebuiltAfterRestore,
+  reasonLines,
+  type Explanation,
+  type MissReason,
+} from '../explain/explain.js'
 import type { ScipioInstall } from '../scipio/install.js'
 import type { KeyPlan } from '../keys/keys.js'
 import { cacheMisses, type RestoreOutcome } from '../restore/restore.js'
@@ -35,16 +41,25 @@ export function missReasons(report: RunReport): MissReason[] {
 /** miss-reasons, package-keys and set-key; empty values when the run stopped before its keys were known. */
 export function setKeyOutputs(report: RunReport): void {
   core.setOutput(Outputs.MissReasons, redact(JSON.stringify(missReasonsOutput(missReasons(report)))))
-  core.setOutput(Outputs.PackageKeys, JSON.stringify(Object.fromEntries((report.plan?.packages ?? []).map((p) => [p.pin.identity, p.packageKey]))))
+  core.setOutput(
+    Outputs.PackageKeys,
+    JSON.stringify(Object.fromEntries((report.plan?.packages ?? []).map((p) => [p.pin.identity, p.packageKey]))),
+  )
   core.setOutput(Outputs.SetKey, report.plan?.setKey ?? '')
 }
 
 export function restoredTargets(report: RunReport): string[] {
-  return (report.restore?.targets ?? []).filter((t) => t.result === 'restored').map((t) => t.targetName).sort()
+  return (report.restore?.targets ?? [])
+    .filter((t) => t.result === 'restored')
+    .map((t) => t.targetName)
+    .sort()
 }
 
 export function uploadedTargets(report: RunReport): string[] {
-  return (report.save?.targets ?? []).filter((t) => t.result === 'uploaded').map((t) => t.targetName).sort()
+  return (report.save?.targets ?? [])
+    .filter((t) => t.result === 'uploaded')
+    .map((t) => t.targetName)
+    .sort()
 }
 
 /** 'true' only when nothing had to be built; never empty. */
@@ -120,16 +135,18 @@ export function totalsText(report: RunReport): string {
     t.restored === 0 && !avoided
       ? 'Nothing was restored, so no build time was saved.'
       : t.timeSavedMs === undefined
-      ? (avoided ?? 'Time saved: not estimated (nothing was built in this run to measure a build time per target).')
-      : `Estimated time saved: ${formatMs(t.timeSavedMs)} (${t.restored} restored × ${formatMs(t.buildMsPerTarget ?? 0)}, ` +
-        `this run's average Scipio build time per target, minus the restore time).${avoided ? ` ${avoided}` : ''}`
+        ? (avoided ?? 'Time saved: not estimated (nothing was built in this run to measure a build time per target).')
+        : `Estimated time saved: ${formatMs(t.timeSavedMs)} (${t.restored} restored × ${formatMs(t.buildMsPerTarget ?? 0)}, ` +
+          `this run's average Scipio build time per target, minus the restore time).${avoided ? ` ${avoided}` : ''}`
   return `Downloaded ${formatBytes(t.bytesDownloaded)}, uploaded ${formatBytes(t.bytesUploaded)}. ${saved}`
 }
 
 function toolsText(report: RunReport): string | undefined {
   const parts: string[] = []
-  if (report.scipioInstall) parts.push(`Scipio ${report.scipioInstall.version} from the ${report.scipioInstall.source}.`)
-  if (report.swiftpmCache && report.swiftpmCache !== 'off') parts.push(`SwiftPM resolution cache: ${report.swiftpmCache}.`)
+  if (report.scipioInstall)
+    parts.push(`Scipio ${report.scipioInstall.version} from the ${report.scipioInstall.source}.`)
+  if (report.swiftpmCache && report.swiftpmCache !== 'off')
+    parts.push(`SwiftPM resolution cache: ${report.swiftpmCache}.`)
   return parts.length ? parts.join(' ') : undefined
 }
 
@@ -165,7 +182,13 @@ interface Row {
 export function summaryRows(report: RunReport): Row[] {
   const rows = new Map<string, Row>()
   for (const t of report.restore?.targets ?? []) {
-    rows.set(t.targetName, { target: t.targetName, pkg: t.package, result: t.result === 'missed' ? `missed (${t.reason ?? 'not stored'})` : t.result, bytes: t.bytes, ms: t.ms })
+    rows.set(t.targetName, {
+      target: t.targetName,
+      pkg: t.package,
+      result: t.result === 'missed' ? `missed (${t.reason ?? 'not stored'})` : t.result,
+      bytes: t.bytes,
+      ms: t.ms,
+    })
   }
   for (const name of report.built) {
     const row = rows.get(name)
@@ -174,8 +197,19 @@ export function summaryRows(report: RunReport): Row[] {
   for (const t of report.save?.targets ?? []) {
     const row = rows.get(t.targetName)
     if (t.result === 'stored' && row) continue
-    const result = t.result === 'failed' ? `upload failed (${t.reason ?? ''})` : t.result === 'uploaded' && row?.result === 'built' ? 'built, uploaded' : t.result
-    rows.set(t.targetName, { target: t.targetName, pkg: t.package, result, bytes: t.bytes || row?.bytes || 0, ms: (row?.ms ?? 0) + t.ms })
+    const result =
+      t.result === 'failed'
+        ? `upload failed (${t.reason ?? ''})`
+        : t.result === 'uploaded' && row?.result === 'built'
+          ? 'built, uploaded'
+          : t.result
+    rows.set(t.targetName, {
+      target: t.targetName,
+      pkg: t.package,
+      result,
+      bytes: t.bytes || row?.bytes || 0,
+      ms: (row?.ms ?? 0) + t.ms,
+    })
   }
   return [...rows.values()].sort((a, b) => (a.target < b.target ? -1 : 1))
 }
@@ -208,7 +242,13 @@ export async function writeSummary(report: RunReport): Promise<void> {
         { data: 'Size', header: true },
         { data: 'Time', header: true },
       ],
-      ...rows.map((r) => [escapeHtml(r.target), escapeHtml(r.pkg), escapeHtml(redact(r.result)), r.bytes ? formatBytes(r.bytes) : '', r.ms ? formatMs(r.ms) : '']),
+      ...rows.map((r) => [
+        escapeHtml(r.target),
+        escapeHtml(r.pkg),
+        escapeHtml(redact(r.result)),
+        r.bytes ? formatBytes(r.bytes) : '',
+        r.ms ? formatMs(r.ms) : '',
+      ]),
     ])
   }
   await summary.write()

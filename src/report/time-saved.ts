@@ -12,7 +12,11 @@ export interface AvoidedBuild {
 export function avoidedBuild(outcome: RestoreOutcome | undefined): AvoidedBuild {
   const restored = (outcome?.targets ?? []).filter((t) => t.result === 'restored')
   const measured = restored.filter((t) => t.entry?.buildMs !== undefined)
-  return { restored: restored.length, measured: measured.length, avoidedMs: measured.reduce((sum, t) => sum + (t.entry?.buildMs ?? 0), 0) }
+  return {
+    restored: restored.length,
+    measured: measured.length,
+    avoidedMs: measured.reduce((sum, t) => sum + (t.entry?.buildMs ?? 0), 0),
+  }
 }
 
 /** "38 min", "1 h 5 min", "21 s", "0.4 s". */
@@ -29,7 +33,10 @@ export function formatDuration(ms: number): string {
  * "7 frameworks restored in 2.1 s instead of about 38 min of Scipio builds (...)", or undefined when no
  * restored target has a recorded build time (indexes written before producers recorded it).
  */
-export function avoidedBuildText(outcome: RestoreOutcome | undefined, restoreMs: number | undefined): string | undefined {
+export function avoidedBuildText(
+  outcome: RestoreOutcome | undefined,
+  restoreMs: number | undefined,
+): string | undefined {
   const a = avoidedBuild(outcome)
   if (a.measured === 0) return undefined
   const took = restoreMs !== undefined ? ` in ${formatDuration(restoreMs)}` : ''

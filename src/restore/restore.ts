@@ -81,7 +81,11 @@ class StallError extends Error {
  * Runs a request that must answer (headers, or a whole small object) within `ms`; the abort it sends on
  * expiry is a retryable stall, unlike the cache-wide time limit in `outer`.
  */
-async function answerWithin<T>(ms: number, outer: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+async function answerWithin<T>(
+  ms: number,
+  outer: AbortSignal | undefined,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const stall = new AbortController()
   const timer = setTimeout(() => stall.abort(), ms)
   try {
@@ -125,7 +129,12 @@ async function exists(p: string): Promise<boolean> {
  * the new one arrives last, so no VersionFile ever stands beside a framework it doesn't describe; on any
  * failure the previous pair is put back.
  */
-export async function placeFramework(staging: string, outputDirectory: string, targetName: string, trash: string): Promise<void> {
+export async function placeFramework(
+  staging: string,
+  outputDirectory: string,
+  targetName: string,
+  trash: string,
+): Promise<void> {
   const folder = frameworkFolder(targetName)
   const file = versionFileName(targetName)
   const moves: [from: string, to: string][] = []
@@ -135,8 +144,10 @@ export async function placeFramework(staging: string, outputDirectory: string, t
   }
   try {
     await fs.mkdir(trash, { recursive: true })
-    if (await exists(path.join(outputDirectory, file))) await move(path.join(outputDirectory, file), path.join(trash, file))
-    if (await exists(path.join(outputDirectory, folder))) await move(path.join(outputDirectory, folder), path.join(trash, folder))
+    if (await exists(path.join(outputDirectory, file)))
+      await move(path.join(outputDirectory, file), path.join(trash, file))
+    if (await exists(path.join(outputDirectory, folder)))
+      await move(path.join(outputDirectory, folder), path.join(trash, folder))
     await move(path.join(staging, folder), path.join(outputDirectory, folder))
     await move(path.join(staging, file), path.join(outputDirectory, file))
   } catch (error) {
@@ -149,20 +160,19 @@ function stallWatch(stallMs: number): StallWatch {
   return new StallWatch(stallMs, () => new StallError(`no data for ${Math.round(stallMs / 1000)} s`))
 }
 
-async function downloadInto(
-  ctx: RestoreContext,
-  entry: IndexEntry,
-  staging: string,
-): Promise<void> {
+async function downloadInto(ctx: RestoreContext, entry: IndexEntry, staging: string): Promise<void> {
   if (ctx.signal?.aborted) throw new CacheTimeoutError()
   if (entry.format === AarFormat) {
     return restoreAppleArchive(entry, staging, {
-      open: () => answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => ctx.storage.get(entry.key, signal)),
+      open: () =>
+        answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => ctx.storage.get(entry.key, signal)),
       watch: () => stallWatch(ctx.stallTimeoutMs ?? 60_000),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     })
   }
-  const object = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => ctx.storage.get(entry.key, signal))
+  const object = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
+    ctx.storage.get(entry.key, signal),
+  )
   if (!object) throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
   if (object.size && object.size !== entry.size) {
     object.body.destroy()
@@ -173,12 +183,19 @@ async function downloadInto(
   ctx.signal?.addEventListener('abort', abort, { once: true })
   let received: { sha256: string; bytes: number }
   try {
-    received = await extractor(ctx.concurrency).extract(object.body, [stallWatch(ctx.stallTimeoutMs ?? 60_000)], { destination: staging, format: entry.format, roots, limits: defaultExtractLimits })
+    received = await extractor(ctx.concurrency).extract(object.body, [stallWatch(ctx.stallTimeoutMs ?? 60_000)], {
+      destination: staging,
+      format: entry.format,
+      roots,
+      limits: defaultExtractLimits,
+    })
   } finally {
     ctx.signal?.removeEventListener('abort', abort)
   }
-  if (received.bytes !== entry.size) throw new IntegrityError(`received ${received.bytes} bytes, the index records ${entry.size}`)
-  if (received.sha256 !== entry.sha256) throw new IntegrityError(`SHA-256 ${received.sha256} differs from the index's ${entry.sha256}`)
+  if (received.bytes !== entry.size)
+    throw new IntegrityError(`received ${received.bytes} bytes, the index records ${entry.size}`)
+  if (received.sha256 !== entry.sha256)
+    throw new IntegrityError(`SHA-256 ${received.sha256} differs from the index's ${entry.sha256}`)
   const versionBytes = await fs.readFile(path.join(staging, versionFileName(entry.targetName)))
   if (scipioKey(versionBytes) !== entry.scipioKey) {
     throw new IntegrityError(`the VersionFile inside does not match the key ${entry.scipioKey}`)
@@ -188,10 +205,20 @@ async function downloadInto(
   }
 }
 
-async function lookUp(ctx: RestoreContext, entry: IndexEntry, base: Omit<RestoredTarget, 'result' | 'bytes' | 'ms'>): Promise<RestoredTarget> {
+async function lookUp(
+  ctx: RestoreContext,
+  entry: IndexEntry,
+  base: Omit<RestoredTarget, 'result' | 'bytes' | 'ms'>,
+): Promise<RestoredTarget> {
   const head = await ctx.storage.head(entry.key)
   if (head && head.size === entry.size) return { ...base, result: 'available', bytes: 0, ms: 0 }
-  return { ...base, result: 'missed', bytes: 0, ms: 0, reason: head ? 'stored archive has another size than the index records' : 'archive listed in the index is missing' }
+  return {
+    ...base,
+    result: 'missed',
+    bytes: 0,
+    ms: 0,
+    reason: head ? 'stored archive has another size than the index records' : 'archive listed in the index is missing',
+  }
 }
 
 async function restoreTarget(
@@ -211,7 +238,13 @@ async function restoreTarget(
     const unreadable = await aarMissReason(ctx.log)
     if (unreadable) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: unreadable }
   } else if (!canRead(entry.format)) {
-    return { ...base, result: 'missed', bytes: 0, ms: 0, reason: `stored as ${entry.format}, which this Node.js cannot decompress (use Node 24)` }
+    return {
+      ...base,
+      result: 'missed',
+      bytes: 0,
+      ms: 0,
+      reason: `stored as ${entry.format}, which this Node.js cannot decompress (use Node 24)`,
+    }
   }
   if (breaker.error) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache unavailable' }
   if (ctx.signal?.aborted) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache time limit reached' }
@@ -233,15 +266,22 @@ async function restoreTarget(
         await fs.mkdir(path.join(slot, 'staging'), { recursive: true })
         await downloadInto(ctx, entry, path.join(slot, 'staging'))
       },
-      (error, attempt) => ctx.log.info(`${entry.targetName}: attempt ${attempt} failed (${errorMessage(error)}); retrying`),
+      (error, attempt) =>
+        ctx.log.info(`${entry.targetName}: attempt ${attempt} failed (${errorMessage(error)}); retrying`),
     )
     await placeFramework(path.join(slot, 'staging'), ctx.outputDirectory, entry.targetName, path.join(slot, 'previous'))
     return { ...base, result: 'restored', bytes: entry.size, ms: Date.now() - started }
   } catch (error) {
     const ms = Date.now() - started
-    if (error instanceof CacheTimeoutError || ctx.signal?.aborted) return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache time limit reached' }
+    if (error instanceof CacheTimeoutError || ctx.signal?.aborted)
+      return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache time limit reached' }
     if (breaker.trip(error, ctx.log)) return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache unavailable' }
-    const kind = error instanceof UnsafeArchiveError ? 'unsafe archive' : error instanceof IntegrityError || error instanceof CorruptArchiveError ? 'integrity check failed' : 'download failed'
+    const kind =
+      error instanceof UnsafeArchiveError
+        ? 'unsafe archive'
+        : error instanceof IntegrityError || error instanceof CorruptArchiveError
+          ? 'integrity check failed'
+          : 'download failed'
     const reason = `${kind}: ${errorMessage(error)}`
     ctx.log.warning(`Cache miss for ${entry.targetName} (${pkg.pin.identity}): ${reason}. It will be built.`)
     problems.push(`${entry.targetName}: ${reason}`)
@@ -251,17 +291,27 @@ async function restoreTarget(
   }
 }
 
-async function readIndex(ctx: RestoreContext, pkg: PackagePlan, breaker: Breaker, problems: string[]): Promise<PackageIndex | undefined> {
+async function readIndex(
+  ctx: RestoreContext,
+  pkg: PackagePlan,
+  breaker: Breaker,
+  problems: string[],
+): Promise<PackageIndex | undefined> {
   if (breaker.error || ctx.signal?.aborted) return undefined
   try {
-    const raw = await withRetry(ctx.retry ?? defaultRetryPolicy, (e) => !(e instanceof StorageError && e.fatal) && isRetryableDownload(e), () =>
-      answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => getJson(ctx.storage, pkg.indexKey, signal)),
+    const raw = await withRetry(
+      ctx.retry ?? defaultRetryPolicy,
+      (e) => !(e instanceof StorageError && e.fatal) && isRetryableDownload(e),
+      () =>
+        answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => getJson(ctx.storage, pkg.indexKey, signal)),
     )
     if (raw === undefined) return undefined
     return parseIndex(raw, ctx.prefix, pkg.packageKey)
   } catch (error) {
     if (breaker.trip(error, ctx.log) || ctx.signal?.aborted) return undefined
-    ctx.log.warning(`Cannot use the cache index of ${pkg.pin.identity} (${pkg.indexKey}): ${errorMessage(error)}. Its targets will be built.`)
+    ctx.log.warning(
+      `Cannot use the cache index of ${pkg.pin.identity} (${pkg.indexKey}): ${errorMessage(error)}. Its targets will be built.`,
+    )
     problems.push(`${pkg.pin.identity}: ${errorMessage(error)}`)
     return undefined
   }
@@ -269,7 +319,9 @@ async function readIndex(ctx: RestoreContext, pkg: PackagePlan, breaker: Breaker
 
 async function markedComplete(ctx: RestoreContext): Promise<string[] | undefined> {
   try {
-    const raw = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => getJson(ctx.storage, ctx.plan.completeKey, signal))
+    const raw = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
+      getJson(ctx.storage, ctx.plan.completeKey, signal),
+    )
     if (raw === undefined) return undefined
     return parseCompleteMarker(raw, ctx.plan.setKey).targets.map((t) => `${t.targetName}\0${t.scipioKey}`)
   } catch (error) {
@@ -331,7 +383,9 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
     const jobs = onePerFramework(perPackage.flat(), ctx.log)
     // Largest first: the long downloads start early and the small ones fill the gaps.
     jobs.sort((a, b) => b.entry.size - a.entry.size)
-    const targets = await Promise.all(jobs.map(({ pkg, entry }) => limit(() => restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, problems))))
+    const targets = await Promise.all(
+      jobs.map(({ pkg, entry }) => limit(() => restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, problems))),
+    )
     const timedOut = targets.filter((t) => t.reason === 'cache time limit reached').length
     if (timedOut > 0 || (ctx.signal?.aborted && packagesMissing.length > 0)) {
       ctx.log.warning(`The cache time limit was reached: ${timedOut} frameworks were not restored and will be built.`)
@@ -356,5 +410,8 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
 
 /** What a consumer could not get from the cache: packages with no index, and targets that missed. */
 export function cacheMisses(outcome: RestoreOutcome): string[] {
-  return [...outcome.packagesMissing.map((p) => `${p} (package)`), ...outcome.targets.filter((t) => t.result === 'missed').map((t) => t.targetName)]
+  return [
+    ...outcome.packagesMissing.map((p) => `${p} (package)`),
+    ...outcome.targets.filter((t) => t.result === 'missed').map((t) => t.targetName),
+  ]
 }

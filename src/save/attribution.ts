@@ -20,7 +20,8 @@ export function pinCandidates(framework: LocalFramework, plan: KeyPlan): Package
   return []
 }
 
-const targetDeclaration = /\.(?:target|executableTarget|binaryTarget|systemLibrary|macro)\s*\(\s*name\s*:\s*"((?:[^"\\]|\\.)+)"/g
+const targetDeclaration =
+  /\.(?:target|executableTarget|binaryTarget|systemLibrary|macro)\s*\(\s*name\s*:\s*"((?:[^"\\]|\\.)+)"/g
 
 /** Target names a manifest declares with a string literal (`.target(name: "X"`): what a text can tell. */
 export function targetsDeclaredIn(manifest: string): Set<string> {
@@ -63,7 +64,10 @@ export async function declaredTargets(packageDirectory: string): Promise<Map<str
   } catch {
     return declared
   }
-  const records = isRecord(state) && isRecord(state.object) && Array.isArray(state.object.dependencies) ? state.object.dependencies : []
+  const records =
+    isRecord(state) && isRecord(state.object) && Array.isArray(state.object.dependencies)
+      ? state.object.dependencies
+      : []
   await Promise.all(
     records.map(async (record) => {
       const checkout = checkoutFolder(buildFolder, record)
@@ -95,12 +99,21 @@ function onlyOne<T>(items: T[]): T | undefined {
   return items.length === 1 ? items[0] : undefined
 }
 
-async function ownerOf(framework: LocalFramework, candidates: PackagePlan[], evidence: Evidence): Promise<PackagePlan[]> {
+async function ownerOf(
+  framework: LocalFramework,
+  candidates: PackagePlan[],
+  evidence: Evidence,
+): Promise<PackagePlan[]> {
   const declared = await evidence.declared()
   const claiming = candidates.filter((c) => declared.get(c.pin.identity)?.has(framework.targetName))
   if (claiming.length === 1) return claiming
   const remaining = claiming.length > 1 ? claiming : candidates
-  const listed = await Promise.all(remaining.map(async (c) => (await evidence.previousIndex(c))?.targets.some((t) => t.targetName === framework.targetName) ?? false))
+  const listed = await Promise.all(
+    remaining.map(
+      async (c) =>
+        (await evidence.previousIndex(c))?.targets.some((t) => t.targetName === framework.targetName) ?? false,
+    ),
+  )
   const inIndex = remaining.filter((_, i) => listed[i])
   return inIndex.length === 1 ? inIndex : remaining
 }
@@ -121,7 +134,9 @@ export async function attribute(frameworks: LocalFramework[], plan: KeyPlan, evi
 
 /** The warning for a framework left out of every index, naming the pins it could belong to. */
 export function ambiguityWarning({ targetName, candidates }: Attribution['ambiguous'][number]): string {
-  const pins = candidates.map((c) => `${c.pin.identity} (${c.pin.revision ? `revision ${c.pin.revision}` : `version ${c.pin.version}`})`)
+  const pins = candidates.map(
+    (c) => `${c.pin.identity} (${c.pin.revision ? `revision ${c.pin.revision}` : `version ${c.pin.version}`})`,
+  )
   return (
     `${targetName} is not uploaded: its VersionFile matches the pins of ${pins.join(' and ')}, and neither SwiftPM's checkouts ` +
     `(.build/workspace-state.json) nor an index in the cache tells which package it belongs to. It will be built where it is needed.`

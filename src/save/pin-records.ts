@@ -13,7 +13,17 @@ export async function recordSavedPins(setup: RunSetup, outcome: SaveOutcome, log
   const { config, plan, storage, toolchain } = setup
   const indexed = plan.packages.filter((p) => outcome.indexed?.includes(p.packageKey))
   const signal = AbortSignal.timeout(config.cacheTimeoutMs)
-  const ctx = { storage, prefix: config.prefix, publicRead: config.shouldPublish, build: config.build, toolchain, salt: config.keySalt, concurrency: config.concurrency, log, signal }
+  const ctx = {
+    storage,
+    prefix: config.prefix,
+    publicRead: config.shouldPublish,
+    build: config.build,
+    toolchain,
+    salt: config.keySalt,
+    concurrency: config.concurrency,
+    log,
+    signal,
+  }
   await recordStoredPins(ctx, indexed)
   return outcome
 }
@@ -32,7 +42,12 @@ export async function recordStoredPins(
     packages.map((pkg) =>
       limit(async () => {
         try {
-          return await recordPackageKey(ctx, pkg.pin, pkg.packageKey, describeKeyInputs(pkg.pin, ctx.build, ctx.toolchain, ctx.salt))
+          return await recordPackageKey(
+            ctx,
+            pkg.pin,
+            pkg.packageKey,
+            describeKeyInputs(pkg.pin, ctx.build, ctx.toolchain, ctx.salt),
+          )
         } catch (error) {
           failures.push(`${pkg.pin.identity}: ${errorMessage(error)}`)
           return false
@@ -41,9 +56,14 @@ export async function recordStoredPins(
     ),
   )
   if (failures.length > 0) {
-    ctx.log.warning(`Could not update ${failures.length} pin records (consumers lose the explanation of their misses, nothing else): ${failures.slice(0, 3).join('; ')}`)
+    ctx.log.warning(
+      `Could not update ${failures.length} pin records (consumers lose the explanation of their misses, nothing else): ${failures.slice(0, 3).join('; ')}`,
+    )
   }
   const count = written.filter(Boolean).length
-  if (count > 0) ctx.log.info(`Recorded ${count} package keys in their pin records (what consumers compare against to explain a miss).`)
+  if (count > 0)
+    ctx.log.info(
+      `Recorded ${count} package keys in their pin records (what consumers compare against to explain a miss).`,
+    )
   return count
 }

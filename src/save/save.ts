@@ -7,7 +7,15 @@ import { pipeline } from 'node:stream/promises'
 import pLimit from 'p-limit'
 import { Measure, packArchive } from '../archive/archive.js'
 import { ambiguityWarning, attribute, declaredTargets } from './attribution.js'
-import { indexDocument, newIndex, parseIndex, sameTargets, type CompleteMarker, type IndexEntry, type PackageIndex } from '../bucket/cache-index.js'
+import {
+  indexDocument,
+  newIndex,
+  parseIndex,
+  sameTargets,
+  type CompleteMarker,
+  type IndexEntry,
+  type PackageIndex,
+} from '../bucket/cache-index.js'
 import { Formats } from '../constants.js'
 import { CacheTimeoutError, errorMessage, StorageError } from '../errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
@@ -89,11 +97,24 @@ async function uploadArchive(ctx: SaveContext, framework: LocalFramework): Promi
   const temp = await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'scipio-s3-cache-save-'))
   try {
     const file = path.join(temp, 'archive')
-    await pipeline(packArchive(ctx.outputDirectory, [frameworkFolder(framework.targetName), versionFileName(framework.targetName)], ctx.format), measure, createWriteStream(file))
+    await pipeline(
+      packArchive(
+        ctx.outputDirectory,
+        [frameworkFolder(framework.targetName), versionFileName(framework.targetName)],
+        ctx.format,
+      ),
+      measure,
+      createWriteStream(file),
+    )
     await withRetry(ctx.retry ?? defaultRetryPolicy, isRetryableUpload, async () => {
       const body = createReadStream(file)
       try {
-        await ctx.storage.put(key, body, { contentType: 'application/octet-stream', publicRead: ctx.publicRead, size: measure.bytes, ...signalOf(ctx) })
+        await ctx.storage.put(key, body, {
+          contentType: 'application/octet-stream',
+          publicRead: ctx.publicRead,
+          size: measure.bytes,
+          ...signalOf(ctx),
+        })
       } finally {
         body.destroy()
       }
@@ -101,7 +122,15 @@ async function uploadArchive(ctx: SaveContext, framework: LocalFramework): Promi
   } finally {
     await fs.rm(temp, { recursive: true, force: true })
   }
-  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size: measure.bytes, sha256: hash.digest('hex'), ...buildTimeOf(ctx, framework.targetName) }
+  return {
+    targetName: framework.targetName,
+    scipioKey: framework.scipioKey,
+    format: ctx.format,
+    key,
+    size: measure.bytes,
+    sha256: hash.digest('hex'),
+    ...buildTimeOf(ctx, framework.targetName),
+  }
 }
 
 function isRetryableUpload(error: unknown): boolean {
@@ -126,7 +155,11 @@ function damagedNow(ctx: SaveContext, key: string): boolean {
 }
 
 /** Reuses a stored archive when the index lists it and it is still there (restored this run, or answered by HEAD). */
-async function storedEntry(ctx: SaveContext, framework: LocalFramework, index: PackageIndex | undefined): Promise<IndexEntry | undefined> {
+async function storedEntry(
+  ctx: SaveContext,
+  framework: LocalFramework,
+  index: PackageIndex | undefined,
+): Promise<IndexEntry | undefined> {
   const entry = index?.targets.find((t) => t.targetName === framework.targetName && t.scipioKey === framework.scipioKey)
   if (!entry || damagedNow(ctx, entry.key)) return undefined
   const restoredNow = ctx.restored?.targets.some((t) => t.result === 'restored' && t.entry?.key === entry.key)
@@ -145,7 +178,15 @@ async function adoptExisting(ctx: SaveContext, framework: LocalFramework): Promi
   if (damagedNow(ctx, key) || !(await ctx.storage.head(key))) return undefined
   const stored = await digestObject(ctx.storage, key, ctx.signal)
   if (!stored) return undefined
-  return { targetName: framework.targetName, scipioKey: framework.scipioKey, format: ctx.format, key, size: stored.size, sha256: stored.sha256, ...buildTimeOf(ctx, framework.targetName) }
+  return {
+    targetName: framework.targetName,
+    scipioKey: framework.scipioKey,
+    format: ctx.format,
+    key,
+    size: stored.size,
+    sha256: stored.sha256,
+    ...buildTimeOf(ctx, framework.targetName),
+  }
 }
 
 export async function save(ctx: SaveContext): Promise<SaveOutcome> {
@@ -157,7 +198,8 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
     return previous.get(pkg.packageKey)!
   }
   let declared: Promise<Map<string, Set<string>>> | undefined
-  const declaredOnce = () => (declared ??= ctx.packageDirectory ? declaredTargets(ctx.packageDirectory) : Promise.resolve(new Map()))
+  const declaredOnce = () =>
+    (declared ??= ctx.packageDirectory ? declaredTargets(ctx.packageDirectory) : Promise.resolve(new Map()))
   const attribution = await attribute([...local.values()], ctx.plan, { declared: declaredOnce, previousIndex })
   for (const ambiguous of attribution.ambiguous) ctx.log.warning(ambiguityWarning(ambiguous))
   const unmatched = [...attribution.unmatched, ...attribution.ambiguous.map((a) => a.targetName)].sort()
@@ -212,7 +254,8 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
               results.push({ ...base, result: 'uploaded', bytes: entry.size, ms: Date.now() - started })
               return entry
             } catch (error) {
-              const reason = fatal && error === fatal ? fatal.message : note(error, `${framework.targetName} (${pkg.pin.identity})`)
+              const reason =
+                fatal && error === fatal ? fatal.message : note(error, `${framework.targetName} (${pkg.pin.identity})`)
               results.push({ ...base, result: 'failed', bytes: 0, ms: Date.now() - started, reason })
               return undefined
             }
@@ -234,7 +277,11 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       }
       try {
         // Written only now, after every archive it lists is stored.
-        await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(indexDocument(index), null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) })
+        await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(indexDocument(index), null, 2)), {
+          contentType: 'application/json',
+          publicRead: ctx.publicRead,
+          ...signalOf(ctx),
+        })
         indexesWritten += 1
         indexed.push(pkg.packageKey)
       } catch (error) {
@@ -247,7 +294,14 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   let markedComplete = false
   // A framework in no index (unmatched or ambiguous) must still come from Scipio: a consumer may skip Scipio only
   // when the cache holds everything, so such a set is never marked complete.
-  if (ctx.buildSucceeded && allIndexed && unmatched.length === 0 && !fatal && !ctx.signal?.aborted && !ctx.restored?.complete) {
+  if (
+    ctx.buildSucceeded &&
+    allIndexed &&
+    unmatched.length === 0 &&
+    !fatal &&
+    !ctx.signal?.aborted &&
+    !ctx.restored?.complete
+  ) {
     const marker: CompleteMarker = {
       schema: Formats.complete,
       setKey: ctx.plan.setKey,
@@ -257,7 +311,11 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
         .sort((a, b) => (a.targetName < b.targetName ? -1 : 1)),
     }
     try {
-      await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(marker, null, 2)), { contentType: 'application/json', publicRead: ctx.publicRead, ...signalOf(ctx) })
+      await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(marker, null, 2)), {
+        contentType: 'application/json',
+        publicRead: ctx.publicRead,
+        ...signalOf(ctx),
+      })
       markedComplete = true
     } catch (error) {
       note(error, 'the completion marker')
@@ -272,4 +330,3 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   results.sort((a, b) => (a.targetName < b.targetName ? -1 : 1))
   return { targets: results, unmatched, indexesWritten, indexed, markedComplete, problems }
 }
-

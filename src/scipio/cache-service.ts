@@ -19,7 +19,9 @@ export interface CacheService {
 export function cacheServiceMissing(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (actionsCache.isFeatureAvailable()) return undefined
   const onRunner = env.GITHUB_ACTIONS === 'true'
-  return onRunner ? "GitHub's cache service is not available to this step (ACTIONS_CACHE_URL / ACTIONS_RESULTS_URL unset)" : ''
+  return onRunner
+    ? "GitHub's cache service is not available to this step (ACTIONS_CACHE_URL / ACTIONS_RESULTS_URL unset)"
+    : ''
 }
 
 /** @actions/cache, with every fault turned into a warning. Says once per run when the service is missing. */

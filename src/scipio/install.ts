@@ -38,11 +38,18 @@ export function readScipioInstall(read: InputReader): ScipioInstallOptions | und
   const version = read(Inputs.ScipioVersion)
   const checksum = read(Inputs.ScipioChecksum).toLowerCase()
   if (!version) {
-    if (checksum) throw new InputError(Inputs.ScipioChecksum, `needs '${Inputs.ScipioVersion}' (the release the checksum belongs to).`)
+    if (checksum)
+      throw new InputError(
+        Inputs.ScipioChecksum,
+        `needs '${Inputs.ScipioVersion}' (the release the checksum belongs to).`,
+      )
     return undefined
   }
   if (/^v\d/.test(version)) {
-    throw new InputError(Inputs.ScipioVersion, `'${version}': Scipio's release tags have no 'v'; use '${version.slice(1)}'.`)
+    throw new InputError(
+      Inputs.ScipioVersion,
+      `'${version}': Scipio's release tags have no 'v'; use '${version.slice(1)}'.`,
+    )
   }
   if (!/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(version)) {
     throw new InputError(Inputs.ScipioVersion, `'${version}' is not a Scipio release version; give one like 0.33.0.`)
@@ -73,7 +80,11 @@ export function hostTriples(platform: NodeJS.Platform = process.platform, arch: 
 }
 
 /** Key of the bundle zip in the Actions cache; a pinned checksum gets its own entry, so only verified zips share it. */
-export function actionsCacheKey(options: ScipioInstallOptions, platform: NodeJS.Platform = process.platform, arch: string = process.arch): string {
+export function actionsCacheKey(
+  options: ScipioInstallOptions,
+  platform: NodeJS.Platform = process.platform,
+  arch: string = process.arch,
+): string {
   return `scipio-s3-cache-scipio-v1-${options.version}-${platform}-${arch}-${options.checksum?.slice(0, 16) ?? 'unpinned'}`
 }
 
@@ -86,11 +97,18 @@ interface Variant {
 export function selectVariant(info: unknown, triples: string[], where: string): string {
   const artifacts = (info as { artifacts?: Record<string, { variants?: Variant[] }> } | null)?.artifacts
   const variants = artifacts?.[toolName]?.variants
-  if (!Array.isArray(variants)) throw new ProjectError(`${where} has no '${toolName}' artifact with variants: this is not Scipio's artifact bundle.`)
-  const match = variants.find((v) => Array.isArray(v.supportedTriples) && v.supportedTriples.some((t) => triples.includes(t)))
+  if (!Array.isArray(variants))
+    throw new ProjectError(
+      `${where} has no '${toolName}' artifact with variants: this is not Scipio's artifact bundle.`,
+    )
+  const match = variants.find(
+    (v) => Array.isArray(v.supportedTriples) && v.supportedTriples.some((t) => triples.includes(t)),
+  )
   if (!match) {
     const offered = variants.flatMap((v) => v.supportedTriples ?? []).join(', ')
-    throw new ProjectError(`${where} has no Scipio binary for ${triples.join(' or ') || process.platform} (it has ${offered || 'none'}). Scipio runs on macOS.`)
+    throw new ProjectError(
+      `${where} has no Scipio binary for ${triples.join(' or ') || process.platform} (it has ${offered || 'none'}). Scipio runs on macOS.`,
+    )
   }
   const relative = path.normalize(String(match.path))
   if (path.isAbsolute(relative) || relative.split(path.sep).includes('..')) {
@@ -104,7 +122,10 @@ async function bundleRoot(extracted: string): Promise<string> {
   const entries = await fs.readdir(extracted, { withFileTypes: true })
   if (entries.some((e) => e.isFile() && e.name === 'info.json')) return extracted
   const bundles = entries.filter((e) => e.isDirectory() && e.name.endsWith('.artifactbundle'))
-  if (bundles.length !== 1) throw new ProjectError(`The downloaded archive holds ${bundles.length} '.artifactbundle' folders, not one: it is not Scipio's artifact bundle.`)
+  if (bundles.length !== 1)
+    throw new ProjectError(
+      `The downloaded archive holds ${bundles.length} '.artifactbundle' folders, not one: it is not Scipio's artifact bundle.`,
+    )
   return path.join(extracted, bundles[0]!.name)
 }
 
@@ -118,7 +139,10 @@ async function binaryIn(root: string, triples: string[]): Promise<string> {
   }
   const binary = path.join(root, selectVariant(info, triples, "The artifact bundle's info.json"))
   const stat = await fs.stat(binary).catch(() => undefined)
-  if (!stat?.isFile()) throw new ProjectError(`The artifact bundle's info.json names ${path.relative(root, binary)}, which the bundle does not hold.`)
+  if (!stat?.isFile())
+    throw new ProjectError(
+      `The artifact bundle's info.json names ${path.relative(root, binary)}, which the bundle does not hold.`,
+    )
   await fs.chmod(binary, 0o755)
   return binary
 }
@@ -142,7 +166,10 @@ async function download(url: string, dest: string, options: ScipioInstallOptions
     await tc.downloadTool(url, dest)
   } catch (error) {
     if (error instanceof tc.HTTPError && error.httpStatusCode === 404) {
-      throw new InputError(Inputs.ScipioVersion, `Scipio ${options.version} has no artifact bundle at ${url}; check that the release exists.`)
+      throw new InputError(
+        Inputs.ScipioVersion,
+        `Scipio ${options.version} has no artifact bundle at ${url}; check that the release exists.`,
+      )
     }
     throw new ProjectError(`Downloading Scipio ${options.version} from ${url} failed: ${errorMessage(error)}`)
   }
@@ -168,7 +195,10 @@ export async function installScipio(options: ScipioInstallOptions, deps: Install
     if (!options.checksum || sha === options.checksum) {
       return { path: await binaryIn(cached, triples), version, source: 'tool cache' }
     }
-    log.warning(`The tool cache's Scipio ${version} came from a bundle with SHA-256 ${sha ?? 'unknown'}, not '${Inputs.ScipioChecksum}'; installing it again.`, { input: Inputs.ScipioChecksum })
+    log.warning(
+      `The tool cache's Scipio ${version} came from a bundle with SHA-256 ${sha ?? 'unknown'}, not '${Inputs.ScipioChecksum}'; installing it again.`,
+      { input: Inputs.ScipioChecksum },
+    )
   }
 
   const work = path.join(env.RUNNER_TEMP!, 'scipio-s3-cache', `scipio-${version}`)
@@ -181,7 +211,10 @@ export async function installScipio(options: ScipioInstallOptions, deps: Install
   if (await cache.restore([zip], key)) {
     sha = await sha256File(zip).catch(() => undefined)
     if (sha === undefined || (options.checksum && sha !== options.checksum)) {
-      log.warning(`The Actions cache's Scipio ${version} bundle (${key}) does not match '${Inputs.ScipioChecksum}'; downloading it again.`, { input: Inputs.ScipioChecksum })
+      log.warning(
+        `The Actions cache's Scipio ${version} bundle (${key}) does not match '${Inputs.ScipioChecksum}'; downloading it again.`,
+        { input: Inputs.ScipioChecksum },
+      )
       await fs.rm(zip, { force: true })
       sha = undefined
     }
@@ -199,9 +232,12 @@ export async function installScipio(options: ScipioInstallOptions, deps: Install
       )
     }
     if (!options.checksum) {
-      log.warning(`Scipio ${version} was installed unverified: set '${Inputs.ScipioChecksum}: ${sha}' to pin this bundle (compare it with the release notes' "Artifact bundle checksum").`, {
-        input: Inputs.ScipioChecksum,
-      })
+      log.warning(
+        `Scipio ${version} was installed unverified: set '${Inputs.ScipioChecksum}: ${sha}' to pin this bundle (compare it with the release notes' "Artifact bundle checksum").`,
+        {
+          input: Inputs.ScipioChecksum,
+        },
+      )
     }
   }
 
@@ -220,7 +256,10 @@ export async function scipioForRun(
   deps: InstallDeps,
 ): Promise<{ path?: string; install?: ScipioInstall }> {
   if (scipioPath) {
-    if (options) deps.log.info(`'${Inputs.ScipioPath}' is set, so Scipio ${options.version} ('${Inputs.ScipioVersion}') is not installed.`)
+    if (options)
+      deps.log.info(
+        `'${Inputs.ScipioPath}' is set, so Scipio ${options.version} ('${Inputs.ScipioVersion}') is not installed.`,
+      )
     return { path: scipioPath }
   }
   if (!options) return {}

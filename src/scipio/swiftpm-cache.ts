@@ -36,7 +36,11 @@ export interface SwiftpmCacheKeys {
   restoreKeys: string[]
 }
 
-export function swiftpmCacheKeys(resolvedBytes: Buffer, platform: NodeJS.Platform = process.platform, arch: string = process.arch): SwiftpmCacheKeys {
+export function swiftpmCacheKeys(
+  resolvedBytes: Buffer,
+  platform: NodeJS.Platform = process.platform,
+  arch: string = process.arch,
+): SwiftpmCacheKeys {
   const prefix = `scipio-s3-cache-swiftpm-${keyFormat}-${platform}-${arch}-`
   return { primary: prefix + sha256Hex(resolvedBytes), restoreKeys: [prefix] }
 }
@@ -70,7 +74,9 @@ export async function restoreSwiftpmCache(
   try {
     keys = swiftpmCacheKeys(await fs.readFile(resolvedFile))
   } catch (error) {
-    log.warning(`SwiftPM resolution cache skipped: cannot read ${resolvedFile}: ${errorMessage(error)}`, { file: resolvedFile })
+    log.warning(`SwiftPM resolution cache skipped: cannot read ${resolvedFile}: ${errorMessage(error)}`, {
+      file: resolvedFile,
+    })
     return undefined
   }
   const paths = swiftpmCachePaths(packageDirectory)
@@ -82,15 +88,29 @@ export async function restoreSwiftpmCache(
 }
 
 /** Saves after a successful build, unless the exact entry was restored (entries are immutable) or nothing is there. */
-export async function saveSwiftpmCache(state: SwiftpmCacheState, buildSucceeded: boolean, cache: CacheService, log: Log): Promise<boolean> {
+export async function saveSwiftpmCache(
+  state: SwiftpmCacheState,
+  buildSucceeded: boolean,
+  cache: CacheService,
+  log: Log,
+): Promise<boolean> {
   if (state.unavailable || state.restoredKey === state.keys.primary) return false
   if (!buildSucceeded) {
     log.info('SwiftPM resolution cache not saved: the build failed, so the resolution state may be incomplete.')
     return false
   }
-  const present = await Promise.all(state.paths.map((p) => fs.stat(p).then(() => true, () => false)))
+  const present = await Promise.all(
+    state.paths.map((p) =>
+      fs.stat(p).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  )
   if (!present.includes(true)) {
-    log.info(`SwiftPM resolution cache not saved: none of ${state.paths.map((p) => path.basename(p)).join(', ')} exists under .build.`)
+    log.info(
+      `SwiftPM resolution cache not saved: none of ${state.paths.map((p) => path.basename(p)).join(', ')} exists under .build.`,
+    )
     return false
   }
   // The same path list as the restore: the Actions cache keys entries by it too. Missing ones are skipped.

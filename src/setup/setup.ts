@@ -39,11 +39,18 @@ async function readManifest(config: Config): Promise<Buffer> {
   try {
     return await fs.readFile(file)
   } catch {
-    throw new ProjectError(`${file} does not exist: '${Inputs.PackageDirectory}' must name the Scipio dependencies package (the folder with Package.swift).`, file)
+    throw new ProjectError(
+      `${file} does not exist: '${Inputs.PackageDirectory}' must name the Scipio dependencies package (the folder with Package.swift).`,
+      file,
+    )
   }
 }
 
-export async function setUp(read: InputReader, log: Log, cache: CacheService = actionsCacheService(log)): Promise<RunSetup> {
+export async function setUp(
+  read: InputReader,
+  log: Log,
+  cache: CacheService = actionsCacheService(log),
+): Promise<RunSetup> {
   const config = readConfig(read)
   const scipioRelease = readScipioInstall(read)
   const cacheSwiftpm = readSwiftpmCacheEnabled(read)
@@ -60,5 +67,14 @@ export async function setUp(read: InputReader, log: Log, cache: CacheService = a
   )
   for (const pkg of plan.packages) log.debug(`package key of ${pkg.pin.identity}: ${pkg.packageKey} (${pkg.indexKey})`)
   log.debug(`set key: ${plan.setKey} (${plan.completeKey})`)
-  return { config, resolved, toolchain, plan, storage, cache, cacheSwiftpm, ...(scipio.install ? { scipioInstall: scipio.install } : {}) }
+  return {
+    config,
+    resolved,
+    toolchain,
+    plan,
+    storage,
+    cache,
+    cacheSwiftpm,
+    ...(scipio.install ? { scipioInstall: scipio.install } : {}),
+  }
 }

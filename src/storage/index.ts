@@ -7,5 +7,7 @@ export type { Storage, StoredObject, PutOptions } from './storage.js'
 export { digestObject, getJson } from './storage.js'
 
 export function createStorage(settings: StorageSettings, idleTimeoutMs?: number): Storage {
-  return settings.kind === 's3' ? new S3Storage(settings, idleTimeoutMs) : new PublicUrlStorage(settings.baseUrl, idleTimeoutMs)
+  return settings.kind === 's3'
+    ? new S3Storage(settings, idleTimeoutMs)
+    : new PublicUrlStorage(settings.baseUrl, idleTimeoutMs)
 }

@@ -26,12 +26,22 @@ export class PublicUrlStorage implements Storage {
     const timer = setTimeout(() => headers.abort(), this.timeoutMs)
     let response: Response
     try {
-      response = await fetch(url, { method, signal: signal ? AbortSignal.any([signal, headers.signal]) : headers.signal, redirect: 'follow' })
+      response = await fetch(url, {
+        method,
+        signal: signal ? AbortSignal.any([signal, headers.signal]) : headers.signal,
+        redirect: 'follow',
+      })
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name
-      if (signal?.aborted) throw new StorageError(`${method} ${url}: aborted (the cache time limit was reached).`, false)
+      if (signal?.aborted)
+        throw new StorageError(`${method} ${url}: aborted (the cache time limit was reached).`, false)
       const refused = cause === 'ECONNREFUSED' || cause === 'ENOTFOUND' || cause === 'EAI_AGAIN'
-      throw new StorageError(`${method} ${url}: cannot reach the server (${cause}). Check the 'public-url' input.`, true, undefined, refused)
+      throw new StorageError(
+        `${method} ${url}: cannot reach the server (${cause}). Check the 'public-url' input.`,
+        true,
+        undefined,
+        refused,
+      )
     } finally {
       clearTimeout(timer)
     }
@@ -51,7 +61,11 @@ export class PublicUrlStorage implements Storage {
     }
     if (!response.ok) {
       await response.body?.cancel()
-      throw new StorageError(`${method} ${url} failed: HTTP ${response.status}.`, response.status >= 500 || response.status === 429, response.status)
+      throw new StorageError(
+        `${method} ${url} failed: HTTP ${response.status}.`,
+        response.status >= 500 || response.status === 429,
+        response.status,
+      )
     }
     return response
   }

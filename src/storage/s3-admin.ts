@@ -51,7 +51,8 @@ export class S3Admin {
         throw describeS3Error(error, 'ListObjectsV2', this.settings, prefix)
       }
       for (const o of page.Contents ?? []) {
-        if (o.Key !== undefined) objects.push({ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) })
+        if (o.Key !== undefined)
+          objects.push({ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) })
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined
     } while (token)
@@ -66,12 +67,16 @@ export class S3Admin {
       let out
       try {
         out = await this.client.send(
-          new DeleteObjectsCommand({ Bucket: this.settings.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+          new DeleteObjectsCommand({
+            Bucket: this.settings.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
         )
       } catch (error) {
         throw describeS3Error(error, 'DeleteObjects', this.settings, batch[0] ?? '')
       }
-      for (const e of out.Errors ?? []) failures.push({ key: e.Key ?? '?', reason: `${e.Code ?? 'Error'}: ${e.Message ?? ''}`.trim() })
+      for (const e of out.Errors ?? [])
+        failures.push({ key: e.Key ?? '?', reason: `${e.Code ?? 'Error'}: ${e.Message ?? ''}`.trim() })
       onBatch?.(batch.length - (out.Errors?.length ?? 0))
     }
     return failures

@@ -24,10 +24,25 @@ const permissionFor: Record<Operation, string> = {
   DeleteObjects: 's3:DeleteObject',
 }
 
-const networkCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE'])
+const networkCodes = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+])
 
 /** Turns an SDK error into one sentence naming the bucket, the operation and the likely fix. */
-export function describeS3Error(error: unknown, operation: Operation, settings: S3Settings, key: string, publicRead = false): StorageError {
+export function describeS3Error(
+  error: unknown,
+  operation: Operation,
+  settings: S3Settings,
+  key: string,
+  publicRead = false,
+): StorageError {
   const where = `${operation} s3://${settings.bucket}/${key}`
   const e = error as S3ServiceException & { code?: string; $response?: { headers?: Record<string, string> } }
   const status = e?.$metadata?.httpStatusCode
@@ -52,27 +67,40 @@ export function describeS3Error(error: unknown, operation: Operation, settings: 
     const region = headers['x-amz-bucket-region']
     return fatal(
       `${where}: the bucket is not in region '${settings.region}'` +
-        (region ? `; it is in '${region}'. Set '${Inputs.Region}: ${region}'.` : `. Set '${Inputs.Region}' to the bucket's region.`),
+        (region
+          ? `; it is in '${region}'. Set '${Inputs.Region}: ${region}'.`
+          : `. Set '${Inputs.Region}' to the bucket's region.`),
     )
   }
   if (name === 'NoSuchBucket') {
-    return fatal(`${where}: the bucket '${settings.bucket}' does not exist${settings.endpoint ? ` at ${settings.endpoint}` : ` in ${settings.region}`}. Check '${Inputs.Bucket}' and '${Inputs.Region}'.`)
+    return fatal(
+      `${where}: the bucket '${settings.bucket}' does not exist${settings.endpoint ? ` at ${settings.endpoint}` : ` in ${settings.region}`}. Check '${Inputs.Bucket}' and '${Inputs.Region}'.`,
+    )
   }
-  if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'ExpiredToken' || name === 'InvalidToken') {
+  if (
+    name === 'InvalidAccessKeyId' ||
+    name === 'SignatureDoesNotMatch' ||
+    name === 'ExpiredToken' ||
+    name === 'InvalidToken'
+  ) {
     return fatal(
       `${where}: the credentials were rejected (${name}). Check '${Inputs.AccessKeyId}', '${Inputs.SecretAccessKey}' and '${Inputs.SessionToken}', or that the role session has not expired.`,
     )
   }
   if (name === 'AccessDenied' || status === 403) {
-    const permission = operation === 'PutObject' && publicRead ? 's3:PutObject and s3:PutObjectAcl' : permissionFor[operation]
-    const resource = operation === 'ListObjectsV2' ? `arn:aws:s3:::${settings.bucket}` : `arn:aws:s3:::${settings.bucket}/*`
+    const permission =
+      operation === 'PutObject' && publicRead ? 's3:PutObject and s3:PutObjectAcl' : permissionFor[operation]
+    const resource =
+      operation === 'ListObjectsV2' ? `arn:aws:s3:::${settings.bucket}` : `arn:aws:s3:::${settings.bucket}/*`
     return fatal(`${where}: access denied (403). The credentials need ${permission} on ${resource}.`)
   }
   const code = e?.code ?? (e as { cause?: { code?: string } })?.cause?.code
   if (code && networkCodes.has(code)) {
     const message = `${where}: cannot reach ${settings.endpoint ?? `S3 in ${settings.region}`} (${code}). Check '${Inputs.Endpoint}' and the runner's network.`
     // A refused or unresolvable endpoint is a setting; a reset mid-transfer is worth another try.
-    return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' ? fail(message, true) : new StorageError(redact(message), true, status, true)
+    return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT'
+      ? fail(message, true)
+      : new StorageError(redact(message), true, status, true)
   }
   if (name === 'AbortError') return fail(`${where}: aborted (the cache time limit was reached).`)
   if (name === 'TimeoutError' || name === 'RequestTimeout') return fail(`${where}: timed out.`, true)
@@ -82,7 +110,11 @@ export function describeS3Error(error: unknown, operation: Operation, settings: 
 
 function isNotFound(error: unknown): boolean {
   const e = error as S3ServiceException
-  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || (e?.$metadata?.httpStatusCode === 404 && e?.name !== 'NoSuchBucket')
+  return (
+    e?.name === 'NoSuchKey' ||
+    e?.name === 'NotFound' ||
+    (e?.$metadata?.httpStatusCode === 404 && e?.name !== 'NoSuchBucket')
+  )
 }
 
 const MiB = 1024 * 1024
@@ -143,8 +175,12 @@ export class S3Storage implements Storage {
 
   async get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined> {
     try {
-      const out = await this.client.send(new GetObjectCommand(this.bucketKey(key)), signal ? { abortSignal: signal } : {})
-      if (!(out.Body instanceof Readable)) throw new StorageError(`GetObject s3://${this.settings.bucket}/${key}: no body in the answer`, true)
+      const out = await this.client.send(
+        new GetObjectCommand(this.bucketKey(key)),
+        signal ? { abortSignal: signal } : {},
+      )
+      if (!(out.Body instanceof Readable))
+        throw new StorageError(`GetObject s3://${this.settings.bucket}/${key}: no body in the answer`, true)
       return { body: out.Body, size: out.ContentLength ?? 0 }
     } catch (error) {
       if (error instanceof StorageError) throw error
@@ -154,17 +190,30 @@ export class S3Storage implements Storage {
   }
 
   async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void> {
-    const acl: { ACL?: ObjectCannedACL } = options.publicRead ? { ACL: 'public-read' } : options.acl ? { ACL: options.acl } : {}
+    const acl: { ACL?: ObjectCannedACL } = options.publicRead
+      ? { ACL: 'public-read' }
+      : options.acl
+        ? { ACL: options.acl }
+        : {}
     const params = { ...this.bucketKey(key), ContentType: options.contentType, ...acl }
     try {
       const length = Buffer.isBuffer(body) ? body.length : options.size
       if (length !== undefined && length <= singlePutLimit) {
-        await this.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: length }), options.signal ? { abortSignal: options.signal } : {})
+        await this.client.send(
+          new PutObjectCommand({ ...params, Body: body, ContentLength: length }),
+          options.signal ? { abortSignal: options.signal } : {},
+        )
         return
       }
       // lib-storage sends one PUT for a small body and a multipart upload (parts in parallel) for a large one,
       // reading the stream part by part so memory stays bounded whatever the archive's size.
-      const upload = new Upload({ client: this.client, params: { ...params, Body: body }, partSize: uploadPartSize, queueSize: uploadQueueSize, leavePartsOnError: false })
+      const upload = new Upload({
+        client: this.client,
+        params: { ...params, Body: body },
+        partSize: uploadPartSize,
+        queueSize: uploadQueueSize,
+        leavePartsOnError: false,
+      })
       const abort = () => void upload.abort().catch(() => undefined)
       options.signal?.addEventListener('abort', abort, { once: true })
       try {

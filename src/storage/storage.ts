@@ -30,7 +30,11 @@ export interface Storage {
 }
 
 /** Size, SHA-256 and first four bytes of a stored object as it is, read as a stream; undefined when it is gone. */
-export async function digestObject(storage: Storage, key: string, signal?: AbortSignal): Promise<{ size: number; sha256: string; head: Buffer } | undefined> {
+export async function digestObject(
+  storage: Storage,
+  key: string,
+  signal?: AbortSignal,
+): Promise<{ size: number; sha256: string; head: Buffer } | undefined> {
   const object = await storage.get(key, signal)
   if (!object) return undefined
   const hash = createHash('sha256')
@@ -46,7 +50,12 @@ export async function digestObject(storage: Storage, key: string, signal?: Abort
 }
 
 /** Reads a small JSON object; one larger than `maxBytes` (as announced, or as it arrives) is refused unparsed. */
-export async function getJson(storage: Storage, key: string, signal?: AbortSignal, maxBytes = 16 * 1024 * 1024): Promise<unknown> {
+export async function getJson(
+  storage: Storage,
+  key: string,
+  signal?: AbortSignal,
+  maxBytes = 16 * 1024 * 1024,
+): Promise<unknown> {
   const object = await storage.get(key, signal)
   if (!object) return undefined
   // Index objects are small; a huge one is not ours.
