@@ -26,7 +26,7 @@ const aaBin = path.join(root, 'aa-test-double/bin')
 const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 const workflowFile = '.github/workflows/e2e-macos.yml'
 const workflow = parse(fs.readFileSync(path.join(root, workflowFile), 'utf8')) as {
-  env: Record<string, string>
+  env: { SCIPIO_VERSION: string }
   jobs: { e2e: { strategy: { matrix: { include: { os: string; xcode: string }[] } }; steps: { uses?: string; run?: string }[] } }
 }
 

@@ -152,7 +152,7 @@ export async function runJob(options: RunJobOptions): Promise<JobRun> {
     await fs.writeFile(envFile, '')
     await fs.writeFile(outputFile, '')
     const stepEnv = { ...context.env, ...substituteAll(step.env, context) }
-    const env = { ...options.env, ...stepEnv, GITHUB_ENV: envFile, GITHUB_OUTPUT: outputFile, GITHUB_WORKSPACE: root }
+    const env: Record<string, string> = { ...options.env, ...stepEnv, GITHUB_ENV: envFile, GITHUB_OUTPUT: outputFile, GITHUB_WORKSPACE: root }
     let result: { code: number; output: string }
     if (step.uses === './') {
       const inputs = { ...action.defaults, ...substituteAll(step.with, context) }
