@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 // @ts-expect-error: the e2e script is plain JavaScript
 import * as e2e from '../scripts/e2e/e2e.mjs'
-import { aaArchiveArgs, aaExtractArgs, scipioS3StorageFields } from '../src/apple-archive.js'
-import { doubleBin } from './helpers/action.js'
+import { aaArchiveArgs, aaExtractArgs, scipioS3StorageFields } from '../src/interop/apple-archive.js'
+import { doubleBin } from './helpers/workspace.js'
 import { makeTestBundle, startBundleServer, type BundleServer, type TestBundle } from './helpers/bundle-server.js'
 import { root } from './helpers/s3-server.js'
 import { runJob, type JobRun } from './helpers/workflow-runner.js'
@@ -27,12 +27,19 @@ const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 const workflowFile = '.github/workflows/e2e-macos.yml'
 const workflow = parse(fs.readFileSync(path.join(root, workflowFile), 'utf8')) as {
   env: { SCIPIO_VERSION: string }
-  jobs: { e2e: { strategy: { matrix: { include: { os: string; xcode: string }[] } }; steps: { uses?: string; run?: string }[] } }
+  jobs: {
+    e2e: {
+      strategy: { matrix: { include: { os: string; xcode: string }[] } }
+      steps: { uses?: string; run?: string }[]
+    }
+  }
 }
 
 /** PATH with the Scipio, xcrun and aa doubles first, and no other `aa` or `minio`. */
 function searchPath(): string {
-  const rest = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => dir && !fs.existsSync(path.join(dir, 'aa')) && !fs.existsSync(path.join(dir, 'minio')))
+  const rest = (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .filter((dir) => dir && !fs.existsSync(path.join(dir, 'aa')) && !fs.existsSync(path.join(dir, 'minio')))
   return [doubleBin, aaBin, path.dirname(process.execPath), ...rest].join(path.delimiter)
 }
 
@@ -76,7 +83,8 @@ describe(`${workflowFile} on Linux, with s3rver and the doubles`, () => {
   })
 
   const step = (id: string) => job.steps.find((s) => s.id === id)!
-  const checkStep = (phase: string) => job.steps.find((s) => s.label.startsWith('Check') && s.output.includes(`${phase}: every check passed`))
+  const checkStep = (phase: string) =>
+    job.steps.find((s) => s.label.startsWith('Check') && s.output.includes(`${phase}: every check passed`))
 
   it('runs every step and every step passes; only the runner set-up is skipped', () => {
     const failed = job.steps.filter((s) => s.status === 'failure')
@@ -87,18 +95,23 @@ describe(`${workflowFile} on Linux, with s3rver and the doubles`, () => {
       'npm ci --no-audit --no-fund',
     ])
     expect(job.steps.filter((s) => s.label.startsWith('Check')).length).toBe(5)
-    for (const phase of ['producer', 'consumer', 'bumped', 'adopted', 'adopted-consumer']) expect(checkStep(phase), phase).toBeDefined()
+    for (const phase of ['producer', 'consumer', 'bumped', 'adopted', 'adopted-consumer'])
+      expect(checkStep(phase), phase).toBeDefined()
     expect(job.log).toContain('aar-readback: every check passed')
   })
 
   it('installs Scipio through scipio-version and scipio-checksum (the checksum from the repository variable)', () => {
-    expect(server.bundleRequests).toEqual([`/${workflow.env.SCIPIO_VERSION}/scipio-${workflow.env.SCIPIO_VERSION}.artifactbundle.zip`])
+    expect(server.bundleRequests).toEqual([
+      `/${workflow.env.SCIPIO_VERSION}/scipio-${workflow.env.SCIPIO_VERSION}.artifactbundle.zip`,
+    ])
     expect(step('producer').output).toContain(`Scipio ${workflow.env.SCIPIO_VERSION} from the download`)
     expect(step('consumer').output).toContain(`Scipio ${workflow.env.SCIPIO_VERSION} from the tool cache`)
   })
 
   it('the producer built and stored everything; the consumer restored everything and skipped Scipio', () => {
-    const targets = Object.values(e2e.expected.targets as Record<string, string[]>).flat().sort()
+    const targets = Object.values(e2e.expected.targets as Record<string, string[]>)
+      .flat()
+      .sort()
     expect(JSON.parse(step('producer').outputs.built!).sort()).toEqual(targets)
     expect(step('consumer').outputs['cache-hit']).toBe('true')
     expect(step('consumer').output).toContain('skipping the Scipio build')
@@ -117,7 +130,9 @@ describe(`${workflowFile} on Linux, with s3rver and the doubles`, () => {
 
   it('never shows the store credentials: they are masked before any step could print them', () => {
     expect(job.masks.length).toBeGreaterThanOrEqual(2)
-    const unmasked = job.log.split('\n').filter((line) => !line.startsWith('::add-mask::') && job.masks.some((secret) => line.includes(secret)))
+    const unmasked = job.log
+      .split('\n')
+      .filter((line) => !line.startsWith('::add-mask::') && job.masks.some((secret) => line.includes(secret)))
     expect(unmasked).toEqual([])
   })
 
@@ -130,10 +145,13 @@ describe('scripts/e2e/e2e.mjs', () => {
   const node = (args: string[], env: Record<string, string> = {}) =>
     run(process.execPath, [script, ...args], { env: { PATH: searchPath(), E2E_DIR: tmp('e2e-dir-'), ...env } }).then(
       () => ({ code: 0, output: '' }),
-      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: `${error.stdout}${error.stderr}` }),
+      (error: { code: number; stdout: string; stderr: string }) => ({
+        code: error.code,
+        output: `${error.stdout}${error.stderr}`,
+      }),
     )
 
-  it('runs aa with exactly the argument lists of src/apple-archive.ts (scipio-s3-storage\'s)', () => {
+  it("runs aa with exactly the argument lists of src/interop/apple-archive.ts (scipio-s3-storage's)", () => {
     expect(e2e.scipioS3StorageFields).toBe(scipioS3StorageFields)
     expect(e2e.aaArchiveArgs('/f/A.xcframework', '/t/a.aar')).toEqual(aaArchiveArgs('/f/A.xcframework', '/t/a.aar'))
     expect(e2e.aaExtractArgs('/f/A.xcframework', '/t/a.aar')).toEqual(aaExtractArgs('/f/A.xcframework', '/t/a.aar'))
@@ -150,7 +168,13 @@ describe('scripts/e2e/e2e.mjs', () => {
   it('a check fails, naming what differs, when the action did something else', async () => {
     const dir = tmp('ws-')
     const result = await node(['check', 'consumer', '--dir', dir, '--reference', dir], {
-      E2E_OUTPUTS: JSON.stringify({ 'cache-hit': 'false', restored: '[]', built: '["Logging"]', uploaded: '[]', 'miss-reasons': '{"swift-log":"x"}' }),
+      E2E_OUTPUTS: JSON.stringify({
+        'cache-hit': 'false',
+        restored: '[]',
+        built: '["Logging"]',
+        uploaded: '[]',
+        'miss-reasons': '{"swift-log":"x"}',
+      }),
     })
     expect(result.code).toBe(1)
     expect(result.output).toMatch(/FAIL cache-hit: got "false", wanted "true"/)
@@ -164,11 +188,18 @@ describe('scripts/e2e/e2e.mjs', () => {
     const { identity, from, to } = e2e.expected.bump
     const manifest = fs.readFileSync(path.join(dir, 'Package.swift'), 'utf8')
     expect(manifest).toContain(`/${identity}.git", exact: "${to.version}"`)
-    expect(manifest.replace(to.version, from.version)).toBe(fs.readFileSync(path.join(root, 'e2e/Dependencies/Package.swift'), 'utf8'))
+    expect(manifest.replace(to.version, from.version)).toBe(
+      fs.readFileSync(path.join(root, 'e2e/Dependencies/Package.swift'), 'utf8'),
+    )
     const before = JSON.parse(fs.readFileSync(path.join(root, 'e2e/Dependencies/Package.resolved'), 'utf8'))
     const after = JSON.parse(fs.readFileSync(path.join(dir, 'Package.resolved'), 'utf8'))
-    expect(after.pins.filter((p: { identity: string }) => p.identity !== identity)).toEqual(before.pins.filter((p: { identity: string }) => p.identity !== identity))
-    expect(after.pins.find((p: { identity: string }) => p.identity === identity).state).toEqual({ revision: to.revision, version: to.version })
+    expect(after.pins.filter((p: { identity: string }) => p.identity !== identity)).toEqual(
+      before.pins.filter((p: { identity: string }) => p.identity !== identity),
+    )
+    expect(after.pins.find((p: { identity: string }) => p.identity === identity).state).toEqual({
+      revision: to.revision,
+      version: to.version,
+    })
     expect((await node(['bump', dir])).output).toMatch(/does not pin swift-log at exactly 1\.6\.1/)
   })
 })
@@ -176,20 +207,31 @@ describe('scripts/e2e/e2e.mjs', () => {
 describe('e2e/Dependencies', () => {
   const dir = path.join(root, 'e2e/Dependencies')
   const manifest = fs.readFileSync(path.join(dir, 'Package.swift'), 'utf8')
-  const resolved = JSON.parse(fs.readFileSync(path.join(dir, 'Package.resolved'), 'utf8')) as { pins: { identity: string; location: string; state: { revision: string; version: string } }[] }
-  const double = JSON.parse(fs.readFileSync(path.join(dir, 'scipio-test-double.json'), 'utf8')) as { packages: Record<string, { targets: { name: string }[] }> }
+  const resolved = JSON.parse(fs.readFileSync(path.join(dir, 'Package.resolved'), 'utf8')) as {
+    pins: { identity: string; location: string; state: { revision: string; version: string } }[]
+  }
+  const double = JSON.parse(fs.readFileSync(path.join(dir, 'scipio-test-double.json'), 'utf8')) as {
+    packages: Record<string, { targets: { name: string }[] }>
+  }
 
   it('pins every dependency exactly, at the version and a full revision in Package.resolved', () => {
-    const declared = [...manifest.matchAll(/\.package\(url: "([^"]+)", exact: "([^"]+)"\)/g)].map((m) => ({ location: m[1], version: m[2] }))
+    const declared = [...manifest.matchAll(/\.package\(url: "([^"]+)", exact: "([^"]+)"\)/g)].map((m) => ({
+      location: m[1],
+      version: m[2],
+    }))
     expect(declared.length).toBe(3)
-    expect(resolved.pins.map((p) => ({ location: p.location, version: p.state.version })).sort((a, b) => a.location.localeCompare(b.location))).toEqual(
-      declared.sort((a, b) => a.location!.localeCompare(b.location!)),
-    )
+    expect(
+      resolved.pins
+        .map((p) => ({ location: p.location, version: p.state.version }))
+        .sort((a, b) => a.location.localeCompare(b.location)),
+    ).toEqual(declared.sort((a, b) => a.location!.localeCompare(b.location!)))
     for (const pin of resolved.pins) expect(pin.state.revision).toMatch(/^[0-9a-f]{40}$/)
   })
 
   it('the expectations and the Scipio double agree on the targets each package yields', () => {
-    const fromDouble = Object.fromEntries(Object.entries(double.packages).map(([id, p]) => [id, p.targets.map((t) => t.name)]))
+    const fromDouble = Object.fromEntries(
+      Object.entries(double.packages).map(([id, p]) => [id, p.targets.map((t) => t.name)]),
+    )
     expect(fromDouble).toEqual(e2e.expected.targets)
     expect(Object.keys(e2e.expected.targets).sort()).toEqual(resolved.pins.map((p) => p.identity).sort())
     expect(e2e.expected.bump.from).toEqual(resolved.pins.find((p) => p.identity === e2e.expected.bump.identity)!.state)

@@ -32,7 +32,7 @@ const changelog = [
 ].join('\n')
 
 describe('scripts/release.mjs', () => {
-  it('extracts one version\'s section of CHANGELOG.md, without its heading, up to the next section or the link list', () => {
+  it("extracts one version's section of CHANGELOG.md, without its heading, up to the next section or the link list", () => {
     expect(releaseNotes(changelog, '1.1.0')).toBe('### Added\n\n- `restore` learned to fly.')
     expect(releaseNotes(changelog, '1.0.0')).toBe('The first release.')
   })
@@ -41,14 +41,19 @@ describe('scripts/release.mjs', () => {
     expect(() => releaseNotes(changelog, '2.0.0')).toThrow("CHANGELOG.md has no section '## [2.0.0] - YYYY-MM-DD'")
     expect(() => releaseNotes('## [1.2.0] - Unreleased\n\n- x\n', '1.2.0')).toThrow(/not dated \('Unreleased'\)/)
     expect(() => releaseNotes('## [1.2.0]\n\n- x\n', '1.2.0')).toThrow(/not dated \('no date'\)/)
-    expect(() => releaseNotes('## [1.2.0] - 2026-12-02\n\n## [1.1.0] - 2026-12-01\n- y\n', '1.2.0')).toThrow(/section of 1\.2\.0 is empty/)
+    expect(() => releaseNotes('## [1.2.0] - 2026-12-02\n\n## [1.1.0] - 2026-12-01\n- y\n', '1.2.0')).toThrow(
+      /section of 1\.2\.0 is empty/,
+    )
   })
 
   it('takes release tags vX.Y.Z only, and needs package.json to carry the same version', () => {
     expect(versionOfTag('v1.1.0')).toBe('1.1.0')
-    for (const tag of ['1.1.0', 'v1.1', 'v1.1.0-rc.1', 'v1', '']) expect(() => versionOfTag(tag)).toThrow(/is not a release tag/)
+    for (const tag of ['1.1.0', 'v1.1', 'v1.1.0-rc.1', 'v1', ''])
+      expect(() => versionOfTag(tag)).toThrow(/is not a release tag/)
     expect(notesForTag('v1.1.0', { changelog, packageVersion: '1.1.0' })).toContain('learned to fly')
-    expect(() => notesForTag('v1.1.0', { changelog, packageVersion: '1.0.0' })).toThrow(/package.json's version is 1\.0\.0, the tag says 1\.1\.0/)
+    expect(() => notesForTag('v1.1.0', { changelog, packageVersion: '1.0.0' })).toThrow(
+      /package.json's version is 1\.0\.0, the tag says 1\.1\.0/,
+    )
   })
 
   it('moves the major tag to the latest release of that major only', () => {
@@ -75,12 +80,15 @@ describe('CHANGELOG.md', () => {
   const text = fs.readFileSync(path.join(root, 'CHANGELOG.md'), 'utf8')
   const version = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version
 
-  it('follows Keep a Changelog, with an Unreleased section and one for package.json\'s version', () => {
+  it("follows Keep a Changelog, with an Unreleased section and one for package.json's version", () => {
     expect(text).toMatch(/^# Changelog$/m)
     expect(text).toContain('https://keepachangelog.com/')
     expect(text).toMatch(/^## \[Unreleased\]$/m)
     // Dated when the release is cut (docs/development.md); until then the extraction refuses it.
-    const heading = new RegExp(`^## \\[${version.replace(/\./g, '\\.')}\\] - (\\d{4}-\\d{2}-\\d{2}|Unreleased)$`, 'm').exec(text)
+    const heading = new RegExp(
+      `^## \\[${version.replace(/\./g, '\\.')}\\] - (\\d{4}-\\d{2}-\\d{2}|Unreleased)$`,
+      'm',
+    ).exec(text)
     expect(heading, `a '## [${version}] - ...' heading`).not.toBeNull()
     const body = releaseNotes(text.replace(heading![0], `## [${version}] - 2000-01-01`), version)
     expect(body.length).toBeGreaterThan(200)

@@ -13,7 +13,10 @@ import { root } from './helpers/s3-server.js'
  */
 
 const workflowDir = path.join(root, '.github/workflows')
-const workflowFiles = fs.readdirSync(workflowDir).filter((f) => /\.ya?ml$/.test(f)).sort()
+const workflowFiles = fs
+  .readdirSync(workflowDir)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort()
 const read = (file: string) => fs.readFileSync(path.join(workflowDir, file), 'utf8')
 
 interface Step {
@@ -65,7 +68,8 @@ export function checkPins(texts: Record<string, string>): { pins: Pin[]; problem
   }
   const byAction = new Map<string, Set<string>>()
   for (const p of pins) byAction.set(p.action, (byAction.get(p.action) ?? new Set()).add(`${p.sha} # ${p.version}`))
-  for (const [action, ways] of byAction) if (ways.size > 1) problems.push(`${action} is pinned in ${ways.size} ways: ${[...ways].sort().join(', ')}`)
+  for (const [action, ways] of byAction)
+    if (ways.size > 1) problems.push(`${action} is pinned in ${ways.size} ways: ${[...ways].sort().join(', ')}`)
   return { pins, problems }
 }
 
@@ -79,29 +83,49 @@ describe('.github/workflows', () => {
   })
 
   it('the validator rejects a broken workflow (so the check above can fail)', () => {
-    expect(validateWorkflow('on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    stepz: []\n').errors.length).toBeGreaterThan(0)
+    expect(
+      validateWorkflow('on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    stepz: []\n').errors.length,
+    ).toBeGreaterThan(0)
   })
 
-  it.each(workflowFiles)('%s gives uses: ./ only inputs action.yml declares, and reads only outputs it declares', (file) => {
-    const action = readActionFile('action.yml')
-    const text = read(file)
-    for (const step of steps(file).filter((s) => s.uses === './')) {
-      for (const key of Object.keys(step.with ?? {})) expect(action.inputs.map((i) => i.name), `${file}: ${key}`).toContain(key)
-      if (!step.id) continue
-      for (const m of text.matchAll(new RegExp(`steps\\.${step.id}\\.outputs\\.([\\w-]+)`, 'g'))) expect(action.outputs.map((o) => o.name)).toContain(m[1])
-    }
-  })
+  it.each(workflowFiles)(
+    '%s gives uses: ./ only inputs action.yml declares, and reads only outputs it declares',
+    (file) => {
+      const action = readActionFile('action.yml')
+      const text = read(file)
+      for (const step of steps(file).filter((s) => s.uses === './')) {
+        for (const key of Object.keys(step.with ?? {}))
+          expect(
+            action.inputs.map((i) => i.name),
+            `${file}: ${key}`,
+          ).toContain(key)
+        if (!step.id) continue
+        for (const m of text.matchAll(new RegExp(`steps\\.${step.id}\\.outputs\\.([\\w-]+)`, 'g')))
+          expect(action.outputs.map((o) => o.name)).toContain(m[1])
+      }
+    },
+  )
 
   it('pins every third-party action to a full commit SHA with its version in a comment, the same way in every file', () => {
     const { pins, problems } = checkPins(Object.fromEntries(workflowFiles.map((f) => [f, read(f)])))
     expect(problems).toEqual([])
-    expect([...new Set(pins.map((p) => p.action))].sort()).toEqual(['actions/checkout', 'actions/setup-node', 'github/codeql-action'])
+    expect([...new Set(pins.map((p) => p.action))].sort()).toEqual([
+      'actions/checkout',
+      'actions/setup-node',
+      'github/codeql-action',
+    ])
   })
 
   it('the pinning check finds tags, short SHAs, missing comments and two pins of one action', () => {
     const sha = 'a'.repeat(40)
     const { problems } = checkPins({
-      'a.yml': ['      - uses: actions/checkout@v4', `      - uses: actions/setup-node@${sha.slice(0, 7)} # v7.0.0`, `      - uses: actions/cache@${sha}`, `      - uses: o/r/sub@${sha} # v1.0.0`, '      - uses: ./'].join('\n'),
+      'a.yml': [
+        '      - uses: actions/checkout@v4',
+        `      - uses: actions/setup-node@${sha.slice(0, 7)} # v7.0.0`,
+        `      - uses: actions/cache@${sha}`,
+        `      - uses: o/r/sub@${sha} # v1.0.0`,
+        '      - uses: ./',
+      ].join('\n'),
       'b.yml': `    steps:\n      - uses: o/r/other@${'b'.repeat(40)} # v1.0.1\n`,
     })
     expect(problems).toEqual([
@@ -122,7 +146,16 @@ describe('ci.yml does what .ci/run does', () => {
   })
 
   it('installs, type-checks, lints, checks dist/ and validates the action files', () => {
-    expect(runs('ci.yml')).toEqual(expect.arrayContaining(['npm ci --no-audit --no-fund', 'npm run typecheck', 'npm run lint', 'npm run format:check', 'bash scripts/check-dist.sh', 'node scripts/validate-action.mjs']))
+    expect(runs('ci.yml')).toEqual(
+      expect.arrayContaining([
+        'npm ci --no-audit --no-fund',
+        'npm run typecheck',
+        'npm run lint',
+        'npm run format:check',
+        'bash scripts/check-dist.sh',
+        'node scripts/validate-action.mjs',
+      ]),
+    )
     expect(fs.readFileSync(path.join(root, '.ci/run'), 'utf8')).toMatch(/^bash scripts\/check-dist\.sh$/m)
   })
 
@@ -154,7 +187,8 @@ describe('e2e-macos.yml', () => {
   })
 
   it('every run step calls scripts/e2e/e2e.mjs (or installs the packages it needs)', () => {
-    for (const command of runs('e2e-macos.yml')) expect(command).toMatch(/^(node scripts\/e2e\/e2e\.mjs [\w-]+( .*)?|npm ci --no-audit --no-fund)$/)
+    for (const command of runs('e2e-macos.yml'))
+      expect(command).toMatch(/^(node scripts\/e2e\/e2e\.mjs [\w-]+( .*)?|npm ci --no-audit --no-fund)$/)
   })
 })
 
@@ -168,22 +202,46 @@ describe('release.yml', () => {
   it('checks dist/, creates the release with the notes from CHANGELOG.md, then moves the major tag', () => {
     const commands = runs('release.yml')
     const at = (pattern: RegExp) => commands.findIndex((c) => pattern.test(c))
-    const order = [/^bash scripts\/check-dist\.sh$/, /^node scripts\/release\.mjs notes /, /^gh release create .*--notes-file/, /scripts\/release\.mjs major [\s\S]*git push --force origin/]
+    const order = [
+      /^bash scripts\/check-dist\.sh$/,
+      /^node scripts\/release\.mjs notes /,
+      /^gh release create .*--notes-file/,
+      /scripts\/release\.mjs major [\s\S]*git push --force origin/,
+    ]
     const positions = order.map(at)
-    expect(positions.every((p) => p >= 0), JSON.stringify(positions)).toBe(true)
+    expect(
+      positions.every((p) => p >= 0),
+      JSON.stringify(positions),
+    ).toBe(true)
     expect([...positions].sort((a, b) => a - b)).toEqual(positions)
   })
 })
 
 describe('.github/dependabot.yml', () => {
   const text = fs.readFileSync(path.join(root, '.github/dependabot.yml'), 'utf8')
-  const config = parse(text) as { version: number; updates: { 'package-ecosystem': string; directory: string; schedule: { interval: string } }[] }
+  const config = parse(text) as {
+    version: number
+    updates: { 'package-ecosystem': string; directory: string; schedule: { interval: string } }[]
+  }
 
-  it('is a version 2 configuration that updates the npm packages and the workflows\' actions', () => {
+  it("is a version 2 configuration that updates the npm packages and the workflows' actions", () => {
     expect(config.version).toBe(2)
     expect(config.updates.map((u) => u['package-ecosystem']).sort()).toEqual(['github-actions', 'npm'])
     for (const update of config.updates) {
-      expect(Object.keys(update).every((k) => ['package-ecosystem', 'directory', 'schedule', 'groups', 'open-pull-requests-limit', 'labels', 'ignore'].includes(k)), JSON.stringify(update)).toBe(true)
+      expect(
+        Object.keys(update).every((k) =>
+          [
+            'package-ecosystem',
+            'directory',
+            'schedule',
+            'groups',
+            'open-pull-requests-limit',
+            'labels',
+            'ignore',
+          ].includes(k),
+        ),
+        JSON.stringify(update),
+      ).toBe(true)
       expect(update.directory).toBe('/')
       expect(['daily', 'weekly', 'monthly']).toContain(update.schedule.interval)
     }

@@ -40,17 +40,26 @@ export function releaseNotes(changelog, version) {
   const start = lines.findIndex((l) => headingOf(l)?.[1] === version)
   if (start < 0) throw new ReleaseError(`CHANGELOG.md has no section '## [${version}] - YYYY-MM-DD'`)
   const date = headingOf(lines[start])[2]?.trim() ?? ''
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new ReleaseError(`CHANGELOG.md: the section of ${version} is not dated ('${date || 'no date'}'): write '## [${version}] - YYYY-MM-DD' before tagging`)
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date))
+    throw new ReleaseError(
+      `CHANGELOG.md: the section of ${version} is not dated ('${date || 'no date'}'): write '## [${version}] - YYYY-MM-DD' before tagging`,
+    )
   let end = lines.findIndex((l, i) => i > start && (/^## /.test(l) || /^\[[^\]]+\]:\s/.test(l)))
   if (end < 0) end = lines.length
-  const body = lines.slice(start + 1, end).join('\n').trim()
+  const body = lines
+    .slice(start + 1, end)
+    .join('\n')
+    .trim()
   if (!body) throw new ReleaseError(`CHANGELOG.md: the section of ${version} is empty`)
   return body
 }
 
 export function notesForTag(tag, { changelog, packageVersion }) {
   const version = versionOfTag(tag)
-  if (packageVersion !== version) throw new ReleaseError(`package.json's version is ${packageVersion}, the tag says ${version}: run 'npm version ${version} --no-git-tag-version' and commit before tagging`)
+  if (packageVersion !== version)
+    throw new ReleaseError(
+      `package.json's version is ${packageVersion}, the tag says ${version}: run 'npm version ${version} --no-git-tag-version' and commit before tagging`,
+    )
   return releaseNotes(changelog, version)
 }
 

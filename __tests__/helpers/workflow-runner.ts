@@ -107,7 +107,11 @@ function substituteAll(values: Record<string, unknown> | undefined, context: Con
   return Object.fromEntries(Object.entries(values ?? {}).map(([k, v]) => [k, substitute(v, context)]))
 }
 
-async function execute(command: string, args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
+async function execute(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; output: string }> {
   const child = spawn(command, args, { cwd: root, env })
   let output = ''
   child.stdout.on('data', (d: Buffer) => (output += d.toString()))
@@ -118,9 +122,16 @@ async function execute(command: string, args: string[], env: Record<string, stri
 
 /** The action of `uses: ./`: its main script and its inputs' defaults. */
 async function localAction(): Promise<{ main: string; defaults: Record<string, string> }> {
-  const doc = parse(await fs.readFile(path.join(root, 'action.yml'), 'utf8')) as { runs: { using: string; main: string; post?: string }; inputs: Record<string, { default?: unknown }> }
+  const doc = parse(await fs.readFile(path.join(root, 'action.yml'), 'utf8')) as {
+    runs: { using: string; main: string; post?: string }
+    inputs: Record<string, { default?: unknown }>
+  }
   if (doc.runs.post) throw new Error('the workflow runner does not run post steps')
-  const defaults = Object.fromEntries(Object.entries(doc.inputs).filter(([, i]) => i.default !== undefined).map(([name, i]) => [name, String(i.default)]))
+  const defaults = Object.fromEntries(
+    Object.entries(doc.inputs)
+      .filter(([, i]) => i.default !== undefined)
+      .map(([name, i]) => [name, String(i.default)]),
+  )
   return { main: path.join(root, doc.runs.main), defaults }
 }
 
@@ -139,9 +150,12 @@ export async function runJob(options: RunJobOptions): Promise<JobRun> {
   for (const [index, step] of job.steps.entries()) {
     const label = step.name ?? step.uses ?? step.run ?? `step ${index + 1}`
     const condition = step.if?.trim()
-    if (condition !== undefined && !['always()', 'failure()', 'success()'].includes(condition)) throw new Error(`${label}: the workflow runner does not evaluate if: ${condition}`)
+    if (condition !== undefined && !['always()', 'failure()', 'success()'].includes(condition))
+      throw new Error(`${label}: the workflow runner does not evaluate if: ${condition}`)
     const runs = condition === 'always()' || (condition === 'failure()' ? failed : !failed)
-    const skipped = (step.uses && options.skip.uses.includes(step.uses.split('@')[0]!)) || (step.run && options.skip.run.includes(step.run.trim()))
+    const skipped =
+      (step.uses && options.skip.uses.includes(step.uses.split('@')[0]!)) ||
+      (step.run && options.skip.run.includes(step.run.trim()))
     if (!runs || skipped) {
       run.steps.push({ label, ...(step.id ? { id: step.id } : {}), status: 'skipped', output: '', outputs: {} })
       continue
@@ -152,14 +166,22 @@ export async function runJob(options: RunJobOptions): Promise<JobRun> {
     await fs.writeFile(envFile, '')
     await fs.writeFile(outputFile, '')
     const stepEnv = { ...context.env, ...substituteAll(step.env, context) }
-    const env: Record<string, string> = { ...options.env, ...stepEnv, GITHUB_ENV: envFile, GITHUB_OUTPUT: outputFile, GITHUB_WORKSPACE: root }
+    const env: Record<string, string> = {
+      ...options.env,
+      ...stepEnv,
+      GITHUB_ENV: envFile,
+      GITHUB_OUTPUT: outputFile,
+      GITHUB_WORKSPACE: root,
+    }
     let result: { code: number; output: string }
     if (step.uses === './') {
       const inputs = { ...action.defaults, ...substituteAll(step.with, context) }
       for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value
       result = await execute(process.execPath, [action.main], env)
     } else if (step.uses) {
-      throw new Error(`${label}: the workflow runner cannot run ${step.uses}; list it in skip.uses if it only prepares the runner`)
+      throw new Error(
+        `${label}: the workflow runner cannot run ${step.uses}; list it in skip.uses if it only prepares the runner`,
+      )
     } else if (step.run !== undefined) {
       const script = path.join(files, `run-${index}.sh`)
       await fs.writeFile(script, substitute(step.run, context))
@@ -172,7 +194,14 @@ export async function runJob(options: RunJobOptions): Promise<JobRun> {
     Object.assign(context.env, parseCommandFile(await fs.readFile(envFile, 'utf8')))
     const status = result.code === 0 ? 'success' : 'failure'
     if (status === 'failure') failed = true
-    run.steps.push({ label, ...(step.id ? { id: step.id } : {}), status, code: result.code, output: result.output, outputs })
+    run.steps.push({
+      label,
+      ...(step.id ? { id: step.id } : {}),
+      status,
+      code: result.code,
+      output: result.output,
+      outputs,
+    })
     run.log += `--- ${label}\n${result.output}`
   }
   await fs.rm(files, { recursive: true, force: true })

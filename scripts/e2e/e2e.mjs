@@ -30,10 +30,31 @@ export const packageSource = path.join(root, 'e2e/Dependencies')
 export const expected = JSON.parse(fs.readFileSync(path.join(root, 'e2e/expected.json'), 'utf8'))
 export const bucket = 'scipio-e2e'
 
-/** scipio-s3-storage's field set and aa(1) argument lists (the tests check them against src/apple-archive.ts). */
+/** scipio-s3-storage's field set and aa(1) argument lists (the tests check them against src/interop/apple-archive.ts). */
 export const scipioS3StorageFields = 'typ,pat,lnk,dev,dat,uid,gid,mod,flg,mtm,btm,ctm'
-export const aaArchiveArgs = (frameworkDir, archiveFile) => ['archive', '-d', frameworkDir, '-o', archiveFile, '-a', 'lzfse', '-b', '1m', '-exclude-field', 'all', '-include-field', scipioS3StorageFields]
-export const aaExtractArgs = (frameworkDir, archiveFile) => ['extract', '-d', frameworkDir, '-i', archiveFile, '-ignore-eperm']
+export const aaArchiveArgs = (frameworkDir, archiveFile) => [
+  'archive',
+  '-d',
+  frameworkDir,
+  '-o',
+  archiveFile,
+  '-a',
+  'lzfse',
+  '-b',
+  '1m',
+  '-exclude-field',
+  'all',
+  '-include-field',
+  scipioS3StorageFields,
+]
+export const aaExtractArgs = (frameworkDir, archiveFile) => [
+  'extract',
+  '-d',
+  frameworkDir,
+  '-i',
+  archiveFile,
+  '-ignore-eperm',
+]
 
 class Failure extends Error {}
 const fail = (message) => {
@@ -70,7 +91,9 @@ function which(name) {
     try {
       fs.accessSync(file, fs.constants.X_OK)
       if (fs.statSync(file).isFile()) return file
-    } catch {}
+    } catch {
+      // not there, or not executable: the next folder on PATH
+    }
   }
   return undefined
 }
@@ -79,14 +102,18 @@ function which(name) {
 
 function preflight() {
   if (!/^[0-9a-f]{64}$/.test(process.env.SCIPIO_CHECKSUM ?? '')) {
-    fail(`SCIPIO_CHECKSUM is ${process.env.SCIPIO_CHECKSUM ? 'not a SHA-256 (64 hex digits)' : 'not set'}: set the repository variable SCIPIO_CHECKSUM to the "Artifact bundle checksum" of Scipio ${process.env.SCIPIO_VERSION ?? ''}'s release notes, so that the action refuses any other download`)
+    fail(
+      `SCIPIO_CHECKSUM is ${process.env.SCIPIO_CHECKSUM ? 'not a SHA-256 (64 hex digits)' : 'not set'}: set the repository variable SCIPIO_CHECKSUM to the "Artifact bundle checksum" of Scipio ${process.env.SCIPIO_VERSION ?? ''}'s release notes, so that the action refuses any other download`,
+    )
   }
   const version = process.env.E2E_XCODE ?? ''
   if (version) {
     const applications = process.env.E2E_APPLICATIONS_DIR || '/Applications'
     const app = path.join(applications, `Xcode_${version}.app`)
     if (!fs.existsSync(app)) {
-      const found = fs.existsSync(applications) ? fs.readdirSync(applications).filter((n) => /^Xcode.*\.app$/.test(n)) : []
+      const found = fs.existsSync(applications)
+        ? fs.readdirSync(applications).filter((n) => /^Xcode.*\.app$/.test(n))
+        : []
       fail(`${app} is not on this runner image (it has: ${found.join(', ') || 'no Xcode'}); change the matrix's xcode`)
     }
     exportEnv('DEVELOPER_DIR', path.join(app, 'Contents/Developer'))
@@ -141,7 +168,9 @@ function minioBinary() {
       execFileSync('brew', ['install', formula], { stdio: 'inherit', env })
       const installed = which('minio')
       if (installed) return installed
-    } catch {}
+    } catch {
+      // this formula failed: try the next one
+    }
   }
   return fail('could not install MinIO with Homebrew')
 }
@@ -158,15 +187,37 @@ async function storeStart() {
   if (kind === 's3rver') {
     const ready = path.join(dir, 'ready.json')
     const out = fs.openSync(ready, 'w')
-    const args = ['--openssl-legacy-provider', path.join(root, 'scripts/s3-server.mjs'), '--ignore-stdin', '--dir', path.join(dir, 'data'), '--bucket', bucket, '--credentials', `${accessKeyId}:${secretAccessKey}`]
+    const args = [
+      '--openssl-legacy-provider',
+      path.join(root, 'scripts/s3-server.mjs'),
+      '--ignore-stdin',
+      '--dir',
+      path.join(dir, 'data'),
+      '--bucket',
+      bucket,
+      '--credentials',
+      `${accessKeyId}:${secretAccessKey}`,
+    ]
     child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, log] })
     port = await waitFor('s3rver', async () => JSON.parse(fs.readFileSync(ready, 'utf8').split('\n')[0]).port, 30)
   } else if (kind === 'minio') {
     const minio = minioBinary()
     port = await freePort()
     const consolePort = await freePort()
-    const env = { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey, MINIO_BROWSER: 'off' }
-    const args = ['server', path.join(dir, 'data'), '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`]
+    const env = {
+      ...process.env,
+      MINIO_ROOT_USER: accessKeyId,
+      MINIO_ROOT_PASSWORD: secretAccessKey,
+      MINIO_BROWSER: 'off',
+    }
+    const args = [
+      'server',
+      path.join(dir, 'data'),
+      '--address',
+      `127.0.0.1:${port}`,
+      '--console-address',
+      `127.0.0.1:${consolePort}`,
+    ]
     child = spawn(minio, args, { detached: true, stdio: ['ignore', log, log], env })
     await waitFor('MinIO', async () => (await fetch(`http://127.0.0.1:${port}/minio/health/live`)).ok, 60)
     console.log(execFileSync(minio, ['--version'], { encoding: 'utf8' }).split('\n')[0])
@@ -258,7 +309,10 @@ export function snapshotTree(dir) {
 /** Names the entries where two snapshots differ (at most 10), or returns []. */
 function treeDifferences(a, b) {
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()
-  return keys.filter((k) => a[k] !== b[k]).slice(0, 10).map((k) => `${k}: ${a[k] ?? 'absent'} / ${b[k] ?? 'absent'}`)
+  return keys
+    .filter((k) => a[k] !== b[k])
+    .slice(0, 10)
+    .map((k) => `${k}: ${a[k] ?? 'absent'} / ${b[k] ?? 'absent'}`)
 }
 
 class Checks {
@@ -273,7 +327,8 @@ class Checks {
     this.ok(a === w, a === w ? `${message}: ${a}` : `${message}: got ${a}, wanted ${w}`)
   }
   done(phase) {
-    if (this.failures.length) fail(`${phase}: ${this.failures.length} check(s) failed:\n  ${this.failures.join('\n  ')}`)
+    if (this.failures.length)
+      fail(`${phase}: ${this.failures.length} check(s) failed:\n  ${this.failures.join('\n  ')}`)
     console.log(`${phase}: every check passed`)
   }
 }
@@ -281,14 +336,27 @@ class Checks {
 function stepOutputs() {
   const text = process.env.E2E_OUTPUTS ?? fail("E2E_OUTPUTS is not set (the action step's outputs as JSON)")
   const outputs = JSON.parse(text)
-  const list = (name) => JSON.parse(outputs[name] ?? 'null')?.slice().sort() ?? null
-  return { raw: outputs, cacheHit: outputs['cache-hit'], restored: list('restored'), built: list('built'), uploaded: list('uploaded'), missReasons: JSON.parse(outputs['miss-reasons'] ?? 'null') }
+  const list = (name) =>
+    JSON.parse(outputs[name] ?? 'null')
+      ?.slice()
+      .sort() ?? null
+  return {
+    raw: outputs,
+    cacheHit: outputs['cache-hit'],
+    restored: list('restored'),
+    built: list('built'),
+    uploaded: list('uploaded'),
+    missReasons: JSON.parse(outputs['miss-reasons'] ?? 'null'),
+  }
 }
 
 /** Each expected framework and its VersionFile are in DIR's output folder. */
 function checkFrameworks(checks, dir, targets = allTargets()) {
   for (const target of targets) {
-    checks.ok(fs.existsSync(path.join(outputDir(dir), `${frameworkName(target)}.xcframework/Info.plist`)), `${target}: ${frameworkName(target)}.xcframework with its Info.plist`)
+    checks.ok(
+      fs.existsSync(path.join(outputDir(dir), `${frameworkName(target)}.xcframework/Info.plist`)),
+      `${target}: ${frameworkName(target)}.xcframework with its Info.plist`,
+    )
     checks.ok(fs.existsSync(versionFile(dir, target)), `${target}: VersionFile .${target}.version`)
   }
 }
@@ -297,9 +365,18 @@ function checkFrameworks(checks, dir, targets = allTargets()) {
 function checkSameAs(checks, dir, reference, targets) {
   for (const target of targets) {
     const name = `${frameworkName(target)}.xcframework`
-    const differences = treeDifferences(snapshotTree(path.join(outputDir(dir), name)), snapshotTree(path.join(outputDir(reference), name)))
-    checks.ok(differences.length === 0, `${target}: the framework is identical to the producer's${differences.length ? `\n      ${differences.join('\n      ')}` : ''}`)
-    checks.ok(fs.readFileSync(versionFile(dir, target)).equals(fs.readFileSync(versionFile(reference, target))), `${target}: the VersionFile is the producer's`)
+    const differences = treeDifferences(
+      snapshotTree(path.join(outputDir(dir), name)),
+      snapshotTree(path.join(outputDir(reference), name)),
+    )
+    checks.ok(
+      differences.length === 0,
+      `${target}: the framework is identical to the producer's${differences.length ? `\n      ${differences.join('\n      ')}` : ''}`,
+    )
+    checks.ok(
+      fs.readFileSync(versionFile(dir, target)).equals(fs.readFileSync(versionFile(reference, target))),
+      `${target}: the VersionFile is the producer's`,
+    )
   }
 }
 
@@ -309,7 +386,9 @@ async function storedKeys(prefix) {
   const keys = []
   let token
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: process.env.E2E_BUCKET, Prefix: `${prefix}/`, ContinuationToken: token }))
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: process.env.E2E_BUCKET, Prefix: `${prefix}/`, ContinuationToken: token }),
+    )
     keys.push(...(page.Contents ?? []).map((o) => o.Key))
     token = page.NextContinuationToken
   } while (token)
@@ -335,8 +414,14 @@ async function check(phase, args) {
         const stored = await storedKeys(prefix)
         for (const target of all) {
           const key = scipioKey(dir, target)
-          checks.ok(stored.some((k) => k.startsWith(`${prefix}/${target}/${key}.tar.`)), `${target}: its archive ${prefix}/${target}/${key}.tar.* is stored`)
-          checks.ok(stored.includes(`${prefix}/${target}/${key}.aar`), `${target}: the scipio-s3-storage object ${prefix}/${target}/${key}.aar is stored`)
+          checks.ok(
+            stored.some((k) => k.startsWith(`${prefix}/${target}/${key}.tar.`)),
+            `${target}: its archive ${prefix}/${target}/${key}.tar.* is stored`,
+          )
+          checks.ok(
+            stored.includes(`${prefix}/${target}/${key}.aar`),
+            `${target}: the scipio-s3-storage object ${prefix}/${target}/${key}.aar is stored`,
+          )
         }
       }
       break
@@ -363,7 +448,11 @@ async function check(phase, args) {
       checkFrameworks(checks, dir)
       for (const target of bumped) {
         const pin = JSON.parse(fs.readFileSync(versionFile(dir, target), 'utf8')).pin
-        checks.equal(pin, { revision: to.revision, version: to.version }, `${target}: its VersionFile records the new pin`)
+        checks.equal(
+          pin,
+          { revision: to.revision, version: to.version },
+          `${target}: its VersionFile records the new pin`,
+        )
       }
       checkSameAs(checks, dir, reference ?? fail('--reference is missing'), others)
       break
@@ -374,9 +463,20 @@ async function check(phase, args) {
       checks.equal(out.built, all, 'Scipio built every target (nothing of ours was stored)')
       checks.equal(out.uploaded, [], 'nothing was uploaded: the .aar objects were adopted')
       const stored = await storedKeys(prefix ?? fail('--prefix is missing'))
-      checks.equal(stored.filter((k) => /\.tar\.\w+$/.test(k)), [], `no archive of ours under ${prefix}/`)
-      for (const target of all) checks.ok(stored.includes(`${prefix}/${target}/${scipioKey(dir, target)}.aar`), `${target}: the adopted .aar is stored under this build's key`)
-      checks.ok(stored.some((k) => k.startsWith(`${prefix}/.scipio-s3-cache/packages/`)), 'the producer wrote its indexes')
+      checks.equal(
+        stored.filter((k) => /\.tar\.\w+$/.test(k)),
+        [],
+        `no archive of ours under ${prefix}/`,
+      )
+      for (const target of all)
+        checks.ok(
+          stored.includes(`${prefix}/${target}/${scipioKey(dir, target)}.aar`),
+          `${target}: the adopted .aar is stored under this build's key`,
+        )
+      checks.ok(
+        stored.some((k) => k.startsWith(`${prefix}/.scipio-s3-cache/packages/`)),
+        'the producer wrote its indexes',
+      )
       break
     }
     default:
@@ -404,13 +504,25 @@ async function aarReadback(args) {
     const bytes = Buffer.from(await object.Body.transformToByteArray())
     const file = path.join(tmp, `${target}.aar`)
     fs.writeFileSync(file, bytes)
-    checks.ok(bytes.subarray(0, 3).toString('latin1') === 'pbz', `${key}: an Apple Archive (${bytes.subarray(0, 4).toString('latin1')} block container, ${bytes.length} bytes)`)
+    checks.ok(
+      bytes.subarray(0, 3).toString('latin1') === 'pbz',
+      `${key}: an Apple Archive (${bytes.subarray(0, 4).toString('latin1')} block container, ${bytes.length} bytes)`,
+    )
     const extracted = path.join(tmp, target, `${frameworkName(target)}.xcframework`)
     fs.mkdirSync(extracted, { recursive: true })
     execFileSync(aa(), aaExtractArgs(extracted, file), { stdio: 'inherit' })
-    const differences = treeDifferences(snapshotTree(extracted), snapshotTree(path.join(outputDir(dir), `${frameworkName(target)}.xcframework`)))
-    checks.ok(differences.length === 0, `${target}: aa extract gives back the producer's framework, identical${differences.length ? `\n      ${differences.join('\n      ')}` : ''}`)
-    checks.ok(!fs.readdirSync(extracted).some((n) => n.endsWith('.version')), `${target}: no VersionFile inside the .aar`)
+    const differences = treeDifferences(
+      snapshotTree(extracted),
+      snapshotTree(path.join(outputDir(dir), `${frameworkName(target)}.xcframework`)),
+    )
+    checks.ok(
+      differences.length === 0,
+      `${target}: aa extract gives back the producer's framework, identical${differences.length ? `\n      ${differences.join('\n      ')}` : ''}`,
+    )
+    checks.ok(
+      !fs.readdirSync(extracted).some((n) => n.endsWith('.version')),
+      `${target}: no VersionFile inside the .aar`,
+    )
   }
   checks.done('aar-readback')
 }
@@ -424,9 +536,18 @@ async function swiftStore(args) {
   for (const target of allTargets()) {
     const key = `${prefix}/${target}/${scipioKey(dir, target)}.aar`
     const file = path.join(tmp, `${target}.aar`)
-    execFileSync(aa(), aaArchiveArgs(path.join(outputDir(dir), `${frameworkName(target)}.xcframework`), file), { stdio: 'inherit' })
+    execFileSync(aa(), aaArchiveArgs(path.join(outputDir(dir), `${frameworkName(target)}.xcframework`), file), {
+      stdio: 'inherit',
+    })
     // As scipio-s3-storage does: one PUT of the whole archive, authenticated-read without shouldPublishObject.
-    await client.send(new PutObjectCommand({ Bucket: process.env.E2E_BUCKET, Key: key, Body: fs.readFileSync(file), ACL: 'authenticated-read' }))
+    await client.send(
+      new PutObjectCommand({
+        Bucket: process.env.E2E_BUCKET,
+        Key: key,
+        Body: fs.readFileSync(file),
+        ACL: 'authenticated-read',
+      }),
+    )
     console.log(`stored ${key} (${fs.statSync(file).size} bytes)`)
   }
 }
@@ -435,7 +556,8 @@ async function swiftStore(args) {
 
 const commands = {
   preflight: () => preflight(),
-  store: (args) => (args[0] === 'start' ? storeStart() : args[0] === 'stop' ? storeStop() : fail('store start | store stop')),
+  store: (args) =>
+    args[0] === 'start' ? storeStart() : args[0] === 'stop' ? storeStop() : fail('store start | store stop'),
   workspace: (args) => workspace(args[0]),
   bump: (args) => bump(args[0] ?? fail('bump needs a DIR')),
   check: (args) => check(args[0], args.slice(1)),
@@ -446,7 +568,10 @@ const commands = {
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const [command, ...args] = process.argv.slice(2)
   try {
-    await (commands[command] ?? (() => fail(`unknown command '${command ?? ''}'; one of: ${Object.keys(commands).join(', ')}`)))(args)
+    await (
+      commands[command] ??
+      (() => fail(`unknown command '${command ?? ''}'; one of: ${Object.keys(commands).join(', ')}`))
+    )(args)
   } catch (error) {
     console.error(`::error::e2e ${command}: ${error instanceof Failure ? error.message : (error.stack ?? error)}`)
     process.exit(1)
