@@ -414,20 +414,40 @@ function writeScalePackage(dir, packages, perPackage, changed) {
     location: `https://example.com/vendor/${scaleIdentity(i)}.git`,
     state: { revision: revision(i, i === changed ? '-changed' : ''), version: i === changed ? '2.0.1' : '2.0.0' },
   }))
-  fs.writeFileSync(path.join(dir, 'Package.resolved'), JSON.stringify({ originHash: createHash('sha256').update(`scale-${packages}`).digest('hex'), pins, version: 3 }, null, 2))
+  fs.writeFileSync(
+    path.join(dir, 'Package.resolved'),
+    JSON.stringify(
+      { originHash: createHash('sha256').update(`scale-${packages}`).digest('hex'), pins, version: 3 },
+      null,
+      2,
+    ),
+  )
   // Small frameworks: each slice's binary 2 to 32 KiB (a framework of two slices is 4 to 70 KiB on disk).
   const packagesDoc = Object.fromEntries(
     pins.map((pin, i) => {
       const names = scaleTargets(i, perPackage)
-      return [pin.identity, { targets: names.map((name, k) => ({ name, binarySize: 2048 + (seedOf(name) % (30 * 1024)), ...(k > 0 ? { dependencies: [names[0]] } : {}) })) }]
+      return [
+        pin.identity,
+        {
+          targets: names.map((name, k) => ({
+            name,
+            binarySize: 2048 + (seedOf(name) % (30 * 1024)),
+            ...(k > 0 ? { dependencies: [names[0]] } : {}),
+          })),
+        },
+      ]
     }),
   )
-  fs.writeFileSync(path.join(dir, 'scipio-test-double.json'), JSON.stringify({ '//': 'Read by the Scipio test double only.', packages: packagesDoc }, null, 2))
+  fs.writeFileSync(
+    path.join(dir, 'scipio-test-double.json'),
+    JSON.stringify({ '//': 'Read by the Scipio test double only.', packages: packagesDoc }, null, 2),
+  )
 }
 
 function treeBytes(dir) {
   let total = 0
-  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) total += fs.statSync(path.join(e.parentPath, e.name)).size
+  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) total += fs.statSync(path.join(e.parentPath, e.name)).size
   return total
 }
 
@@ -450,18 +470,44 @@ export function ensureScaleDataset({ dir, packages, perPackage = 2, log = consol
     changedTargets: scaleTargets(changed, perPackage),
   }
   info.changedTarget = info.changedTargets[0]
-  const sizes = () => Array.from({ length: packages }, (_, i) => scaleTargets(i, perPackage).map((name) => ({ name, identity: scaleIdentity(i), size: treeBytes(path.join(info.frameworksDir, `${name}.xcframework`)) }))).flat()
-  if (fs.existsSync(stamp) && JSON.stringify(JSON.parse(fs.readFileSync(stamp, 'utf8')).params) === JSON.stringify(params)) return { ...info, targets: sizes() }
+  const sizes = () =>
+    Array.from({ length: packages }, (_, i) =>
+      scaleTargets(i, perPackage).map((name) => ({
+        name,
+        identity: scaleIdentity(i),
+        size: treeBytes(path.join(info.frameworksDir, `${name}.xcframework`)),
+      })),
+    ).flat()
+  if (
+    fs.existsSync(stamp) &&
+    JSON.stringify(JSON.parse(fs.readFileSync(stamp, 'utf8')).params) === JSON.stringify(params)
+  )
+    return { ...info, targets: sizes() }
   const started = Date.now()
   fs.rmSync(dir, { recursive: true, force: true })
   writeScalePackage(info.packageDir, packages, perPackage, -1)
   writeScalePackage(info.changedPackageDir, packages, perPackage, changed)
-  execFileSync(process.execPath, [path.join(doubleBin, 'scipio'), 'prepare', info.packageDir, '--output', info.frameworksDir, '--support-simulators', '--framework-cache-policy', 'project'], {
-    env: { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH}` },
-    stdio: 'ignore',
-  })
+  execFileSync(
+    process.execPath,
+    [
+      path.join(doubleBin, 'scipio'),
+      'prepare',
+      info.packageDir,
+      '--output',
+      info.frameworksDir,
+      '--support-simulators',
+      '--framework-cache-policy',
+      'project',
+    ],
+    {
+      env: { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH}` },
+      stdio: 'ignore',
+    },
+  )
   const targets = sizes()
   fs.writeFileSync(stamp, JSON.stringify({ params, createdAt: new Date().toISOString() }, null, 2))
-  log(`Generated ${packages} packages × ${perPackage} frameworks, ${(targets.reduce((a, t) => a + t.size, 0) / 1024).toFixed(0)} KiB, in ${((Date.now() - started) / 1000).toFixed(1)} s at ${dir}`)
+  log(
+    `Generated ${packages} packages × ${perPackage} frameworks, ${(targets.reduce((a, t) => a + t.size, 0) / 1024).toFixed(0)} KiB, in ${((Date.now() - started) / 1000).toFixed(1)} s at ${dir}`,
+  )
   return { ...info, targets }
 }

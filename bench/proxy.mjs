@@ -63,7 +63,11 @@ function requestCounter(onRequest) {
         head = ''
         const [requestLine, ...headers] = text.split('\r\n')
         const [method, target] = requestLine.split(' ')
-        const header = (name) => headers.find((h) => h.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim()
+        const header = (name) =>
+          headers
+            .find((h) => h.toLowerCase().startsWith(`${name}:`))
+            ?.slice(name.length + 1)
+            .trim()
         onRequest(method, target)
         if (/chunked/i.test(header('transfer-encoding') ?? '')) state = 'chunk-size'
         else {
@@ -187,7 +191,8 @@ export async function startCountingProxy(targetPort) {
     const count = requestCounter((method, target) => {
       counters.requests += 1
       counters.methods[method] = (counters.methods[method] ?? 0) + 1
-      if (counters.log.length < 10_000) counters.log.push({ ms: Math.round(performance.now() - since), conn: id, method, path: target })
+      if (counters.log.length < 10_000)
+        counters.log.push({ ms: Math.round(performance.now() - since), conn: id, method, path: target })
     })
     const stopUp = lane(client, upstream, 'up', connectedAt, (d) => {
       counters.up += d.length
