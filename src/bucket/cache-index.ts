@@ -62,7 +62,11 @@ function parseEntry(raw: unknown, label: string, prefix: string, aar: boolean): 
     key !== contentObjectKey(prefix, targetName, scipioKey, sha256, format as IndexEntry['format']) &&
     key !== legacyKey
   ) {
-    throw new Error(`${targetName}: the archive key is not where this layout puts it, or names other bytes`)
+    throw new Error(
+      aar
+        ? `${targetName}: the .aar key is not where scipio-s3-storage puts it, nor a copy named by its SHA-256`
+        : `${targetName}: the archive key is not where this layout puts it, or names other bytes`,
+    )
   }
   if (aar && (typeof versionFile !== 'string' || keyOf(Buffer.from(versionFile, 'base64')) !== scipioKey)) {
     throw new Error(`${targetName}: the VersionFile kept for the .aar does not hash to its scipioKey`)
