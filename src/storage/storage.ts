@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 
 export interface StoredObject {
@@ -38,26 +37,6 @@ export interface Storage {
    * A store that silently ignores the headers is found by the probe (bucket/shared-document.ts).
    */
   readonly conditionsIgnored?: boolean
-}
-
-/** Size, SHA-256 and first four bytes of a stored object as it is, read as a stream; undefined when it is gone. */
-export async function digestObject(
-  storage: Storage,
-  key: string,
-  signal?: AbortSignal,
-): Promise<{ size: number; sha256: string; head: Buffer } | undefined> {
-  const object = await storage.get(key, signal)
-  if (!object) return undefined
-  const hash = createHash('sha256')
-  let size = 0
-  let head = Buffer.alloc(0)
-  for await (const chunk of object.body) {
-    const bytes = chunk as Buffer
-    if (head.length < 4) head = Buffer.concat([head, bytes.subarray(0, 4 - head.length)])
-    hash.update(bytes)
-    size += bytes.length
-  }
-  return { size, sha256: hash.digest('hex'), head }
 }
 
 /** Reads a small JSON object; one larger than `maxBytes` (as announced, or as it arrives) is refused unparsed. */
