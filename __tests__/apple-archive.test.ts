@@ -19,7 +19,7 @@ import { CorruptArchiveError, UnsafeArchiveError } from '../src/archive/guard.js
 import { indexDocument, parseIndex, type IndexEntry, type PackageIndex } from '../src/bucket/cache-index.js'
 import { StallWatch } from '../src/archive/stall-watch.js'
 import { looksLikeAppleArchive, restoreAppleArchive } from '../src/interop/scipio-s3-storage.js'
-import { aarObjectKey } from '../src/bucket/layout.js'
+import { aarObjectKey, contentObjectKey } from '../src/bucket/layout.js'
 import { root } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
 
@@ -200,6 +200,16 @@ describe('index entries for .aar objects', () => {
       /not where scipio-s3-storage puts it/,
     )
     expect(() => parseIndex(bad({ format: 'tar.gz' as const }), prefix, index.packageKey)).toThrow(/another format/)
+    // The immutable copy an adopting producer indexes: named by the entry's SHA-256, and by no other.
+    const copy = contentObjectKey(prefix, 'Logging', key, aar.sha256, 'aar')
+    expect(parseIndex(bad({ key: copy }), prefix, index.packageKey).targets.map((t) => t.key)).toContain(copy)
+    expect(() =>
+      parseIndex(
+        bad({ key: contentObjectKey(prefix, 'Logging', key, 'e'.repeat(64), 'aar') }),
+        prefix,
+        index.packageKey,
+      ),
+    ).toThrow(/not where scipio-s3-storage puts it/)
   })
 
   it('recognises Apple Archive bytes', () => {

@@ -158,9 +158,10 @@ describe('a hostile archive in the bucket', () => {
         ]),
       )
       entry.format = 'tar.gz'
-      entry.key = entry.key.replace(/\.tar\.(zst|gz)$/, '.tar.gz')
       entry.size = hostile.length
       entry.sha256 = createHash('sha256').update(hostile).digest('hex')
+      // The archive's name carries its SHA-256: an attacker who can write the bucket names it accordingly.
+      entry.key = entry.key.replace(/[0-9a-f]{64}\.tar\.(zst|gz)$/, `${entry.sha256}.tar.gz`)
       await client.send(new PutObjectCommand({ Bucket: 'attack-cache', Key: entry.key, Body: hostile }))
       await client.send(new PutObjectCommand({ Bucket: 'attack-cache', Key: key, Body: JSON.stringify(index) }))
       patched = true

@@ -164,5 +164,7 @@ describe('progress storage', () => {
       ['upload', 'APNGKit', 25, undefined, 'done'],
     ])
     expect(archiveTarget(`p/.scipio-s3-cache/packages/${hex}.json`)).toBeUndefined()
+    expect(archiveTarget(`p/q/APNGKit/${hex}/${hex}.tar.zst`)).toBe('APNGKit')
+    expect(archiveTarget(`p/q/APNGKit/${hex}.tar.gz`)).toBe('APNGKit')
   })
 })

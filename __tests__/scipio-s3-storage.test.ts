@@ -90,6 +90,8 @@ const aarWrites = (requests: RecordedRequest[]) =>
       /\.aar(\?|$)/.test(r.url) &&
       !r.url.includes('partNumber='),
   )
+/** scipio-s3-storage's own objects, `<Target>/<key>.aar`; an adopting producer's copies are `<Target>/<key>/<SHA-256>.aar`. */
+const isCopy = (url: string) => /\/[0-9a-f]{64}\/[0-9a-f]{64}\.aar(\?|$)/.test(url)
 const archiveWrites = (requests: RecordedRequest[]) =>
   requests.filter((r) => (r.method === 'PUT' || r.method === 'POST') && /\.tar\.(zst|gz)(\?|$)/.test(r.url))
 
@@ -117,7 +119,7 @@ describe('writing scipio-s3-storage objects', () => {
     for (const [target, key] of keys) {
       expect(stored, target).toContain(`${prefix}/${target}/${key}.aar`)
       expect(
-        stored.some((k) => k.startsWith(`${prefix}/${target}/${key}.tar.`)),
+        stored.some((k) => new RegExp(`^${prefix}/${target}/${key}/[0-9a-f]{64}\\.tar\\.`).test(k)),
         target,
       ).toBe(true)
     }
@@ -259,7 +261,9 @@ describe('adopting and restoring what scipio-s3-storage stored', () => {
     expect(json(result, 'built')).toEqual(allTargets) // no index of ours yet
     expect(json(result, 'uploaded')).toEqual([])
     expect(archiveWrites(store.proxy.requests)).toEqual([])
-    expect(aarWrites(store.proxy.requests)).toEqual([])
+    // scipio-s3-storage's objects are never written; each adopted one gets an immutable copy, named by its bytes.
+    expect(aarWrites(store.proxy.requests).filter((r) => !isCopy(r.url))).toEqual([])
+    expect(aarWrites(store.proxy.requests).filter((r) => isCopy(r.url))).toHaveLength(7)
     expect(result.stdout).toContain('scipio-s3-storage objects: 0 written (0.0 MiB), 7 adopted instead of uploading.')
     const keys = await listKeys(prefix)
     expect(keys.filter((k) => /\.tar\./.test(k))).toEqual([])
@@ -276,7 +280,12 @@ describe('adopting and restoring what scipio-s3-storage stored', () => {
       for (const t of doc.aarTargets) {
         listed.push(t.targetName)
         expect(t.format).toBe('aar')
-        expect(t.key).toBe(`${prefix}/${t.targetName}/${local.get(t.targetName)}.aar`)
+        const { sha256 } = t as unknown as { sha256: string }
+        expect(t.key).toBe(`${prefix}/${t.targetName}/${local.get(t.targetName)}/${sha256}.aar`)
+        // The copy holds exactly the bytes scipio-s3-storage stored.
+        expect(
+          (await getBytes(t.key)).equals(await getBytes(`${prefix}/${t.targetName}/${local.get(t.targetName)}.aar`)),
+        ).toBe(true)
         const versionFile = Buffer.from(t.versionFile, 'base64')
         expect(
           versionFile.equals(await fs.readFile(path.join(adoptingWs, 'XCFrameworks', `.${t.targetName}.version`))),
@@ -350,8 +359,8 @@ describe('adopting and restoring what scipio-s3-storage stored', () => {
 describe('objects that are not what the index recorded', () => {
   const prefix = 'heal'
 
-  it('a non-Apple-Archive object is not adopted, and an .aar changed since it was indexed is replaced in the index by our own archive', async () => {
-    const source = (await listKeys('swift')).filter((k) => k.endsWith('.aar'))
+  it('a non-Apple-Archive object is not adopted; a damaged copy is replaced; a rewritten .aar changes nothing indexed', async () => {
+    const source = (await listKeys('swift')).filter((k) => /^swift\/[^/]+\/[0-9a-f]{64}\.aar$/.test(k))
     expect(source).toHaveLength(7)
     for (const key of source) {
       const body = key.includes('/Kingfisher/') ? Buffer.from('not an archive') : await getBytes(key)
@@ -374,18 +383,11 @@ describe('objects that are not what the index recorded', () => {
       /::warning::.*\/Kingfisher\/[0-9a-f]{64}\.aar is not an Apple Archive; uploading Kingfisher as usual instead of indexing it\./,
     )
 
-    // scipio-s3-storage rewrites Logging's object (other bytes than the index recorded).
-    const logging = (await listKeys(prefix)).find((k) => k.includes('/Logging/') && k.endsWith('.aar'))!
-    const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'empty-'))
-    await run(process.execPath, [path.join(aaBin, 'aa'), ...aaArchiveArgs(empty, path.join(empty, '..', 'other.aar'))])
-    await store.s3.client().send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: logging,
-        Body: await fs.readFile(path.join(empty, '..', 'other.aar')),
-      }),
-    )
-
+    // The copy the index lists for Logging gets damaged: the next consumer,producer run builds and indexes its own.
+    const loggingCopy = (await listKeys(prefix)).find((k) => k.includes('/Logging/') && isCopy(k))!
+    await store.s3
+      .client()
+      .send(new PutObjectCommand({ Bucket: bucket, Key: loggingCopy, Body: Buffer.from('damaged') }))
     store.proxy.requests.length = 0
     const healing = await runAction(
       inputs({
@@ -406,6 +408,17 @@ describe('objects that are not what the index recorded', () => {
     expect(json(healing, 'uploaded')).toEqual(['Logging'])
     expect(aarWrites(store.proxy.requests)).toEqual([]) // scipio-s3-storage's objects are never overwritten
 
+    // scipio-s3-storage rewrites Logging's object (other bytes): no index points at it, so consumers see no change.
+    const logging = (await listKeys(prefix)).find((k) => /\/Logging\/[0-9a-f]{64}\.aar$/.test(k))!
+    const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'empty-'))
+    await run(process.execPath, [path.join(aaBin, 'aa'), ...aaArchiveArgs(empty, path.join(empty, '..', 'other.aar'))])
+    await store.s3.client().send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: logging,
+        Body: await fs.readFile(path.join(empty, '..', 'other.aar')),
+      }),
+    )
     const consumer = await runAction(inputs({ prefix, 'package-directory': await exampleWorkspace() }), {
       PATH: searchPath(true),
     })

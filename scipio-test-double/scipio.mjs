@@ -8,7 +8,8 @@
 // Test hooks (environment): SCIPIO_TEST_DOUBLE_LOG (append one JSON line per target: built or skipped),
 // SCIPIO_TEST_DOUBLE_FAIL (comma-separated targets that fail to build; the others are still written, then
 // exit 1, as Scipio does), SCIPIO_TEST_DOUBLE_BUILD_MS (how long building one target takes, default 0: a real
-// build takes minutes). Xcode and clang versions come from `xcrun` (see bin/xcrun for its variables). Like
+// build takes minutes), SCIPIO_TEST_DOUBLE_NONDETERMINISM (any text, mixed into every binary: builds that are
+// not reproducible, as real Xcode builds on different runners are; the VersionFiles, hence the keys, stay). Xcode and clang versions come from `xcrun` (see bin/xcrun for its variables). Like
 // Scipio (through SwiftPM), it leaves the resolution in `<package>/.build`.
 import { createHash } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
@@ -171,6 +172,7 @@ function main() {
   const failing = new Set((process.env.SCIPIO_TEST_DOUBLE_FAIL ?? '').split(',').filter(Boolean))
   const logFile = process.env.SCIPIO_TEST_DOUBLE_LOG
   const buildMs = Number(process.env.SCIPIO_TEST_DOUBLE_BUILD_MS ?? 0) || 0
+  const nondeterminism = process.env.SCIPIO_TEST_DOUBLE_NONDETERMINISM ?? ''
   const log = (event, target) => logFile && fs.appendFileSync(logFile, JSON.stringify({ event, target }) + '\n')
 
   const pins = readPins(opts.dir)
@@ -233,7 +235,7 @@ function main() {
     if (buildMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, buildMs)
     writeFramework(folder, frameworkName(name), {
       sdks,
-      seed: `${name}@${t.pin.revision ?? t.pin.version}`,
+      seed: `${name}@${t.pin.revision ?? t.pin.version}${nondeterminism ? `#${nondeterminism}` : ''}`,
       binarySize: t.binarySize ?? 48 * 1024,
     })
     fs.writeFileSync(versionFile, bytes)

@@ -118,13 +118,13 @@ const list = (json) => {
   }
 }
 
-/** Bytes of the archives stored for these targets (the server keeps each object as <Target>/<key>.<ext>._S3rver_object). */
+/** Bytes of the archives stored for these targets (the server keeps each object as <Target>/<key>/<sha256>.<ext>._S3rver_object). */
 function archiveBytes(targets) {
   let bytes = 0
   const formats = new Set()
   for (const target of targets) {
     const dir = path.join(work, 's3', bucket, target)
-    for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    for (const f of fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }) : []) {
       const m = /\.(tar\.\w+)\._S3rver_object$/.exec(f)
       if (!m) continue
       bytes += fs.statSync(path.join(dir, f)).size

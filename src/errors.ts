@@ -34,6 +34,19 @@ export class StorageError extends Error {
   }
 }
 
+/**
+ * A conditional write (`If-None-Match: *`, `If-Match: <etag>`) that the store refused because the object is not
+ * as the writer last saw it: 412 (condition false), 409 (another conditional write to the key was in flight),
+ * 404 (`If-Match` on a key that is gone) or 304 (older MinIO). Nothing was written. Routine when several
+ * producers run at once: the writer reads again and merges, so it is neither retried blindly nor a cache problem.
+ */
+export class PreconditionFailedError extends StorageError {
+  constructor(message: string, status: 304 | 404 | 409 | 412) {
+    super(message, false, status, false)
+    this.name = 'PreconditionFailedError'
+  }
+}
+
 /** The cache phase ran out of its time limit (`cache-timeout-minutes`). */
 export class CacheTimeoutError extends Error {
   constructor() {

@@ -5,6 +5,8 @@ export interface RecordedRequest {
   method: string
   url: string
   headers: http.IncomingHttpHeaders
+  /** The status the client got, once the answer is sent. */
+  status?: number
 }
 
 /**
@@ -17,19 +19,61 @@ export type Fault = (
   forward: (onResponse?: (upstream: http.IncomingMessage, res: http.ServerResponse) => void) => void,
 ) => boolean | void
 
+/** A request held at the proxy: `arrived` resolves when it comes in; it goes on (to the store) on `release()`. */
+export interface Hold {
+  arrived: Promise<RecordedRequest>
+  release(): void
+}
+
+/**
+ * How the store treats `If-None-Match` / `If-Match` on PUT. `ignore` (the default): as s3rver does, every write
+ * succeeds. `enforce`: as Amazon S3 does, emulated here per key and atomically: `If-None-Match: *` on an existing
+ * key answers 412; `If-Match` answers 412 when the ETag differs and 404 NoSuchKey when the key is absent; a
+ * conditional write to a key while another is in flight answers 409 ConditionalRequestConflict.
+ */
+export type ConditionMode = 'ignore' | 'enforce'
+
 export interface Proxy {
   endpoint: string
   requests: RecordedRequest[]
   /** Set per test; returns true when it handled the request. */
   fault: Fault | undefined
+  conditions: ConditionMode
+  /** Holds the next request that matches until the test releases it (before any fault or condition applies). */
+  hold(match: Match): Hold
   close(): Promise<void>
+}
+
+interface PendingHold {
+  match: Match
+  taken: boolean
+  arrive: (request: RecordedRequest) => void
+  released: Promise<void>
 }
 
 /** An HTTP proxy on 127.0.0.1 in front of the S3 server: records every request and can inject faults. */
 export async function startProxy(upstreamPort: number): Promise<Proxy> {
-  const proxy: Proxy = { endpoint: '', requests: [], fault: undefined, close: async () => undefined }
+  const holds: PendingHold[] = []
+  const inFlight = new Set<string>()
+  const proxy: Proxy = {
+    endpoint: '',
+    requests: [],
+    fault: undefined,
+    conditions: 'ignore',
+    hold(match) {
+      let arrive!: (request: RecordedRequest) => void
+      let release!: () => void
+      const arrived = new Promise<RecordedRequest>((resolve) => (arrive = resolve))
+      const released = new Promise<void>((resolve) => (release = resolve))
+      holds.push({ match, taken: false, arrive, released })
+      return { arrived, release }
+    },
+    close: async () => undefined,
+  }
   const server = http.createServer((req, res) => {
-    proxy.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers })
+    const recorded: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers }
+    proxy.requests.push(recorded)
+    res.once('finish', () => (recorded.status = res.statusCode))
     const forward = (onResponse?: (upstream: http.IncomingMessage, res: http.ServerResponse) => void) => {
       const upstream = http.request(
         { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers },
@@ -42,8 +86,38 @@ export async function startProxy(upstreamPort: number): Promise<Proxy> {
       upstream.on('error', () => res.destroy())
       req.pipe(upstream)
     }
-    if (proxy.fault?.(req, res, forward)) return
-    forward()
+    const handle = async () => {
+      const hold = holds.find((h) => !h.taken && h.match(req))
+      if (hold) {
+        hold.taken = true
+        hold.arrive(recorded)
+        await hold.released
+      }
+      if (proxy.fault?.(req, res, forward)) return
+      if (proxy.conditions === 'enforce' && isConditionalPut(req)) return conditionalPut(req, res, forward)
+      forward()
+    }
+    const conditionalPut = async (
+      request: http.IncomingMessage,
+      response: http.ServerResponse,
+      go: typeof forward,
+    ): Promise<void> => {
+      const key = new URL(request.url ?? '/', 'http://proxy').pathname
+      if (inFlight.has(key)) {
+        request.resume()
+        return s3Error(response, 409, 'ConditionalRequestConflict', 'A conflicting operation is in progress')
+      }
+      inFlight.add(key)
+      response.once('close', () => inFlight.delete(key))
+      const current = await currentEtag(upstreamPort, key)
+      const refusal = conditionRefusal(request.headers, current)
+      if (refusal) {
+        request.resume()
+        return s3Error(response, refusal.status, refusal.code, refusal.code)
+      }
+      go()
+    }
+    handle().catch(() => res.destroy())
   })
   server.keepAliveTimeout = 1000
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -58,11 +132,45 @@ export async function startProxy(upstreamPort: number): Promise<Proxy> {
 
 export type Match = (req: http.IncomingMessage) => boolean
 
+function isConditionalPut(req: http.IncomingMessage): boolean {
+  return req.method === 'PUT' && (req.headers['if-none-match'] !== undefined || req.headers['if-match'] !== undefined)
+}
+
+/** The stored object's ETag, asked anonymously (s3rver does not check reads): undefined when it is absent. */
+async function currentEtag(port: number, pathname: string): Promise<string | undefined> {
+  const response = await fetch(`http://127.0.0.1:${port}${pathname}`, { method: 'HEAD' })
+  if (response.status === 404) return undefined
+  if (!response.ok) throw new Error(`HEAD ${pathname} answered ${response.status}`)
+  return response.headers.get('etag') ?? ''
+}
+
+const bareEtag = (etag: string) => etag.replace(/^W\//, '').replace(/"/g, '')
+
+/** What S3 answers a conditional PUT when the object is as `current` says (undefined: the write goes through). */
+export function conditionRefusal(
+  headers: http.IncomingHttpHeaders,
+  current: string | undefined,
+): { status: number; code: string } | undefined {
+  const ifNoneMatch = headers['if-none-match']
+  const ifMatch = headers['if-match']
+  if (ifNoneMatch === '*' && current !== undefined) return { status: 412, code: 'PreconditionFailed' }
+  if (ifMatch !== undefined) {
+    if (current === undefined) return { status: 404, code: 'NoSuchKey' }
+    if (bareEtag(ifMatch) !== bareEtag(current)) return { status: 412, code: 'PreconditionFailed' }
+  }
+  return undefined
+}
+
 export const isArchiveGet: Match = (req) => req.method === 'GET' && /\.tar\.(zst|gz)(\?|$)/.test(req.url ?? '')
 export const isIndexGet: Match = (req) => req.method === 'GET' && /\/packages\/[0-9a-f]{64}\.json/.test(req.url ?? '')
 export const isArchivePut: Match = (req) =>
   (req.method === 'PUT' || req.method === 'POST') && /\.tar\.(zst|gz)(\?|$)/.test(req.url ?? '')
 export const isAnyPut: Match = (req) => req.method === 'PUT' || req.method === 'POST'
+/** A request for exactly this object key (path style: `/<bucket>/<key>`). */
+export const forKey =
+  (method: string, bucket: string, key: string): Match =>
+  (req) =>
+    req.method === method && new URL(req.url ?? '/', 'http://proxy').pathname === `/${bucket}/${key}`
 
 /** Applies `fault` to the first `times` requests that match; the rest pass through. */
 export function limited(match: Match, times: number, fault: Fault): Fault & { hits: () => number } {

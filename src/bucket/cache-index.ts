@@ -3,9 +3,8 @@ import { Formats } from '../constants.js'
 import { frameworkName, isSafeTargetName } from '../keys/frameworks.js'
 import { isRecord } from '../json.js'
 import { scipioKey as keyOf, type ArchiveFormat } from '../keys/keys.js'
-import { archiveObjectKey } from './layout.js'
 import type { Pin } from '../keys/resolved.js'
-import { AarFormat, aarObjectKey } from './layout.js'
+import { AarFormat, aarObjectKey, archiveObjectKey, contentObjectKey } from './layout.js'
 
 /**
  * The objects that tie a package key to its archives. A producer writes an index only after every
@@ -53,17 +52,22 @@ function parseEntry(raw: unknown, label: string, prefix: string, aar: boolean): 
   if (typeof scipioKey !== 'string' || !hex64.test(scipioKey)) throw new Error(`${targetName}: bad scipioKey`)
   if (aar && format !== AarFormat) throw new Error(`${targetName}: the aar list holds another format`)
   if (!aar && format !== 'tar.zst' && format !== 'tar.gz') throw new Error(`${targetName}: unknown format`)
-  if (
-    aar
-      ? key !== aarObjectKey(prefix, targetName, scipioKey)
-      : key !== archiveObjectKey(prefix, targetName, scipioKey, format as ArchiveFormat)
-  ) {
-    throw new Error(
-      `${targetName}: the ${aar ? '.aar key is not where scipio-s3-storage puts it' : 'archive key is not where this layout puts it'}`,
-    )
-  }
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw new Error(`${targetName}: bad size`)
   if (typeof sha256 !== 'string' || !hex64.test(sha256)) throw new Error(`${targetName}: bad sha256`)
+  const legacyKey = aar
+    ? aarObjectKey(prefix, targetName, scipioKey)
+    : archiveObjectKey(prefix, targetName, scipioKey, format as ArchiveFormat)
+  // The content-addressed name carries the SHA-256: it must be the entry's.
+  if (
+    key !== contentObjectKey(prefix, targetName, scipioKey, sha256, format as IndexEntry['format']) &&
+    key !== legacyKey
+  ) {
+    throw new Error(
+      aar
+        ? `${targetName}: the .aar key is not where scipio-s3-storage puts it, nor a copy named by its SHA-256`
+        : `${targetName}: the archive key is not where this layout puts it, or names other bytes`,
+    )
+  }
   if (aar && (typeof versionFile !== 'string' || keyOf(Buffer.from(versionFile, 'base64')) !== scipioKey)) {
     throw new Error(`${targetName}: the VersionFile kept for the .aar does not hash to its scipioKey`)
   }
@@ -71,7 +75,7 @@ function parseEntry(raw: unknown, label: string, prefix: string, aar: boolean): 
     targetName,
     scipioKey,
     format: format as IndexEntry['format'],
-    key: key as string,
+    key,
     size,
     sha256,
     ...(aar ? { versionFile: versionFile as string } : {}),
@@ -120,6 +124,47 @@ export function newIndex(packageKey: string, pin: Pin, targets: IndexEntry[], no
     createdAt: now.toISOString(),
     targets: [...targets].sort((a, b) => (a.targetName < b.targetName ? -1 : 1)),
   }
+}
+
+type TargetId = Pick<IndexEntry, 'targetName' | 'scipioKey'>
+
+function findEntry(index: PackageIndex | undefined, target: TargetId): IndexEntry | undefined {
+  return index?.targets.find((t) => t.targetName === target.targetName && t.scipioKey === target.scipioKey)
+}
+
+/** Whether `index` lists every one of `targets` with the same Scipio key (usable unless `damaged` says otherwise). */
+export function listsAll(
+  index: PackageIndex | undefined,
+  targets: readonly TargetId[],
+  damaged: (entry: IndexEntry) => boolean = () => false,
+): boolean {
+  if (!index) return false
+  return targets.every((target) => {
+    const entry = findEntry(index, target)
+    return entry !== undefined && !damaged(entry)
+  })
+}
+
+/**
+ * The index to store over `stored` when this producer has `ours`: the stored entries of every target it does not
+ * have (another producer's work is never dropped), and for each of its targets the stored entry when it has the
+ * same Scipio key and is not `damaged` (its object is immutable; consumers may already hold it), else ours.
+ * undefined when `stored` already is that: nothing to write.
+ */
+export function mergeIndex(
+  stored: PackageIndex | undefined,
+  ours: PackageIndex,
+  damaged: (entry: IndexEntry) => boolean = () => false,
+): PackageIndex | undefined {
+  if (!stored) return ours
+  if (listsAll(stored, ours.targets, damaged)) return undefined
+  const names = new Set(ours.targets.map((t) => frameworkName(t.targetName)))
+  const others = stored.targets.filter((t) => !names.has(frameworkName(t.targetName)))
+  const mine = ours.targets.map((t) => {
+    const kept = findEntry(stored, t)
+    return kept && !damaged(kept) ? kept : t
+  })
+  return { ...ours, targets: [...others, ...mine].sort((a, b) => (a.targetName < b.targetName ? -1 : 1)) }
 }
 
 /** Same archives listed (ignoring dates and build times): nothing to rewrite. */

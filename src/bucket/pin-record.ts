@@ -6,6 +6,7 @@ import { canonicalJson, sha256Hex } from '../keys/keys.js'
 import type { Pin } from '../keys/resolved.js'
 import { getJson, type Storage } from '../storage/index.js'
 import type { Toolchain } from '../keys/toolchain.js'
+import { updateShared, type SharedWriteContext } from './shared-document.js'
 
 /**
  * The per-pin record: what producers stored for one pin (identity + revision/version), whatever the toolchain,
@@ -13,8 +14,10 @@ import type { Toolchain } from '../keys/toolchain.js'
  * differ. It holds descriptions of package keys, never the salt (only its SHA-256), never the extra arguments
  * (only their SHA-256), never credentials from a package URL.
  *
- * Read-modify-write without a lock: two producers storing the same pin at the same moment may lose one entry.
- * That costs an explanation, never a restore.
+ * Several producers update one record (a matrix of Xcode versions): each adds its entry with a conditional
+ * read-modify-write (bucket/shared-document.ts), so none is lost where the store honours conditional writes.
+ * Elsewhere a producer running at the very same moment may still replace an entry; that costs an explanation,
+ * never a restore.
  */
 
 /** What went into one package key, in a form safe to store in a public bucket and to print. */
@@ -249,13 +252,7 @@ export function withEntry(
   return { schema: Formats.pinRecord, pin: pinOf(pin), entries: [entry, ...others].slice(0, pinRecordLimits.entries) }
 }
 
-export interface RecordContext {
-  storage: Storage
-  prefix: string
-  publicRead: boolean
-  now?: () => Date
-  signal?: AbortSignal
-}
+export type RecordContext = SharedWriteContext & { now?: () => Date }
 
 /**
  * Adds (or confirms) one package key in its pin's record. Returns whether it wrote. A record that is not
@@ -267,20 +264,14 @@ export async function recordPackageKey(
   packageKey: string,
   description: KeyDescription,
 ): Promise<boolean> {
-  const read = await readPinRecord(ctx.storage, ctx.prefix, pin, ctx.signal)
-  if (read.state === 'unreadable') throw new Error(read.problem)
-  const next = withEntry(
-    read.state === 'found' ? read.record : undefined,
-    pin,
-    packageKey,
-    description,
-    (ctx.now ?? (() => new Date()))(),
+  const now = (ctx.now ?? (() => new Date()))()
+  return updateShared(
+    ctx,
+    {
+      key: pinRecordObjectKey(ctx.prefix, pin),
+      parse: (raw) => parsePinRecord(raw, pin),
+      merge: (stored) => withEntry(stored, pin, packageKey, description, now),
+    },
+    pinRecordLimits.bytes,
   )
-  if (!next) return false
-  await ctx.storage.put(pinRecordObjectKey(ctx.prefix, pin), Buffer.from(JSON.stringify(next, null, 2)), {
-    contentType: 'application/json',
-    publicRead: ctx.publicRead,
-    ...(ctx.signal ? { signal: ctx.signal } : {}),
-  })
-  return true
 }

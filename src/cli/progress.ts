@@ -18,9 +18,9 @@ export interface TransferEvent {
   state: TransferState
 }
 
-const archivePattern = /([^/]+)\/[0-9a-f]{64}\.tar\.(zst|gz)$/
+const archivePattern = /([^/]+)\/[0-9a-f]{64}(?:\/[0-9a-f]{64})?\.tar\.(zst|gz)$/
 
-/** `<prefix>/<Target>/<scipio key>.tar.zst` → Target; undefined for indexes and markers. */
+/** `<prefix>/<Target>/<scipio key>/<SHA-256>.tar.zst` (or an earlier release's `<scipio key>.tar.zst`) → Target; undefined for indexes and markers. */
 export function archiveTarget(key: string): string | undefined {
   return archivePattern.exec(key)?.[1]
 }
@@ -56,6 +56,10 @@ export class ProgressStorage implements Storage {
 
   get writable(): boolean {
     return this.inner.writable
+  }
+
+  get conditionsIgnored(): boolean {
+    return this.inner.conditionsIgnored ?? false
   }
 
   head(key: string): Promise<{ size: number } | undefined> {

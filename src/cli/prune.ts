@@ -2,6 +2,7 @@ import { MetaFolder } from '../constants.js'
 import { parseIndex } from '../bucket/cache-index.js'
 import { StorageError } from '../errors.js'
 import type { KeyPlan } from '../keys/keys.js'
+import { probeObjectKey } from '../bucket/layout.js'
 import { pinRecordObjectKey } from '../bucket/pin-record.js'
 import { formatBytes } from '../report/report.js'
 import type { DeleteFailure, ListedObject } from '../storage/s3-admin.js'
@@ -12,7 +13,7 @@ import { getJson, type Storage } from '../storage/index.js'
  * project's layout are ever candidates; anything else under the prefix is left alone.
  */
 
-export type ObjectKind = 'archive' | 'index' | 'marker' | 'record'
+export type ObjectKind = 'archive' | 'index' | 'marker' | 'record' | 'probe'
 
 export interface PruneCandidate extends ListedObject {
   kind: ObjectKind
@@ -53,6 +54,10 @@ export function classify(prefix: string, key: string): { kind: ObjectKind; packa
   if (index) return { kind: 'index', packageKey: index[1]! }
   if (new RegExp(`^${p}${meta}/complete/${hex64}\\.json$`).test(key)) return { kind: 'marker' }
   if (new RegExp(`^${p}${meta}/pins/${hex64}\\.json$`).test(key)) return { kind: 'record' }
+  if (key === probeObjectKey(prefix)) return { kind: 'probe' }
+  // Content-addressed archives (`<Target>/<Scipio key>/<SHA-256>.<format>`, `.aar` copies included) and the fixed
+  // names of earlier releases. The fixed `<Target>/<key>.aar` is scipio-s3-storage's own: never ours to delete.
+  if (new RegExp(`^${p}[^/.][^/]*/${hex64}/${hex64}\\.(tar\\.(zst|gz)|aar)$`).test(key)) return { kind: 'archive' }
   if (new RegExp(`^${p}[^/.][^/]*/${hex64}\\.tar\\.(zst|gz)$`).test(key)) return { kind: 'archive' }
   return undefined
 }
@@ -88,7 +93,8 @@ export async function planPrune(input: PruneInput): Promise<PrunePlan> {
   const { prefix, storage } = input
   const objects = await input.admin.list(listPrefix(prefix))
   const cutoff = input.now.getTime() - input.olderThanDays * 24 * 3600 * 1000
-  const referenced = new Set<string>()
+  // The probe (bucket/shared-document.ts) is one tiny object that a store ignoring conditional writes keeps.
+  const referenced = new Set<string>([probeObjectKey(prefix)])
   for (const plan of input.plans) {
     referenced.add(plan.completeKey)
     for (const pkg of plan.packages) referenced.add(pkg.indexKey).add(pinRecordObjectKey(prefix, pkg.pin))

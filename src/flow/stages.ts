@@ -3,7 +3,7 @@ import { builtTargets, runScipio, scipioArgs } from '../scipio/build.js'
 import { errorMessage } from '../errors.js'
 import { scanOutput } from '../keys/frameworks.js'
 import type { Log } from '../log.js'
-import { recordSavedPins } from '../save/pin-records.js'
+import { PinRecords } from '../save/pin-records.js'
 import { restore, type RestoreOutcome } from '../restore/restore.js'
 import { save, type SaveOutcome } from '../save/save.js'
 import { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
@@ -83,12 +83,11 @@ export async function saveStage(
           }
         : {}),
       ...(buildMs ? { buildMs } : {}),
-    })
-      .catch((error: unknown): SaveOutcome => {
-        const problem = `Uploading to the cache failed: ${errorMessage(error)}`
-        log.warning(problem)
-        return { targets: [], unmatched: [], indexesWritten: 0, markedComplete: false, problems: [problem] }
-      })
-      .then((outcome) => recordSavedPins(setup, outcome, log)),
+      pinRecords: new PinRecords(setup, log, signal),
+    }).catch((error: unknown): SaveOutcome => {
+      const problem = `Uploading to the cache failed: ${errorMessage(error)}`
+      log.warning(problem)
+      return { targets: [], unmatched: [], indexesWritten: 0, markedComplete: false, problems: [problem] }
+    }),
   )
 }

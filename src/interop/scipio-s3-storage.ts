@@ -15,12 +15,12 @@ import {
   type ExtractLimits,
 } from '../archive/guard.js'
 import type { IndexEntry } from '../bucket/cache-index.js'
-import { AarFormat, aarObjectKey } from '../bucket/layout.js'
-import { CacheTimeoutError, errorMessage, StorageError } from '../errors.js'
+import { AarFormat, aarObjectKey, contentObjectKey } from '../bucket/layout.js'
+import { CacheTimeoutError, errorMessage, PreconditionFailedError, StorageError } from '../errors.js'
 import { frameworkFolder, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { scipioKey } from '../keys/keys.js'
 import type { Log } from '../log.js'
-import { digestObject, type Storage, type StoredObject } from '../storage/index.js'
+import type { Storage, StoredObject } from '../storage/index.js'
 
 /**
  * Sharing one bucket with scipio-s3-storage (the Swift cache storage Scipio's documentation recommends). Both
@@ -28,9 +28,12 @@ import { digestObject, type Storage, type StoredObject } from '../storage/index.
  * (`.aar`) of the framework folder's contents, without the VersionFile (Scipio writes that itself).
  *
  * - Write: a producer with `scipio-s3-storage-objects` also stores `<prefix>/<Target>/<key>.aar` (made by `aa`),
- *   with the ACL scipio-s3-storage sends: `public-read` with should-publish, else `authenticated-read`.
+ *   with the ACL scipio-s3-storage sends: `public-read` with should-publish, else `authenticated-read`. It
+ *   creates it only (`If-None-Match: *`): one already there, from anyone, is left as it is.
  * - Adopt: when that object is already there (a scipio-s3-storage producer got there first), the producer
- *   indexes it instead of uploading its own archive; the index keeps the VersionFile, which the `.aar` lacks.
+ *   indexes it instead of building its own archive; the index keeps the VersionFile, which the `.aar` lacks.
+ *   That fixed name is mutable (scipio-s3-storage writes it unconditionally), so the index points at an
+ *   immutable copy of the bytes, `<prefix>/<Target>/<key>/<SHA-256>.aar`, never at the fixed name.
  * - Read: a consumer restores such an index entry with `aa extract`, after the same size and SHA-256 checks as
  *   for our archives, then checks the extracted tree with the same entry guard before placing it. Without `aa`
  *   such an entry is a miss.
@@ -155,6 +158,10 @@ export async function guardExtractedTree(
   await walk(roots.folder)
 }
 
+function isRetryable(error: unknown): boolean {
+  return error instanceof StorageError && error.retryable
+}
+
 /** The first bytes of an Apple Archive: a block container (`pbz` + algorithm) or a plain AA01 stream. */
 export function looksLikeAppleArchive(head: Buffer): boolean {
   const magic = head.subarray(0, 4).toString('latin1')
@@ -184,9 +191,9 @@ export class ScipioS3StorageObjects {
   constructor(private readonly options: ScipioS3StorageOptions) {}
 
   /**
-   * When scipio-s3-storage already stored this framework, indexes that object (hashed as stored) instead of
-   * uploading a second copy. Skips an object this run found damaged, and anything that is not an Apple Archive.
-   * Storage errors propagate, as for the producer's own archives.
+   * When scipio-s3-storage already stored this framework, indexes a copy of that object (hashed as stored)
+   * instead of uploading an archive of our own. Skips an object this run found damaged, and anything that is not
+   * an Apple Archive. Storage errors propagate, as for the producer's own archives.
    */
   async adopt(framework: LocalFramework, damaged: (key: string) => boolean): Promise<IndexEntry | undefined> {
     const { storage, prefix, outputDirectory, log } = this.options
@@ -194,24 +201,74 @@ export class ScipioS3StorageObjects {
     if (damaged(key) || !(await storage.head(key))) return undefined
     const versionFile = await fs.readFile(path.join(outputDirectory, versionFileName(framework.targetName)))
     if (scipioKey(versionFile) !== framework.scipioKey) return undefined // rewritten since the scan: leave it to the normal upload
-    const stored = await digestObject(storage, key, this.options.signal)
-    if (!stored) return undefined
-    const { size, sha256, head } = stored
-    if (size === 0 || !looksLikeAppleArchive(head)) {
-      log.warning(`${key} is not an Apple Archive; uploading ${framework.targetName} as usual instead of indexing it.`)
-      return undefined
+    const temp = await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'scipio-s3-cache-adopt-'))
+    try {
+      const file = path.join(temp, 'copy.aar')
+      const stored = await this.download(key, file)
+      if (!stored) return undefined
+      const { size, sha256, head } = stored
+      if (size === 0 || !looksLikeAppleArchive(head)) {
+        log.warning(
+          `${key} is not an Apple Archive; uploading ${framework.targetName} as usual instead of indexing it.`,
+        )
+        return undefined
+      }
+      if (damaged(contentObjectKey(prefix, framework.targetName, framework.scipioKey, sha256, AarFormat)))
+        return undefined
+      const copy = await this.keepCopy(framework, file, size, sha256)
+      this.adopted.push(framework.targetName)
+      log.info(
+        `${framework.targetName}: scipio-s3-storage already stored ${key}; indexing a copy of it instead of uploading.`,
+      )
+      return {
+        targetName: framework.targetName,
+        scipioKey: framework.scipioKey,
+        format: AarFormat,
+        key: copy,
+        size,
+        sha256,
+        versionFile: versionFile.toString('base64'),
+      }
+    } finally {
+      await fs.rm(temp, { recursive: true, force: true }).catch(() => undefined)
     }
-    this.adopted.push(framework.targetName)
-    log.info(`${framework.targetName}: scipio-s3-storage already stored ${key}; indexing it instead of uploading.`)
-    return {
-      targetName: framework.targetName,
-      scipioKey: framework.scipioKey,
-      format: AarFormat,
-      key,
-      size,
-      sha256,
-      versionFile: versionFile.toString('base64'),
+  }
+
+  /** Streams `key` into `file` while hashing it: size, SHA-256 and first bytes of what was stored. */
+  private async download(
+    key: string,
+    file: string,
+  ): Promise<{ size: number; sha256: string; head: Buffer } | undefined> {
+    const object = await this.options.storage.get(key, this.options.signal)
+    if (!object) return undefined
+    const hash = createHash('sha256')
+    const measure = new Measure(hash)
+    await pipeline(object.body, measure, createWriteStream(file))
+    const handle = await fs.open(file)
+    try {
+      const { buffer, bytesRead } = await handle.read(Buffer.alloc(4), 0, 4, 0)
+      return { size: measure.bytes, sha256: hash.digest('hex'), head: buffer.subarray(0, bytesRead) }
+    } finally {
+      await handle.close()
     }
+  }
+
+  /** Stores the adopted bytes under their content name, which no writer ever gives other bytes. */
+  private async keepCopy(framework: LocalFramework, file: string, size: number, sha256: string): Promise<string> {
+    const { storage, prefix, publish, signal } = this.options
+    const key = contentObjectKey(prefix, framework.targetName, framework.scipioKey, sha256, AarFormat)
+    const body = createReadStream(file)
+    try {
+      await storage.put(key, body, {
+        contentType: 'application/octet-stream',
+        size,
+        publicRead: publish,
+        ...(signal ? { signal } : {}),
+      })
+    } finally {
+      body.destroy()
+    }
+    return key
   }
 
   /** Makes sure scipio-s3-storage's object exists beside `entry` (skipped when `entry` is that object). */
@@ -236,13 +293,7 @@ export class ScipioS3StorageObjects {
       const file = path.join(temp, `${framework.scipioKey}.aar`)
       await runAa(aa, aaArchiveArgs(path.join(outputDirectory, frameworkFolder(framework.targetName)), file), signal)
       const { size } = await fs.stat(file)
-      await storage.put(key, createReadStream(file), {
-        contentType: 'application/octet-stream',
-        size,
-        publicRead: publish,
-        ...(publish ? {} : { acl: 'authenticated-read' as const }),
-        ...(signal ? { signal } : {}),
-      })
+      if (!(await this.create(key, file, size))) return
       this.written.push(framework.targetName)
       this.bytesWritten += size
       log.info(
@@ -262,6 +313,36 @@ export class ScipioS3StorageObjects {
       this.problems.push(`${key}: ${reason}`)
     } finally {
       if (temp) await fs.rm(temp, { recursive: true, force: true }).catch(() => undefined)
+    }
+  }
+
+  /** Creates scipio-s3-storage's object; false when someone stored one meanwhile (412/409): theirs stays. */
+  private async create(key: string, file: string, size: number): Promise<boolean> {
+    const { storage, publish, signal } = this.options
+    const send = async () => {
+      const body = createReadStream(file)
+      try {
+        await storage.put(key, body, {
+          contentType: 'application/octet-stream',
+          size,
+          publicRead: publish,
+          ...(publish ? {} : { acl: 'authenticated-read' as const }),
+          ifNoneMatch: '*',
+          ...(signal ? { signal } : {}),
+        })
+      } finally {
+        body.destroy()
+      }
+    }
+    try {
+      // A second try only for a store that turned out not to implement the condition (it writes plainly now).
+      await send().catch((error: unknown) =>
+        storage.conditionsIgnored && isRetryable(error) ? send() : Promise.reject(error),
+      )
+      return true
+    } catch (error) {
+      if (error instanceof PreconditionFailedError) return false
+      throw error
     }
   }
 

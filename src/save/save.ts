@@ -9,23 +9,26 @@ import { Measure, packArchive } from '../archive/archive.js'
 import { ambiguityWarning, attribute, declaredTargets } from './attribution.js'
 import {
   indexDocument,
+  listsAll,
+  mergeIndex,
   newIndex,
   parseIndex,
-  sameTargets,
   type CompleteMarker,
   type IndexEntry,
   type PackageIndex,
 } from '../bucket/cache-index.js'
+import { updateShared, type SharedWriteContext } from '../bucket/shared-document.js'
 import { Formats } from '../constants.js'
-import { CacheTimeoutError, errorMessage, StorageError } from '../errors.js'
+import { CacheTimeoutError, errorMessage, PreconditionFailedError, StorageError } from '../errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { type ArchiveFormat, type KeyPlan, type PackagePlan } from '../keys/keys.js'
-import { archiveObjectKey } from '../bucket/layout.js'
+import { contentObjectKey } from '../bucket/layout.js'
 import type { Log } from '../log.js'
 import type { RestoreOutcome } from '../restore/restore.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import type { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
-import { digestObject, getJson, type Storage } from '../storage/index.js'
+import { getJson, type Storage } from '../storage/index.js'
+import type { PinRecords } from './pin-records.js'
 
 export type SaveResultKind = 'uploaded' | 'stored' | 'failed'
 
@@ -73,6 +76,10 @@ export interface SaveContext {
   scipioS3Storage?: ScipioS3StorageObjects
   /** Build time per target built in this run, recorded in the index entries of new archives. */
   buildMs?: ReadonlyMap<string, number>
+  /** Records each package key in its pin's record before the package's index is written. */
+  pinRecords?: PinRecords
+  /** Back-off after a concurrent producer's write to an index or pin record: injectable so tests don't sleep. */
+  conflictRetry?: RetryPolicy
 }
 
 function buildTimeOf(ctx: SaveContext, targetName: string): { buildMs?: number } {
@@ -88,10 +95,10 @@ function signalOf(ctx: SaveContext): { signal?: AbortSignal } {
  * Packs the archive into a temporary file first, then uploads the file with its exact length: one PUT per
  * archive instead of a multipart upload of 5 MiB parts held in memory, no second SHA-256 of the body by the
  * SDK (a stream is sent as UNSIGNED-PAYLOAD; our own hash goes in the index), and a failed PUT is retried from
- * the file instead of packing again (docs/benchmarks.md).
+ * the file instead of packing again (docs/benchmarks.md). The object is named by that hash: a concurrent
+ * producer's archive of the same target (other bytes: builds are not reproducible) gets another name.
  */
 async function uploadArchive(ctx: SaveContext, framework: LocalFramework): Promise<IndexEntry> {
-  const key = archiveObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, ctx.format)
   const hash = createHash('sha256')
   const measure = new Measure(hash)
   const temp = await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'scipio-s3-cache-save-'))
@@ -106,6 +113,8 @@ async function uploadArchive(ctx: SaveContext, framework: LocalFramework): Promi
       measure,
       createWriteStream(file),
     )
+    const sha256 = hash.digest('hex')
+    const key = contentObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, sha256, ctx.format)
     await withRetry(ctx.retry ?? defaultRetryPolicy, isRetryableUpload, async () => {
       const body = createReadStream(file)
       try {
@@ -119,17 +128,17 @@ async function uploadArchive(ctx: SaveContext, framework: LocalFramework): Promi
         body.destroy()
       }
     })
+    return {
+      targetName: framework.targetName,
+      scipioKey: framework.scipioKey,
+      format: ctx.format,
+      key,
+      size: measure.bytes,
+      sha256,
+      ...buildTimeOf(ctx, framework.targetName),
+    }
   } finally {
     await fs.rm(temp, { recursive: true, force: true })
-  }
-  return {
-    targetName: framework.targetName,
-    scipioKey: framework.scipioKey,
-    format: ctx.format,
-    key,
-    size: measure.bytes,
-    sha256: hash.digest('hex'),
-    ...buildTimeOf(ctx, framework.targetName),
   }
 }
 
@@ -149,43 +158,61 @@ async function existingIndex(ctx: SaveContext, pkg: PackagePlan): Promise<Packag
   }
 }
 
-/** Whether this run's restore found the archive at `key` damaged: it must be replaced, not trusted. */
+/** Whether this run's restore found the archive at `key` damaged or missing: it must be replaced, not trusted. */
 function damagedNow(ctx: SaveContext, key: string): boolean {
   return ctx.restored?.targets.some((t) => t.result === 'missed' && t.entry?.key === key) ?? false
 }
 
-/** Reuses a stored archive when the index lists it and it is still there (restored this run, or answered by HEAD). */
-async function storedEntry(
+/**
+ * The stored index's entry for this framework, reused without asking the store: an entry's object is stored
+ * before the index that lists it and never replaced by other bytes, so listed means there.
+ */
+function storedEntry(
   ctx: SaveContext,
   framework: LocalFramework,
   index: PackageIndex | undefined,
-): Promise<IndexEntry | undefined> {
+): IndexEntry | undefined {
   const entry = index?.targets.find((t) => t.targetName === framework.targetName && t.scipioKey === framework.scipioKey)
-  if (!entry || damagedNow(ctx, entry.key)) return undefined
-  const restoredNow = ctx.restored?.targets.some((t) => t.result === 'restored' && t.entry?.key === entry.key)
-  if (restoredNow) return entry
-  const head = await ctx.storage.head(entry.key)
-  return head && head.size === entry.size ? entry : undefined
+  return entry && !damagedNow(ctx, entry.key) ? entry : undefined
+}
+
+function sharedWriteContext(ctx: SaveContext): SharedWriteContext {
+  return {
+    storage: ctx.storage,
+    prefix: ctx.prefix,
+    publicRead: ctx.publicRead,
+    log: ctx.log,
+    ...signalOf(ctx),
+    ...(ctx.conflictRetry ? { conflictRetry: ctx.conflictRetry } : {}),
+  }
 }
 
 /**
- * An archive already stored under this Scipio key by another index (another salt or package key, or a producer
- * running at the same time) is adopted, hashed as it is, rather than overwritten: overwriting would change the
- * bytes under the other index and turn its consumers' restores into misses.
+ * Stores the package's index with this run's entries merged into what is stored now (read again, with its
+ * ETag): another producer's targets are kept, and a conflicting write makes it read, merge and write again.
+ * Returns whether it wrote (false: the stored index already listed everything).
  */
-async function adoptExisting(ctx: SaveContext, framework: LocalFramework): Promise<IndexEntry | undefined> {
-  const key = archiveObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, ctx.format)
-  if (damagedNow(ctx, key) || !(await ctx.storage.head(key))) return undefined
-  const stored = await digestObject(ctx.storage, key, ctx.signal)
-  if (!stored) return undefined
-  return {
-    targetName: framework.targetName,
-    scipioKey: framework.scipioKey,
-    format: ctx.format,
-    key,
-    size: stored.size,
-    sha256: stored.sha256,
-    ...buildTimeOf(ctx, framework.targetName),
+function writeIndex(ctx: SaveContext, pkg: PackagePlan, index: PackageIndex): Promise<boolean> {
+  return updateShared(sharedWriteContext(ctx), {
+    key: pkg.indexKey,
+    parse: (raw) => parseIndex(raw, ctx.prefix, pkg.packageKey),
+    merge: (stored) => mergeIndex(stored, index, (entry) => damagedNow(ctx, entry.key)),
+    toJson: indexDocument,
+  })
+}
+
+/** Creates the completion marker once: a 412 means another producer marked the set first, which is as good. */
+async function markComplete(ctx: SaveContext, marker: CompleteMarker): Promise<void> {
+  try {
+    await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(marker, null, 2)), {
+      contentType: 'application/json',
+      publicRead: ctx.publicRead,
+      ifNoneMatch: '*',
+      ...signalOf(ctx),
+    })
+  } catch (error) {
+    if (!(error instanceof PreconditionFailedError)) throw error
+    ctx.log.debug(`The set is already marked complete (${error.message}).`)
   }
 }
 
@@ -228,61 +255,61 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
     return reason
   }
 
+  const storeFramework = async (
+    pkg: PackagePlan,
+    framework: LocalFramework,
+    before: PackageIndex | undefined,
+  ): Promise<IndexEntry | undefined> => {
+    const started = Date.now()
+    const base = { targetName: framework.targetName, package: pkg.pin.identity }
+    try {
+      if (fatal) throw fatal
+      if (ctx.signal?.aborted) throw new CacheTimeoutError()
+      const stored =
+        storedEntry(ctx, framework, before) ??
+        (await ctx.scipioS3Storage?.adopt(framework, (key) => damagedNow(ctx, key)))
+      if (stored) {
+        await ctx.scipioS3Storage?.mirror(framework, stored)
+        results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started })
+        return stored
+      }
+      const entry = await uploadArchive(ctx, framework)
+      await ctx.scipioS3Storage?.mirror(framework, entry)
+      results.push({ ...base, result: 'uploaded', bytes: entry.size, ms: Date.now() - started })
+      return entry
+    } catch (error) {
+      const reason =
+        fatal && error === fatal ? fatal.message : note(error, `${framework.targetName} (${pkg.pin.identity})`)
+      results.push({ ...base, result: 'failed', bytes: 0, ms: Date.now() - started, reason })
+      return undefined
+    }
+  }
+
   await Promise.all(
     ctx.plan.packages.map(async (pkg) => {
       const frameworks = byPackage.get(pkg.packageKey) ?? []
       const before = await limit(() => previousIndex(pkg))
       const entries = await Promise.all(
-        frameworks.map((framework) =>
-          limit(async (): Promise<IndexEntry | undefined> => {
-            const started = Date.now()
-            const base = { targetName: framework.targetName, package: pkg.pin.identity }
-            try {
-              if (fatal) throw fatal
-              if (ctx.signal?.aborted) throw new CacheTimeoutError()
-              const stored =
-                (await storedEntry(ctx, framework, before)) ??
-                (await adoptExisting(ctx, framework)) ??
-                (await ctx.scipioS3Storage?.adopt(framework, (key) => damagedNow(ctx, key)))
-              if (stored) {
-                await ctx.scipioS3Storage?.mirror(framework, stored)
-                results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started })
-                return stored
-              }
-              const entry = await uploadArchive(ctx, framework)
-              await ctx.scipioS3Storage?.mirror(framework, entry)
-              results.push({ ...base, result: 'uploaded', bytes: entry.size, ms: Date.now() - started })
-              return entry
-            } catch (error) {
-              const reason =
-                fatal && error === fatal ? fatal.message : note(error, `${framework.targetName} (${pkg.pin.identity})`)
-              results.push({ ...base, result: 'failed', bytes: 0, ms: Date.now() - started, reason })
-              return undefined
-            }
-          }),
-        ),
+        frameworks.map((framework) => limit(() => storeFramework(pkg, framework, before))),
       )
       const stored = entries.filter((e): e is IndexEntry => e !== undefined)
       if (stored.length < frameworks.length) allIndexed = false
-      // An empty index says "this package yields no frameworks": only a complete build may claim that.
-      if (stored.length === 0 && (frameworks.length > 0 || !ctx.buildSucceeded)) return
-      const index = newIndex(pkg.packageKey, pkg.pin, stored, now())
-      if (sameTargets(before, index)) {
+      // Every framework is listed already (objects that are never replaced): no index, no pin record to touch.
+      if (stored.length === frameworks.length && listsAll(before, stored, (e) => damagedNow(ctx, e.key))) {
         indexed.push(pkg.packageKey)
         return
       }
+      // An empty index says "this package yields no frameworks": only a complete build may claim that.
+      if (stored.length === 0 && (frameworks.length > 0 || !ctx.buildSucceeded)) return
       if (fatal || ctx.signal?.aborted) {
         allIndexed = false
         return
       }
+      // The pin record first: a stored index then implies a recorded key, and an unchanged run reads no record.
+      await ctx.pinRecords?.record(pkg)
       try {
         // Written only now, after every archive it lists is stored.
-        await ctx.storage.put(pkg.indexKey, Buffer.from(JSON.stringify(indexDocument(index), null, 2)), {
-          contentType: 'application/json',
-          publicRead: ctx.publicRead,
-          ...signalOf(ctx),
-        })
-        indexesWritten += 1
+        if (await writeIndex(ctx, pkg, newIndex(pkg.packageKey, pkg.pin, stored, now()))) indexesWritten += 1
         indexed.push(pkg.packageKey)
       } catch (error) {
         allIndexed = false
@@ -311,16 +338,13 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
         .sort((a, b) => (a.targetName < b.targetName ? -1 : 1)),
     }
     try {
-      await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(marker, null, 2)), {
-        contentType: 'application/json',
-        publicRead: ctx.publicRead,
-        ...signalOf(ctx),
-      })
+      await markComplete(ctx, marker)
       markedComplete = true
     } catch (error) {
       note(error, 'the completion marker')
     }
   }
+  ctx.pinRecords?.finish()
   if (fatal) problems.push(fatal.message)
   if (ctx.scipioS3Storage) {
     ctx.log.info(ctx.scipioS3Storage.summary())

@@ -82,6 +82,7 @@ export class PublicUrlStorage implements Storage {
     return {
       body: Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
       size: Number(response.headers.get('content-length') ?? 0),
+      ...(response.headers.get('etag') ? { etag: response.headers.get('etag')! } : {}),
     }
   }
 

@@ -9,7 +9,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage'
 import { Readable } from 'node:stream'
 import { Inputs } from '../constants.js'
-import { StorageError } from '../errors.js'
+import { PreconditionFailedError, StorageError } from '../errors.js'
 import type { S3Settings } from '../inputs/inputs.js'
 import { redact } from '../secrets.js'
 import type { PutOptions, Storage, StoredObject } from './storage.js'
@@ -117,6 +117,31 @@ function isNotFound(error: unknown): boolean {
   )
 }
 
+/** The store refused a conditional write because the object is not as the writer saw it (see PreconditionFailedError). */
+function preconditionFailure(error: unknown, options: PutOptions, where: string): PreconditionFailedError | undefined {
+  const e = error as S3ServiceException
+  const status = e?.$metadata?.httpStatusCode
+  const name = e?.name
+  if (name === 'PreconditionFailed' || status === 412)
+    return new PreconditionFailedError(`${where}: 412 PreconditionFailed`, 412)
+  if (name === 'ConditionalRequestConflict' || status === 409)
+    return new PreconditionFailedError(`${where}: 409 ConditionalRequestConflict`, 409)
+  if (status === 304) return new PreconditionFailedError(`${where}: 304 Not Modified`, 304)
+  if (options.ifMatch !== undefined && isNotFound(error))
+    return new PreconditionFailedError(`${where}: 404 NoSuchKey`, 404)
+  return undefined
+}
+
+/** An older S3-compatible server that does not know the conditional headers and says so (501, or 400 NotImplemented). */
+function conditionsNotImplemented(error: unknown): boolean {
+  const e = error as S3ServiceException
+  return e?.name === 'NotImplemented' || e?.$metadata?.httpStatusCode === 501
+}
+
+function isConditional(options: PutOptions): boolean {
+  return options.ifNoneMatch !== undefined || options.ifMatch !== undefined
+}
+
 const MiB = 1024 * 1024
 /**
  * An upload holds about (queueSize + 1) parts in memory, and `concurrency` uploads run at once: 16 MiB x 4
@@ -145,9 +170,17 @@ export function createS3Client(settings: S3Settings, idleTimeoutMs = 60_000): S3
   })
 }
 
+/** Internal: the store does not implement conditional writes; put() falls back to a plain write. */
+class NotImplementedError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('conditional writes are not implemented by this store')
+  }
+}
+
 export class S3Storage implements Storage {
   readonly writable = true
   readonly description: string
+  conditionsIgnored = false
   private readonly client: S3Client
 
   constructor(
@@ -181,7 +214,7 @@ export class S3Storage implements Storage {
       )
       if (!(out.Body instanceof Readable))
         throw new StorageError(`GetObject s3://${this.settings.bucket}/${key}: no body in the answer`, true)
-      return { body: out.Body, size: out.ContentLength ?? 0 }
+      return { body: out.Body, size: out.ContentLength ?? 0, ...(out.ETag ? { etag: out.ETag } : {}) }
     } catch (error) {
       if (error instanceof StorageError) throw error
       if (isNotFound(error)) return undefined
@@ -190,12 +223,38 @@ export class S3Storage implements Storage {
   }
 
   async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void> {
+    if (!isConditional(options) || this.conditionsIgnored) return this.send(key, body, options, {})
+    const conditions = {
+      ...(options.ifNoneMatch ? { IfNoneMatch: options.ifNoneMatch } : {}),
+      ...(options.ifMatch ? { IfMatch: options.ifMatch } : {}),
+    }
+    try {
+      await this.send(key, body, options, conditions)
+    } catch (error) {
+      if (!(error instanceof NotImplementedError)) throw error
+      this.conditionsIgnored = true
+      if (Buffer.isBuffer(body)) return this.send(key, body, options, {})
+      // A stream is spent: the caller's upload retry sends it again, unconditionally now.
+      throw new StorageError(
+        `PutObject s3://${this.settings.bucket}/${key}: the store does not implement conditional writes; writing without them`,
+        true,
+        501,
+      )
+    }
+  }
+
+  private async send(
+    key: string,
+    body: Readable | Buffer,
+    options: PutOptions,
+    conditions: { IfNoneMatch?: string; IfMatch?: string },
+  ): Promise<void> {
     const acl: { ACL?: ObjectCannedACL } = options.publicRead
       ? { ACL: 'public-read' }
       : options.acl
         ? { ACL: options.acl }
         : {}
-    const params = { ...this.bucketKey(key), ContentType: options.contentType, ...acl }
+    const params = { ...this.bucketKey(key), ContentType: options.contentType, ...acl, ...conditions }
     try {
       const length = Buffer.isBuffer(body) ? body.length : options.size
       if (length !== undefined && length <= singlePutLimit) {
@@ -223,6 +282,12 @@ export class S3Storage implements Storage {
       }
     } catch (error) {
       if (error instanceof StorageError) throw error
+      const where = `PutObject s3://${this.settings.bucket}/${key}`
+      if (conditions.IfMatch || conditions.IfNoneMatch) {
+        if (conditionsNotImplemented(error)) throw new NotImplementedError(error)
+        const failed = preconditionFailure(error, options, where)
+        if (failed) throw failed
+      }
       throw describeS3Error(error, 'PutObject', this.settings, key, options.publicRead || options.acl !== undefined)
     }
   }

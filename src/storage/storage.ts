@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 
 export interface StoredObject {
   body: Readable
   /** Content-Length as the server reported it. */
   size: number
+  /** The object's version token, when the server sent one: what `PutOptions.ifMatch` compares with. */
+  etag?: string
 }
 
 export interface PutOptions {
@@ -16,6 +17,10 @@ export interface PutOptions {
   /** The stream's exact length, when known: S3 then takes it in one PUT (up to 5 GiB) rather than a multipart upload. */
   size?: number
   signal?: AbortSignal
+  /** Create only: fails with PreconditionFailedError when the key exists. */
+  ifNoneMatch?: '*'
+  /** Replace only the version read (its ETag): fails with PreconditionFailedError when it changed or is gone. */
+  ifMatch?: string
 }
 
 /** The small protocol every backend speaks (like Scipio's own cache storage: exists, fetch, put). */
@@ -27,26 +32,11 @@ export interface Storage {
   head(key: string): Promise<{ size: number } | undefined>
   get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined>
   put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void>
-}
-
-/** Size, SHA-256 and first four bytes of a stored object as it is, read as a stream; undefined when it is gone. */
-export async function digestObject(
-  storage: Storage,
-  key: string,
-  signal?: AbortSignal,
-): Promise<{ size: number; sha256: string; head: Buffer } | undefined> {
-  const object = await storage.get(key, signal)
-  if (!object) return undefined
-  const hash = createHash('sha256')
-  let size = 0
-  let head = Buffer.alloc(0)
-  for await (const chunk of object.body) {
-    const bytes = chunk as Buffer
-    if (head.length < 4) head = Buffer.concat([head, bytes.subarray(0, 4 - head.length)])
-    hash.update(bytes)
-    size += bytes.length
-  }
-  return { size, sha256: hash.digest('hex'), head }
+  /**
+   * True once the store answered a conditional header with NotImplemented: it writes unconditionally from then on.
+   * A store that silently ignores the headers is found by the probe (bucket/shared-document.ts).
+   */
+  readonly conditionsIgnored?: boolean
 }
 
 /** Reads a small JSON object; one larger than `maxBytes` (as announced, or as it arrives) is refused unparsed. */
@@ -56,6 +46,16 @@ export async function getJson(
   signal?: AbortSignal,
   maxBytes = 16 * 1024 * 1024,
 ): Promise<unknown> {
+  return (await getJsonVersion(storage, key, signal, maxBytes))?.value
+}
+
+/** As getJson, with the version token (ETag) of what was read; undefined when the object does not exist. */
+export async function getJsonVersion(
+  storage: Storage,
+  key: string,
+  signal?: AbortSignal,
+  maxBytes = 16 * 1024 * 1024,
+): Promise<{ value: unknown; etag?: string } | undefined> {
   const object = await storage.get(key, signal)
   if (!object) return undefined
   // Index objects are small; a huge one is not ours.
@@ -75,9 +75,11 @@ export async function getJson(
     }
     chunks.push(chunk as Buffer)
   }
+  let value: unknown
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8'))
   } catch {
     throw new Error(`${key} is not valid JSON`)
   }
+  return { value, ...(object.etag ? { etag: object.etag } : {}) }
 }

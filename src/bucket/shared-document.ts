@@ -1,0 +1,147 @@
+import { errorMessage, PreconditionFailedError, StorageError } from '../errors.js'
+import type { Log } from '../log.js'
+import { backoffDelay, defaultRetryPolicy, type RetryPolicy } from '../retry.js'
+import { getJsonVersion, type PutOptions, type Storage } from '../storage/index.js'
+import { probeObjectKey } from './layout.js'
+
+/**
+ * Read-modify-write of a JSON document that several producers update (package indexes, pin records), without
+ * losing anyone's update where the store honours conditional writes: the write carries `If-Match` on the ETag
+ * read (or `If-None-Match: *` when there was nothing), and a refusal (412, 409) means "someone else wrote
+ * first": read again, merge again, write again after a jittered, bounded back-off.
+ *
+ * A store that ignores the conditions (s3rver, older S3-compatible servers) accepts every write, so a
+ * concurrent writer's update can be replaced. There each write is read back once and written again, merged,
+ * when this writer's part is missing: that narrows the window, it cannot close it (docs/storage.md).
+ */
+
+export interface SharedDocument<T> {
+  key: string
+  /** Validates what is stored; throws for something this action would not write (it is then replaced). */
+  parse(raw: unknown): T
+  /** What to store over `stored`; undefined when `stored` already holds this writer's part: nothing to write. */
+  merge(stored: T | undefined): T | undefined
+  /** The stored form of a value (default: the value itself). */
+  toJson?(value: T): unknown
+}
+
+export interface SharedWriteContext {
+  storage: Storage
+  prefix: string
+  publicRead: boolean
+  log?: Log
+  signal?: AbortSignal
+  /** Back-off between attempts after a conflict: injectable so tests don't sleep. */
+  conflictRetry?: RetryPolicy
+}
+
+/** Conflicts clear in the time another producer takes to write one small document: short, jittered waits. */
+export const conflictRetryPolicy: RetryPolicy = {
+  ...defaultRetryPolicy,
+  attempts: 8,
+  baseDelayMs: 100,
+  maxDelayMs: 2_000,
+}
+
+/** A version token no store gives out: a conditional write on it can only succeed where conditions are ignored. */
+const impossibleEtag = '"scipio-s3-cache-probe-never-an-etag"'
+
+const probes = new WeakMap<Storage, Map<string, Promise<boolean>>>()
+
+/**
+ * Whether the store honours conditional writes, found once per store and prefix by one conditional PUT that
+ * cannot succeed where they are honoured (412, or 404 for the absent key) and writes the tiny probe object
+ * where they are not. Asked only before the first read-modify-write of a run: an unchanged run never asks.
+ */
+export function conditionsHonoured(ctx: SharedWriteContext): Promise<boolean> {
+  let byPrefix = probes.get(ctx.storage)
+  if (!byPrefix) probes.set(ctx.storage, (byPrefix = new Map()))
+  let probe = byPrefix.get(ctx.prefix)
+  if (!probe) byPrefix.set(ctx.prefix, (probe = runProbe(ctx)))
+  return probe
+}
+
+async function runProbe(ctx: SharedWriteContext): Promise<boolean> {
+  let honoured: boolean
+  try {
+    await ctx.storage.put(probeObjectKey(ctx.prefix), Buffer.from('probe\n'), {
+      contentType: 'text/plain',
+      publicRead: ctx.publicRead,
+      ifMatch: impossibleEtag,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    })
+    honoured = false
+  } catch (error) {
+    // Any other answer tells nothing: assume the weaker store, which only costs a read-back per write.
+    honoured = error instanceof PreconditionFailedError
+  }
+  if (ctx.storage.conditionsIgnored) honoured = false
+  ctx.log?.debug(
+    honoured
+      ? 'The store honours conditional writes: concurrent producers cannot lose each other’s index or pin-record entries.'
+      : 'The store ignores conditional writes (If-Match, If-None-Match): shared documents are read back after each write; a producer running at the very same moment may still replace an entry until the next run.',
+  )
+  return honoured
+}
+
+async function readShared<T>(
+  ctx: SharedWriteContext,
+  doc: SharedDocument<T>,
+  maxBytes: number,
+): Promise<{ exists: boolean; value?: T; etag?: string }> {
+  const read = await getJsonVersion(ctx.storage, doc.key, ctx.signal, maxBytes).catch((error: unknown) => {
+    // Too large or not JSON: not ours, so it is replaced; a storage fault propagates.
+    if (error instanceof StorageError || ctx.signal?.aborted) throw error
+    return { value: undefined, etag: undefined, unusable: true }
+  })
+  if (read === undefined) return { exists: false }
+  let value: T | undefined
+  try {
+    value = 'unusable' in read ? undefined : doc.parse(read.value)
+  } catch (error) {
+    ctx.log?.debug(`Replacing ${doc.key}: ${errorMessage(error)}`)
+  }
+  return { exists: true, ...(value !== undefined ? { value } : {}), ...(read.etag ? { etag: read.etag } : {}) }
+}
+
+function conditionsFor(read: { exists: boolean; etag?: string }): Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'> {
+  if (!read.exists) return { ifNoneMatch: '*' }
+  return read.etag ? { ifMatch: read.etag } : {}
+}
+
+/**
+ * Stores this writer's part of a shared document (see the top of this file). Returns whether it wrote. Throws a
+ * storage fault as is, and an Error when the document kept changing for every attempt.
+ */
+export async function updateShared<T>(
+  ctx: SharedWriteContext,
+  doc: SharedDocument<T>,
+  maxBytes = 16 * 1024 * 1024,
+): Promise<boolean> {
+  const policy = ctx.conflictRetry ?? conflictRetryPolicy
+  let wrote = false
+  for (let attempt = 1; ; attempt++) {
+    const read = await readShared(ctx, doc, maxBytes)
+    const next = doc.merge(read.value)
+    if (next === undefined) return wrote
+    const honoured = await conditionsHonoured(ctx)
+    try {
+      await ctx.storage.put(doc.key, Buffer.from(JSON.stringify(doc.toJson ? doc.toJson(next) : next, null, 2)), {
+        contentType: 'application/json',
+        publicRead: ctx.publicRead,
+        ...conditionsFor(read),
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      })
+      wrote = true
+      if (honoured) return true
+      // Ignored conditions: the next round reads it back at once and stops when this writer's part is there.
+      if (attempt >= policy.attempts) return true
+      continue
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError)) throw error
+      ctx.log?.debug(`${doc.key} changed while this producer wrote it (${error.message}); reading it again.`)
+    }
+    if (attempt >= policy.attempts) throw new Error(`${doc.key} kept changing for ${attempt} attempts`)
+    await policy.sleep(backoffDelay(policy, attempt))
+  }
+}
