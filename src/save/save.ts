@@ -26,6 +26,7 @@ import type { RestoreOutcome } from '../restore/restore.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import type { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
 import { digestObject, getJson, type Storage } from '../storage/index.js'
+import { manifestDocument } from '../bucket/set-manifest.js'
 
 export type SaveResultKind = 'uploaded' | 'stored' | 'failed'
 
@@ -190,6 +191,11 @@ async function adoptExisting(ctx: SaveContext, framework: LocalFramework): Promi
 }
 
 export async function save(ctx: SaveContext): Promise<SaveOutcome> {
+  // Restored whole from a manifest and not built: everything is stored and marked complete already.
+  if (ctx.restored?.complete && ctx.restored.fromManifest && ctx.buildSucceeded) {
+    ctx.log.info('Everything this build needs was restored from a complete set: nothing to upload.')
+    return { targets: [], unmatched: [], indexesWritten: 0, indexed: [], markedComplete: false, problems: [] }
+  }
   const now = ctx.now ?? (() => new Date())
   const local = await scanOutput(ctx.outputDirectory)
   const previous = new Map<string, Promise<PackageIndex | undefined>>()
@@ -213,6 +219,8 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   const results: SavedTarget[] = []
   let indexesWritten = 0
   const indexed: string[] = []
+  /** The index each package has in the bucket after this run: the marker's manifest. */
+  const storedIndexes = new Map<string, PackageIndex>()
   let allIndexed = true
   const problems: string[] = []
   let fatal: StorageError | undefined
@@ -269,6 +277,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       const index = newIndex(pkg.packageKey, pkg.pin, stored, now())
       if (sameTargets(before, index)) {
         indexed.push(pkg.packageKey)
+        storedIndexes.set(pkg.packageKey, before!)
         return
       }
       if (fatal || ctx.signal?.aborted) {
@@ -284,6 +293,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
         })
         indexesWritten += 1
         indexed.push(pkg.packageKey)
+        storedIndexes.set(pkg.packageKey, index)
       } catch (error) {
         allIndexed = false
         note(error, `the cache index of ${pkg.pin.identity}`)
@@ -310,8 +320,12 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
         .map((f) => ({ targetName: f.targetName, scipioKey: f.scipioKey }))
         .sort((a, b) => (a.targetName < b.targetName ? -1 : 1)),
     }
+    const manifest = ctx.plan.packages.map((p) => storedIndexes.get(p.packageKey))
+    const document = manifest.every((index) => index !== undefined)
+      ? { ...marker, packages: manifestDocument(manifest) }
+      : marker
     try {
-      await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(marker, null, 2)), {
+      await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(document, null, 2)), {
         contentType: 'application/json',
         publicRead: ctx.publicRead,
         ...signalOf(ctx),
