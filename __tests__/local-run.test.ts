@@ -201,7 +201,7 @@ describe('npm run local', () => {
     expect(table).toMatch(/^ {2}restored +0 +7 frameworks \(\d+\.\d [KM]iB\)$/m)
     expect(table).toMatch(/^ {2}built +7 frameworks +0$/m)
     expect(table).toMatch(/^ {2}uploaded +7 frameworks \(\d+\.\d [KM]iB\) +0$/m)
-    expect(table).toMatch(/^ {4}Build with Scipio +\d+ ms +-$/m)
+    expect(table).toMatch(/^ {4}Build with Scipio +(\d+ ms|\d+\.\d s) +-$/m)
     expect(table).toMatch(/Archives: tar\.zst, written on Node\.js v24\./)
   })
 

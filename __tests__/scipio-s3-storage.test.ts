@@ -234,16 +234,14 @@ describe('adopting and restoring what scipio-s3-storage stored', () => {
         path.join(aaBin, 'aa'),
         ...aaArchiveArgs(path.join(out, `${target}.xcframework`), file),
       ])
-      await store.s3
-        .client()
-        .send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: `${prefix}/${target}/${key}.aar`,
-            Body: await fs.readFile(file),
-            ACL: 'authenticated-read',
-          }),
-        )
+      await store.s3.client().send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: `${prefix}/${target}/${key}.aar`,
+          Body: await fs.readFile(file),
+          ACL: 'authenticated-read',
+        }),
+      )
     }
 
     adoptingWs = await exampleWorkspace()
@@ -380,15 +378,13 @@ describe('objects that are not what the index recorded', () => {
     const logging = (await listKeys(prefix)).find((k) => k.includes('/Logging/') && k.endsWith('.aar'))!
     const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'empty-'))
     await run(process.execPath, [path.join(aaBin, 'aa'), ...aaArchiveArgs(empty, path.join(empty, '..', 'other.aar'))])
-    await store.s3
-      .client()
-      .send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: logging,
-          Body: await fs.readFile(path.join(empty, '..', 'other.aar')),
-        }),
-      )
+    await store.s3.client().send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: logging,
+        Body: await fs.readFile(path.join(empty, '..', 'other.aar')),
+      }),
+    )
 
     store.proxy.requests.length = 0
     const healing = await runAction(
@@ -454,15 +450,13 @@ describe('the command line', () => {
     })
     for (const key of await listKeys('cli')) {
       if (key.endsWith('.aar'))
-        await store.s3
-          .client()
-          .send(
-            new PutObjectCommand({
-              Bucket: bucket,
-              Key: key.replace(/^cli\//, 'cli-adopt/'),
-              Body: await getBytes(key),
-            }),
-          )
+        await store.s3.client().send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key.replace(/^cli\//, 'cli-adopt/'),
+            Body: await getBytes(key),
+          }),
+        )
     }
     const adopt = await runCli(['save', ...storeFlags('cli-adopt'), '--scipio-s3-storage-objects'], {
       cwd: adopting,

@@ -348,6 +348,7 @@ export function ensureDataset({ dir, count, totalBytes, realistic = false, log =
     frameworksDir: path.join(dir, 'XCFrameworks'),
     targets: frameworkSizes(count, totalBytes).map((size, i) => ({ name: targetName(i), identity: identity(i), size })),
     changedTarget: targetName(changed),
+    changedTargets: [targetName(changed)],
   }
   if (
     fs.existsSync(stamp) &&
@@ -391,4 +392,122 @@ export function ensureDataset({ dir, count, totalBytes, realistic = false, log =
     `Generated ${count} frameworks, ${(totalBytes / MiB).toFixed(0)} MiB, in ${((Date.now() - started) / 1000).toFixed(1)} s at ${dir}`,
   )
   return info
+}
+
+// ---------------------------------------------------------------- the scale set (issue 19)
+const scaleIdentity = (i) => `pkg-${String(i + 1).padStart(3, '0')}`
+const scaleTargets = (i, perPackage) => {
+  const base = `Pkg${String(i + 1).padStart(3, '0')}`
+  // A package's first target is its core; the others depend on it (their VersionFiles carry its checksum).
+  return Array.from({ length: perPackage }, (_, k) => (k === 0 ? `${base}Core` : k === 1 ? base : `${base}Part${k}`))
+}
+
+function writeScalePackage(dir, packages, perPackage, changed) {
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(
+    path.join(dir, 'Package.swift'),
+    `// swift-tools-version: 5.9\nimport PackageDescription\n\nlet package = Package(\n    name: "BenchScale",\n    platforms: [.iOS(.v15)],\n    targets: [.target(name: "BenchScale")]\n)\n`,
+  )
+  const pins = Array.from({ length: packages }, (_, i) => ({
+    identity: scaleIdentity(i),
+    kind: 'remoteSourceControl',
+    location: `https://example.com/vendor/${scaleIdentity(i)}.git`,
+    state: { revision: revision(i, i === changed ? '-changed' : ''), version: i === changed ? '2.0.1' : '2.0.0' },
+  }))
+  fs.writeFileSync(
+    path.join(dir, 'Package.resolved'),
+    JSON.stringify(
+      { originHash: createHash('sha256').update(`scale-${packages}`).digest('hex'), pins, version: 3 },
+      null,
+      2,
+    ),
+  )
+  // Small frameworks: each slice's binary 2 to 32 KiB (a framework of two slices is 4 to 70 KiB on disk).
+  const packagesDoc = Object.fromEntries(
+    pins.map((pin, i) => {
+      const names = scaleTargets(i, perPackage)
+      return [
+        pin.identity,
+        {
+          targets: names.map((name, k) => ({
+            name,
+            binarySize: 2048 + (seedOf(name) % (30 * 1024)),
+            ...(k > 0 ? { dependencies: [names[0]] } : {}),
+          })),
+        },
+      ]
+    }),
+  )
+  fs.writeFileSync(
+    path.join(dir, 'scipio-test-double.json'),
+    JSON.stringify({ '//': 'Read by the Scipio test double only.', packages: packagesDoc }, null, 2),
+  )
+}
+
+function treeBytes(dir) {
+  let total = 0
+  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) total += fs.statSync(path.join(e.parentPath, e.name)).size
+  return total
+}
+
+/**
+ * The scale set: `packages` pins in Package.resolved (v3), `perPackage` small targets each, frameworks and
+ * VersionFiles written by the Scipio test double itself (iOS device and simulator slices, as it builds them),
+ * so the action's per-package indexes are exercised as in a real app with many dependencies. Same layout as
+ * `ensureDataset`; `package-changed/` bumps one pin (both of its targets rebuild).
+ */
+export function ensureScaleDataset({ dir, packages, perPackage = 2, log = console.log }) {
+  const params = { version: 1, scale: true, packages, perPackage }
+  const stamp = path.join(dir, 'dataset.json')
+  const changed = Math.floor(packages / 2)
+  const info = {
+    dir,
+    packageDir: path.join(dir, 'package'),
+    changedPackageDir: path.join(dir, 'package-changed'),
+    frameworksDir: path.join(dir, 'XCFrameworks'),
+    packages,
+    changedTargets: scaleTargets(changed, perPackage),
+  }
+  info.changedTarget = info.changedTargets[0]
+  const sizes = () =>
+    Array.from({ length: packages }, (_, i) =>
+      scaleTargets(i, perPackage).map((name) => ({
+        name,
+        identity: scaleIdentity(i),
+        size: treeBytes(path.join(info.frameworksDir, `${name}.xcframework`)),
+      })),
+    ).flat()
+  if (
+    fs.existsSync(stamp) &&
+    JSON.stringify(JSON.parse(fs.readFileSync(stamp, 'utf8')).params) === JSON.stringify(params)
+  )
+    return { ...info, targets: sizes() }
+  const started = Date.now()
+  fs.rmSync(dir, { recursive: true, force: true })
+  writeScalePackage(info.packageDir, packages, perPackage, -1)
+  writeScalePackage(info.changedPackageDir, packages, perPackage, changed)
+  execFileSync(
+    process.execPath,
+    [
+      path.join(doubleBin, 'scipio'),
+      'prepare',
+      info.packageDir,
+      '--output',
+      info.frameworksDir,
+      '--support-simulators',
+      '--framework-cache-policy',
+      'project',
+    ],
+    {
+      env: { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH}` },
+      stdio: 'ignore',
+    },
+  )
+  const targets = sizes()
+  fs.writeFileSync(stamp, JSON.stringify({ params, createdAt: new Date().toISOString() }, null, 2))
+  log(
+    `Generated ${packages} packages × ${perPackage} frameworks, ${(targets.reduce((a, t) => a + t.size, 0) / 1024).toFixed(0)} KiB, in ${((Date.now() - started) / 1000).toFixed(1)} s at ${dir}`,
+  )
+  return { ...info, targets }
 }
