@@ -53,3 +53,16 @@ export function parseSetManifest(
   }
   return indexes
 }
+
+/** Every archive key a marker's manifest lists, for housekeeping: what fails to parse protects nothing. */
+export function manifestArchiveKeys(marker: unknown, prefix: string): string[] {
+  if (!isRecord(marker) || !Array.isArray(marker.packages)) return []
+  return marker.packages.flatMap((value) => {
+    if (!isRecord(value) || typeof value.packageKey !== 'string') return []
+    try {
+      return parseIndex({ ...value, schema: Formats.index }, prefix, value.packageKey).targets.map((t) => t.key)
+    } catch {
+      return []
+    }
+  })
+}
