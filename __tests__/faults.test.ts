@@ -3,7 +3,7 @@ import * as path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
 import { exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
-import { faults, isAnyPut, isArchiveGet, isArchivePut, isIndexGet, limited } from './helpers/proxy.js'
+import { faults, isAnyPut, isArchiveGet, isArchivePut, isIndexGet, isMarkerGet, limited } from './helpers/proxy.js'
 import { snapshotTree } from './helpers/tree.js'
 import { useStore } from './helpers/store.js'
 
@@ -136,12 +136,18 @@ describe('persistent faults are misses: warned, built, never a wrong binary', ()
   })
 
   it('an index that is not JSON is a miss for its package', async () => {
-    store.proxy.fault = limited(isIndexGet, Infinity, (req, res) => {
-      req.resume()
-      res.writeHead(200, { 'content-length': 9 })
-      res.end('not json!')
-      return true
-    })
+    // Without the marker (an unmarked set, a partial hit) the consumer reads the indexes.
+    store.proxy.fault = limited(
+      (req) => isIndexGet(req) || isMarkerGet(req),
+      Infinity,
+      (req, res) => {
+        if (isMarkerGet(req)) return faults.status(404, 'NoSuchKey')(req, res, () => undefined)
+        req.resume()
+        res.writeHead(200, { 'content-length': 9 })
+        res.end('not json!')
+        return true
+      },
+    )
     const { run, built } = await consume()
     expect(run.code).toBe(0)
     expect(built).toEqual(allTargets)

@@ -163,6 +163,7 @@ export function conditionRefusal(
 
 export const isArchiveGet: Match = (req) => req.method === 'GET' && /\.tar\.(zst|gz)(\?|$)/.test(req.url ?? '')
 export const isIndexGet: Match = (req) => req.method === 'GET' && /\/packages\/[0-9a-f]{64}\.json/.test(req.url ?? '')
+export const isMarkerGet: Match = (req) => req.method === 'GET' && /\/complete\/[0-9a-f]{64}\.json/.test(req.url ?? '')
 export const isArchivePut: Match = (req) =>
   (req.method === 'PUT' || req.method === 'POST') && /\.tar\.(zst|gz)(\?|$)/.test(req.url ?? '')
 export const isAnyPut: Match = (req) => req.method === 'PUT' || req.method === 'POST'

@@ -915,8 +915,13 @@ function fromMessage(error) {
 /** The worker's side: one extraction per `start`, fed by `data` messages whose buffers go back once consumed. */
 function serveExtractions(port) {
     const jobs = new Map();
-    const post = (message, transfer) => port.postMessage(message, transfer);
+    const post = (message) => port.postMessage(message);
+    let memory;
     port.on('message', (message) => {
+        if (message.op === 'memory') {
+            memory = message.memory;
+            return;
+        }
         const { id } = message;
         if (message.op === 'start') {
             const { spec } = message;
@@ -932,12 +937,12 @@ function serveExtractions(port) {
         if (!job)
             return;
         if (message.op === 'data') {
-            const { buffer, length } = message;
-            const chunk = Buffer.from(buffer, 0, length);
+            const { slot, length } = message;
+            const chunk = Buffer.from(memory, slot * batchBytes, length);
             job.hash.update(chunk);
             job.bytes += length;
             moved(length * 2); // and about as much again decompressed
-            job.input.write(chunk, () => post({ op: 'took', id, buffer }, [buffer]));
+            job.input.write(chunk, () => post({ op: 'took', id, slot }));
         }
         else if (message.op === 'end')
             job.input.end();
@@ -947,25 +952,39 @@ function serveExtractions(port) {
 }
 // ------------------------------------------------------------------ the main thread's side
 /**
- * The main thread copies the socket's chunks into 256 KiB buffers that travel to the worker and back: one
- * batch is one message and one decompressor call, and no buffer is left for the garbage collector. Two per
- * archive keep the worker busy while the next one fills. (1 MiB buffers cost 25-30 MB more peak RSS for no
- * measurable speed; 128 KiB cost 1.5-2 CPU-s more in messages: docs/benchmarks.md.)
+ * The main thread copies the socket's chunks into 256 KiB batches of one block of memory shared with the
+ * threads: a batch is one small message (its slot and length) and one decompressor call, and nothing is
+ * allocated per batch. (Until issue 19 each batch was an ArrayBuffer transferred to the worker and back: every
+ * arrival counted as new external memory, and the main thread ran a full collection every 100-200 ms of a
+ * restore.) Two per archive keep the worker busy while the next one fills. (1 MiB batches cost 25-30 MB more
+ * peak RSS for no measurable speed; 128 KiB cost 1.5-2 CPU-s more in messages: docs/benchmarks.md.)
  */
-const batchBytes = (/* unused pure expression or super */ null && (256 * 1024));
+const batchBytes = 256 * 1024;
 const buffersPerJob = 2;
-class BufferPool {
-    keep;
-    free = [];
-    constructor(keep) {
-        this.keep = keep;
+/** The slots of the shared block; an archive that finds none free waits for one (back-pressure on its socket). */
+class SlotPool {
+    memory;
+    free;
+    waiting = [];
+    constructor(slots) {
+        this.memory = new SharedArrayBuffer(slots * batchBytes);
+        this.free = Array.from({ length: slots }, (_, i) => slots - 1 - i);
     }
     take() {
-        return this.free.pop() ?? new ArrayBuffer(batchBytes);
+        return this.free.pop();
     }
-    give(buffer) {
-        if (this.free.length < this.keep)
-            this.free.push(buffer);
+    /** Calls `then` once a slot may be free (it must `take()` again). */
+    wait(then) {
+        this.waiting.push(then);
+    }
+    give(slot) {
+        this.free.push(slot);
+        // A waiter that no longer needs a slot (its job settled, or it waits for its own) leaves it to the next.
+        while (this.free.length > 0 && this.waiting.length > 0)
+            this.waiting.shift()();
+    }
+    view(slot) {
+        return Buffer.from(this.memory, slot * batchBytes, batchBytes);
     }
 }
 class Job {
@@ -976,9 +995,10 @@ class Job {
     result;
     current;
     filled = 0;
-    /** Buffers at the worker. */
-    out = 0;
+    /** Slots at the worker. */
+    out = new Set();
     waiting;
+    settled = false;
     settle;
     constructor(id, post, pool) {
         this.id = id;
@@ -998,43 +1018,71 @@ class Job {
     }
     accept(chunk, offset, callback) {
         while (offset < chunk.length) {
+            if (this.settled)
+                return callback();
             if (!this.current) {
-                if (this.out >= buffersPerJob) {
+                if (this.out.size >= buffersPerJob) {
                     this.waiting = () => this.accept(chunk, offset, callback);
                     return;
                 }
-                this.current = Buffer.from(this.pool.take());
+                const slot = this.pool.take();
+                if (slot === undefined) {
+                    this.pool.wait(() => this.accept(chunk, offset, callback));
+                    return;
+                }
+                this.current = { slot, bytes: this.pool.view(slot) };
                 this.filled = 0;
             }
-            const copied = chunk.copy(this.current, this.filled, offset);
+            const copied = chunk.copy(this.current.bytes, this.filled, offset);
             this.filled += copied;
             offset += copied;
-            if (this.filled === this.current.length)
+            if (this.filled === batchBytes)
                 this.send();
         }
         callback();
     }
     send() {
-        const buffer = this.current.buffer;
-        this.post({ op: 'data', id: this.id, buffer, length: this.filled }, [buffer]);
-        this.out += 1;
+        const { slot } = this.current;
+        this.post({ op: 'data', id: this.id, slot, length: this.filled });
+        this.out.add(slot);
         this.current = undefined;
         this.filled = 0;
     }
-    took(buffer) {
-        this.out -= 1;
-        this.pool.give(buffer);
+    took(slot) {
+        if (!this.out.delete(slot))
+            return;
+        this.pool.give(slot);
         const waiting = this.waiting;
         this.waiting = undefined;
         waiting?.();
     }
     done(result) {
+        this.release();
         this.settle.resolve(result);
     }
     failed(error) {
+        this.release();
         this.settle.reject(error);
         // The extraction stopped: stop feeding it (the download is then torn down by the pipeline).
         this.sender.destroy(error);
+    }
+    /**
+     * Gives back every slot this archive still holds. The thread only reads a slot, and never again for a job it
+     * reported settled, so a slot reused meanwhile can at worst feed a failed job's dead decompressor.
+     */
+    release() {
+        if (this.settled)
+            return;
+        this.settled = true;
+        if (this.current)
+            this.pool.give(this.current.slot);
+        this.current = undefined;
+        for (const slot of this.out)
+            this.pool.give(slot);
+        this.out.clear();
+        const waiting = this.waiting;
+        this.waiting = undefined;
+        waiting?.();
     }
 }
 class Thread {
@@ -1045,12 +1093,13 @@ class Thread {
         this.pool = pool;
         this.worker = new Worker(file);
         this.worker.unref();
+        this.post({ op: 'memory', memory: pool.memory });
         this.worker.on('message', (message) => {
             const job = this.jobs.get(message.id);
             if (!job)
                 return;
             if (message.op === 'took')
-                return job.took(message.buffer);
+                return job.took(message.slot);
             this.jobs.delete(message.id);
             if (this.jobs.size === 0)
                 this.worker.unref();
@@ -1068,11 +1117,11 @@ class Thread {
         this.worker.on('error', fail);
         this.worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
     }
-    post(message, transfer) {
-        this.worker.postMessage(message, transfer);
+    post(message) {
+        this.worker.postMessage(message);
     }
     start(id, spec) {
-        const job = new Job(id, (message, transfer) => this.post(message, transfer), this.pool);
+        const job = new Job(id, (message) => this.post(message), this.pool);
         this.jobs.set(id, job);
         // A thread with work keeps the process alive; an idle one does not.
         this.worker.ref();
@@ -1092,7 +1141,7 @@ class ThreadPool {
     constructor(file, size, concurrency) {
         this.file = file;
         this.size = size;
-        this.pool = new BufferPool(buffersPerJob * concurrency);
+        this.pool = new SlotPool(buffersPerJob * concurrency);
     }
     async extract(source, stages, spec) {
         const thread = this.leastBusy();

@@ -51,14 +51,16 @@ export const extractOnThisThread: Extractor = {
 // ------------------------------------------------------------------ messages between the threads
 
 type ToWorker =
+  /** The shared batch memory, once per thread before any job. */
+  | { op: 'memory'; memory: SharedArrayBuffer }
   | { op: 'start'; id: number; spec: ExtractSpec }
-  /** `length` bytes of `buffer`; the worker sends the buffer back once the decompressor has consumed them. */
-  | { op: 'data'; id: number; buffer: ArrayBuffer; length: number }
+  /** `length` bytes of batch `slot`; the worker hands the slot back once the decompressor has consumed them. */
+  | { op: 'data'; id: number; slot: number; length: number }
   | { op: 'end'; id: number }
   | { op: 'abort'; id: number }
 
 type FromWorker =
-  | { op: 'took'; id: number; buffer: ArrayBuffer }
+  | { op: 'took'; id: number; slot: number }
   | { op: 'done'; id: number; result: Extracted }
   | { op: 'failed'; id: number; error: { name: string; message: string; code?: string } }
 
@@ -80,8 +82,13 @@ function fromMessage(error: { name: string; message: string; code?: string }): E
 /** The worker's side: one extraction per `start`, fed by `data` messages whose buffers go back once consumed. */
 export function serveExtractions(port: MessagePort): void {
   const jobs = new Map<number, { input: Writable; hash: Hash; bytes: number }>()
-  const post = (message: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer)
+  const post = (message: FromWorker) => port.postMessage(message)
+  let memory: SharedArrayBuffer | undefined
   port.on('message', (message: ToWorker) => {
+    if (message.op === 'memory') {
+      memory = message.memory
+      return
+    }
     const { id } = message
     if (message.op === 'start') {
       const { spec } = message
@@ -99,12 +106,12 @@ export function serveExtractions(port: MessagePort): void {
     const job = jobs.get(id)
     if (!job) return
     if (message.op === 'data') {
-      const { buffer, length } = message
-      const chunk = Buffer.from(buffer, 0, length)
+      const { slot, length } = message
+      const chunk = Buffer.from(memory!, slot * batchBytes, length)
       job.hash.update(chunk)
       job.bytes += length
       moved(length * 2) // and about as much again decompressed
-      job.input.write(chunk, () => post({ op: 'took', id, buffer }, [buffer]))
+      job.input.write(chunk, () => post({ op: 'took', id, slot }))
     } else if (message.op === 'end') job.input.end()
     else job.input.destroy(new Error('the download stopped'))
   })
@@ -113,39 +120,62 @@ export function serveExtractions(port: MessagePort): void {
 // ------------------------------------------------------------------ the main thread's side
 
 /**
- * The main thread copies the socket's chunks into 256 KiB buffers that travel to the worker and back: one
- * batch is one message and one decompressor call, and no buffer is left for the garbage collector. Two per
- * archive keep the worker busy while the next one fills. (1 MiB buffers cost 25-30 MB more peak RSS for no
- * measurable speed; 128 KiB cost 1.5-2 CPU-s more in messages: docs/benchmarks.md.)
+ * The main thread copies the socket's chunks into 256 KiB batches of one block of memory shared with the
+ * threads: a batch is one small message (its slot and length) and one decompressor call, and nothing is
+ * allocated per batch. (Until issue 19 each batch was an ArrayBuffer transferred to the worker and back: every
+ * arrival counted as new external memory, and the main thread ran a full collection every 100-200 ms of a
+ * restore.) Two per archive keep the worker busy while the next one fills. (1 MiB batches cost 25-30 MB more
+ * peak RSS for no measurable speed; 128 KiB cost 1.5-2 CPU-s more in messages: docs/benchmarks.md.)
  */
 const batchBytes = 256 * 1024
 const buffersPerJob = 2
 
-class BufferPool {
-  private readonly free: ArrayBuffer[] = []
-  constructor(private readonly keep: number) {}
-  take(): ArrayBuffer {
-    return this.free.pop() ?? new ArrayBuffer(batchBytes)
+/** The slots of the shared block; an archive that finds none free waits for one (back-pressure on its socket). */
+class SlotPool {
+  readonly memory: SharedArrayBuffer
+  private readonly free: number[]
+  private readonly waiting: (() => void)[] = []
+
+  constructor(slots: number) {
+    this.memory = new SharedArrayBuffer(slots * batchBytes)
+    this.free = Array.from({ length: slots }, (_, i) => slots - 1 - i)
   }
-  give(buffer: ArrayBuffer): void {
-    if (this.free.length < this.keep) this.free.push(buffer)
+
+  take(): number | undefined {
+    return this.free.pop()
+  }
+
+  /** Calls `then` once a slot may be free (it must `take()` again). */
+  wait(then: () => void): void {
+    this.waiting.push(then)
+  }
+
+  give(slot: number): void {
+    this.free.push(slot)
+    // A waiter that no longer needs a slot (its job settled, or it waits for its own) leaves it to the next.
+    while (this.free.length > 0 && this.waiting.length > 0) this.waiting.shift()!()
+  }
+
+  view(slot: number): Buffer {
+    return Buffer.from(this.memory, slot * batchBytes, batchBytes)
   }
 }
 
 class Job {
   readonly sender: Writable
   readonly result: Promise<Extracted>
-  private current: Buffer | undefined
+  private current: { slot: number; bytes: Buffer } | undefined
   private filled = 0
-  /** Buffers at the worker. */
-  private out = 0
+  /** Slots at the worker. */
+  private readonly out = new Set<number>()
   private waiting: (() => void) | undefined
+  private settled = false
   private settle!: { resolve: (result: Extracted) => void; reject: (error: Error) => void }
 
   constructor(
     readonly id: number,
-    private readonly post: (message: ToWorker, transfer?: ArrayBuffer[]) => void,
-    private readonly pool: BufferPool,
+    private readonly post: (message: ToWorker) => void,
+    private readonly pool: SlotPool,
   ) {
     this.result = new Promise((resolve, reject) => (this.settle = { resolve, reject }))
     this.result.catch(() => undefined) // observed by extract(); never an unhandled rejection meanwhile
@@ -161,46 +191,70 @@ class Job {
 
   private accept(chunk: Buffer, offset: number, callback: () => void): void {
     while (offset < chunk.length) {
+      if (this.settled) return callback()
       if (!this.current) {
-        if (this.out >= buffersPerJob) {
+        if (this.out.size >= buffersPerJob) {
           this.waiting = () => this.accept(chunk, offset, callback)
           return
         }
-        this.current = Buffer.from(this.pool.take())
+        const slot = this.pool.take()
+        if (slot === undefined) {
+          this.pool.wait(() => this.accept(chunk, offset, callback))
+          return
+        }
+        this.current = { slot, bytes: this.pool.view(slot) }
         this.filled = 0
       }
-      const copied = chunk.copy(this.current, this.filled, offset)
+      const copied = chunk.copy(this.current.bytes, this.filled, offset)
       this.filled += copied
       offset += copied
-      if (this.filled === this.current.length) this.send()
+      if (this.filled === batchBytes) this.send()
     }
     callback()
   }
 
   private send(): void {
-    const buffer = this.current!.buffer as ArrayBuffer
-    this.post({ op: 'data', id: this.id, buffer, length: this.filled }, [buffer])
-    this.out += 1
+    const { slot } = this.current!
+    this.post({ op: 'data', id: this.id, slot, length: this.filled })
+    this.out.add(slot)
     this.current = undefined
     this.filled = 0
   }
 
-  took(buffer: ArrayBuffer): void {
-    this.out -= 1
-    this.pool.give(buffer)
+  took(slot: number): void {
+    if (!this.out.delete(slot)) return
+    this.pool.give(slot)
     const waiting = this.waiting
     this.waiting = undefined
     waiting?.()
   }
 
   done(result: Extracted): void {
+    this.release()
     this.settle.resolve(result)
   }
 
   failed(error: Error): void {
+    this.release()
     this.settle.reject(error)
     // The extraction stopped: stop feeding it (the download is then torn down by the pipeline).
     this.sender.destroy(error)
+  }
+
+  /**
+   * Gives back every slot this archive still holds. The thread only reads a slot, and never again for a job it
+   * reported settled, so a slot reused meanwhile can at worst feed a failed job's dead decompressor.
+   */
+  private release(): void {
+    if (this.settled) return
+    this.settled = true
+    if (this.current) this.pool.give(this.current.slot)
+    this.current = undefined
+    for (const slot of this.out) this.pool.give(slot)
+    this.out.clear()
+    const waiting = this.waiting
+    this.waiting = undefined
+    waiting?.()
   }
 }
 
@@ -210,15 +264,16 @@ class Thread {
 
   constructor(
     file: string,
-    private readonly pool: BufferPool,
+    private readonly pool: SlotPool,
     onGone: (thread: Thread) => void,
   ) {
     this.worker = new Worker(file)
     this.worker.unref()
+    this.post({ op: 'memory', memory: pool.memory })
     this.worker.on('message', (message: FromWorker) => {
       const job = this.jobs.get(message.id)
       if (!job) return
-      if (message.op === 'took') return job.took(message.buffer)
+      if (message.op === 'took') return job.took(message.slot)
       this.jobs.delete(message.id)
       if (this.jobs.size === 0) this.worker.unref()
       if (message.op === 'done') job.done(message.result)
@@ -233,12 +288,12 @@ class Thread {
     this.worker.on('exit', (code) => fail(new Error(`exit code ${code}`)))
   }
 
-  post(message: ToWorker, transfer?: ArrayBuffer[]): void {
-    this.worker.postMessage(message, transfer)
+  post(message: ToWorker): void {
+    this.worker.postMessage(message)
   }
 
   start(id: number, spec: ExtractSpec): Job {
-    const job = new Job(id, (message, transfer) => this.post(message, transfer), this.pool)
+    const job = new Job(id, (message) => this.post(message), this.pool)
     this.jobs.set(id, job)
     // A thread with work keeps the process alive; an idle one does not.
     this.worker.ref()
@@ -253,7 +308,7 @@ class Thread {
 
 export class ThreadPool implements Extractor {
   private readonly threads: Thread[] = []
-  private readonly pool: BufferPool
+  private readonly pool: SlotPool
   private nextId = 1
 
   constructor(
@@ -261,7 +316,7 @@ export class ThreadPool implements Extractor {
     private readonly size: number,
     concurrency: number,
   ) {
-    this.pool = new BufferPool(buffersPerJob * concurrency)
+    this.pool = new SlotPool(buffersPerJob * concurrency)
   }
 
   async extract(source: Readable, stages: Transform[], spec: ExtractSpec): Promise<Extracted> {

@@ -1,5 +1,6 @@
 import { MetaFolder } from '../constants.js'
 import { parseIndex } from '../bucket/cache-index.js'
+import { manifestArchiveKeys } from '../bucket/set-manifest.js'
 import { StorageError } from '../errors.js'
 import type { KeyPlan } from '../keys/keys.js'
 import { probeObjectKey } from '../bucket/layout.js'
@@ -79,6 +80,15 @@ async function archivesOf(storage: Storage, prefix: string, key: string, package
   }
 }
 
+async function manifestArchivesOf(storage: Storage, prefix: string, key: string): Promise<string[]> {
+  try {
+    return manifestArchiveKeys(await getJson(storage, key), prefix)
+  } catch (error) {
+    if (error instanceof StorageError) throw error
+    return []
+  }
+}
+
 export interface PruneInput {
   prefix: string
   /** Key plans of every kept Package.resolved. */
@@ -107,6 +117,13 @@ export async function planPrune(input: PruneInput): Promise<PrunePlan> {
   const staying = ours.filter((o) => o.kind === 'index' && (referenced.has(o.key) || o.lastModified.getTime() > cutoff))
   for (const index of staying) {
     for (const key of await archivesOf(storage, prefix, index.key, index.packageKey!)) referenced.add(key)
+  }
+  // And every marker that stays keeps the archives its manifest lists (a consumer may follow it, not an index).
+  const markers = ours.filter(
+    (o) => o.kind === 'marker' && (referenced.has(o.key) || o.lastModified.getTime() > cutoff),
+  )
+  for (const marker of markers) {
+    for (const key of await manifestArchivesOf(storage, prefix, marker.key)) referenced.add(key)
   }
   let inUse = 0
   let recent = 0

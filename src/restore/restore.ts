@@ -15,6 +15,8 @@ import { aarMissReason, restoreAppleArchive } from '../interop/scipio-s3-storage
 import { AarFormat } from '../bucket/layout.js'
 import { StallWatch } from '../archive/stall-watch.js'
 import { getJson, type Storage } from '../storage/index.js'
+import { parseSetManifest } from '../bucket/set-manifest.js'
+import { InFlight } from './in-flight.js'
 
 /** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
 export type RestoreResultKind = 'restored' | 'kept' | 'available' | 'missed'
@@ -37,6 +39,8 @@ export interface RestoreOutcome {
   targets: RestoredTarget[]
   /** True when a producer marked this exact build complete and everything it listed is now in place. */
   complete: boolean
+  /** The indexes came from the completion marker's manifest (none was read). */
+  fromManifest?: boolean
   /** Cache errors (not plain misses), for `strict`. */
   problems: string[]
 }
@@ -143,11 +147,11 @@ export async function placeFramework(
     moves.push([from, to])
   }
   try {
-    await fs.mkdir(trash, { recursive: true })
-    if (await exists(path.join(outputDirectory, file)))
-      await move(path.join(outputDirectory, file), path.join(trash, file))
-    if (await exists(path.join(outputDirectory, folder)))
-      await move(path.join(outputDirectory, folder), path.join(trash, folder))
+    const oldFile = await exists(path.join(outputDirectory, file))
+    const oldFolder = await exists(path.join(outputDirectory, folder))
+    if (oldFile || oldFolder) await fs.mkdir(trash, { recursive: true })
+    if (oldFile) await move(path.join(outputDirectory, file), path.join(trash, file))
+    if (oldFolder) await move(path.join(outputDirectory, folder), path.join(trash, folder))
     await move(path.join(staging, folder), path.join(outputDirectory, folder))
     await move(path.join(staging, file), path.join(outputDirectory, file))
   } catch (error) {
@@ -257,12 +261,14 @@ async function restoreTarget(
     }
   }
   const slot = path.join(tempRoot, randomBytes(6).toString('hex'))
+  let placed = false
   try {
     await withRetry(
       ctx.retry ?? defaultRetryPolicy,
       isRetryableDownload,
-      async () => {
-        await removeSettled(slot)
+      async (attempt) => {
+        // Only a failed attempt can leave writes under way; the first starts from nothing.
+        if (attempt > 1) await removeSettled(slot)
         await fs.mkdir(path.join(slot, 'staging'), { recursive: true })
         await downloadInto(ctx, entry, path.join(slot, 'staging'))
       },
@@ -270,6 +276,7 @@ async function restoreTarget(
         ctx.log.info(`${entry.targetName}: attempt ${attempt} failed (${errorMessage(error)}); retrying`),
     )
     await placeFramework(path.join(slot, 'staging'), ctx.outputDirectory, entry.targetName, path.join(slot, 'previous'))
+    placed = true
     return { ...base, result: 'restored', bytes: entry.size, ms: Date.now() - started }
   } catch (error) {
     const ms = Date.now() - started
@@ -287,7 +294,9 @@ async function restoreTarget(
     problems.push(`${entry.targetName}: ${reason}`)
     return { ...base, result: 'missed', bytes: 0, ms, reason }
   } finally {
-    await removeSettled(slot)
+    // After a success nothing writes into the slot any more (the extraction settled before placing).
+    if (placed) await fs.rm(slot, { recursive: true, force: true }).catch(() => undefined)
+    else await removeSettled(slot)
   }
 }
 
@@ -317,18 +326,41 @@ async function readIndex(
   }
 }
 
-async function markedComplete(ctx: RestoreContext): Promise<string[] | undefined> {
+interface Marker {
+  /** `<target>\0<Scipio key>` of every framework the producer stored. */
+  targets: string[]
+  /** The set manifest: every package's index, when the producer wrote one (bucket/set-manifest.ts). */
+  indexes?: Map<string, PackageIndex>
+}
+
+async function readMarker(ctx: RestoreContext): Promise<Marker | undefined> {
+  let raw: unknown
+  let targets: string[]
   try {
-    const raw = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
+    raw = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
       getJson(ctx.storage, ctx.plan.completeKey, signal),
     )
     if (raw === undefined) return undefined
-    return parseCompleteMarker(raw, ctx.plan.setKey).targets.map((t) => `${t.targetName}\0${t.scipioKey}`)
+    targets = parseCompleteMarker(raw, ctx.plan.setKey).targets.map((t) => `${t.targetName}\0${t.scipioKey}`)
   } catch (error) {
     ctx.log.debug(`No usable completion marker: ${errorMessage(error)}`)
     return undefined
   }
+  try {
+    const indexes = parseSetManifest(
+      raw,
+      ctx.prefix,
+      ctx.plan.packages.map((p) => p.packageKey),
+    )
+    return indexes ? { targets, indexes } : { targets }
+  } catch (error) {
+    ctx.log.debug(`The completion marker's manifest is unusable (${errorMessage(error)}): reading the package indexes.`)
+    return { targets }
+  }
 }
+
+/** Small JSON reads in flight at once: each mostly waits a round trip. */
+const indexReads = 32
 
 interface RestoreJob {
   pkg: PackagePlan
@@ -359,32 +391,47 @@ export function onePerFramework(jobs: RestoreJob[], log: Log): RestoreJob[] {
 export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
   await fs.mkdir(ctx.outputDirectory, { recursive: true })
   const local = await scanOutput(ctx.outputDirectory)
-  const limit = pLimit(ctx.concurrency)
   const tempRoot = path.join(ctx.outputDirectory, `.scipio-s3-cache-tmp-${randomBytes(4).toString('hex')}`)
   const indexes = new Map<string, PackageIndex>()
   const packagesMissing: string[] = []
   const problems: string[] = []
   const breaker = new Breaker()
-  const completion = ctx.lookupOnly ? Promise.resolve(undefined) : markedComplete(ctx)
   try {
-    const perPackage = await Promise.all(
-      ctx.plan.packages.map((pkg) =>
-        limit(async () => {
-          const index = await readIndex(ctx, pkg, breaker, problems)
-          if (!index) {
-            packagesMissing.push(pkg.pin.identity)
-            return []
-          }
-          indexes.set(pkg.packageKey, index)
-          return index.targets.map((entry) => ({ pkg, entry }))
-        }),
-      ),
-    )
+    // A build marked complete with a manifest needs no index: one request, then the archives.
+    const marker = ctx.lookupOnly ? undefined : await readMarker(ctx)
+    let perPackage: RestoreJob[][]
+    if (marker?.indexes) {
+      const manifest = marker.indexes
+      perPackage = ctx.plan.packages.map((pkg) => {
+        const index = manifest.get(pkg.packageKey)!
+        indexes.set(pkg.packageKey, index)
+        return index.targets.map((entry) => ({ pkg, entry }))
+      })
+      ctx.log.debug(`This build is marked complete: its manifest lists ${perPackage.flat().length} frameworks.`)
+    } else {
+      const limit = pLimit(Math.max(ctx.concurrency, indexReads))
+      perPackage = await Promise.all(
+        ctx.plan.packages.map((pkg) =>
+          limit(async () => {
+            const index = await readIndex(ctx, pkg, breaker, problems)
+            if (!index) {
+              packagesMissing.push(pkg.pin.identity)
+              return []
+            }
+            indexes.set(pkg.packageKey, index)
+            return index.targets.map((entry) => ({ pkg, entry }))
+          }),
+        ),
+      )
+    }
     const jobs = onePerFramework(perPackage.flat(), ctx.log)
     // Largest first: the long downloads start early and the small ones fill the gaps.
     jobs.sort((a, b) => b.entry.size - a.entry.size)
+    const inFlight = new InFlight(ctx.concurrency)
     const targets = await Promise.all(
-      jobs.map(({ pkg, entry }) => limit(() => restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, problems))),
+      jobs.map(({ pkg, entry }) =>
+        inFlight.run(entry.size, () => restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, problems)),
+      ),
     )
     const timedOut = targets.filter((t) => t.reason === 'cache time limit reached').length
     if (timedOut > 0 || (ctx.signal?.aborted && packagesMissing.length > 0)) {
@@ -392,7 +439,7 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
       problems.push('the cache time limit was reached')
     }
     if (breaker.error) problems.push(breaker.error.message)
-    const marked = await completion
+    const marked = marker?.targets
     const after = await scanOutput(ctx.outputDirectory)
     const complete =
       marked !== undefined &&
@@ -402,7 +449,14 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
         const [name, key] = id.split('\0')
         return after.get(name!)?.scipioKey === key
       })
-    return { indexes, packagesMissing: packagesMissing.sort(), targets, complete, problems }
+    return {
+      indexes,
+      packagesMissing: packagesMissing.sort(),
+      targets,
+      complete,
+      ...(marker?.indexes ? { fromManifest: true } : {}),
+      problems,
+    }
   } finally {
     await removeSettled(tempRoot)
   }

@@ -29,6 +29,7 @@ import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import type { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
 import { getJson, type Storage } from '../storage/index.js'
 import type { PinRecords } from './pin-records.js'
+import { manifestDocument } from '../bucket/set-manifest.js'
 
 export type SaveResultKind = 'uploaded' | 'stored' | 'failed'
 
@@ -202,7 +203,10 @@ function writeIndex(ctx: SaveContext, pkg: PackagePlan, index: PackageIndex): Pr
 }
 
 /** Creates the completion marker once: a 412 means another producer marked the set first, which is as good. */
-async function markComplete(ctx: SaveContext, marker: CompleteMarker): Promise<void> {
+async function markComplete(
+  ctx: SaveContext,
+  marker: CompleteMarker & { packages?: Record<string, unknown>[] },
+): Promise<void> {
   try {
     await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(marker, null, 2)), {
       contentType: 'application/json',
@@ -217,6 +221,11 @@ async function markComplete(ctx: SaveContext, marker: CompleteMarker): Promise<v
 }
 
 export async function save(ctx: SaveContext): Promise<SaveOutcome> {
+  // Restored whole from a manifest and not built: everything is stored and marked complete already.
+  if (ctx.restored?.complete && ctx.restored.fromManifest && ctx.buildSucceeded) {
+    ctx.log.info('Everything this build needs was restored from a complete set: nothing to upload.')
+    return { targets: [], unmatched: [], indexesWritten: 0, indexed: [], markedComplete: false, problems: [] }
+  }
   const now = ctx.now ?? (() => new Date())
   const local = await scanOutput(ctx.outputDirectory)
   const previous = new Map<string, Promise<PackageIndex | undefined>>()
@@ -240,6 +249,8 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   const results: SavedTarget[] = []
   let indexesWritten = 0
   const indexed: string[] = []
+  /** The index each package has in the bucket after this run: the marker's manifest. */
+  const storedIndexes = new Map<string, PackageIndex>()
   let allIndexed = true
   const problems: string[] = []
   let fatal: StorageError | undefined
@@ -297,6 +308,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       // Every framework is listed already (objects that are never replaced): no index, no pin record to touch.
       if (stored.length === frameworks.length && listsAll(before, stored, (e) => damagedNow(ctx, e.key))) {
         indexed.push(pkg.packageKey)
+        storedIndexes.set(pkg.packageKey, before!)
         return
       }
       // An empty index says "this package yields no frameworks": only a complete build may claim that.
@@ -309,8 +321,12 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       await ctx.pinRecords?.record(pkg)
       try {
         // Written only now, after every archive it lists is stored.
-        if (await writeIndex(ctx, pkg, newIndex(pkg.packageKey, pkg.pin, stored, now()))) indexesWritten += 1
+        // The manifest lists this producer's own entries: each names an object stored before it and never replaced,
+        // whatever the merge kept in the shared index.
+        const index = newIndex(pkg.packageKey, pkg.pin, stored, now())
+        if (await writeIndex(ctx, pkg, index)) indexesWritten += 1
         indexed.push(pkg.packageKey)
+        storedIndexes.set(pkg.packageKey, index)
       } catch (error) {
         allIndexed = false
         note(error, `the cache index of ${pkg.pin.identity}`)
@@ -337,8 +353,12 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
         .map((f) => ({ targetName: f.targetName, scipioKey: f.scipioKey }))
         .sort((a, b) => (a.targetName < b.targetName ? -1 : 1)),
     }
+    const manifest = ctx.plan.packages.map((p) => storedIndexes.get(p.packageKey))
+    const document = manifest.every((index) => index !== undefined)
+      ? { ...marker, packages: manifestDocument(manifest) }
+      : marker
     try {
-      await markComplete(ctx, marker)
+      await markComplete(ctx, document)
       markedComplete = true
     } catch (error) {
       note(error, 'the completion marker')

@@ -153,6 +153,9 @@ const uploadQueueSize = 2
 /** S3's limit for one PUT. */
 const singlePutLimit = 5 * 1024 ** 3
 
+/** Sockets per host: above the SDK's 50, so a restore's 64 small downloads in flight never queue for one. */
+const maxSockets = 96
+
 /** One client configuration for every S3 operation (the cache itself and the CLI's housekeeping). */
 export function createS3Client(settings: S3Settings, idleTimeoutMs = 60_000): S3Client {
   // Many S3-compatible servers store aws-chunked bodies with trailing checksums corrupted; send plain bodies there.
@@ -164,7 +167,13 @@ export function createS3Client(settings: S3Settings, idleTimeoutMs = 60_000): S3
     requestChecksumCalculation: checksums,
     responseChecksumValidation: checksums,
     // socketTimeout is an idle timeout: a long transfer is fine as long as bytes keep moving.
-    requestHandler: { connectionTimeout: 10_000, socketTimeout: idleTimeoutMs },
+    // Keep-alive sockets, enough for a restore's small downloads in flight at once (restore/in-flight.ts).
+    requestHandler: {
+      connectionTimeout: 10_000,
+      socketTimeout: idleTimeoutMs,
+      httpAgent: { keepAlive: true, maxSockets },
+      httpsAgent: { keepAlive: true, maxSockets },
+    },
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     ...(settings.credentials ? { credentials: settings.credentials } : {}),
   })
