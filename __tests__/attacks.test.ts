@@ -164,6 +164,17 @@ describe('a hostile archive in the bucket', () => {
       entry.key = entry.key.replace(/[0-9a-f]{64}\.tar\.(zst|gz)$/, `${entry.sha256}.tar.gz`)
       await client.send(new PutObjectCommand({ Bucket: 'attack-cache', Key: entry.key, Body: hostile }))
       await client.send(new PutObjectCommand({ Bucket: 'attack-cache', Key: key, Body: JSON.stringify(index) }))
+      // And the completion marker's manifest, which a consumer reads instead of the indexes.
+      const markers = await client.send(
+        new ListObjectsV2Command({ Bucket: 'attack-cache', Prefix: '.scipio-s3-cache/complete/' }),
+      )
+      const markerKey = markers.Contents![0]!.Key!
+      const marker = (await (await fetch(`${store.s3.endpoint}/attack-cache/${markerKey}`)).json()) as {
+        packages: { targets: { targetName: string }[] }[]
+      }
+      for (const pkg of marker.packages)
+        pkg.targets = pkg.targets.map((t) => (t.targetName === 'Logging' ? { ...entry } : t))
+      await client.send(new PutObjectCommand({ Bucket: 'attack-cache', Key: markerKey, Body: JSON.stringify(marker) }))
       patched = true
     }
     expect(patched).toBe(true)

@@ -221,8 +221,9 @@ async function markComplete(
 }
 
 export async function save(ctx: SaveContext): Promise<SaveOutcome> {
-  // Restored whole from a manifest and not built: everything is stored and marked complete already.
-  if (ctx.restored?.complete && ctx.restored.fromManifest && ctx.buildSucceeded) {
+  // Restored whole from a manifest and not built: everything is stored and marked complete already. (With
+  // scipio-s3-storage-objects the save still runs: it checks that every .aar is there.)
+  if (ctx.restored?.complete && ctx.restored.fromManifest && ctx.buildSucceeded && !ctx.scipioS3Storage) {
     ctx.log.info('Everything this build needs was restored from a complete set: nothing to upload.')
     return { targets: [], unmatched: [], indexesWritten: 0, indexed: [], markedComplete: false, problems: [] }
   }
