@@ -5,7 +5,7 @@ import * as path from 'node:path'
 import pLimit from 'p-limit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runAction, s3TestInputs } from './helpers/action.js'
-import { exampleWorkspace, readDoubleLog, runScipioDouble } from './helpers/workspace.js'
+import { exampleTargets, exampleWorkspace, readDoubleLog, runScipioDouble } from './helpers/workspace.js'
 import { startCdn, type Cdn } from './helpers/cdn.js'
 import { runCli, type CliRun } from './helpers/cli.js'
 import { testCredentials } from './helpers/s3-server.js'
@@ -14,15 +14,7 @@ import { useStore } from './helpers/store.js'
 
 const bucket = 'cli-cache'
 const prefix = 'team/ios'
-const allTargets = [
-  'APNGKit',
-  'Delegate',
-  'DequeModule',
-  'InternalCollectionsUtilities',
-  'Kingfisher',
-  'Logging',
-  'OrderedCollections',
-]
+const allTargets = exampleTargets
 const packages = ['apngkit', 'delegate', 'kingfisher', 'swift-collections', 'swift-log']
 
 const store = useStore([bucket])

@@ -4,20 +4,12 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
-import { exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
+import { exampleTargets, exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
 import { snapshotTree } from './helpers/tree.js'
 import { useStore } from './helpers/store.js'
 
 const bucket = 'scipio-cache'
-const allTargets = [
-  'APNGKit',
-  'Delegate',
-  'DequeModule',
-  'InternalCollectionsUtilities',
-  'Kingfisher',
-  'Logging',
-  'OrderedCollections',
-]
+const allTargets = exampleTargets
 
 const store = useStore([bucket])
 

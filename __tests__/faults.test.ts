@@ -2,22 +2,14 @@ import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import * as path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
-import { exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
+import { exampleTargets, exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
 import { faults, isAnyPut, isArchiveGet, isArchivePut, isIndexGet, isMarkerGet, limited } from './helpers/proxy.js'
 import { snapshotTree } from './helpers/tree.js'
 import { useStore } from './helpers/store.js'
 
 const bucket = 'fault-cache'
 const prefix = 'faults'
-const allTargets = [
-  'APNGKit',
-  'Delegate',
-  'DequeModule',
-  'InternalCollectionsUtilities',
-  'Kingfisher',
-  'Logging',
-  'OrderedCollections',
-]
+const allTargets = exampleTargets
 
 const store = useStore([bucket])
 let producerOut: Record<string, string>

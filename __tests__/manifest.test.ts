@@ -7,7 +7,7 @@ import { runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
 import { faults, isArchiveGet, isIndexGet, isMarkerGet, limited } from './helpers/proxy.js'
 import { useStore } from './helpers/store.js'
 import { snapshotTree } from './helpers/tree.js'
-import { exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
+import { exampleTargets, exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
 
 /**
  * The set manifest (issue 19): the completion marker carries every package's index entries, so a consumer whose
@@ -16,15 +16,7 @@ import { exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
 
 const bucket = 'manifest-cache'
 const prefix = 'mf'
-const allTargets = [
-  'APNGKit',
-  'Delegate',
-  'DequeModule',
-  'InternalCollectionsUtilities',
-  'Kingfisher',
-  'Logging',
-  'OrderedCollections',
-]
+const allTargets = exampleTargets
 
 const store = useStore([bucket])
 

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest'
 import { decodeEntries, unwrapBlocks } from '../aa-test-double/apple-archive.mjs'
 import { aaArchiveArgs, aaExtractArgs } from '../src/interop/apple-archive.js'
 import { runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
-import { doubleBin, exampleWorkspace } from './helpers/workspace.js'
+import { doubleBin, exampleTargets, exampleWorkspace } from './helpers/workspace.js'
 import { runCli } from './helpers/cli.js'
 import { type RecordedRequest } from './helpers/proxy.js'
 import { root, testCredentials } from './helpers/s3-server.js'
@@ -25,15 +25,7 @@ import { useStore } from './helpers/store.js'
  */
 
 const bucket = 'shared-bucket'
-const allTargets = [
-  'APNGKit',
-  'Delegate',
-  'DequeModule',
-  'InternalCollectionsUtilities',
-  'Kingfisher',
-  'Logging',
-  'OrderedCollections',
-]
+const allTargets = exampleTargets
 const aaBin = path.join(root, 'aa-test-double/bin')
 const run = promisify(execFile)
 

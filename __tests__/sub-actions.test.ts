@@ -2,21 +2,13 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { runAction, s3TestInputs } from './helpers/action.js'
-import { exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
+import { exampleTargets, exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
 import { snapshotTree } from './helpers/tree.js'
 import { runScipioDouble } from './helpers/workspace.js'
 import { useStore } from './helpers/store.js'
 
 const bucket = 'sub-cache'
-const allTargets = [
-  'APNGKit',
-  'Delegate',
-  'DequeModule',
-  'InternalCollectionsUtilities',
-  'Kingfisher',
-  'Logging',
-  'OrderedCollections',
-]
+const allTargets = exampleTargets
 const store = useStore([bucket])
 
 function inputs(ws: string, extra: Record<string, string> = {}) {

@@ -12,6 +12,17 @@ import { root } from './s3-server.js'
 
 export const doubleBin = path.join(root, 'scipio-test-double/bin')
 
+/** The targets the double builds for the example package (example/MyAppDependencies), sorted. */
+export const exampleTargets: readonly string[] = [
+  'APNGKit',
+  'Delegate',
+  'DequeModule',
+  'InternalCollectionsUtilities',
+  'Kingfisher',
+  'Logging',
+  'OrderedCollections',
+]
+
 /** A copy of the example dependencies package in a fresh folder. */
 export async function exampleWorkspace(): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'workspace-'))
