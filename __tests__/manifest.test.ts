@@ -143,14 +143,18 @@ describe('the completion marker carries the set manifest', () => {
   })
 
   it('a manifest archive that fails its SHA-256 is a miss with its reason, and Scipio builds it', async () => {
-    const marker = JSON.parse(original) as MarkerDocument
-    const entry = marker.packages!.flatMap((p) => p.targets).find((t) => t.targetName === 'Kingfisher')!
-    entry.sha256 = 'f'.repeat(64)
-    await writeMarker(JSON.stringify(marker))
+    // The archive's bytes change on the way (its name, content-addressed, still matches the entry).
+    store.proxy.fault = limited(
+      (req) => isArchiveGet(req) && req.url!.includes('/Kingfisher/'),
+      Infinity,
+      faults.flipByte(),
+    )
     const { run, out, requests, built } = await consume()
     expectOk(run)
     expect(requests.some((r) => isIndexGetUrl(r.url))).toBe(false) // the manifest was valid: no index read
-    expect(run.stdout).toMatch(/Cache miss for Kingfisher \(kingfisher\): integrity check failed: SHA-256 .* differs/)
+    expect(run.stdout).toMatch(
+      /Cache miss for Kingfisher \(kingfisher\): integrity check failed: (SHA-256 .* differs|the archive is corrupted)/,
+    )
     expect(built).toEqual(['Kingfisher'])
     expect(list(run, 'restored')).toEqual(allTargets.filter((t) => t !== 'Kingfisher'))
     expect(run.outputs['cache-hit']).toBe('false')

@@ -414,9 +414,11 @@ async function check(phase, args) {
         const stored = await storedKeys(prefix)
         for (const target of all) {
           const key = scipioKey(dir, target)
+          // Archives are named by their own SHA-256: <prefix>/<Target>/<scipio key>/<sha256>.tar.zst.
+          const archive = new RegExp(`^${prefix}/${target}/${key}/[0-9a-f]{64}\\.tar\\.(zst|gz)$`)
           checks.ok(
-            stored.some((k) => k.startsWith(`${prefix}/${target}/${key}.tar.`)),
-            `${target}: its archive ${prefix}/${target}/${key}.tar.* is stored`,
+            stored.some((k) => archive.test(k)),
+            `${target}: its archive ${prefix}/${target}/${key}/<sha256>.tar.* is stored`,
           )
           checks.ok(
             stored.includes(`${prefix}/${target}/${key}.aar`),
