@@ -11,7 +11,6 @@ import {
   nothingHitWarning,
   type Explanation,
 } from '../src/explain/explain.js'
-import type { BuildOptions } from '../src/inputs/inputs.js'
 import { sha256Hex, type PackagePlan } from '../src/keys/keys.js'
 import { archiveObjectKey } from '../src/bucket/layout.js'
 import {
@@ -27,6 +26,7 @@ import type { Pin } from '../src/keys/resolved.js'
 import type { RestoreOutcome, RestoredTarget } from '../src/restore/restore.js'
 import { getJson, type Storage } from '../src/storage/index.js'
 import type { Toolchain } from '../src/keys/toolchain.js'
+import { releaseBuild, xcode162Toolchain } from '../__fixtures__/keys.js'
 
 const pin: Pin = {
   identity: 'swift-collections',
@@ -35,21 +35,8 @@ const pin: Pin = {
   revision: 'a'.repeat(40),
   version: '1.1.4',
 }
-const build: BuildOptions = {
-  configuration: 'release',
-  frameworkType: 'dynamic',
-  supportSimulators: false,
-  embedDebugSymbols: false,
-  libraryEvolution: false,
-  extraArgs: [],
-}
-const toolchain: Toolchain = {
-  xcodeVersion: '16.2',
-  xcodeBuildVersion: '16C5032a',
-  clangVersion: 'clang-1600.0.26.6',
-  scipioSha256: 'b'.repeat(64),
-  scipioPath: '/x/scipio',
-}
+const build = releaseBuild
+const toolchain: Toolchain = { ...xcode162Toolchain, scipioSha256: 'b'.repeat(64), scipioPath: '/x/scipio' }
 const now = describeKeyInputs(pin, build, toolchain, '')
 const pkg: PackagePlan = { pin, packageKey: 'c'.repeat(64), indexKey: 'k' }
 

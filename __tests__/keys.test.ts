@@ -1,28 +1,14 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { BuildOptions } from '../src/inputs/inputs.js'
 import { canonicalJson, indexObjectKey, packageKey, planKeys, scipioKey, setKey } from '../src/keys/keys.js'
 import { archiveObjectKey } from '../src/bucket/layout.js'
 import { parseResolved, type Pin } from '../src/keys/resolved.js'
-import type { Toolchain } from '../src/keys/toolchain.js'
 import { root } from './helpers/s3-server.js'
+import { releaseBuild, xcode162Toolchain } from '../__fixtures__/keys.js'
 
-const build: BuildOptions = {
-  configuration: 'release',
-  frameworkType: 'dynamic',
-  supportSimulators: false,
-  embedDebugSymbols: false,
-  libraryEvolution: false,
-  extraArgs: [],
-}
-const toolchain: Toolchain = {
-  xcodeVersion: '16.2',
-  xcodeBuildVersion: '16C5032a',
-  clangVersion: 'clang-1600.0.26.6',
-  scipioSha256: 'a'.repeat(64),
-  scipioPath: '/usr/local/bin/scipio',
-}
+const build = releaseBuild
+const toolchain = xcode162Toolchain
 const manifest = Buffer.from('// Package.swift')
 
 async function pinsOf(name: string): Promise<Pin[]> {

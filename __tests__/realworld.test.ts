@@ -4,13 +4,12 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { planKeys } from '../src/keys/keys.js'
-import type { BuildOptions } from '../src/inputs/inputs.js'
 import { findResolvedFile, readResolvedFile, type Pin } from '../src/keys/resolved.js'
-import type { Toolchain } from '../src/keys/toolchain.js'
 import { runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
 import { root } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
 import { consumerCopy, doubleWorkspace } from './helpers/workspace.js'
+import { releaseBuild, xcode162Toolchain } from '../__fixtures__/keys.js'
 
 /**
  * Package.resolved files from public projects (../shared/realworld-corpus/resolved, sources in its SOURCES.md):
@@ -29,21 +28,8 @@ interface CorpusEntry {
   pins: number
 }
 
-const build: BuildOptions = {
-  configuration: 'release',
-  frameworkType: 'dynamic',
-  supportSimulators: false,
-  embedDebugSymbols: false,
-  libraryEvolution: false,
-  extraArgs: [],
-}
-const toolchain: Toolchain = {
-  xcodeVersion: '16.2',
-  xcodeBuildVersion: '16C5032a',
-  clangVersion: 'clang-1600.0.26.6',
-  scipioSha256: 'a'.repeat(64),
-  scipioPath: '/usr/local/bin/scipio',
-}
+const build = releaseBuild
+const toolchain = xcode162Toolchain
 
 async function entries(): Promise<CorpusEntry[]> {
   return JSON.parse(await fs.readFile(path.join(corpus, 'index.json'), 'utf8')) as CorpusEntry[]
