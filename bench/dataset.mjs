@@ -34,6 +34,24 @@ function seedOf(text) {
  * Framework sizes: Zipf-like (size ∝ 1/rank^1.1), so a default set of 40 / 1.5 GB has a few of 100–300 MB
  * and many of 1–20 MB, like a real app's dependencies.
  */
+/** Runs the Scipio test double's `prepare` on a generated package: frameworks and VersionFiles as Scipio writes them. */
+function prepareWithDouble(packageDir, frameworksDir) {
+  execFileSync(
+    process.execPath,
+    [
+      path.join(doubleBin, 'scipio'),
+      'prepare',
+      packageDir,
+      '--output',
+      frameworksDir,
+      '--support-simulators',
+      '--framework-cache-policy',
+      'project',
+    ],
+    { env: { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH}` }, stdio: 'ignore' },
+  )
+}
+
 export function frameworkSizes(count, totalBytes) {
   const weights = Array.from({ length: count }, (_, i) => 1 / Math.pow(i + 1, 1.1))
   // No framework above a fifth of the whole (300 MB of 1.5 GB): the excess goes to the others, in proportion.
@@ -360,23 +378,7 @@ export function ensureDataset({ dir, count, totalBytes, realistic = false, log =
   writePackage(info.packageDir, count, -1)
   writePackage(info.changedPackageDir, count, changed)
   // The double writes the VersionFiles exactly as it would after a build (with small stand-in frameworks).
-  execFileSync(
-    process.execPath,
-    [
-      path.join(doubleBin, 'scipio'),
-      'prepare',
-      info.packageDir,
-      '--output',
-      info.frameworksDir,
-      '--support-simulators',
-      '--framework-cache-policy',
-      'project',
-    ],
-    {
-      env: { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH}` },
-      stdio: 'ignore',
-    },
-  )
+  prepareWithDouble(info.packageDir, info.frameworksDir)
   info.targets.forEach((t, i) =>
     writeXCFramework(
       path.join(info.frameworksDir, `${t.name}.xcframework`),
@@ -487,23 +489,7 @@ export function ensureScaleDataset({ dir, packages, perPackage = 2, log = consol
   fs.rmSync(dir, { recursive: true, force: true })
   writeScalePackage(info.packageDir, packages, perPackage, -1)
   writeScalePackage(info.changedPackageDir, packages, perPackage, changed)
-  execFileSync(
-    process.execPath,
-    [
-      path.join(doubleBin, 'scipio'),
-      'prepare',
-      info.packageDir,
-      '--output',
-      info.frameworksDir,
-      '--support-simulators',
-      '--framework-cache-policy',
-      'project',
-    ],
-    {
-      env: { ...process.env, PATH: `${doubleBin}${path.delimiter}${process.env.PATH}` },
-      stdio: 'ignore',
-    },
-  )
+  prepareWithDouble(info.packageDir, info.frameworksDir)
   const targets = sizes()
   fs.writeFileSync(stamp, JSON.stringify({ params, createdAt: new Date().toISOString() }, null, 2))
   log(
