@@ -864,17 +864,114 @@ async function explained(extraction) {
 /** Counts and hashes the bytes flowing through, for checking a download against its index entry. */
 class Measure extends external_node_stream_namespaceObject.Transform {
     hash;
+    garbagePerByte;
     bytes = 0;
-    constructor(hash) {
+    constructor(hash, 
+    /** Bytes of garbage this thread makes per byte measured, for garbage.ts. */
+    garbagePerByte = 1) {
         super();
         this.hash = hash;
+        this.garbagePerByte = garbagePerByte;
     }
     _transform(chunk, _encoding, callback) {
         this.bytes += chunk.length;
-        moved(chunk.length);
+        moved(chunk.length * this.garbagePerByte);
         this.hash.update(chunk);
         callback(null, chunk);
     }
+}
+
+;// CONCATENATED MODULE: external "node:http"
+const external_node_http_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http");
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+;// CONCATENATED MODULE: ./src/storage/plain-get.ts
+
+
+/** Carries a GetFailure (across threads too: see extract-pool.ts). */
+class plain_get_PlainGetError extends Error {
+    failure;
+    name = 'PlainGetError';
+    constructor(failure) {
+        super(failure.kind === 'status'
+            ? `HTTP ${failure.status}${failure.code ? ` ${failure.code}` : ''}`
+            : `${failure.code}: ${failure.message}`);
+        this.failure = failure;
+    }
+}
+/** No bytes moved for the stall time: the transfer is given up and tried again. */
+class plain_get_StallError extends Error {
+    name = 'StallError';
+}
+/** Kept-alive sockets per thread: as many as the restore lets small downloads be in flight (restore/in-flight.ts). */
+const agents = {
+    'http:': new external_node_http_namespaceObject.Agent({ keepAlive: true, maxSockets: 96 }),
+    'https:': new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 96 }),
+};
+/** An S3 error document's `<Code>`, `<Message>` and `<Region>`, from the first 64 KiB of an error answer. */
+function errorFields(xml) {
+    const field = (name) => new RegExp(`<${name}>([^<]{0,1000})</${name}>`).exec(xml)?.[1];
+    const code = field('Code');
+    const message = field('Message');
+    const region = field('Region');
+    return { ...(code ? { code } : {}), ...(message ? { message } : {}), ...(region ? { region } : {}) };
+}
+/**
+ * Sends `get`; resolves with the answer once it is a 200, whose body the caller must consume or destroy.
+ * No bytes for `stallMs` (waiting for the answer, or between two chunks of the body) fails it with StallError;
+ * `signal` aborts it. Any other answer rejects with PlainGetError.
+ */
+function sendPlainGet(get, { stallMs, signal }) {
+    return new Promise((resolve, reject) => {
+        const url = new URL(get.url);
+        const agent = url.protocol === 'https:' ? agents['https:'] : agents['http:'];
+        const send = url.protocol === 'https:' ? external_node_https_namespaceObject.request : external_node_http_namespaceObject.request;
+        let request;
+        let answer;
+        try {
+            request = send(url, { method: 'GET', headers: get.headers, agent, ...(signal ? { signal } : {}) });
+        }
+        catch (error) {
+            reject(error);
+            return;
+        }
+        // The socket's idle time: waiting for the answer, then between two chunks of the body.
+        request.setTimeout(stallMs, () => {
+            const stalled = new plain_get_StallError(`no data for ${Math.round(stallMs / 1000)} s`);
+            if (answer)
+                answer.destroy(stalled);
+            else
+                request.destroy(stalled);
+        });
+        request.on('error', (error) => {
+            if (error instanceof plain_get_StallError || error.name === 'AbortError')
+                return reject(error);
+            // Node's messages name the host at most; drop anything that could be a signed query all the same.
+            reject(new plain_get_PlainGetError({ kind: 'network', code: error.code ?? 'EIO', message: error.message.replace(/\?\S*/g, '') }));
+        });
+        request.on('response', (response) => {
+            answer = response;
+            if (response.statusCode === 200)
+                return resolve(response);
+            const status = response.statusCode ?? 0;
+            const parts = [];
+            let size = 0;
+            response.on('data', (chunk) => {
+                if (size < 64 * 1024)
+                    parts.push(chunk);
+                size += chunk.length;
+            });
+            const fail = () => {
+                const fields = errorFields(Buffer.concat(parts).toString('utf8'));
+                const region = response.headers['x-amz-bucket-region'];
+                reject(new plain_get_PlainGetError({ kind: 'status', status, ...fields, ...(typeof region === 'string' ? { region } : {}) }));
+            };
+            response.once('end', fail);
+            response.once('error', fail);
+            response.once('aborted', fail);
+        });
+        request.end();
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/archive/extract-pool.ts
@@ -889,6 +986,23 @@ class Measure extends external_node_stream_namespaceObject.Transform {
 
 
 
+
+/** A download and its extraction, on the thread that calls it. */
+async function fetchAndExtract(get, spec, options) {
+    const { stallMs, expectedBytes, signal } = options;
+    const answer = await sendPlainGet(get, { stallMs, ...(signal ? { signal } : {}) });
+    const announced = answer.headers['content-length'];
+    if (announced !== undefined && Number(announced) !== expectedBytes) {
+        answer.destroy();
+        throw new guard_CorruptArchiveError(`size ${announced} differs from the index's ${expectedBytes}`);
+    }
+    const hash = (0,external_node_crypto_namespaceObject.createHash)('sha256');
+    // Each compressed byte leaves its socket buffer and about two bytes of decompressed chunks behind: counting
+    // three collects them as they come (with one: 65 MB more peak RSS on the default set, docs/benchmarks.md).
+    const measure = new Measure(hash, 3);
+    await extractArchive(answer, spec.destination, spec.format, spec.roots, spec.limits, [measure]);
+    return { sha256: hash.digest('hex'), bytes: measure.bytes };
+}
 const extractOnThisThread = {
     async extract(source, stages, spec) {
         const hash = (0,external_node_crypto_namespaceObject.createHash)('sha256');
@@ -896,6 +1010,7 @@ const extractOnThisThread = {
         await extractArchive(source, spec.destination, spec.format, spec.roots, spec.limits, [...stages, measure]);
         return { sha256: hash.digest('hex'), bytes: measure.bytes };
     },
+    fetch: fetchAndExtract,
 };
 function toMessage(error) {
     const e = error;
@@ -903,18 +1018,25 @@ function toMessage(error) {
         name: String(e?.name ?? 'Error'),
         message: String(e?.message ?? error),
         ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+        ...(error instanceof plain_get_PlainGetError ? { failure: error.failure } : {}),
     };
 }
+/** The errors the restore tells apart, as the classes it checks for. */
 function fromMessage(error) {
     if (error.name === 'UnsafeArchiveError')
         return new UnsafeArchiveError(error.message);
     if (error.name === 'CorruptArchiveError')
         return new CorruptArchiveError(error.message);
+    if (error.name === 'StallError')
+        return new StallError(error.message);
+    if (error.failure)
+        return new PlainGetError(error.failure);
     return Object.assign(new Error(error.message), error.code ? { code: error.code } : {});
 }
 /** The worker's side: one extraction per `start`, fed by `data` messages whose buffers go back once consumed. */
 function serveExtractions(port) {
     const jobs = new Map();
+    const downloads = new Map();
     const post = (message) => port.postMessage(message);
     let memory;
     port.on('message', (message) => {
@@ -923,6 +1045,19 @@ function serveExtractions(port) {
             return;
         }
         const { id } = message;
+        if (message.op === 'fetch') {
+            const abort = new AbortController();
+            downloads.set(id, abort);
+            const { get, spec, stallMs, expectedBytes } = message;
+            fetchAndExtract(get, spec, { stallMs, expectedBytes, signal: abort.signal })
+                .then((result) => post({ op: 'done', id, result }), (error) => post({ op: 'failed', id, error: toMessage(error) }))
+                .finally(() => downloads.delete(id));
+            return;
+        }
+        if (message.op === 'abort' && downloads.has(id)) {
+            downloads.get(id).abort();
+            return;
+        }
         if (message.op === 'start') {
             const { spec } = message;
             const { input, done } = openExtraction(spec.destination, spec.format, spec.roots, spec.limits);
@@ -987,10 +1122,12 @@ class SlotPool {
         return Buffer.from(this.memory, slot * batchBytes, batchBytes);
     }
 }
+/** An archive at a thread: fed from this thread through `sender` (`start`), or downloaded there (`fetch`). */
 class Job {
     id;
     post;
     pool;
+    fed;
     sender;
     result;
     current;
@@ -1000,12 +1137,13 @@ class Job {
     waiting;
     settled = false;
     settle;
-    constructor(id, post, pool) {
+    constructor(id, post, pool, fed) {
         this.id = id;
         this.post = post;
         this.pool = pool;
+        this.fed = fed;
         this.result = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
-        this.result.catch(() => undefined); // observed by extract(); never an unhandled rejection meanwhile
+        this.result.catch(() => undefined); // observed by extract() or fetch(); never an unhandled rejection meanwhile
         this.sender = new Writable({
             write: (chunk, _encoding, callback) => this.accept(chunk, 0, callback),
             final: (callback) => {
@@ -1064,7 +1202,8 @@ class Job {
         this.release();
         this.settle.reject(error);
         // The extraction stopped: stop feeding it (the download is then torn down by the pipeline).
-        this.sender.destroy(error);
+        if (this.fed)
+            this.sender.destroy(error);
     }
     /**
      * Gives back every slot this archive still holds. The thread only reads a slot, and never again for a job it
@@ -1120,12 +1259,13 @@ class Thread {
     post(message) {
         this.worker.postMessage(message);
     }
-    start(id, spec) {
-        const job = new Job(id, (message) => this.post(message), this.pool);
-        this.jobs.set(id, job);
+    /** Gives the thread an archive: `first` is its `start` (bytes to follow) or its `fetch`. */
+    open(first) {
+        const job = new Job(first.id, (message) => this.post(message), this.pool, first.op === 'start');
+        this.jobs.set(first.id, job);
         // A thread with work keeps the process alive; an idle one does not.
         this.worker.ref();
-        this.post({ op: 'start', id, spec });
+        this.post(first);
         return job;
     }
     async terminate() {
@@ -1145,7 +1285,7 @@ class ThreadPool {
     }
     async extract(source, stages, spec) {
         const thread = this.leastBusy();
-        const job = thread.start(this.nextId++, spec);
+        const job = thread.open({ op: 'start', id: this.nextId++, spec });
         let streamError;
         try {
             await pipeline([source, ...stages, job.sender]);
@@ -1163,6 +1303,20 @@ class ThreadPool {
         }
         catch (error) {
             throw streamError ?? error;
+        }
+    }
+    async fetch(get, spec, options) {
+        const thread = this.leastBusy();
+        const id = this.nextId++;
+        const { stallMs, expectedBytes, signal } = options;
+        const job = thread.open({ op: 'fetch', id, get, spec, stallMs, expectedBytes });
+        const abort = () => thread.post({ op: 'abort', id });
+        signal?.addEventListener('abort', abort, { once: true });
+        try {
+            return await job.result;
+        }
+        finally {
+            signal?.removeEventListener('abort', abort);
         }
     }
     /** Archives whose extraction has not yet stopped. */

@@ -155,12 +155,16 @@ async function explained(extraction: Promise<void>): Promise<void> {
 /** Counts and hashes the bytes flowing through, for checking a download against its index entry. */
 export class Measure extends Transform {
   bytes = 0
-  constructor(private readonly hash: Hash) {
+  constructor(
+    private readonly hash: Hash,
+    /** Bytes of garbage this thread makes per byte measured, for garbage.ts. */
+    private readonly garbagePerByte = 1,
+  ) {
     super()
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length
-    moved(chunk.length)
+    moved(chunk.length * this.garbagePerByte)
     this.hash.update(chunk)
     callback(null, chunk)
   }

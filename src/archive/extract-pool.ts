@@ -10,12 +10,19 @@ import { extractArchive, Measure, openExtraction } from './archive.js'
 import { CorruptArchiveError, UnsafeArchiveError, type ExtractLimits } from './guard.js'
 import { moved } from './garbage.js'
 import type { ArchiveFormat } from '../keys/keys.js'
+import { PlainGetError, sendPlainGet, StallError, type GetFailure, type PlainGet } from '../storage/plain-get.js'
 
 /**
- * Where a downloaded archive is hashed, decompressed and unpacked. The main thread only receives the bytes;
- * each archive's SHA-256, zstd and tar work (and the file system calls, most of a restore's CPU) runs in one of
- * a few worker threads, so a restore uses every core instead of queueing behind one event loop
- * (docs/benchmarks.md). A worker's small heap also makes the garbage of decompression cheap to collect.
+ * Where an archive is downloaded, hashed, decompressed and unpacked: in one of a few worker threads, so a
+ * restore uses every core instead of queueing behind one event loop (docs/benchmarks.md).
+ *
+ * - `fetch`: the thread sends the store's signed GET itself (storage/plain-get.ts) and streams the answer
+ *   through SHA-256, zstd and tar. The main thread only signs. Socket reads allocate a buffer each; on the
+ *   main thread, whose heap holds the SDK, those 850 MB of a large restore ran 60-70 full collections
+ *   (issue 19). A worker's heap is small, so the same garbage costs little there.
+ * - `extract`: the main thread receives the bytes (a store without direct GETs) and hands them to a thread
+ *   in batches of shared memory.
+ *
  * Without the bundled worker (the sources run by the unit tests) the same work runs on the calling thread,
  * unbatched: correct, not tuned.
  */
@@ -34,9 +41,39 @@ export interface Extracted {
   bytes: number
 }
 
+export interface FetchOptions {
+  /** No bytes for this long fails the download with StallError. */
+  stallMs: number
+  /** The index's size: an answer announcing another fails before anything is unpacked. */
+  expectedBytes: number
+  signal?: AbortSignal
+}
+
 export interface Extractor {
   /** Streams `source` through `stages` (on this thread) into the archive's extraction. Settles only once the extraction has stopped writing. */
   extract(source: Readable, stages: Transform[], spec: ExtractSpec): Promise<Extracted>
+  /**
+   * Sends `get` and unpacks its answer, both on the extraction's thread. Settles only once the extraction has
+   * stopped writing; a refused GET rejects with PlainGetError, for the store to explain.
+   */
+  fetch(get: PlainGet, spec: ExtractSpec, options: FetchOptions): Promise<Extracted>
+}
+
+/** A download and its extraction, on the thread that calls it. */
+async function fetchAndExtract(get: PlainGet, spec: ExtractSpec, options: FetchOptions): Promise<Extracted> {
+  const { stallMs, expectedBytes, signal } = options
+  const answer = await sendPlainGet(get, { stallMs, ...(signal ? { signal } : {}) })
+  const announced = answer.headers['content-length']
+  if (announced !== undefined && Number(announced) !== expectedBytes) {
+    answer.destroy()
+    throw new CorruptArchiveError(`size ${announced} differs from the index's ${expectedBytes}`)
+  }
+  const hash = createHash('sha256')
+  // Each compressed byte leaves its socket buffer and about two bytes of decompressed chunks behind: counting
+  // three collects them as they come (with one: 65 MB more peak RSS on the default set, docs/benchmarks.md).
+  const measure = new Measure(hash, 3)
+  await extractArchive(answer, spec.destination, spec.format, spec.roots, spec.limits, [measure])
+  return { sha256: hash.digest('hex'), bytes: measure.bytes }
 }
 
 export const extractOnThisThread: Extractor = {
@@ -46,6 +83,7 @@ export const extractOnThisThread: Extractor = {
     await extractArchive(source, spec.destination, spec.format, spec.roots, spec.limits, [...stages, measure])
     return { sha256: hash.digest('hex'), bytes: measure.bytes }
   },
+  fetch: fetchAndExtract,
 }
 
 // ------------------------------------------------------------------ messages between the threads
@@ -54,6 +92,8 @@ type ToWorker =
   /** The shared batch memory, once per thread before any job. */
   | { op: 'memory'; memory: SharedArrayBuffer }
   | { op: 'start'; id: number; spec: ExtractSpec }
+  /** Download and unpack, all on the thread. */
+  | { op: 'fetch'; id: number; get: PlainGet; spec: ExtractSpec; stallMs: number; expectedBytes: number }
   /** `length` bytes of batch `slot`; the worker hands the slot back once the decompressor has consumed them. */
   | { op: 'data'; id: number; slot: number; length: number }
   | { op: 'end'; id: number }
@@ -62,26 +102,38 @@ type ToWorker =
 type FromWorker =
   | { op: 'took'; id: number; slot: number }
   | { op: 'done'; id: number; result: Extracted }
-  | { op: 'failed'; id: number; error: { name: string; message: string; code?: string } }
+  | { op: 'failed'; id: number; error: ErrorMessage }
 
-function toMessage(error: unknown): { name: string; message: string; code?: string } {
+interface ErrorMessage {
+  name: string
+  message: string
+  code?: string
+  failure?: GetFailure
+}
+
+function toMessage(error: unknown): ErrorMessage {
   const e = error as { name?: unknown; message?: unknown; code?: unknown }
   return {
     name: String(e?.name ?? 'Error'),
     message: String(e?.message ?? error),
     ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+    ...(error instanceof PlainGetError ? { failure: error.failure } : {}),
   }
 }
 
-function fromMessage(error: { name: string; message: string; code?: string }): Error {
+/** The errors the restore tells apart, as the classes it checks for. */
+function fromMessage(error: ErrorMessage): Error {
   if (error.name === 'UnsafeArchiveError') return new UnsafeArchiveError(error.message)
   if (error.name === 'CorruptArchiveError') return new CorruptArchiveError(error.message)
+  if (error.name === 'StallError') return new StallError(error.message)
+  if (error.failure) return new PlainGetError(error.failure)
   return Object.assign(new Error(error.message), error.code ? { code: error.code } : {})
 }
 
 /** The worker's side: one extraction per `start`, fed by `data` messages whose buffers go back once consumed. */
 export function serveExtractions(port: MessagePort): void {
   const jobs = new Map<number, { input: Writable; hash: Hash; bytes: number }>()
+  const downloads = new Map<number, AbortController>()
   const post = (message: FromWorker) => port.postMessage(message)
   let memory: SharedArrayBuffer | undefined
   port.on('message', (message: ToWorker) => {
@@ -90,6 +142,22 @@ export function serveExtractions(port: MessagePort): void {
       return
     }
     const { id } = message
+    if (message.op === 'fetch') {
+      const abort = new AbortController()
+      downloads.set(id, abort)
+      const { get, spec, stallMs, expectedBytes } = message
+      fetchAndExtract(get, spec, { stallMs, expectedBytes, signal: abort.signal })
+        .then(
+          (result) => post({ op: 'done', id, result }),
+          (error: unknown) => post({ op: 'failed', id, error: toMessage(error) }),
+        )
+        .finally(() => downloads.delete(id))
+      return
+    }
+    if (message.op === 'abort' && downloads.has(id)) {
+      downloads.get(id)!.abort()
+      return
+    }
     if (message.op === 'start') {
       const { spec } = message
       const { input, done } = openExtraction(spec.destination, spec.format, spec.roots, spec.limits)
@@ -161,6 +229,7 @@ class SlotPool {
   }
 }
 
+/** An archive at a thread: fed from this thread through `sender` (`start`), or downloaded there (`fetch`). */
 class Job {
   readonly sender: Writable
   readonly result: Promise<Extracted>
@@ -176,9 +245,10 @@ class Job {
     readonly id: number,
     private readonly post: (message: ToWorker) => void,
     private readonly pool: SlotPool,
+    private readonly fed: boolean,
   ) {
     this.result = new Promise((resolve, reject) => (this.settle = { resolve, reject }))
-    this.result.catch(() => undefined) // observed by extract(); never an unhandled rejection meanwhile
+    this.result.catch(() => undefined) // observed by extract() or fetch(); never an unhandled rejection meanwhile
     this.sender = new Writable({
       write: (chunk: Buffer, _encoding, callback) => this.accept(chunk, 0, callback),
       final: (callback) => {
@@ -238,7 +308,7 @@ class Job {
     this.release()
     this.settle.reject(error)
     // The extraction stopped: stop feeding it (the download is then torn down by the pipeline).
-    this.sender.destroy(error)
+    if (this.fed) this.sender.destroy(error)
   }
 
   /**
@@ -292,12 +362,13 @@ class Thread {
     this.worker.postMessage(message)
   }
 
-  start(id: number, spec: ExtractSpec): Job {
-    const job = new Job(id, (message) => this.post(message), this.pool)
-    this.jobs.set(id, job)
+  /** Gives the thread an archive: `first` is its `start` (bytes to follow) or its `fetch`. */
+  open(first: Extract<ToWorker, { op: 'start' | 'fetch' }>): Job {
+    const job = new Job(first.id, (message) => this.post(message), this.pool, first.op === 'start')
+    this.jobs.set(first.id, job)
     // A thread with work keeps the process alive; an idle one does not.
     this.worker.ref()
-    this.post({ op: 'start', id, spec })
+    this.post(first)
     return job
   }
 
@@ -321,7 +392,7 @@ export class ThreadPool implements Extractor {
 
   async extract(source: Readable, stages: Transform[], spec: ExtractSpec): Promise<Extracted> {
     const thread = this.leastBusy()
-    const job = thread.start(this.nextId++, spec)
+    const job = thread.open({ op: 'start', id: this.nextId++, spec })
     let streamError: Error | undefined
     try {
       await pipeline([source, ...stages, job.sender])
@@ -336,6 +407,20 @@ export class ThreadPool implements Extractor {
       return result
     } catch (error) {
       throw streamError ?? error
+    }
+  }
+
+  async fetch(get: PlainGet, spec: ExtractSpec, options: FetchOptions): Promise<Extracted> {
+    const thread = this.leastBusy()
+    const id = this.nextId++
+    const { stallMs, expectedBytes, signal } = options
+    const job = thread.open({ op: 'fetch', id, get, spec, stallMs, expectedBytes })
+    const abort = () => thread.post({ op: 'abort', id })
+    signal?.addEventListener('abort', abort, { once: true })
+    try {
+      return await job.result
+    } finally {
+      signal?.removeEventListener('abort', abort)
     }
   }
 

@@ -5,7 +5,7 @@ import pLimit from 'p-limit'
 import { canRead } from '../archive/archive.js'
 import { CorruptArchiveError, defaultExtractLimits, UnsafeArchiveError } from '../archive/guard.js'
 import { parseCompleteMarker, parseIndex, type IndexEntry, type PackageIndex } from '../bucket/cache-index.js'
-import { extractor } from '../archive/extract-pool.js'
+import { extractor, type Extracted, type ExtractSpec } from '../archive/extract-pool.js'
 import { CacheTimeoutError, errorMessage, StorageError } from '../errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { scipioKey, type KeyPlan, type PackagePlan } from '../keys/keys.js'
@@ -15,6 +15,7 @@ import { aarMissReason, restoreAppleArchive } from '../interop/scipio-s3-storage
 import { AarFormat } from '../bucket/layout.js'
 import { StallWatch } from '../archive/stall-watch.js'
 import { getJson, type Storage } from '../storage/index.js'
+import { PlainGetError, StallError } from '../storage/plain-get.js'
 import { parseSetManifest } from '../bucket/set-manifest.js'
 import { InFlight } from './in-flight.js'
 
@@ -76,9 +77,6 @@ class Breaker {
 
 class IntegrityError extends Error {
   override name = 'IntegrityError'
-}
-class StallError extends Error {
-  override name = 'StallError'
 }
 
 /**
@@ -174,28 +172,15 @@ async function downloadInto(ctx: RestoreContext, entry: IndexEntry, staging: str
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     })
   }
-  const object = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
-    ctx.storage.get(entry.key, signal),
-  )
-  if (!object) throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
-  if (object.size && object.size !== entry.size) {
-    object.body.destroy()
-    throw new IntegrityError(`size ${object.size} differs from the index's ${entry.size}`)
+  const spec = {
+    destination: staging,
+    format: entry.format,
+    roots: { folder: frameworkFolder(entry.targetName), file: versionFileName(entry.targetName) },
+    limits: defaultExtractLimits,
   }
-  const roots = { folder: frameworkFolder(entry.targetName), file: versionFileName(entry.targetName) }
-  const abort = () => object.body.destroy(new CacheTimeoutError())
-  ctx.signal?.addEventListener('abort', abort, { once: true })
-  let received: { sha256: string; bytes: number }
-  try {
-    received = await extractor(ctx.concurrency).extract(object.body, [stallWatch(ctx.stallTimeoutMs ?? 60_000)], {
-      destination: staging,
-      format: entry.format,
-      roots,
-      limits: defaultExtractLimits,
-    })
-  } finally {
-    ctx.signal?.removeEventListener('abort', abort)
-  }
+  const received = ctx.storage.direct
+    ? await fetchDirect(ctx, ctx.storage.direct, entry, spec)
+    : await fetchThroughMainThread(ctx, entry, spec)
   if (received.bytes !== entry.size)
     throw new IntegrityError(`received ${received.bytes} bytes, the index records ${entry.size}`)
   if (received.sha256 !== entry.sha256)
@@ -206,6 +191,49 @@ async function downloadInto(ctx: RestoreContext, entry: IndexEntry, staging: str
   }
   if (!(await fs.stat(path.join(staging, frameworkFolder(entry.targetName)))).isDirectory()) {
     throw new IntegrityError(`the archive holds no ${frameworkFolder(entry.targetName)} folder`)
+  }
+}
+
+/** The extraction thread downloads the archive itself, with a GET the store signed here. */
+async function fetchDirect(
+  ctx: RestoreContext,
+  direct: NonNullable<Storage['direct']>,
+  entry: IndexEntry,
+  spec: ExtractSpec,
+): Promise<Extracted> {
+  const get = await direct.request(entry.key)
+  try {
+    return await extractor(ctx.concurrency).fetch(get, spec, {
+      stallMs: ctx.stallTimeoutMs ?? 60_000,
+      expectedBytes: entry.size,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    })
+  } catch (error) {
+    if (ctx.signal?.aborted) throw new CacheTimeoutError()
+    if (!(error instanceof PlainGetError)) throw error
+    throw (
+      direct.explain(entry.key, error.failure) ??
+      new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
+    )
+  }
+}
+
+/** This thread receives the archive and hands its bytes to an extraction thread. */
+async function fetchThroughMainThread(ctx: RestoreContext, entry: IndexEntry, spec: ExtractSpec): Promise<Extracted> {
+  const object = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
+    ctx.storage.get(entry.key, signal),
+  )
+  if (!object) throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
+  if (object.size && object.size !== entry.size) {
+    object.body.destroy()
+    throw new IntegrityError(`size ${object.size} differs from the index's ${entry.size}`)
+  }
+  const abort = () => object.body.destroy(new CacheTimeoutError())
+  ctx.signal?.addEventListener('abort', abort, { once: true })
+  try {
+    return await extractor(ctx.concurrency).extract(object.body, [stallWatch(ctx.stallTimeoutMs ?? 60_000)], spec)
+  } finally {
+    ctx.signal?.removeEventListener('abort', abort)
   }
 }
 

@@ -1,4 +1,6 @@
 import type { Readable } from 'node:stream'
+import type { StorageError } from '../errors.js'
+import type { GetFailure, PlainGet } from './plain-get.js'
 
 export interface StoredObject {
   body: Readable
@@ -23,6 +25,14 @@ export interface PutOptions {
   ifMatch?: string
 }
 
+/** Downloads that another thread sends itself, with Node's HTTP client (storage/plain-get.ts). */
+export interface DirectGets {
+  /** A GET of `key` to send within a few minutes: signed, when the store needs it. */
+  request(key: string): Promise<PlainGet>
+  /** What get() would have thrown for this failure of the request; undefined when the object does not exist. */
+  explain(key: string, failure: GetFailure): StorageError | undefined
+}
+
 /** The small protocol every backend speaks (like Scipio's own cache storage: exists, fetch, put). */
 export interface Storage {
   /** For logs: names the bucket or URL, never a credential. */
@@ -37,6 +47,8 @@ export interface Storage {
    * A store that silently ignores the headers is found by the probe (bucket/shared-document.ts).
    */
   readonly conditionsIgnored?: boolean
+  /** Present when archives can be downloaded off the main thread (the restore then does). */
+  readonly direct?: DirectGets
 }
 
 /** Reads a small JSON object; one larger than `maxBytes` (as announced, or as it arrives) is refused unparsed. */
