@@ -35,7 +35,7 @@ interface Results {
   rows: Row[]
   notes: string[]
   meta: { datasets: { tag: string; count: number; packages?: number }[] }
-  scale?: { variant: string; large: { requests: number; frameworks: number } }[]
+  scale?: { variant: string; large: { requests: number; frameworks: number }; copyMsPerFramework?: number }[]
 }
 
 async function runBench(
@@ -246,6 +246,8 @@ describe('npm run bench -- --preset scale (tiny: 2 and 4 packages of 2 framework
         ['loopback', 8],
         ['200 ms RTT', 8],
       ])
+      // The disk's own share: cp -a of the same two trees, per framework, beside the action's.
+      expect(results.scale?.find((s) => s.variant === 'loopback')?.copyMsPerFramework).toEqual(expect.any(Number))
 
       // Rotation: repetition r starts with contender r mod n; fairness as in the small preset.
       const firstOf = (rep: number) => rows.find((r) => r.rep === rep && r.scenario === 'warm')!.contender
