@@ -4,7 +4,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
-import { faults, isArchiveGet, isIndexGet, isMarkerGet, limited } from './helpers/proxy.js'
+import { faults, forKey, isArchiveGet, isIndexGet, isMarkerGet, limited } from './helpers/proxy.js'
 import { useStore } from './helpers/store.js'
 import { snapshotTree } from './helpers/tree.js'
 import { exampleTargets, exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
@@ -35,6 +35,8 @@ interface MarkerDocument {
 }
 
 let producerTree: Record<string, string>
+/** package identity → package key, in Package.resolved order (the producer's `package-keys` output). */
+let packageKeys: Record<string, string>
 let markerKey: string
 let original: string
 
@@ -67,6 +69,7 @@ beforeAll(async () => {
   const run = await runAction(inputs({ mode: 'producer', 'package-directory': ws }))
   expectOk(run)
   expect(list(run, 'uploaded')).toEqual(allTargets)
+  packageKeys = JSON.parse(run.outputs['package-keys']!) as Record<string, string>
   producerTree = await snapshotTree(path.join(ws, 'XCFrameworks'))
   const listed = await store.s3
     .client()
@@ -199,6 +202,31 @@ describe('the completion marker carries the set manifest', () => {
     expect(list(run, 'restored')).toEqual(allTargets)
     expect(list(run, 'built')).toEqual([])
   })
+
+  it('a partial hit starts the archives of the packages whose indexes are in while a later index is on its way', async () => {
+    store.proxy.fault = limited(isMarkerGet, Infinity, faults.status(404, 'NoSuchKey'))
+    const [lastPackage, lastKey] = Object.entries(packageKeys).at(-1)!
+    const hold = store.proxy.hold(forKey('GET', bucket, `${prefix}/.scipio-s3-cache/packages/${lastKey}.json`))
+    const consuming = consume()
+    await hold.arrived
+    const archiveGets = () => store.proxy.requests.filter((r) => isArchiveGetUrl(r.url))
+    for (const deadline = Date.now() + 20_000; archiveGets().length === 0 && Date.now() < deadline;)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    const beforeRelease = archiveGets().map((r) => r.url)
+    hold.release()
+    const { run } = await consuming
+    expectOk(run)
+    // Archives went out while the last package's index was still held; none of them was its own.
+    const held = JSON.parse(await readObject(`${prefix}/.scipio-s3-cache/packages/${lastKey}.json`)) as {
+      targets: { targetName: string }[]
+    }
+    expect(beforeRelease.length, `${lastPackage}'s index held`).toBeGreaterThan(0)
+    for (const { targetName } of held.targets)
+      expect(beforeRelease.filter((url) => url.includes(`/${targetName}/`))).toEqual([])
+    expect(list(run, 'restored')).toEqual(allTargets)
+    expect(list(run, 'built')).toEqual([])
+  })
 })
 
+const isArchiveGetUrl = (url: string) => isArchiveGet({ method: 'GET', url } as Parameters<typeof isArchiveGet>[0])
 const isIndexGetUrl = (url: string) => isIndexGet({ method: 'GET', url } as Parameters<typeof isIndexGet>[0])

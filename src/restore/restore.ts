@@ -397,24 +397,40 @@ interface RestoreJob {
 
 /**
  * One job per framework folder, however many indexes list it: two jobs for one folder would race to place it
- * (and one's cleanup could remove what the other placed). Indexes are read in Package.resolved order, so the
+ * (and one's cleanup could remove what the other placed). Jobs are taken in Package.resolved order, so the
  * first package to list a framework keeps it; a second build of the same folder is left to Scipio.
  */
-export function onePerFramework(jobs: RestoreJob[], log: Log): RestoreJob[] {
-  const byFolder = new Map<string, RestoreJob>()
-  for (const job of jobs) {
-    const folder = frameworkFolder(job.entry.targetName)
-    const first = byFolder.get(folder)
-    if (!first) byFolder.set(folder, job)
-    else if (first.entry.targetName === job.entry.targetName && first.entry.scipioKey === job.entry.scipioKey) continue
-    else
-      log.warning(
-        `${folder} is listed by the cache indexes of ${first.pkg.pin.identity} (${first.entry.targetName}, key ${first.entry.scipioKey.slice(0, 12)}) ` +
-          `and ${job.pkg.pin.identity} (${job.entry.targetName}, key ${job.entry.scipioKey.slice(0, 12)}): restoring the first; Scipio rebuilds it if it is not the one this build needs.`,
-      )
+class FrameworkClaims {
+  private readonly byFolder = new Map<string, RestoreJob>()
+  constructor(private readonly log: Log) {}
+
+  /** The jobs of `jobs` whose folder no earlier job claimed. */
+  take(jobs: RestoreJob[]): RestoreJob[] {
+    const taken: RestoreJob[] = []
+    for (const job of jobs) {
+      const folder = frameworkFolder(job.entry.targetName)
+      const first = this.byFolder.get(folder)
+      if (!first) {
+        this.byFolder.set(folder, job)
+        taken.push(job)
+      } else if (first.entry.targetName === job.entry.targetName && first.entry.scipioKey === job.entry.scipioKey)
+        continue
+      else
+        this.log.warning(
+          `${folder} is listed by the cache indexes of ${first.pkg.pin.identity} (${first.entry.targetName}, key ${first.entry.scipioKey.slice(0, 12)}) ` +
+            `and ${job.pkg.pin.identity} (${job.entry.targetName}, key ${job.entry.scipioKey.slice(0, 12)}): restoring the first; Scipio rebuilds it if it is not the one this build needs.`,
+        )
+    }
+    return taken
   }
-  return [...byFolder.values()]
 }
+
+export function onePerFramework(jobs: RestoreJob[], log: Log): RestoreJob[] {
+  return new FrameworkClaims(log).take(jobs)
+}
+
+/** Largest first: the long downloads start early and the small ones fill the gaps. */
+const largestFirst = (a: { entry: IndexEntry }, b: { entry: IndexEntry }) => b.entry.size - a.entry.size
 
 export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
   await fs.mkdir(ctx.outputDirectory, { recursive: true })
@@ -425,42 +441,49 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
   const problems: string[] = []
   const breaker = new Breaker()
   try {
+    const claims = new FrameworkClaims(ctx.log)
+    const inFlight = new InFlight(ctx.concurrency)
+    const started: { entry: IndexEntry; result: Promise<RestoredTarget> }[] = []
+    const start = (jobs: RestoreJob[]) => {
+      for (const { pkg, entry } of claims.take(jobs).sort(largestFirst)) {
+        const result = inFlight.run(entry.size, () =>
+          restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, problems),
+        )
+        result.catch(() => undefined) // awaited below, once every index is in; never unhandled meanwhile
+        started.push({ entry, result })
+      }
+    }
     // A build marked complete with a manifest needs no index: one request, then the archives.
     const marker = ctx.lookupOnly ? undefined : await readMarker(ctx)
-    let perPackage: RestoreJob[][]
     if (marker?.indexes) {
       const manifest = marker.indexes
-      perPackage = ctx.plan.packages.map((pkg) => {
+      const jobs = ctx.plan.packages.flatMap((pkg) => {
         const index = manifest.get(pkg.packageKey)!
         indexes.set(pkg.packageKey, index)
         return index.targets.map((entry) => ({ pkg, entry }))
       })
-      ctx.log.debug(`This build is marked complete: its manifest lists ${perPackage.flat().length} frameworks.`)
+      ctx.log.debug(`This build is marked complete: its manifest lists ${jobs.length} frameworks.`)
+      start(jobs)
     } else {
+      // A package's archives start as soon as its index has arrived, and those of every package before it in
+      // Package.resolved (so the first to list a framework keeps it, whatever order the answers come in).
       const limit = pLimit(Math.max(ctx.concurrency, indexReads))
-      perPackage = await Promise.all(
-        ctx.plan.packages.map((pkg) =>
+      const arrived: (RestoreJob[] | undefined)[] = ctx.plan.packages.map(() => undefined)
+      let next = 0
+      await Promise.all(
+        ctx.plan.packages.map((pkg, i) =>
           limit(async () => {
             const index = await readIndex(ctx, pkg, breaker, problems)
-            if (!index) {
-              packagesMissing.push(pkg.pin.identity)
-              return []
-            }
-            indexes.set(pkg.packageKey, index)
-            return index.targets.map((entry) => ({ pkg, entry }))
+            if (!index) packagesMissing.push(pkg.pin.identity)
+            else indexes.set(pkg.packageKey, index)
+            arrived[i] = index ? index.targets.map((entry) => ({ pkg, entry })) : []
+            for (; next < arrived.length && arrived[next] !== undefined; next++) start(arrived[next]!)
           }),
         ),
       )
     }
-    const jobs = onePerFramework(perPackage.flat(), ctx.log)
-    // Largest first: the long downloads start early and the small ones fill the gaps.
-    jobs.sort((a, b) => b.entry.size - a.entry.size)
-    const inFlight = new InFlight(ctx.concurrency)
-    const targets = await Promise.all(
-      jobs.map(({ pkg, entry }) =>
-        inFlight.run(entry.size, () => restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, problems)),
-      ),
-    )
+    // Reported largest first, in Package.resolved order among equals, whatever order they started in.
+    const targets = await Promise.all(started.sort(largestFirst).map((s) => s.result))
     const timedOut = targets.filter((t) => t.reason === 'cache time limit reached').length
     if (timedOut > 0 || (ctx.signal?.aborted && packagesMissing.length > 0)) {
       ctx.log.warning(`The cache time limit was reached: ${timedOut} frameworks were not restored and will be built.`)
