@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import pLimit from 'p-limit'
+import pLimit, { type LimitFunction } from 'p-limit'
 import { Measure, packArchive } from '../archive/archive.js'
 import { ambiguityWarning, attribute, declaredTargets } from './attribution.js'
 import {
@@ -98,21 +98,25 @@ function signalOf(ctx: SaveContext): { signal?: AbortSignal } {
  * SDK (a stream is sent as UNSIGNED-PAYLOAD; our own hash goes in the index), and a failed PUT is retried from
  * the file instead of packing again (docs/benchmarks.md). The object is named by that hash: a concurrent
  * producer's archive of the same target (other bytes: builds are not reproducible) gets another name.
+ * Packing is CPU work, uploading is waiting: `packing` lets only one archive per core be compressed at once
+ * (each zstd compressor holds about 10 MB), while `concurrency` uploads go on.
  */
-async function uploadArchive(ctx: SaveContext, framework: LocalFramework): Promise<IndexEntry> {
+async function uploadArchive(ctx: SaveContext, framework: LocalFramework, packing: LimitFunction): Promise<IndexEntry> {
   const hash = createHash('sha256')
   const measure = new Measure(hash)
   const temp = await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'scipio-s3-cache-save-'))
   try {
     const file = path.join(temp, 'archive')
-    await pipeline(
-      packArchive(
-        ctx.outputDirectory,
-        [frameworkFolder(framework.targetName), versionFileName(framework.targetName)],
-        ctx.format,
+    await packing(() =>
+      pipeline(
+        packArchive(
+          ctx.outputDirectory,
+          [frameworkFolder(framework.targetName), versionFileName(framework.targetName)],
+          ctx.format,
+        ),
+        measure,
+        createWriteStream(file),
       ),
-      measure,
-      createWriteStream(file),
     )
     const sha256 = hash.digest('hex')
     const key = contentObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, sha256, ctx.format)
@@ -247,6 +251,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   }
 
   const limit = pLimit(ctx.concurrency)
+  const packing = pLimit(Math.max(1, Math.min(ctx.concurrency, os.availableParallelism())))
   const results: SavedTarget[] = []
   let indexesWritten = 0
   const indexed: string[] = []
@@ -285,7 +290,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
         results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started })
         return stored
       }
-      const entry = await uploadArchive(ctx, framework)
+      const entry = await uploadArchive(ctx, framework, packing)
       await ctx.scipioS3Storage?.mirror(framework, entry)
       results.push({ ...base, result: 'uploaded', bytes: entry.size, ms: Date.now() - started })
       return entry
