@@ -216,6 +216,36 @@ describe('read-modify-write of a shared document', () => {
     expect(storage.read('names.json')).toEqual(['me', 'other'])
   })
 
+  it("a writer's own earlier read: written on its ETag with no read, and a change since is read and merged", async () => {
+    const storage = new MemoryStore()
+    let gets = 0
+    const get = storage.get.bind(storage)
+    storage.get = (key) => ((gets += 1), get(key))
+    const ctx = { storage, prefix: 'p', publicRead: false, conflictRetry: clock() }
+    // Absent when this run looked: created with If-None-Match: *, and nothing read.
+    expect(await updateShared(ctx, namesDoc('new.json', 'me'), { earlier: { exists: false } })).toBe(true)
+    expect([gets, storage.read('new.json')]).toEqual([0, ['me']])
+    // Read as ["a"] at "v1"; another producer wrote ["a", "b"] since: 412, read again, merge, write.
+    storage.objects.set('old.json', { body: json(['a', 'b']), etag: '"v2"' })
+    const earlier = { exists: true, value: ['a'], etag: '"v1"' }
+    expect(await updateShared(ctx, namesDoc('old.json', 'me'), { earlier })).toBe(true)
+    expect(storage.read('old.json')).toEqual(['a', 'b', 'me'])
+    expect(gets).toBe(1)
+  })
+
+  it('on a store that ignores conditions an earlier read is not trusted: it reads before writing', async () => {
+    const storage = new MemoryStore(false)
+    let gets = 0
+    const get = storage.get.bind(storage)
+    storage.get = (key) => ((gets += 1), get(key))
+    storage.objects.set('names.json', { body: json(['other']), etag: '"v2"' })
+    const ctx = { storage, prefix: 'ignoring-earlier', publicRead: false, conflictRetry: clock() }
+    expect(await updateShared(ctx, namesDoc('names.json', 'me'), { earlier: { exists: false } })).toBe(true)
+    // The stale "absent" would have replaced the other producer's name; the fresh read keeps it.
+    expect(storage.read('names.json')).toEqual(['me', 'other'])
+    expect(gets).toBeGreaterThanOrEqual(1)
+  })
+
   it('a stored document that is not ours is replaced (If-Match on its ETag)', async () => {
     const storage = new MemoryStore()
     storage.objects.set('names.json', { body: Buffer.from('not json'), etag: '"junk"' })

@@ -277,6 +277,26 @@ describe('several producers on a store that enforces conditions', () => {
   }, 180_000)
 })
 
+describe('a producer writing new indexes', () => {
+  it('reads each index once where the store honours conditions (and writes it with If-None-Match), twice where it does not', async () => {
+    const ws = await generatedSet(6, 2)()
+    for (const conditions of modes) {
+      store.proxy.conditions = conditions
+      store.proxy.requests.length = 0
+      const run = await runAction(inputs(ws, `new-indexes-${conditions}`, { mode: 'producer' }))
+      expectQuiet(run, `producer (${conditions})`)
+      const indexRequests = store.proxy.requests.filter((r) => /\/packages\/[0-9a-f]{64}\.json/.test(r.url))
+      const gets = indexRequests.filter((r) => r.method === 'GET')
+      const puts = indexRequests.filter((r) => r.method === 'PUT')
+      expect(puts, conditions).toHaveLength(6)
+      if (conditions === 'enforce') {
+        expect(gets, gets.map((r) => r.url).join('\n')).toHaveLength(6)
+        expect(puts.map((r) => r.headers['if-none-match'])).toEqual(Array(6).fill('*'))
+      } else expect(gets.length, conditions).toBeGreaterThanOrEqual(12) // read, read again, read back
+    }
+  }, 120_000)
+})
+
 describe('an unchanged producer run', () => {
   it('costs at most packages + 2 requests (30 packages, 60 frameworks)', async () => {
     const prefix = 'unchanged'

@@ -272,6 +272,6 @@ export async function recordPackageKey(
       parse: (raw) => parsePinRecord(raw, pin),
       merge: (stored) => withEntry(stored, pin, packageKey, description, now),
     },
-    pinRecordLimits.bytes,
+    { maxBytes: pinRecordLimits.bytes },
   )
 }

@@ -84,11 +84,19 @@ async function runProbe(ctx: SharedWriteContext): Promise<boolean> {
   return honoured
 }
 
-async function readShared<T>(
+/** A read of a shared document: whether it existed, its parsed value (if usable) and its ETag. */
+export interface SharedRead<T> {
+  exists: boolean
+  value?: T
+  etag?: string
+}
+
+/** Reads a shared document with its version; what updateShared takes as `earlier`. */
+export async function readShared<T>(
   ctx: SharedWriteContext,
   doc: SharedDocument<T>,
-  maxBytes: number,
-): Promise<{ exists: boolean; value?: T; etag?: string }> {
+  maxBytes = 16 * 1024 * 1024,
+): Promise<SharedRead<T>> {
   const read = await getJsonVersion(ctx.storage, doc.key, ctx.signal, maxBytes).catch((error: unknown) => {
     // Too large or not JSON: not ours, so it is replaced; a storage fault propagates.
     if (error instanceof StorageError || ctx.signal?.aborted) throw error
@@ -116,12 +124,25 @@ function conditionsFor(read: { exists: boolean; etag?: string }): Pick<PutOption
 export async function updateShared<T>(
   ctx: SharedWriteContext,
   doc: SharedDocument<T>,
-  maxBytes = 16 * 1024 * 1024,
+  {
+    earlier,
+    maxBytes = 16 * 1024 * 1024,
+  }: {
+    /**
+     * The caller's own read of the document, made earlier in the run: the first attempt writes on its ETag
+     * instead of reading again, where the store honours conditions (a change since is then a 412, read and
+     * merged like any other). Where it ignores them a read that old could undo another producer's write, so it
+     * is read again.
+     */
+    earlier?: SharedRead<T>
+    maxBytes?: number
+  } = {},
 ): Promise<boolean> {
   const policy = ctx.conflictRetry ?? conflictRetryPolicy
   let wrote = false
   for (let attempt = 1; ; attempt++) {
-    const read = await readShared(ctx, doc, maxBytes)
+    const reuse = attempt === 1 && earlier !== undefined && (await conditionsHonoured(ctx))
+    const read = reuse ? earlier : await readShared(ctx, doc, maxBytes)
     const next = doc.merge(read.value)
     if (next === undefined) return wrote
     const honoured = await conditionsHonoured(ctx)

@@ -17,7 +17,7 @@ import {
   type IndexEntry,
   type PackageIndex,
 } from '../bucket/cache-index.js'
-import { updateShared, type SharedWriteContext } from '../bucket/shared-document.js'
+import { updateShared, type SharedRead, type SharedWriteContext } from '../bucket/shared-document.js'
 import { Formats } from '../constants.js'
 import { CacheTimeoutError, errorMessage, PreconditionFailedError, StorageError } from '../errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
@@ -27,7 +27,7 @@ import type { Log } from '../log.js'
 import type { RestoreOutcome } from '../restore/restore.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import type { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
-import { getJson, type Storage } from '../storage/index.js'
+import { getJsonVersion, type Storage } from '../storage/index.js'
 import type { PinRecords } from './pin-records.js'
 import { manifestDocument } from '../bucket/set-manifest.js'
 
@@ -151,12 +151,23 @@ function isRetryableUpload(error: unknown): boolean {
   return error instanceof StorageError && error.retryable && !error.fatal
 }
 
-async function existingIndex(ctx: SaveContext, pkg: PackagePlan): Promise<PackageIndex | undefined> {
+/** The package's stored index, as the restore read it or read now; a read made here is kept in `reads` for writeIndex. */
+async function existingIndex(
+  ctx: SaveContext,
+  pkg: PackagePlan,
+  reads: Map<string, SharedRead<PackageIndex>>,
+): Promise<PackageIndex | undefined> {
   const known = ctx.restored?.indexes.get(pkg.packageKey)
   if (known) return known
   try {
-    const raw = await getJson(ctx.storage, pkg.indexKey)
-    return raw === undefined ? undefined : parseIndex(raw, ctx.prefix, pkg.packageKey)
+    const read = await getJsonVersion(ctx.storage, pkg.indexKey)
+    if (read === undefined) {
+      reads.set(pkg.packageKey, { exists: false })
+      return undefined
+    }
+    const index = parseIndex(read.value, ctx.prefix, pkg.packageKey)
+    reads.set(pkg.packageKey, { exists: true, value: index, ...(read.etag ? { etag: read.etag } : {}) })
+    return index
   } catch (error) {
     ctx.log.debug(`Ignoring the stored index of ${pkg.pin.identity}: ${errorMessage(error)}`)
     return undefined
@@ -193,17 +204,27 @@ function sharedWriteContext(ctx: SaveContext): SharedWriteContext {
 }
 
 /**
- * Stores the package's index with this run's entries merged into what is stored now (read again, with its
- * ETag): another producer's targets are kept, and a conflicting write makes it read, merge and write again.
+ * Stores the package's index with this run's entries merged into what is stored (with its ETag): another
+ * producer's targets are kept, and a conflicting write makes it read, merge and write again. `earlier` is this
+ * run's own read of it, which saves reading it again where the store honours conditions (shared-document.ts).
  * Returns whether it wrote (false: the stored index already listed everything).
  */
-function writeIndex(ctx: SaveContext, pkg: PackagePlan, index: PackageIndex): Promise<boolean> {
-  return updateShared(sharedWriteContext(ctx), {
-    key: pkg.indexKey,
-    parse: (raw) => parseIndex(raw, ctx.prefix, pkg.packageKey),
-    merge: (stored) => mergeIndex(stored, index, (entry) => damagedNow(ctx, entry.key)),
-    toJson: indexDocument,
-  })
+function writeIndex(
+  ctx: SaveContext,
+  pkg: PackagePlan,
+  index: PackageIndex,
+  earlier: SharedRead<PackageIndex> | undefined,
+): Promise<boolean> {
+  return updateShared(
+    sharedWriteContext(ctx),
+    {
+      key: pkg.indexKey,
+      parse: (raw) => parseIndex(raw, ctx.prefix, pkg.packageKey),
+      merge: (stored) => mergeIndex(stored, index, (entry) => damagedNow(ctx, entry.key)),
+      toJson: indexDocument,
+    },
+    earlier ? { earlier } : {},
+  )
 }
 
 /** Creates the completion marker once: a 412 means another producer marked the set first, which is as good. */
@@ -234,8 +255,9 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   const now = ctx.now ?? (() => new Date())
   const local = await scanOutput(ctx.outputDirectory)
   const previous = new Map<string, Promise<PackageIndex | undefined>>()
+  const reads = new Map<string, SharedRead<PackageIndex>>()
   const previousIndex = (pkg: PackagePlan) => {
-    if (!previous.has(pkg.packageKey)) previous.set(pkg.packageKey, existingIndex(ctx, pkg))
+    if (!previous.has(pkg.packageKey)) previous.set(pkg.packageKey, existingIndex(ctx, pkg, reads))
     return previous.get(pkg.packageKey)!
   }
   let declared: Promise<Map<string, Set<string>>> | undefined
@@ -330,7 +352,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
         // The manifest lists this producer's own entries: each names an object stored before it and never replaced,
         // whatever the merge kept in the shared index.
         const index = newIndex(pkg.packageKey, pkg.pin, stored, now())
-        if (await writeIndex(ctx, pkg, index)) indexesWritten += 1
+        if (await writeIndex(ctx, pkg, index, reads.get(pkg.packageKey))) indexesWritten += 1
         indexed.push(pkg.packageKey)
         storedIndexes.set(pkg.packageKey, index)
       } catch (error) {
