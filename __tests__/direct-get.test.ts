@@ -5,7 +5,7 @@ import * as path from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { packArchive, preferredFormat } from '../src/archive/archive.js'
 import { CorruptArchiveError, defaultExtractLimits } from '../src/archive/guard.js'
-import { ThreadPool, type ExtractSpec } from '../src/archive/extract-pool.js'
+import { ThreadPool, type Extracted, type ExtractSpec, type FetchOptions } from '../src/archive/extract-pool.js'
 import { StorageError } from '../src/errors.js'
 import { PlainGetError, StallError } from '../src/storage/plain-get.js'
 import { S3Storage } from '../src/storage/s3.js'
@@ -71,6 +71,26 @@ async function stored(key: string): Promise<{ src: string; bytes: Buffer }> {
   return { src, bytes }
 }
 
+/** Signs `key` with `s3` and has a thread download and unpack it into `dest`. */
+async function download(
+  s3: S3Storage,
+  key: string,
+  { dest, stallMs = 10_000, expectedBytes = 1, signal }: Partial<FetchOptions> & { dest?: string } = {},
+): Promise<Extracted> {
+  const get = await s3.direct.request(key)
+  const destination = dest ?? (await tempDir('direct-dest-'))
+  return pool.fetch(get, spec(destination), { stallMs, expectedBytes, ...(signal ? { signal } : {}) })
+}
+
+/** What a download that must fail rejects with. */
+const rejection = (downloading: Promise<unknown>): Promise<unknown> =>
+  downloading.then(
+    () => {
+      throw new Error('the download succeeded')
+    },
+    (error: unknown) => error,
+  )
+
 /** Everything a failure could carry into a log: its message, its name, and what it carries for the store. */
 const printable = (error: unknown) => JSON.stringify({ error, message: (error as Error).message })
 
@@ -97,9 +117,7 @@ describe('archive downloads sent by the extraction thread', () => {
   it('a missing object is a PlainGetError the store reads as "not there", not as a fault', async () => {
     const s3 = storage()
     const dest = await tempDir('direct-dest-')
-    const error = await pool
-      .fetch(await s3.direct.request('a/none.tar.zst'), spec(dest), { stallMs: 10_000, expectedBytes: 1 })
-      .catch((e: unknown) => e)
+    const error = await rejection(download(s3, 'a/none.tar.zst', { dest }))
     expect(error).toBeInstanceOf(PlainGetError)
     expect((error as PlainGetError).failure).toMatchObject({ kind: 'status', status: 404 })
     expect(s3.direct.explain('a/none.tar.zst', (error as PlainGetError).failure)).toBeUndefined()
@@ -110,12 +128,7 @@ describe('archive downloads sent by the extraction thread', () => {
     await stored('a/Denied.tar.zst')
     store.proxy.fault = limited(forKey('GET', bucket, 'a/Denied.tar.zst'), 1, faults.status(403, 'AccessDenied'))
     const s3 = storage()
-    const error = await pool
-      .fetch(await s3.direct.request('a/Denied.tar.zst'), spec(await tempDir('direct-dest-')), {
-        stallMs: 10_000,
-        expectedBytes: 1,
-      })
-      .catch((e: unknown) => e)
+    const error = await rejection(download(s3, 'a/Denied.tar.zst'))
     const explained = s3.direct.explain('a/Denied.tar.zst', (error as PlainGetError).failure)
     expect(explained).toBeInstanceOf(StorageError)
     expect(explained!.fatal).toBe(true)
@@ -133,16 +146,11 @@ describe('archive downloads sent by the extraction thread', () => {
     await stored('a/Slow.tar.zst')
     store.proxy.fault = limited(forKey('GET', bucket, 'a/Slow.tar.zst'), 1, faults.status(503, 'SlowDown'))
     const s3 = storage()
-    const slow = await pool
-      .fetch(await s3.direct.request('a/Slow.tar.zst'), spec(await tempDir('direct-dest-')), {
-        stallMs: 10_000,
-        expectedBytes: 1,
-      })
-      .catch((e: unknown) => e)
+    const slow = await rejection(download(s3, 'a/Slow.tar.zst'))
     const slowDown = s3.direct.explain('a/Slow.tar.zst', (slow as PlainGetError).failure)!
     expect([slowDown.retryable, slowDown.fatal, slowDown.status]).toEqual([true, false, 503])
 
-    // A port nothing listens on: the proxy's own, once closed, is taken by nothing.
+    // Port 9 (discard) on loopback: nothing listens there.
     const closed = new S3Storage({
       kind: 's3',
       bucket,
@@ -151,12 +159,7 @@ describe('archive downloads sent by the extraction thread', () => {
       forcePathStyle: true,
       credentials: testCredentials,
     })
-    const refused = await pool
-      .fetch(await closed.direct.request('a/Slow.tar.zst'), spec(await tempDir('direct-dest-')), {
-        stallMs: 10_000,
-        expectedBytes: 1,
-      })
-      .catch((e: unknown) => e)
+    const refused = await rejection(download(closed, 'a/Slow.tar.zst'))
     expect((refused as PlainGetError).failure).toMatchObject({ kind: 'network', code: 'ECONNREFUSED' })
     const unreachable = closed.direct.explain('a/Slow.tar.zst', (refused as PlainGetError).failure)!
     expect(unreachable.message).toContain('cannot reach http://127.0.0.1:9 (ECONNREFUSED)')
@@ -166,12 +169,7 @@ describe('archive downloads sent by the extraction thread', () => {
   it('an answer announcing another size than the index records is refused before anything is unpacked', async () => {
     const { bytes } = await stored('a/Sized.tar.zst')
     const dest = await tempDir('direct-dest-')
-    const error = await pool
-      .fetch(await storage().direct.request('a/Sized.tar.zst'), spec(dest), {
-        stallMs: 10_000,
-        expectedBytes: bytes.length + 1,
-      })
-      .catch((e: unknown) => e)
+    const error = await rejection(download(storage(), 'a/Sized.tar.zst', { dest, expectedBytes: bytes.length + 1 }))
     expect(error).toBeInstanceOf(CorruptArchiveError)
     expect((error as Error).message).toBe(`size ${bytes.length} differs from the index's ${bytes.length + 1}`)
     expect(await fs.readdir(dest)).toEqual([])
@@ -182,12 +180,9 @@ describe('archive downloads sent by the extraction thread', () => {
     store.proxy.fault = limited(forKey('GET', bucket, 'a/Stall.tar.zst'), 1, faults.stall())
     const dest = await tempDir('direct-dest-')
     const started = Date.now()
-    const error = await pool
-      .fetch(await storage().direct.request('a/Stall.tar.zst'), spec(dest), {
-        stallMs: 300,
-        expectedBytes: bytes.length,
-      })
-      .catch((e: unknown) => e)
+    const error = await rejection(
+      download(storage(), 'a/Stall.tar.zst', { dest, stallMs: 300, expectedBytes: bytes.length }),
+    )
     expect(error).toBeInstanceOf(StallError)
     expect(Date.now() - started).toBeGreaterThanOrEqual(300)
     await fs.rm(dest, { recursive: true, force: true })
@@ -195,18 +190,14 @@ describe('archive downloads sent by the extraction thread', () => {
     await expect(fs.stat(dest)).rejects.toMatchObject({ code: 'ENOENT' })
   })
 
-  it('an abort stops the download mid-body; the fetch settles once the thread has stopped', async () => {
+  it('an abort while the GET is on its way stops it; the fetch settles once the thread has stopped', async () => {
     const { bytes } = await stored('a/Abort.tar.zst')
     const hold = store.proxy.hold(forKey('GET', bucket, 'a/Abort.tar.zst'))
     const abort = new AbortController()
     const dest = await tempDir('direct-dest-')
-    const fetching = pool
-      .fetch(await storage().direct.request('a/Abort.tar.zst'), spec(dest), {
-        stallMs: 10_000,
-        expectedBytes: bytes.length,
-        signal: abort.signal,
-      })
-      .catch((e: unknown) => e)
+    const fetching = rejection(
+      download(storage(), 'a/Abort.tar.zst', { dest, expectedBytes: bytes.length, signal: abort.signal }),
+    )
     await hold.arrived
     abort.abort()
     hold.release()
