@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 // @ts-expect-error: the double is plain JavaScript
 import { encodeVersionFile, versionFileDocument } from '../scipio-test-double/version-file.mjs'
 import { parseVersionFile } from '../src/keys/frameworks.js'
-import { exampleWorkspace, readDoubleLog, runScipioDouble } from './helpers/workspace.js'
+import { exampleTargets, exampleWorkspace, readDoubleLog, runScipioDouble } from './helpers/workspace.js'
 import { root } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
 
@@ -72,15 +72,7 @@ describe('Scipio test double', () => {
         .filter((e) => e.event === 'built')
         .map((e) => e.target)
         .sort(),
-    ).toEqual([
-      'APNGKit',
-      'Delegate',
-      'DequeModule',
-      'InternalCollectionsUtilities',
-      'Kingfisher',
-      'Logging',
-      'OrderedCollections',
-    ])
+    ).toEqual(exampleTargets)
     const tree = await snapshotTree(path.join(out, 'APNGKit.xcframework'))
     expect(tree['macos-arm64_x86_64/APNGKit.framework/Versions/Current']).toBe('link -> A')
     expect(tree['ios-arm64/APNGKit.framework/APNGKit']).toMatch(/^file 755 /)

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createWriteStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -20,7 +20,7 @@ import { CacheTimeoutError, errorMessage, PreconditionFailedError, StorageError 
 import { frameworkFolder, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { scipioKey } from '../keys/keys.js'
 import type { Log } from '../log.js'
-import type { Storage, StoredObject } from '../storage/index.js'
+import { putFile, type Storage, type StoredObject } from '../storage/index.js'
 
 /**
  * Sharing one bucket with scipio-s3-storage (the Swift cache storage Scipio's documentation recommends). Both
@@ -257,17 +257,12 @@ export class ScipioS3StorageObjects {
   private async keepCopy(framework: LocalFramework, file: string, size: number, sha256: string): Promise<string> {
     const { storage, prefix, publish, signal } = this.options
     const key = contentObjectKey(prefix, framework.targetName, framework.scipioKey, sha256, AarFormat)
-    const body = createReadStream(file)
-    try {
-      await storage.put(key, body, {
-        contentType: 'application/octet-stream',
-        size,
-        publicRead: publish,
-        ...(signal ? { signal } : {}),
-      })
-    } finally {
-      body.destroy()
-    }
+    await putFile(storage, key, file, {
+      contentType: 'application/octet-stream',
+      size,
+      publicRead: publish,
+      ...(signal ? { signal } : {}),
+    })
     return key
   }
 
@@ -319,21 +314,15 @@ export class ScipioS3StorageObjects {
   /** Creates scipio-s3-storage's object; false when someone stored one meanwhile (412/409): theirs stays. */
   private async create(key: string, file: string, size: number): Promise<boolean> {
     const { storage, publish, signal } = this.options
-    const send = async () => {
-      const body = createReadStream(file)
-      try {
-        await storage.put(key, body, {
-          contentType: 'application/octet-stream',
-          size,
-          publicRead: publish,
-          ...(publish ? {} : { acl: 'authenticated-read' as const }),
-          ifNoneMatch: '*',
-          ...(signal ? { signal } : {}),
-        })
-      } finally {
-        body.destroy()
-      }
-    }
+    const send = () =>
+      putFile(storage, key, file, {
+        contentType: 'application/octet-stream',
+        size,
+        publicRead: publish,
+        ...(publish ? {} : { acl: 'authenticated-read' as const }),
+        ifNoneMatch: '*',
+        ...(signal ? { signal } : {}),
+      })
     try {
       // A second try only for a store that turned out not to implement the condition (it writes plainly now).
       await send().catch((error: unknown) =>

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createWriteStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -27,7 +27,7 @@ import type { Log } from '../log.js'
 import type { RestoreOutcome } from '../restore/restore.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import type { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
-import { getJsonVersion, type Storage } from '../storage/index.js'
+import { getJsonVersion, putFile, type Storage } from '../storage/index.js'
 import type { PinRecords } from './pin-records.js'
 import { manifestDocument } from '../bucket/set-manifest.js'
 
@@ -120,19 +120,14 @@ async function uploadArchive(ctx: SaveContext, framework: LocalFramework, packin
     )
     const sha256 = hash.digest('hex')
     const key = contentObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, sha256, ctx.format)
-    await withRetry(ctx.retry ?? defaultRetryPolicy, isRetryableUpload, async () => {
-      const body = createReadStream(file)
-      try {
-        await ctx.storage.put(key, body, {
-          contentType: 'application/octet-stream',
-          publicRead: ctx.publicRead,
-          size: measure.bytes,
-          ...signalOf(ctx),
-        })
-      } finally {
-        body.destroy()
-      }
-    })
+    await withRetry(ctx.retry ?? defaultRetryPolicy, isRetryableUpload, () =>
+      putFile(ctx.storage, key, file, {
+        contentType: 'application/octet-stream',
+        publicRead: ctx.publicRead,
+        size: measure.bytes,
+        ...signalOf(ctx),
+      }),
+    )
     return {
       targetName: framework.targetName,
       scipioKey: framework.scipioKey,

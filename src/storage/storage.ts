@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs'
 import type { Readable } from 'node:stream'
 import type { StorageError } from '../errors.js'
 import type { GetFailure, PlainGet } from './plain-get.js'
@@ -49,6 +50,24 @@ export interface Storage {
   readonly conditionsIgnored?: boolean
   /** Present when archives can be downloaded off the main thread (the restore then does). */
   readonly direct?: DirectGets
+}
+
+/**
+ * Uploads a file in one PUT of its exact `size`, opened for this call only: a retry calls again and sends it
+ * from the start.
+ */
+export async function putFile(
+  storage: Storage,
+  key: string,
+  file: string,
+  options: PutOptions & { size: number },
+): Promise<void> {
+  const body = createReadStream(file)
+  try {
+    await storage.put(key, body, options)
+  } finally {
+    body.destroy()
+  }
 }
 
 /** Reads a small JSON object; one larger than `maxBytes` (as announced, or as it arrives) is refused unparsed. */
