@@ -91,11 +91,10 @@ export interface SharedRead<T> {
   etag?: string
 }
 
-/** Reads a shared document with its version; what updateShared takes as `earlier`. */
-export async function readShared<T>(
+async function readShared<T>(
   ctx: SharedWriteContext,
   doc: SharedDocument<T>,
-  maxBytes = 16 * 1024 * 1024,
+  maxBytes: number,
 ): Promise<SharedRead<T>> {
   const read = await getJsonVersion(ctx.storage, doc.key, ctx.signal, maxBytes).catch((error: unknown) => {
     // Too large or not JSON: not ours, so it is replaced; a storage fault propagates.
