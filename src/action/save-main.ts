@@ -4,9 +4,10 @@ import { Outputs } from '../constants.js'
 import { errorMessage } from '../errors.js'
 import { actionInputReader, withMode, type InputReader } from '../inputs/inputs.js'
 import { actionLog, type Log } from '../log.js'
-import { strictFailure, uploadedTargets, writeSummary, type RunReport } from '../report/report.js'
+import { cancelledText, strictFailure, uploadedTargets, writeSummary, type RunReport } from '../report/report.js'
 import { protectSecrets, setUp } from '../setup/setup.js'
 import { saveStage } from '../flow/stages.js'
+import { cancellation, exitIfCancelled, watchSignals } from '../flow/cancel.js'
 import { untrustedEvent, untrustedUploadWarning } from './trust.js'
 
 function setSaveOutputs(uploaded: string[]): void {
@@ -19,6 +20,16 @@ function setSaveOutputs(uploaded: string[]): void {
  * the build before it succeeded, so it never marks a build complete; consumers then let Scipio check the set.
  */
 export async function runSave(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
+  const signals = watchSignals(() => 1)
+  try {
+    await saveFlow(read, log)
+  } finally {
+    if (!cancellation()) signals.stop()
+    exitIfCancelled(Number(process.exitCode ?? 1) || 1)
+  }
+}
+
+async function saveFlow(read: InputReader, log: Log): Promise<void> {
   protectSecrets(read)
   try {
     const setup = await setUp(withMode(read, 'producer'), log)
@@ -30,11 +41,14 @@ export async function runSave(read: InputReader = actionInputReader, log: Log = 
     }
     const saved = await saveStage(setup, log, false)
     const report: RunReport = { built: [], buildSkipped: true, save: saved }
+    const cancelled = cancellation()
+    if (cancelled) report.cancelled = cancelledText(cancelled, report)
     setSaveOutputs(uploadedTargets(report))
     await writeSummary(report).catch((error: unknown) =>
       log.warning(`Could not write the job summary: ${errorMessage(error)}`),
     )
-    if (setup.config.strict && saved.problems.length > 0) {
+    if (report.cancelled) core.setFailed(report.cancelled)
+    else if (setup.config.strict && saved.problems.length > 0) {
       core.setFailed(strictFailure(saved.problems))
     }
   } catch (error) {

@@ -8,6 +8,9 @@ import { restore, type RestoreOutcome } from '../restore/restore.js'
 import { save, type SaveOutcome } from '../save/save.js'
 import { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
 import type { RunSetup } from '../setup/setup.js'
+import { sweepLeftovers } from '../owned-folders.js'
+import { stageSignal } from './cancel.js'
+import * as os from 'node:os'
 
 /** The three stages as the action and both sub-actions call them, each logged in its own group. */
 
@@ -24,7 +27,7 @@ export async function restoreStage(setup: RunSetup, log: Log, lookupOnly = false
         concurrency: config.concurrency,
         log,
         stallTimeoutMs: config.stallTimeoutMs,
-        signal: AbortSignal.timeout(config.cacheTimeoutMs),
+        signal: stageSignal(config.cacheTimeoutMs),
         lookupOnly,
       }),
   )
@@ -55,9 +58,10 @@ export async function saveStage(
   buildMs?: ReadonlyMap<string, number>,
 ): Promise<SaveOutcome> {
   const { config, storage, plan } = setup
-  const signal = AbortSignal.timeout(config.cacheTimeoutMs)
-  return log.group('Upload frameworks to the cache', () =>
-    save({
+  const signal = stageSignal(config.cacheTimeoutMs)
+  return log.group('Upload frameworks to the cache', async () => {
+    await sweepTemporaryFolders(log)
+    return save({
       storage,
       plan,
       prefix: config.prefix,
@@ -88,6 +92,16 @@ export async function saveStage(
       const problem = `Uploading to the cache failed: ${errorMessage(error)}`
       log.warning(problem)
       return { targets: [], unmatched: [], indexesWritten: 0, markedComplete: false, problems: [problem] }
-    }),
-  )
+    })
+  })
+}
+
+/** The folders where a killed save packed its archives (RUNNER_TEMP, or the system's temporary folder). */
+async function sweepTemporaryFolders(log: Log): Promise<void> {
+  const dirs = [...new Set([process.env.RUNNER_TEMP || os.tmpdir(), os.tmpdir()])]
+  for (const dir of dirs) {
+    const removed = await sweepLeftovers(dir)
+    if (removed.length > 0)
+      log.info(`Removed ${removed.length} temporary folders an interrupted run left in ${dir}: ${removed.join(', ')}.`)
+  }
 }

@@ -31,6 +31,8 @@ export interface RunReport {
   plan?: KeyPlan
   /** Why what was not restored was not (explain.ts). */
   explanation?: Explanation
+  /** The run was cancelled (SIGINT or SIGTERM): what it says, and why the rest was not done. */
+  cancelled?: string
 }
 
 /** Every reason something was built or not restored: the explained misses, then restored targets Scipio rebuilt. */
@@ -46,6 +48,12 @@ export function setKeyOutputs(report: RunReport): void {
     JSON.stringify(Object.fromEntries((report.plan?.packages ?? []).map((p) => [p.pin.identity, p.packageKey]))),
   )
   core.setOutput(Outputs.SetKey, report.plan?.setKey ?? '')
+}
+
+/** What a cancelled run says it did before it stopped: the step's error and the summary's first line. */
+export function cancelledText(cancelled: Error, report: RunReport): string {
+  const why = `${cancelled.message[0]!.toUpperCase()}${cancelled.message.slice(1)}`
+  return `${why}: it restored ${restoredTargets(report).length} frameworks, built ${report.built.length} and uploaded ${uploadedTargets(report).length} before it stopped.`
 }
 
 export function restoredTargets(report: RunReport): string[] {
@@ -220,8 +228,10 @@ export async function writeSummary(report: RunReport): Promise<void> {
   const restored = restoredTargets(report)
   const uploaded = uploadedTargets(report)
   const summary = core.summary.addHeading('Scipio S3 cache', 2)
+  if (report.cancelled) summary.addRaw(`Cancelled: ${escapeHtml(report.cancelled)}`, true).addEOL()
+  const skipped = report.cancelled ? '' : report.buildSkipped ? ' (build skipped: everything restored)' : ''
   summary.addRaw(
-    `Restored ${restored.length}, built ${report.built.length}${report.buildSkipped ? ' (build skipped: everything restored)' : ''}, ` +
+    `Restored ${restored.length}, built ${report.built.length}${skipped}, ` +
       `uploaded ${uploaded.length}. Cache hit: ${cacheHit(report)}.`,
     true,
   )

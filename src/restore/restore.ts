@@ -6,7 +6,15 @@ import { canRead } from '../archive/archive.js'
 import { CorruptArchiveError, defaultExtractLimits, UnsafeArchiveError } from '../archive/guard.js'
 import { parseCompleteMarker, parseIndex, type IndexEntry, type PackageIndex } from '../bucket/cache-index.js'
 import { extractor, type Extracted, type ExtractSpec } from '../archive/extract-pool.js'
-import { CacheTimeoutError, errorMessage, StorageError } from '../errors.js'
+import {
+  CacheTimeoutError,
+  CancelledError,
+  DiskFullError,
+  errorMessage,
+  isDiskFull,
+  StorageError,
+  stopReason,
+} from '../errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { scipioKey, type KeyPlan, type PackagePlan } from '../keys/keys.js'
 import type { Log } from '../log.js'
@@ -18,6 +26,8 @@ import { getJson, type Storage } from '../storage/index.js'
 import { PlainGetError, StallError } from '../storage/plain-get.js'
 import { parseSetManifest } from '../bucket/set-manifest.js'
 import { InFlight } from './in-flight.js'
+import { DiskSpace } from './disk-space.js'
+import { disown, own, stagingFolderName, sweepLeftovers } from '../owned-folders.js'
 
 /** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
 export type RestoreResultKind = 'restored' | 'kept' | 'available' | 'missed'
@@ -56,7 +66,7 @@ export interface RestoreContext {
   retry?: RetryPolicy
   /** No bytes for this long aborts a download (and retries it). */
   stallTimeoutMs?: number
-  /** Aborts when the cache phase's time limit is reached: what is left becomes a miss. */
+  /** Aborts when the cache phase's time limit is reached or the run is cancelled: what is left becomes a miss. */
   signal?: AbortSignal
   /** Report what is stored without downloading anything. */
   lookupOnly?: boolean
@@ -101,7 +111,7 @@ async function answerWithin<T>(
 }
 
 function isRetryableDownload(error: unknown): boolean {
-  if (error instanceof UnsafeArchiveError || error instanceof CacheTimeoutError) return false
+  if (error instanceof UnsafeArchiveError || error instanceof CacheTimeoutError || isDiskFull(error)) return false
   if (error instanceof StorageError) return error.retryable && !error.fatal
   return true // resets, truncation, stalls, corrupted bytes: a fresh attempt may succeed
 }
@@ -156,6 +166,21 @@ export async function placeFramework(
     for (const [from, to] of moves.reverse()) await fs.rename(to, from).catch(() => undefined)
     throw error
   }
+}
+
+/** A target's miss reason once the restore's signal aborted: the time limit, a cancellation or a full disk. */
+export function stoppedMiss(signal: AbortSignal | undefined): string {
+  const reason: unknown = signal?.reason
+  if (reason instanceof CancelledError) return 'cancelled'
+  if (reason instanceof DiskFullError) return 'disk full'
+  return 'cache time limit reached'
+}
+
+/** The retry policy with its back-off cut short when `signal` aborts: a cancelled run does not sleep out a delay. */
+function interruptible(policy: RetryPolicy, signal: AbortSignal | undefined): RetryPolicy {
+  if (!signal) return policy
+  const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+  return { ...policy, sleep: (ms) => Promise.race([policy.sleep(ms), aborted]) }
 }
 
 function stallWatch(stallMs: number): StallWatch {
@@ -260,6 +285,7 @@ async function restoreTarget(
   local: Map<string, LocalFramework>,
   tempRoot: string,
   breaker: Breaker,
+  space: DiskSpace,
   problems: string[],
 ): Promise<RestoredTarget> {
   const started = Date.now()
@@ -279,7 +305,8 @@ async function restoreTarget(
     }
   }
   if (breaker.error) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache unavailable' }
-  if (ctx.signal?.aborted) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache time limit reached' }
+  if (!ctx.lookupOnly) space.wanted += entry.size
+  if (ctx.signal?.aborted) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: stoppedMiss(ctx.signal) }
   if (ctx.lookupOnly) {
     try {
       return await lookUp(ctx, entry, base)
@@ -288,11 +315,16 @@ async function restoreTarget(
       return { ...base, result: 'missed', bytes: 0, ms: 0, reason: errorMessage(error) }
     }
   }
+  // No download starts that cannot fit: the first that would not is where the restore stops.
+  if (!space.reserve(entry.size)) {
+    space.trip('check')
+    return { ...base, result: 'missed', bytes: 0, ms: 0, reason: stoppedMiss(ctx.signal) }
+  }
   const slot = path.join(tempRoot, randomBytes(6).toString('hex'))
   let placed = false
   try {
     await withRetry(
-      ctx.retry ?? defaultRetryPolicy,
+      interruptible(ctx.retry ?? defaultRetryPolicy, ctx.signal),
       isRetryableDownload,
       async (attempt) => {
         // Only a failed attempt can leave writes under way; the first starts from nothing.
@@ -308,8 +340,13 @@ async function restoreTarget(
     return { ...base, result: 'restored', bytes: entry.size, ms: Date.now() - started }
   } catch (error) {
     const ms = Date.now() - started
+    space.release(entry.size)
+    if (isDiskFull(error) && !ctx.signal?.aborted) {
+      ctx.log.debug(`${entry.targetName}: ${errorMessage(error)}`)
+      space.trip('write')
+    }
     if (error instanceof CacheTimeoutError || ctx.signal?.aborted)
-      return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache time limit reached' }
+      return { ...base, result: 'missed', bytes: 0, ms, reason: stoppedMiss(ctx.signal) }
     if (breaker.trip(error, ctx.log)) return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache unavailable' }
     const kind =
       error instanceof UnsafeArchiveError
@@ -337,7 +374,7 @@ async function readIndex(
   if (breaker.error || ctx.signal?.aborted) return undefined
   try {
     const raw = await withRetry(
-      ctx.retry ?? defaultRetryPolicy,
+      interruptible(ctx.retry ?? defaultRetryPolicy, ctx.signal),
       (e) => !(e instanceof StorageError && e.fatal) && isRetryableDownload(e),
       () =>
         answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => getJson(ctx.storage, pkg.indexKey, signal)),
@@ -432,10 +469,24 @@ export function onePerFramework(jobs: RestoreJob[], log: Log): RestoreJob[] {
 /** Largest first: the long downloads start early and the small ones fill the gaps. */
 const largestFirst = (a: { entry: IndexEntry }, b: { entry: IndexEntry }) => b.entry.size - a.entry.size
 
-export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
-  await fs.mkdir(ctx.outputDirectory, { recursive: true })
+/** Removes the staging folders a killed run left in the output folder, before anything else reads it. */
+async function sweepStaging(ctx: RestoreContext): Promise<void> {
+  const removed = await sweepLeftovers(ctx.outputDirectory)
+  if (removed.length > 0)
+    ctx.log.info(
+      `Removed ${removed.length} staging folders an interrupted run left in ${ctx.outputDirectory}: ${removed.join(', ')}.`,
+    )
+}
+
+export async function restore(given: RestoreContext): Promise<RestoreOutcome> {
+  await fs.mkdir(given.outputDirectory, { recursive: true })
+  await sweepStaging(given)
+  // A full disk stops this restore's downloads as the time limit or a cancellation does.
+  const stop = new AbortController()
+  const ctx = { ...given, signal: given.signal ? AbortSignal.any([given.signal, stop.signal]) : stop.signal }
+  const space = await DiskSpace.of(ctx.outputDirectory, stop)
   const local = await scanOutput(ctx.outputDirectory)
-  const tempRoot = path.join(ctx.outputDirectory, `.scipio-s3-cache-tmp-${randomBytes(4).toString('hex')}`)
+  const tempRoot = own(path.join(ctx.outputDirectory, stagingFolderName()))
   const indexes = new Map<string, PackageIndex>()
   const packagesMissing: string[] = []
   const problems: string[] = []
@@ -447,7 +498,7 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
     const start = (jobs: RestoreJob[]) => {
       for (const { pkg, entry } of claims.take(jobs).sort(largestFirst)) {
         const result = inFlight.run(entry.size, () =>
-          restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, problems),
+          restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, space, problems),
         )
         result.catch(() => undefined) // awaited below, once every index is in; never unhandled meanwhile
         started.push({ entry, result })
@@ -463,6 +514,9 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
         return index.targets.map((entry) => ({ pkg, entry }))
       })
       ctx.log.debug(`This build is marked complete: its manifest lists ${jobs.length} frameworks.`)
+      // The whole size is known before any download: a set that cannot fit is not started at all.
+      const toFetch = jobs.filter(({ entry }) => local.get(entry.targetName)?.scipioKey !== entry.scipioKey)
+      if (!space.enough(toFetch.reduce((sum, { entry }) => sum + entry.size, 0))) space.trip('check')
       start(jobs)
     } else {
       // A package's archives start as soon as its index has arrived, and those of every package before it in
@@ -484,10 +538,16 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
     }
     // Reported largest first, in Package.resolved order among equals, whatever order they started in.
     const targets = await Promise.all(started.sort(largestFirst).map((s) => s.result))
-    const timedOut = targets.filter((t) => t.reason === 'cache time limit reached').length
-    if (timedOut > 0 || (ctx.signal?.aborted && packagesMissing.length > 0)) {
-      ctx.log.warning(`The cache time limit was reached: ${timedOut} frameworks were not restored and will be built.`)
-      problems.push('the cache time limit was reached')
+    const stopped = targets.filter((t) => t.reason === stoppedMiss(ctx.signal)).length
+    if (space.full) {
+      const message = space.report(targets.filter((t) => t.result === 'restored').length, stopped)
+      ctx.log.warning(message)
+      problems.push(message)
+    } else if (stopped > 0 || (ctx.signal?.aborted && packagesMissing.length > 0)) {
+      const why = stopReason(ctx.signal)
+      const then = ctx.signal.reason instanceof CancelledError ? '' : ' and will be built'
+      ctx.log.warning(`${why[0]!.toUpperCase()}${why.slice(1)}: ${stopped} frameworks were not restored${then}.`)
+      problems.push(why)
     }
     if (breaker.error) problems.push(breaker.error.message)
     const marked = marker?.targets
@@ -510,6 +570,7 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
     }
   } finally {
     await removeSettled(tempRoot)
+    disown(tempRoot)
   }
 }
 

@@ -19,7 +19,7 @@ import {
 } from '../bucket/cache-index.js'
 import { updateShared, type SharedRead, type SharedWriteContext } from '../bucket/shared-document.js'
 import { Formats } from '../constants.js'
-import { CacheTimeoutError, errorMessage, PreconditionFailedError, StorageError } from '../errors.js'
+import { CacheTimeoutError, errorMessage, PreconditionFailedError, StorageError, stopReason } from '../errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { type ArchiveFormat, type KeyPlan, type PackagePlan } from '../keys/keys.js'
 import { contentObjectKey } from '../bucket/layout.js'
@@ -30,6 +30,7 @@ import type { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
 import { getJsonVersion, putFile, type Storage } from '../storage/index.js'
 import type { PinRecords } from './pin-records.js'
 import { manifestDocument } from '../bucket/set-manifest.js'
+import { disown, own, tempFolderPrefix } from '../owned-folders.js'
 
 export type SaveResultKind = 'uploaded' | 'stored' | 'failed'
 
@@ -104,7 +105,7 @@ function signalOf(ctx: SaveContext): { signal?: AbortSignal } {
 async function uploadArchive(ctx: SaveContext, framework: LocalFramework, packing: LimitFunction): Promise<IndexEntry> {
   const hash = createHash('sha256')
   const measure = new Measure(hash)
-  const temp = await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'scipio-s3-cache-save-'))
+  const temp = own(await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), tempFolderPrefix('save'))))
   try {
     const file = path.join(temp, 'archive')
     await packing(() =>
@@ -116,6 +117,7 @@ async function uploadArchive(ctx: SaveContext, framework: LocalFramework, packin
         ),
         measure,
         createWriteStream(file),
+        signalOf(ctx),
       ),
     )
     const sha256 = hash.digest('hex')
@@ -139,6 +141,7 @@ async function uploadArchive(ctx: SaveContext, framework: LocalFramework, packin
     }
   } finally {
     await fs.rm(temp, { recursive: true, force: true })
+    disown(temp)
   }
 }
 
@@ -278,7 +281,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   const problems: string[] = []
   let fatal: StorageError | undefined
   const note = (error: unknown, what: string): string => {
-    const reason = ctx.signal?.aborted ? 'the cache time limit was reached' : errorMessage(error)
+    const reason = ctx.signal?.aborted ? stopReason(ctx.signal) : errorMessage(error)
     if (error instanceof StorageError && error.fatal) {
       if (!fatal) ctx.log.warning(`Uploading to the cache is impossible: ${reason}`)
       fatal ??= error
@@ -393,7 +396,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
     ctx.log.info(ctx.scipioS3Storage.summary())
     problems.push(...ctx.scipioS3Storage.problems)
   }
-  if (ctx.signal?.aborted) problems.push('the cache time limit was reached')
+  if (ctx.signal?.aborted) problems.push(stopReason(ctx.signal))
   results.sort((a, b) => (a.targetName < b.targetName ? -1 : 1))
   return { targets: results, unmatched, indexesWritten, indexed, markedComplete, problems }
 }
