@@ -176,7 +176,7 @@ describe('a killed restore (SIGKILL)', () => {
     const ws = await exampleWorkspace()
     const out = path.join(ws, 'XCFrameworks')
     // The test's own process is alive on this host: its folder stays. So do folders of other names.
-    const { stagingFolderName } = await import('../src/owned-folders.js')
+    const { stagingFolderName } = await import('../src/archive/owned-folders.js')
     const alive = stagingFolderName()
     const others = ['.scipio-s3-cache-tmp-notours', 'scipio-s3-cache-tmp-0', '.scipio-s3-cache-tmpfoo']
     for (const name of [alive, ...others]) await fs.mkdir(path.join(out, name), { recursive: true })

@@ -4,6 +4,9 @@ import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { Inputs, Outputs } from '../src/constants.js'
+import { cancelledExitCode } from '../src/cli/main.js'
+import { graceMs } from '../src/flow/cancel.js'
+import { abandonedAfterMs } from '../src/archive/owned-folders.js'
 // @ts-expect-error: the generator is plain JavaScript
 import { updateTables } from '../scripts/readme-tables.mjs'
 import {
@@ -120,6 +123,26 @@ describe('action.yml and src/ agree', () => {
     const declared = union(actionFiles.map((a) => a.outputs.map((o) => o.name)))
     expect([...set].sort()).toEqual(declared)
     expect(Object.values(Outputs).sort()).toEqual(declared)
+  })
+})
+
+describe('troubleshooting.md says what cancellation and cleanup do', () => {
+  const page = readPage('docs/troubleshooting.md')
+
+  it('the grace period before a cancelled run exits at once, and the exit codes of the command line', () => {
+    expect(page).toContain(`If cleaning up takes more than ${graceMs / 1000} s`)
+    expect(graceMs).toBeLessThan(5_000) // "exit within 5 s"
+    expect(page).toContain('and exit within 5 s')
+    expect(page).toContain(
+      `exits with ${cancelledExitCode('SIGINT')} after SIGINT (Ctrl-C) and ${cancelledExitCode('SIGTERM')} after SIGTERM`,
+    )
+  })
+
+  it('how long a folder of an unknown owner is kept: the longest cache phase', () => {
+    const longest = Number(/at most (\d+)\)/.exec(page)?.[1])
+    expect(longest * 60_000).toBe(abandonedAfterMs)
+    expect(page).toContain(`is removed once unchanged for ${abandonedAfterMs / 3_600_000} hours`)
+    expect(source).toMatch(new RegExp(`Inputs\\.CacheTimeoutMinutes, \\d+, ${longest}\\)`))
   })
 })
 

@@ -1,5 +1,5 @@
 import { CancelledError } from '../errors.js'
-import { removeOwnedNow } from '../owned-folders.js'
+import { removeOwnedNow } from '../archive/owned-folders.js'
 
 /**
  * Cancellation. GitHub cancels a step with SIGINT, then SIGTERM about 7.5 s later, then SIGKILL; a terminal's

@@ -8,7 +8,7 @@ import { restore, type RestoreOutcome } from '../restore/restore.js'
 import { save, type SaveOutcome } from '../save/save.js'
 import { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
 import type { RunSetup } from '../setup/setup.js'
-import { sweepLeftovers } from '../owned-folders.js'
+import { sweepLeftovers } from '../archive/owned-folders.js'
 import { stageSignal } from './cancel.js'
 import * as os from 'node:os'
 

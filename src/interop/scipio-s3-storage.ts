@@ -28,7 +28,7 @@ import { frameworkFolder, versionFileName, type LocalFramework } from '../keys/f
 import { scipioKey } from '../keys/keys.js'
 import type { Log } from '../log.js'
 import { putFile, type Storage, type StoredObject } from '../storage/index.js'
-import { disown, own, tempFolderPrefix } from '../owned-folders.js'
+import { disown, own, tempFolderPrefix } from '../archive/owned-folders.js'
 
 /**
  * Sharing one bucket with scipio-s3-storage (the Swift cache storage Scipio's documentation recommends). Both

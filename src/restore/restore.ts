@@ -27,7 +27,7 @@ import { PlainGetError, StallError } from '../storage/plain-get.js'
 import { parseSetManifest } from '../bucket/set-manifest.js'
 import { InFlight } from './in-flight.js'
 import { DiskSpace } from './disk-space.js'
-import { disown, own, stagingFolderName, sweepLeftovers } from '../owned-folders.js'
+import { disown, own, stagingFolderName, sweepLeftovers } from '../archive/owned-folders.js'
 
 /** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
 export type RestoreResultKind = 'restored' | 'kept' | 'available' | 'missed'

@@ -30,7 +30,7 @@ import type { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
 import { getJsonVersion, putFile, type Storage } from '../storage/index.js'
 import type { PinRecords } from './pin-records.js'
 import { manifestDocument } from '../bucket/set-manifest.js'
-import { disown, own, tempFolderPrefix } from '../owned-folders.js'
+import { disown, own, tempFolderPrefix } from '../archive/owned-folders.js'
 
 export type SaveResultKind = 'uploaded' | 'stored' | 'failed'
 
