@@ -343,6 +343,7 @@ describe('restoring an .aar entry', () => {
       try {
         const failure = restoreInto(bytes, entryFor(bytes), { staging })
         await expect(failure).rejects.toThrow(DiskFullError)
+        await expect(failure).rejects.toThrow(/^aa extract ran out of space in /)
       } finally {
         unmount()
       }

@@ -179,8 +179,17 @@ export function stoppedMiss(signal: AbortSignal | undefined): string {
 /** The retry policy with its back-off cut short when `signal` aborts: a cancelled run does not sleep out a delay. */
 function interruptible(policy: RetryPolicy, signal: AbortSignal | undefined): RetryPolicy {
   if (!signal) return policy
-  const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
-  return { ...policy, sleep: (ms) => Promise.race([policy.sleep(ms), aborted]) }
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve()
+      const done = () => {
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      signal.addEventListener('abort', done, { once: true })
+      policy.sleep(ms).then(done, done)
+    })
+  return { ...policy, sleep }
 }
 
 function stallWatch(stallMs: number): StallWatch {
@@ -505,7 +514,7 @@ export async function restore(given: RestoreContext): Promise<RestoreOutcome> {
       }
     }
     // A build marked complete with a manifest needs no index: one request, then the archives.
-    const marker = ctx.lookupOnly ? undefined : await readMarker(ctx)
+    const marker = ctx.lookupOnly ? undefined : await readMarker(given)
     if (marker?.indexes) {
       const manifest = marker.indexes
       const jobs = ctx.plan.packages.flatMap((pkg) => {
@@ -527,7 +536,8 @@ export async function restore(given: RestoreContext): Promise<RestoreOutcome> {
       await Promise.all(
         ctx.plan.packages.map((pkg, i) =>
           limit(async () => {
-            const index = await readIndex(ctx, pkg, breaker, problems)
+            // Read with the caller's signal: a full disk stops downloads, not the small reads that say what is stored.
+            const index = await readIndex(given, pkg, breaker, problems)
             if (!index) packagesMissing.push(pkg.pin.identity)
             else indexes.set(pkg.packageKey, index)
             arrived[i] = index ? index.targets.map((entry) => ({ pkg, entry })) : []
