@@ -8,6 +8,7 @@ import { executePrune, planPrune, pruneGuard, type PrunePlan } from '../src/cli/
 import { completeObjectKey, indexObjectKey } from '../src/keys/keys.js'
 import { S3Admin } from '../src/storage/s3-admin.js'
 import { S3Storage } from '../src/storage/s3.js'
+import type { Match } from './helpers/proxy.js'
 import { testCredentials } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
 
@@ -30,7 +31,7 @@ const settings = () => ({
   credentials: testCredentials,
 })
 const hex = () => randomBytes(32).toString('hex')
-const isDelete = (req: { method?: string; url?: string }) => req.method === 'POST' && /[?&]delete/.test(req.url ?? '')
+const isDelete: Match = (req) => req.method === 'POST' && /[?&]delete/.test(req.url ?? '')
 
 async function put(key: string, body: unknown): Promise<void> {
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body))
