@@ -3,7 +3,9 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
+import { defaultOlderThanDays } from '../src/cli/prune.js'
 import { Inputs, Outputs } from '../src/constants.js'
+import { deleteBatchSize } from '../src/storage/s3-admin.js'
 // @ts-expect-error: the generator is plain JavaScript
 import { updateTables } from '../scripts/readme-tables.mjs'
 import {
@@ -229,5 +231,13 @@ describe('links in the README and docs/', () => {
       '# Installing Scipio: `scipio-version`\n## `should-publish` and buckets\n## Notes\n## Notes\n```sh\n# not a heading\n```',
     )
     expect([...anchors]).toEqual(['installing-scipio-scipio-version', 'should-publish-and-buckets', 'notes', 'notes-1'])
+  })
+})
+
+describe('docs/storage.md on prune', () => {
+  it('states the batch size and the grace age the code uses', () => {
+    const text = fs.readFileSync(path.join(root, 'docs/storage.md'), 'utf8').replace(/\s+/g, ' ')
+    expect(text).toContain(`Immediately before each batch of up to ${deleteBatchSize} deletions`)
+    expect(text).toContain(`\`--older-than DAYS\` ago (default ${defaultOlderThanDays})`)
   })
 })

@@ -14,6 +14,7 @@ import { S3Admin } from '../storage/s3-admin.js'
 import { flagInputReader, helpText, parseCommandLine, UsageError, type Command, type FlagValues } from './args.js'
 import { ProgressReporter, ProgressStorage } from './progress.js'
 import {
+  defaultOlderThanDays,
   describeFailures,
   describeSpared,
   executePrune,
@@ -41,8 +42,6 @@ interface Context {
   terminal: Terminal
   log: Log
 }
-
-const defaultOlderThanDays = 1
 
 function print(io: CliIo, text: string): void {
   io.stdout.write(redact(text))

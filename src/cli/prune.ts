@@ -14,6 +14,9 @@ import { getJson, type Storage } from '../storage/index.js'
  * project's layout are ever candidates; anything else under the prefix is left alone.
  */
 
+/** `--older-than`'s default: the grace age of an object that nothing kept lists. */
+export const defaultOlderThanDays = 1
+
 export type ObjectKind = 'archive' | 'index' | 'marker' | 'record' | 'probe'
 
 export interface PruneCandidate extends ListedObject {
