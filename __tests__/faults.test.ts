@@ -9,6 +9,7 @@ import { useStore } from './helpers/store.js'
 import { startCdn } from './helpers/cdn.js'
 import { defaultRetryPolicy } from '../src/retry.js'
 import { sdkMaxAttempts } from '../src/storage/s3.js'
+import { indexReadsInFlight } from '../src/restore/in-flight.js'
 
 const bucket = 'fault-cache'
 const prefix = 'faults'
@@ -197,6 +198,27 @@ describe('retries, as docs/troubleshooting.md counts them', () => {
     expect(new Set(reads.map((r) => attempt(r)?.[2]))).toEqual(new Set([String(sdkMaxAttempts)]))
     expect(Math.max(...reads.map((r) => Number(attempt(r)?.[1])))).toBe(sdkMaxAttempts)
     expect(reads.length).toBeLessThanOrEqual(5 * defaultRetryPolicy.attempts * sdkMaxAttempts)
+  })
+})
+
+describe('concurrency bounds the index reads too (action.yml)', () => {
+  it(`concurrency: 1 reads at most ${indexReadsInFlight(1)} package indexes at once`, async () => {
+    let active = 0
+    let peak = 0
+    const marker = limited(isMarkerGet, Infinity, faults.status(500, 'InternalError'))
+    store.proxy.fault = (req, res, forward) => {
+      if (marker(req, res, forward)) return true
+      if (!isIndexGet(req)) return false
+      active += 1
+      peak = Math.max(peak, active)
+      res.once('close', () => (active -= 1))
+      setTimeout(() => forward(), 150) // long enough for every read the restore allows to arrive meanwhile
+      return true
+    }
+    const { run, built } = await consume({ concurrency: '1' })
+    expect(run.code, run.stdout).toBe(0)
+    expect(built).toEqual([])
+    expect(peak).toBe(indexReadsInFlight(1))
   })
 })
 
