@@ -34,7 +34,7 @@ const awsEnv = {
   AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey,
 }
 function storeFlags(under = prefix): string[] {
-  return ['--bucket', bucket, '--endpoint', store.s3.endpoint, '--force-path-style', '--prefix', under]
+  return ['--bucket', bucket, '--endpoint', store.endpoint, '--force-path-style', '--prefix', under]
 }
 
 function expectCode(run: CliRun, code: number) {
@@ -117,7 +117,7 @@ describe('the command line and the action share one cache', () => {
   it('status finds everything an action producer stored, under the same package and set keys', async () => {
     producerWs = await exampleWorkspace()
     const producer = await runAction({
-      ...s3TestInputs(store.s3.endpoint, bucket),
+      ...s3TestInputs(store.endpoint, bucket),
       prefix,
       mode: 'consumer,producer',
       'should-publish': 'true',
@@ -206,7 +206,7 @@ describe('the command line and the action share one cache', () => {
     const log = path.join(consumerWs, 'double.log')
     const consumer = await runAction(
       {
-        ...s3TestInputs(store.s3.endpoint, bucket),
+        ...s3TestInputs(store.endpoint, bucket),
         prefix: own,
         'key-salt': 'cli-save',
         'package-directory': consumerWs,

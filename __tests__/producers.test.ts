@@ -23,7 +23,7 @@ const second = { accessKeyId: 'AKIASCIPIOTEST0002', secretAccessKey: 'second-sec
 const store = useStore([bucket], { credentials: [testCredentials, second] })
 
 afterEach(() => {
-  store.proxy.conditions = 'ignore'
+  store.restoreConditions()
   store.proxy.fault = undefined
 })
 

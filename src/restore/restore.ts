@@ -6,7 +6,7 @@ import { canRead } from '../archive/archive.js'
 import { CorruptArchiveError, defaultExtractLimits, UnsafeArchiveError } from '../archive/guard.js'
 import { parseCompleteMarker, parseIndex, type IndexEntry, type PackageIndex } from '../bucket/cache-index.js'
 import { extractor, type Extracted, type ExtractSpec } from '../archive/extract-pool.js'
-import { CacheTimeoutError, errorMessage, StorageError } from '../errors.js'
+import { CacheTimeoutError, errorMessage, MissingObjectError, StorageError } from '../errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { scipioKey, type KeyPlan, type PackagePlan } from '../keys/keys.js'
 import type { Log } from '../log.js'
@@ -22,6 +22,13 @@ import { InFlight } from './in-flight.js'
 /** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
 export type RestoreResultKind = 'restored' | 'kept' | 'available' | 'missed'
 
+/**
+ * Why a target missed. Only `absent` (the store answered 404) and `damaged` (bytes that fail the size, SHA-256,
+ * VersionFile or entry-guard check) say the stored entry is bad, so that a producer replaces it; `unavailable`
+ * (the time limit, a transient or configuration fault, a format or tool this runner lacks) says nothing about it.
+ */
+export type MissKind = 'absent' | 'damaged' | 'unavailable'
+
 export interface RestoredTarget {
   targetName: string
   package: string
@@ -30,6 +37,13 @@ export interface RestoredTarget {
   ms: number
   entry?: IndexEntry
   reason?: string
+  /** Set on every miss. */
+  miss?: MissKind
+}
+
+/** Whether a restore miss found the stored entry itself gone or damaged: the only misses a producer replaces. */
+export function entryIsBad(target: RestoredTarget): boolean {
+  return target.result === 'missed' && (target.miss === 'absent' || target.miss === 'damaged')
 }
 
 export interface RestoreOutcome {
@@ -211,10 +225,7 @@ async function fetchDirect(
   } catch (error) {
     if (ctx.signal?.aborted) throw new CacheTimeoutError()
     if (!(error instanceof PlainGetError)) throw error
-    throw (
-      direct.explain(entry.key, error.failure) ??
-      new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
-    )
+    throw direct.explain(entry.key, error.failure) ?? new MissingObjectError(entry.key)
   }
 }
 
@@ -223,7 +234,7 @@ async function fetchThroughMainThread(ctx: RestoreContext, entry: IndexEntry, sp
   const object = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
     ctx.storage.get(entry.key, signal),
   )
-  if (!object) throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
+  if (!object) throw new MissingObjectError(entry.key)
   if (object.size && object.size !== entry.size) {
     object.body.destroy()
     throw new IntegrityError(`size ${object.size} differs from the index's ${entry.size}`)
@@ -250,7 +261,25 @@ async function lookUp(
     bytes: 0,
     ms: 0,
     reason: head ? 'stored archive has another size than the index records' : 'archive listed in the index is missing',
+    miss: head ? 'damaged' : 'absent',
   }
+}
+
+/** A miss that says nothing about the stored entry (see MissKind). */
+function unavailable(
+  base: Omit<RestoredTarget, 'result' | 'bytes' | 'ms'>,
+  ms: number,
+  reason: string,
+): RestoredTarget {
+  return { ...base, result: 'missed', bytes: 0, ms, reason, miss: 'unavailable' }
+}
+
+/** What a failed download says about the stored entry: only a 404 or bytes that fail a check condemn it. */
+function missKindOf(error: unknown): MissKind {
+  if (error instanceof MissingObjectError) return 'absent'
+  if (error instanceof UnsafeArchiveError || error instanceof IntegrityError || error instanceof CorruptArchiveError)
+    return 'damaged'
+  return 'unavailable'
 }
 
 async function restoreTarget(
@@ -268,7 +297,7 @@ async function restoreTarget(
   if (present && present.scipioKey === entry.scipioKey) return { ...base, result: 'kept', bytes: 0, ms: 0 }
   if (entry.format === AarFormat) {
     const unreadable = await aarMissReason(ctx.log)
-    if (unreadable) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: unreadable }
+    if (unreadable) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: unreadable, miss: 'unavailable' }
   } else if (!canRead(entry.format)) {
     return {
       ...base,
@@ -276,16 +305,17 @@ async function restoreTarget(
       bytes: 0,
       ms: 0,
       reason: `stored as ${entry.format}, which this Node.js cannot decompress (use Node 24)`,
+      miss: 'unavailable',
     }
   }
-  if (breaker.error) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache unavailable' }
-  if (ctx.signal?.aborted) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache time limit reached' }
+  if (breaker.error) return unavailable(base, 0, 'cache unavailable')
+  if (ctx.signal?.aborted) return unavailable(base, 0, 'cache time limit reached')
   if (ctx.lookupOnly) {
     try {
       return await lookUp(ctx, entry, base)
     } catch (error) {
       if (!breaker.trip(error, ctx.log)) problems.push(`${entry.targetName}: ${errorMessage(error)}`)
-      return { ...base, result: 'missed', bytes: 0, ms: 0, reason: errorMessage(error) }
+      return unavailable(base, 0, errorMessage(error))
     }
   }
   const slot = path.join(tempRoot, randomBytes(6).toString('hex'))
@@ -309,18 +339,19 @@ async function restoreTarget(
   } catch (error) {
     const ms = Date.now() - started
     if (error instanceof CacheTimeoutError || ctx.signal?.aborted)
-      return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache time limit reached' }
-    if (breaker.trip(error, ctx.log)) return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache unavailable' }
+      return unavailable(base, ms, 'cache time limit reached')
+    if (breaker.trip(error, ctx.log)) return unavailable(base, ms, 'cache unavailable')
+    const miss = missKindOf(error)
     const kind =
       error instanceof UnsafeArchiveError
         ? 'unsafe archive'
-        : error instanceof IntegrityError || error instanceof CorruptArchiveError
+        : miss === 'damaged'
           ? 'integrity check failed'
           : 'download failed'
     const reason = `${kind}: ${errorMessage(error)}`
     ctx.log.warning(`Cache miss for ${entry.targetName} (${pkg.pin.identity}): ${reason}. It will be built.`)
     problems.push(`${entry.targetName}: ${reason}`)
-    return { ...base, result: 'missed', bytes: 0, ms, reason }
+    return { ...base, result: 'missed', bytes: 0, ms, reason, miss }
   } finally {
     // After a success nothing writes into the slot any more (the extraction settled before placing).
     if (placed) await fs.rm(slot, { recursive: true, force: true }).catch(() => undefined)

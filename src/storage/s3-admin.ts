@@ -1,17 +1,14 @@
-import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3'
+import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3'
 import type { S3Settings } from '../inputs/inputs.js'
-import { createS3Client, describeS3Error } from './s3.js'
+import { createS3Client, describeS3Error, listObjects } from './s3.js'
+import type { ListedObject } from './storage.js'
 
 /**
- * Listing and deleting, which only housekeeping needs (the cache itself never lists or deletes). Kept apart
- * from the Storage interface: a public URL can do neither.
+ * Deleting, which only housekeeping needs (the cache itself never deletes), and listing with a page size of
+ * its own. Kept apart from the Storage interface: a public URL can do neither.
  */
 
-export interface ListedObject {
-  key: string
-  size: number
-  lastModified: Date
-}
+export type { ListedObject }
 
 export interface DeleteFailure {
   key: string
@@ -33,30 +30,8 @@ export class S3Admin {
   }
 
   /** Every object whose key starts with `prefix`, following continuation tokens page by page. */
-  async list(prefix: string): Promise<ListedObject[]> {
-    const objects: ListedObject[] = []
-    let token: string | undefined
-    do {
-      let page
-      try {
-        page = await this.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.settings.bucket,
-            MaxKeys: this.pageSize,
-            ...(prefix ? { Prefix: prefix } : {}),
-            ...(token ? { ContinuationToken: token } : {}),
-          }),
-        )
-      } catch (error) {
-        throw describeS3Error(error, 'ListObjectsV2', this.settings, prefix)
-      }
-      for (const o of page.Contents ?? []) {
-        if (o.Key !== undefined)
-          objects.push({ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) })
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined
-    } while (token)
-    return objects
+  list(prefix: string): Promise<ListedObject[]> {
+    return listObjects(this.client, this.settings, prefix, this.pageSize)
   }
 
   /** Deletes `keys` in batches; returns the keys S3 refused, with its reason. */
