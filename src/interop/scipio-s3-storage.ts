@@ -16,7 +16,13 @@ import {
 } from '../archive/guard.js'
 import type { IndexEntry } from '../bucket/cache-index.js'
 import { AarFormat, aarObjectKey, contentObjectKey } from '../bucket/layout.js'
-import { CacheTimeoutError, errorMessage, MissingObjectError, PreconditionFailedError, StorageError } from '../errors.js'
+import {
+  CacheTimeoutError,
+  errorMessage,
+  MissingObjectError,
+  PreconditionFailedError,
+  StorageError,
+} from '../errors.js'
 import { frameworkFolder, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { scipioKey } from '../keys/keys.js'
 import type { Log } from '../log.js'
