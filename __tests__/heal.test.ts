@@ -1,9 +1,15 @@
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
 import * as path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
-import { faults, isArchiveGet, limited } from './helpers/proxy.js'
+import { faults, forKey, isArchiveGet, limited } from './helpers/proxy.js'
+import { testCredentials } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
+import { contentObjectKey } from '../src/bucket/layout.js'
+import { Formats } from '../src/constants.js'
+import { storeMarker, type MarkerDocument } from '../src/save/marker.js'
+import { S3Storage } from '../src/storage/s3.js'
+import type { RetryPolicy } from '../src/retry.js'
 import { consumerCopy, exampleTargets, exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
 
 /**
@@ -209,4 +215,91 @@ describe('only damage replaces entries', () => {
     expect(list(run, 'uploaded')).toEqual([])
     expect(await indexedKey(prefix, 'Kingfisher')).toBe(kept)
   }, 120_000)
+})
+
+describe('replacing the completion marker', () => {
+  const setKey = 'a'.repeat(64)
+  const hex = (c: string) => c.repeat(64)
+  const prefix = 'marker-units'
+  const markerKey = `${prefix}/.scipio-s3-cache/complete/${setKey}.json`
+  /** A marker whose manifest lists one archive of target T, named by the SHA-256 `sha`. */
+  const marker = (sha: string, createdAt: string): MarkerDocument => ({
+    schema: Formats.complete,
+    setKey,
+    createdAt,
+    targets: [{ targetName: 'T', scipioKey: hex('b') }],
+    packages: [
+      {
+        packageKey: hex('c'),
+        package: { identity: 'p' },
+        targets: [
+          {
+            targetName: 'T',
+            scipioKey: hex('b'),
+            format: 'tar.zst',
+            key: contentObjectKey(prefix, 'T', hex('b'), sha, 'tar.zst'),
+            size: 1,
+            sha256: sha,
+          },
+        ],
+      },
+    ],
+  })
+  const goneKey = contentObjectKey(prefix, 'T', hex('b'), hex('d'), 'tar.zst')
+  const noWait: RetryPolicy = {
+    attempts: 8,
+    baseDelayMs: 0,
+    maxDelayMs: 0,
+    sleep: async () => undefined,
+    random: () => 0,
+  }
+  const context = () => ({
+    storage: new S3Storage({
+      kind: 's3',
+      bucket,
+      region: 'us-east-1',
+      endpoint: store.endpoint,
+      forcePathStyle: true,
+      credentials: testCredentials,
+    }),
+    prefix,
+    publicRead: false,
+    key: markerKey,
+    setKey,
+    conflictRetry: noWait,
+  })
+  const put = (doc: MarkerDocument) =>
+    store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: markerKey, Body: JSON.stringify(doc) }))
+
+  it('another producer replaced it first (412): it is read again and left alone when it names nothing gone', async () => {
+    await put(marker(hex('d'), 'stale'))
+    const first = store.proxy.hold(forKey('PUT', bucket, markerKey))
+    const writing = storeMarker(context(), marker(hex('e'), 'ours'), async (key) => key === goneKey)
+    await first.arrived
+    await put(marker(hex('f'), 'theirs'))
+    first.release()
+    await writing
+    const stored = await readJson<MarkerDocument>(markerKey)
+    expect(stored.createdAt).toBe('theirs')
+    const puts = store.proxy.requests.filter((r) => r.method === 'PUT' && r.url.includes('/complete/'))
+    expect(puts.at(-1)?.status).toBe(412)
+  })
+
+  it('a marker that names nothing gone is left as it is, with no write', async () => {
+    await put(marker(hex('e'), 'good'))
+    store.proxy.requests.length = 0
+    await storeMarker(context(), marker(hex('9'), 'ours'), async (key) => key === goneKey)
+    expect((await readJson<MarkerDocument>(markerKey)).createdAt).toBe('good')
+    expect(store.proxy.requests.map((r) => r.method)).toEqual(['GET'])
+  })
+
+  it('on a store that ignores conditions the replacement is written and read back once', async () => {
+    store.proxy.conditions = 'ignore'
+    await put(marker(hex('d'), 'stale'))
+    store.proxy.requests.length = 0
+    await storeMarker(context(), marker(hex('e'), 'ours'), async (key) => key === goneKey)
+    expect((await readJson<MarkerDocument>(markerKey)).createdAt).toBe('ours')
+    const markerRequests = store.proxy.requests.filter((r) => r.url.includes('/complete/')).map((r) => r.method)
+    expect(markerRequests).toEqual(['GET', 'GET', 'PUT', 'GET'])
+  })
 })
