@@ -68,7 +68,7 @@ export class StoreSurvey {
       this.ctx.log.debug(`Could not check whether ${key} is still stored: ${errorMessage(error)}`)
       return false
     }
-    this.ctx.log.info(`${key} is listed but no longer stored (expired or deleted): storing it again.`)
+    this.ctx.log.info(`${key} is named by the cache but no longer stored (expired or deleted).`)
     this.gone.add(key)
     return true
   }
