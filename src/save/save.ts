@@ -16,6 +16,7 @@ import {
   type CompleteMarker,
   type IndexEntry,
   type PackageIndex,
+  withDependencyKeys,
 } from '../bucket/cache-index.js'
 import { updateShared, type SharedRead, type SharedWriteContext } from '../bucket/shared-document.js'
 import { Formats } from '../constants.js'
@@ -324,7 +325,11 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       const frameworks = byPackage.get(pkg.packageKey) ?? []
       const before = await limit(() => previousIndex(pkg))
       const entries = await Promise.all(
-        frameworks.map((framework) => limit(() => storeFramework(pkg, framework, before))),
+        frameworks.map((framework) =>
+          limit(() => storeFramework(pkg, framework, before)).then(
+            (entry) => entry && withDependencyKeys(entry, framework, (dep) => attribution.owners.get(dep)?.pin),
+          ),
+        ),
       )
       const stored = entries.filter((e): e is IndexEntry => e !== undefined)
       if (stored.length < frameworks.length) allIndexed = false
