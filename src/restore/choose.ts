@@ -36,7 +36,8 @@ export interface Choice {
 
 type Decision =
   | { state: 'picked'; pkg: PackagePlan; entry: IndexEntry }
-  | { state: 'missed'; pkg?: PackagePlan; cause: string }
+  /** `via`: the direct dependency through which `cause` reached the target (absent: nothing lists the target). */
+  | { state: 'missed'; cause: string; via?: string }
   | { state: 'waiting' }
 
 const waiting: Decision = { state: 'waiting' }
@@ -65,6 +66,8 @@ class Chooser {
     sources: readonly IndexSource[],
     /** Every source is in: a dependency none of them lists has no entry at all. */
     private readonly complete: boolean,
+    /** Every package of the build, for the version a dependency's package has now when it has no index. */
+    private readonly packages: readonly PackagePlan[],
   ) {
     for (const { pkg, index } of sources) {
       const mine = new Map<string, IndexEntry[]>()
@@ -97,7 +100,7 @@ class Chooser {
   private decideNow(name: string, stack: readonly string[]): Decision {
     const owner = this.owners.get(name)
     if (!owner) return this.complete ? { state: 'missed', cause: `${name} is not in the cache` } : waiting
-    if (stack.includes(name)) return { state: 'missed', pkg: owner.pkg, cause: `a dependency cycle at ${name}` }
+    if (stack.includes(name)) return { state: 'missed', cause: `a dependency cycle at ${name}` }
     const withKeys = owner.entries.filter((e) => e.dependencyCacheKeyChecksums !== undefined)
     const names = new Set(withKeys.flatMap((e) => e.dependencyCacheKeyChecksums!.map((d) => d.targetName)))
     const deps = new Map<string, Decision>()
@@ -113,31 +116,30 @@ class Chooser {
     // Entries of releases that did not record dependency keys: chosen as before them, Scipio being the judge.
     const unknown = owner.entries.find((e) => e.dependencyCacheKeyChecksums === undefined)
     if (unknown) return { state: 'picked', pkg: owner.pkg, entry: unknown }
-    return { state: 'missed', pkg: owner.pkg, cause: this.causeOf(withKeys[0]!, deps) }
+    return { state: 'missed', ...this.causeOf(withKeys[0]!, deps) }
   }
 
   /** Why the most recent entry does not fit: its first dependency whose key differs, down to the root change. */
-  private causeOf(entry: IndexEntry, deps: Map<string, Decision>): string {
+  private causeOf(entry: IndexEntry, deps: Map<string, Decision>): { cause: string; via: string } {
     for (const stored of entry.dependencyCacheKeyChecksums!) {
       const dep = deps.get(stored.targetName)!
-      if (dep.state === 'missed') return dep.cause
-      if (dep.state === 'picked' && dep.entry.scipioKey !== stored.checksum) return changeOf(stored, dep)
+      if (dep.state === 'picked' && dep.entry.scipioKey !== stored.checksum)
+        return { cause: changeOf(stored, dep), via: stored.targetName }
+      if (dep.state !== 'missed') continue
+      if (dep.via !== undefined) return { cause: dep.cause, via: stored.targetName }
+      // Nothing lists the dependency: its package has no index for the version this build has, if it moved.
+      const now = this.packages.find((p) => p.pin.identity === stored.package)
+      const moved = now && stored.version !== undefined && stored.version !== versionOf(now)
+      return { cause: moved ? changeOf(stored, { pkg: now }) : dep.cause, via: stored.targetName }
     }
-    return 'its dependencies changed'
+    return { cause: 'its dependencies changed', via: entry.dependencyCacheKeyChecksums![0]?.targetName ?? '' }
   }
+}
 
-  /** The dependency through which `name`'s cause reached it, for "its dependency X changed (...)". */
-  reasonOf(name: string, cause: string): string {
-    const entry = this.owners.get(name)!.entries.find((e) => e.dependencyCacheKeyChecksums !== undefined)!
-    for (const stored of entry.dependencyCacheKeyChecksums!) {
-      const dep = this.decisions.get(stored.targetName)
-      if (dep?.state === 'missed' || (dep?.state === 'picked' && dep.entry.scipioKey !== stored.checksum))
-        return dep.state === 'missed' && !this.owners.has(stored.targetName)
-          ? `its dependency ${stored.targetName} is not in the cache`
-          : `its dependency ${stored.targetName} changed (${cause})`
-    }
-    return `its dependencies changed (${cause})`
-  }
+function reasonOf(decision: Extract<Decision, { state: 'missed' }>): string {
+  return decision.cause === `${decision.via} is not in the cache`
+    ? `its dependency ${decision.via} is not in the cache`
+    : `its dependency ${decision.via} changed (${decision.cause})`
 }
 
 /**
@@ -145,8 +147,12 @@ class Chooser {
  * fits the dependencies picked. With `complete` false more sources may come (later in plan order): a target
  * waiting for a dependency that no source lists yet is in neither list; every decision made is final.
  */
-export function chooseEntries(sources: readonly IndexSource[], complete = true): Choice {
-  const chooser = new Chooser(sources, complete)
+export function chooseEntries(
+  sources: readonly IndexSource[],
+  complete = true,
+  packages: readonly PackagePlan[] = sources.map((s) => s.pkg),
+): Choice {
+  const chooser = new Chooser(sources, complete, packages)
   const picked: PickedEntry[] = []
   const missed: DependencyMiss[] = []
   for (const name of chooser.targets()) {
@@ -157,7 +163,7 @@ export function chooseEntries(sources: readonly IndexSource[], complete = true):
       missed.push({
         pkg: owner.pkg,
         entry: owner.entries[0]!,
-        reason: chooser.reasonOf(name, decision.cause),
+        reason: reasonOf(decision),
         cause: decision.cause,
       })
     }

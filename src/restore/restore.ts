@@ -472,7 +472,7 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
     // What the indexes in so far decide (choose.ts): the picked entries start, the targets whose dependencies
     // changed are misses without a download. `complete`: no index is still to come.
     const decide = (sources: IndexSource[], complete: boolean) => {
-      const choice = chooseEntries(sources, complete)
+      const choice = chooseEntries(sources, complete, ctx.plan.packages)
       start(choice.picked.filter((p) => !decided.has(p.entry.targetName)))
       for (const miss of choice.missed.filter((m) => !decided.has(m.entry.targetName)))
         started.push({ entry: miss.entry, result: Promise.resolve(dependencyMiss(miss)) })
