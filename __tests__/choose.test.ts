@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
   indexDocument,
@@ -15,6 +17,7 @@ import { contentObjectKey } from '../src/bucket/layout.js'
 import { Formats } from '../src/constants.js'
 import type { PackagePlan } from '../src/keys/keys.js'
 import { chooseEntries, type IndexSource } from '../src/restore/choose.js'
+import { root } from './helpers/s3-server.js'
 
 /**
  * The dependency-aware choice (issue 24): which stored entry each target restores, given the keys of the
@@ -165,5 +168,11 @@ describe('several dependency contexts per target in a package index', () => {
     expect(listsAll(stored, [a!])).toBe(false)
     const merged = mergeIndex(stored, ours(a!))!
     expect(merged.targets).toEqual([{ ...old, dependencyCacheKeyChecksums }])
+  })
+
+  it('docs/how-it-works.md states the bound the merge keeps', () => {
+    const page = fs.readFileSync(path.join(root, 'docs/how-it-works.md'), 'utf8').replace(/\s+/g, ' ')
+    expect(page).toContain(`A package index keeps up to ${MaxContextsPerTarget} entries per target`)
+    expect(page).toContain(`up to ${MaxContextsPerTarget} per target`)
   })
 })
