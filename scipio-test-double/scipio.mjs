@@ -2,8 +2,10 @@
 // It reproduces what this action can observe of Scipio 0.33: one `<Name>.xcframework` per target of every
 // pinned package in the output folder, a `.<Target>.version` file beside it with Scipio's exact bytes, and
 // with `--framework-cache-policy project` it keeps a framework whose VersionFile matches the key it computes
-// now, deleting and rebuilding any other. The targets of each package come from `scipio-test-double.json`
-// in the package folder (the real Scipio reads them from the package graph).
+// now, deleting and rebuilding any other. The targets of each package, and each target's direct target
+// dependencies, come from `scipio-test-double.json` in the package folder (the real Scipio reads them from the
+// package graph). Keys are computed as 0.33.0 does, leaves first: `dependencyCacheKeyChecksums` holds each
+// dependency's key (the SHA-256 of its VersionFile bytes), sorted by target name then checksum, omitted when empty.
 //
 // Test hooks (environment): SCIPIO_TEST_DOUBLE_LOG (append one JSON line per target: built or skipped),
 // SCIPIO_TEST_DOUBLE_FAIL (comma-separated targets that fail to build; the others are still written, then
