@@ -336,7 +336,11 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       // Every framework is listed already (objects that are never replaced): no index, no pin record to touch.
       if (stored.length === frameworks.length && listsAll(before, stored, (e) => damagedNow(ctx, e.key))) {
         indexed.push(pkg.packageKey)
-        storedIndexes.set(pkg.packageKey, before!)
+        // The manifest holds this run's entries only: the stored index may hold other dependency contexts too.
+        storedIndexes.set(pkg.packageKey, {
+          ...before!,
+          targets: newIndex(pkg.packageKey, pkg.pin, stored, now()).targets,
+        })
         return
       }
       // An empty index says "this package yields no frameworks": only a complete build may claim that.
