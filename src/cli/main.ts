@@ -13,7 +13,16 @@ import { restoreStage, saveStage } from '../flow/stages.js'
 import { S3Admin } from '../storage/s3-admin.js'
 import { flagInputReader, helpText, parseCommandLine, UsageError, type Command, type FlagValues } from './args.js'
 import { ProgressReporter, ProgressStorage } from './progress.js'
-import { describeFailures, executePrune, parseDays, planPrune, renderPrunePlan } from './prune.js'
+import {
+  defaultOlderThanDays,
+  describeFailures,
+  describeSpared,
+  executePrune,
+  parseDays,
+  planPrune,
+  pruneGuard,
+  renderPrunePlan,
+} from './prune.js'
 import { cacheStatus, explainStatus, onlyMissing, renderStatus } from './status.js'
 import { Terminal, terminalLog } from './terminal.js'
 
@@ -33,8 +42,6 @@ interface Context {
   terminal: Terminal
   log: Log
 }
-
-const defaultOlderThanDays = 1
 
 function print(io: CliIo, text: string): void {
   io.stdout.write(redact(text))
@@ -124,15 +131,20 @@ async function pruneCommand(ctx: Context): Promise<number> {
     admin,
   })
   const remove = ctx.values.delete === true
-  const result = remove && plan.candidates.length > 0 ? await executePrune(plan, admin) : { deleted: 0, failures: [] }
+  const result =
+    remove && plan.candidates.length > 0
+      ? await executePrune(plan, admin, pruneGuard(plan, setup.storage, admin))
+      : { deleted: 0, failures: [], spared: [] }
   if (ctx.values.json === true) {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const { seen, ...shown } = plan
     const doc = {
       schema: 'scipio-s3-cache/prune/v1',
       bucket: settings.bucket,
       dryRun: !remove,
       olderThanDays,
       keptResolvedFiles: plans.length,
-      ...plan,
+      ...shown,
       ...result,
     }
     print(ctx.io, `${JSON.stringify(doc, null, 2)}\n`)
@@ -141,7 +153,7 @@ async function pruneCommand(ctx: Context): Promise<number> {
     let tail = ''
     if (plan.candidates.length > 0) {
       tail = remove
-        ? `Deleted ${result.deleted} of ${plan.candidates.length} objects.\n`
+        ? `Deleted ${result.deleted} of ${plan.candidates.length} objects.\n${describeSpared(result.spared)}`
         : `Dry run: nothing was deleted. Run again with --delete to delete these ${plan.candidates.length} objects (${formatBytes(bytes)}).\n`
     }
     print(ctx.io, renderPrunePlan(plan, settings.bucket, plans.length, olderThanDays) + tail)

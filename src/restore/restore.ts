@@ -17,7 +17,7 @@ import { StallWatch } from '../archive/stall-watch.js'
 import { getJson, type Storage } from '../storage/index.js'
 import { PlainGetError, StallError } from '../storage/plain-get.js'
 import { parseSetManifest } from '../bucket/set-manifest.js'
-import { InFlight } from './in-flight.js'
+import { InFlight, indexReadsInFlight } from './in-flight.js'
 import { chooseEntries, type DependencyMiss, type IndexSource } from './choose.js'
 
 /** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
@@ -390,9 +390,6 @@ async function readMarker(ctx: RestoreContext): Promise<Marker | undefined> {
   }
 }
 
-/** Small JSON reads in flight at once: each mostly waits a round trip. */
-const indexReads = 32
-
 interface RestoreJob {
   pkg: PackagePlan
   entry: IndexEntry
@@ -492,7 +489,7 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
       // A package's archives start as soon as its index has arrived, and those of every package before it in
       // Package.resolved (so the first to list a framework keeps it, whatever order the answers come in), unless
       // they wait for a dependency listed by an index still to come.
-      const limit = pLimit(Math.max(ctx.concurrency, indexReads))
+      const limit = pLimit(indexReadsInFlight(ctx.concurrency))
       const arrived: (IndexSource | null | undefined)[] = ctx.plan.packages.map(() => undefined)
       const prefix: IndexSource[] = []
       let next = 0
