@@ -18,6 +18,7 @@ import { getJson, type Storage } from '../storage/index.js'
 import { PlainGetError, StallError } from '../storage/plain-get.js'
 import { parseSetManifest } from '../bucket/set-manifest.js'
 import { InFlight, indexReadsInFlight } from './in-flight.js'
+import { chooseEntries, type DependencyMiss, type IndexSource } from './choose.js'
 
 /** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
 export type RestoreResultKind = 'restored' | 'kept' | 'available' | 'missed'
@@ -39,6 +40,8 @@ export interface RestoredTarget {
   reason?: string
   /** Set on every miss. */
   miss?: MissKind
+  /** A miss because of a dependency: the change at the bottom of the cascade ("swift-log 1.6.1 → 1.6.2"). */
+  cause?: string
 }
 
 /** Whether a restore miss found the stored entry itself gone or damaged: the only misses a producer replaces. */
@@ -457,6 +460,19 @@ export function onePerFramework(jobs: RestoreJob[], log: Log): RestoreJob[] {
   return new FrameworkClaims(log).take(jobs)
 }
 
+function dependencyMiss(miss: DependencyMiss): RestoredTarget {
+  return {
+    targetName: miss.entry.targetName,
+    package: miss.pkg.pin.identity,
+    result: 'missed',
+    bytes: 0,
+    ms: 0,
+    reason: miss.reason,
+    miss: 'unavailable',
+    cause: miss.cause,
+  }
+}
+
 /** Largest first: the long downloads start early and the small ones fill the gaps. */
 const largestFirst = (a: { entry: IndexEntry }, b: { entry: IndexEntry }) => b.entry.size - a.entry.size
 
@@ -472,6 +488,7 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
     const claims = new FrameworkClaims(ctx.log)
     const inFlight = new InFlight(ctx.concurrency)
     const started: { entry: IndexEntry; result: Promise<RestoredTarget> }[] = []
+    const decided = new Set<string>()
     const start = (jobs: RestoreJob[]) => {
       for (const { pkg, entry } of claims.take(jobs).sort(largestFirst)) {
         const result = inFlight.run(entry.size, () =>
@@ -481,22 +498,32 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
         started.push({ entry, result })
       }
     }
+    // What the indexes in so far decide (choose.ts): the picked entries start, the targets whose dependencies
+    // changed are misses without a download. `complete`: no index is still to come.
+    const decide = (sources: IndexSource[], complete: boolean) => {
+      const choice = chooseEntries(sources, complete, ctx.plan.packages)
+      start(choice.picked.filter((p) => !decided.has(p.entry.targetName)))
+      for (const miss of choice.missed.filter((m) => !decided.has(m.entry.targetName)))
+        started.push({ entry: miss.entry, result: Promise.resolve(dependencyMiss(miss)) })
+      for (const { entry } of [...choice.picked, ...choice.missed]) decided.add(entry.targetName)
+    }
     // A build marked complete with a manifest needs no index: one request, then the archives.
     const marker = ctx.lookupOnly ? undefined : await readMarker(ctx)
     if (marker?.indexes) {
       const manifest = marker.indexes
-      const jobs = ctx.plan.packages.flatMap((pkg) => {
-        const index = manifest.get(pkg.packageKey)!
-        indexes.set(pkg.packageKey, index)
-        return index.targets.map((entry) => ({ pkg, entry }))
-      })
-      ctx.log.debug(`This build is marked complete: its manifest lists ${jobs.length} frameworks.`)
-      start(jobs)
+      const sources = ctx.plan.packages.map((pkg) => ({ pkg, index: manifest.get(pkg.packageKey)! }))
+      for (const { pkg, index } of sources) indexes.set(pkg.packageKey, index)
+      ctx.log.debug(
+        `This build is marked complete: its manifest lists ${sources.reduce((n, s) => n + s.index.targets.length, 0)} frameworks.`,
+      )
+      decide(sources, true)
     } else {
       // A package's archives start as soon as its index has arrived, and those of every package before it in
-      // Package.resolved (so the first to list a framework keeps it, whatever order the answers come in).
+      // Package.resolved (so the first to list a framework keeps it, whatever order the answers come in), unless
+      // they wait for a dependency listed by an index still to come.
       const limit = pLimit(indexReadsInFlight(ctx.concurrency))
-      const arrived: (RestoreJob[] | undefined)[] = ctx.plan.packages.map(() => undefined)
+      const arrived: (IndexSource | null | undefined)[] = ctx.plan.packages.map(() => undefined)
+      const prefix: IndexSource[] = []
       let next = 0
       await Promise.all(
         ctx.plan.packages.map((pkg, i) =>
@@ -504,8 +531,11 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
             const index = await readIndex(ctx, pkg, breaker, problems)
             if (!index) packagesMissing.push(pkg.pin.identity)
             else indexes.set(pkg.packageKey, index)
-            arrived[i] = index ? index.targets.map((entry) => ({ pkg, entry })) : []
-            for (; next < arrived.length && arrived[next] !== undefined; next++) start(arrived[next]!)
+            arrived[i] = index ? { pkg, index } : null
+            const before = next
+            for (; next < arrived.length && arrived[next] !== undefined; next++)
+              if (arrived[next]) prefix.push(arrived[next]!)
+            if (next > before) decide(prefix, next === arrived.length)
           }),
         ),
       )

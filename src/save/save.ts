@@ -16,6 +16,7 @@ import {
   type CompleteMarker,
   type IndexEntry,
   type PackageIndex,
+  withDependencyKeys,
 } from '../bucket/cache-index.js'
 import { updateShared, type SharedRead, type SharedWriteContext } from '../bucket/shared-document.js'
 import { Formats } from '../constants.js'
@@ -337,7 +338,11 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       const frameworks = byPackage.get(pkg.packageKey) ?? []
       const before = await limit(() => previousIndex(pkg))
       const entries = await Promise.all(
-        frameworks.map((framework) => limit(() => storeFramework(pkg, framework, before))),
+        frameworks.map((framework) =>
+          limit(() => storeFramework(pkg, framework, before)).then(
+            (entry) => entry && withDependencyKeys(entry, framework, (dep) => attribution.owners.get(dep)?.pin),
+          ),
+        ),
       )
       const stored = entries.filter((e): e is IndexEntry => e !== undefined)
       if (stored.length < frameworks.length) allIndexed = false
@@ -346,7 +351,11 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       if (stored.length === frameworks.length && listsAll(before, stored, (e) => replace(e.key))) {
         if (await survey.unlisted(pinRecordObjectKey(ctx.prefix, pkg.pin))) await ctx.pinRecords?.record(pkg)
         indexed.push(pkg.packageKey)
-        storedIndexes.set(pkg.packageKey, before!)
+        // The manifest holds this run's entries only: the stored index may hold other dependency contexts too.
+        storedIndexes.set(pkg.packageKey, {
+          ...before!,
+          targets: newIndex(pkg.packageKey, pkg.pin, stored, now()).targets,
+        })
         return
       }
       // An empty index says "this package yields no frameworks": only a complete build may claim that.
