@@ -20,6 +20,7 @@ import {
   CacheTimeoutError,
   DiskFullError,
   errorMessage,
+  MissingObjectError,
   PreconditionFailedError,
   StorageError,
   stopReason,
@@ -91,7 +92,7 @@ export async function restoreAppleArchive(entry: IndexEntry, staging: string, io
   const download = path.join(staging, downloadName)
 
   const object = await io.open()
-  if (!object) throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
+  if (!object) throw new MissingObjectError(entry.key)
   if (object.size && object.size !== entry.size) {
     object.body.destroy()
     throw new CorruptArchiveError(`size ${object.size} differs from the index's ${entry.size}`)

@@ -12,6 +12,7 @@ import {
   DiskFullError,
   errorMessage,
   isDiskFull,
+  MissingObjectError,
   StorageError,
   stopReason,
 } from '../errors.js'
@@ -28,9 +29,17 @@ import { parseSetManifest } from '../bucket/set-manifest.js'
 import { DiskSpace } from './disk-space.js'
 import { disown, own, stagingFolderName, sweepLeftovers } from '../archive/owned-folders.js'
 import { InFlight, indexReadsInFlight } from './in-flight.js'
+import { chooseEntries, type DependencyMiss, type IndexSource } from './choose.js'
 
 /** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
 export type RestoreResultKind = 'restored' | 'kept' | 'available' | 'missed'
+
+/**
+ * Why a target missed. Only `absent` (the store answered 404) and `damaged` (bytes that fail the size, SHA-256,
+ * VersionFile or entry-guard check) say the stored entry is bad, so that a producer replaces it; `unavailable`
+ * (the time limit, a transient or configuration fault, a format or tool this runner lacks) says nothing about it.
+ */
+export type MissKind = 'absent' | 'damaged' | 'unavailable'
 
 export interface RestoredTarget {
   targetName: string
@@ -40,6 +49,15 @@ export interface RestoredTarget {
   ms: number
   entry?: IndexEntry
   reason?: string
+  /** Set on every miss. */
+  miss?: MissKind
+  /** A miss because of a dependency: the change at the bottom of the cascade ("swift-log 1.6.1 → 1.6.2"). */
+  cause?: string
+}
+
+/** Whether a restore miss found the stored entry itself gone or damaged: the only misses a producer replaces. */
+export function entryIsBad(target: RestoredTarget): boolean {
+  return target.result === 'missed' && (target.miss === 'absent' || target.miss === 'damaged')
 }
 
 export interface RestoreOutcome {
@@ -245,10 +263,7 @@ async function fetchDirect(
   } catch (error) {
     if (ctx.signal?.aborted) throw new CacheTimeoutError()
     if (!(error instanceof PlainGetError)) throw error
-    throw (
-      direct.explain(entry.key, error.failure) ??
-      new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
-    )
+    throw direct.explain(entry.key, error.failure) ?? new MissingObjectError(entry.key)
   }
 }
 
@@ -257,7 +272,7 @@ async function fetchThroughMainThread(ctx: RestoreContext, entry: IndexEntry, sp
   const object = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
     ctx.storage.get(entry.key, signal),
   )
-  if (!object) throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
+  if (!object) throw new MissingObjectError(entry.key)
   if (object.size && object.size !== entry.size) {
     object.body.destroy()
     throw new IntegrityError(`size ${object.size} differs from the index's ${entry.size}`)
@@ -284,7 +299,25 @@ async function lookUp(
     bytes: 0,
     ms: 0,
     reason: head ? 'stored archive has another size than the index records' : 'archive listed in the index is missing',
+    miss: head ? 'damaged' : 'absent',
   }
+}
+
+/** A miss that says nothing about the stored entry (see MissKind). */
+function unavailable(
+  base: Omit<RestoredTarget, 'result' | 'bytes' | 'ms'>,
+  ms: number,
+  reason: string,
+): RestoredTarget {
+  return { ...base, result: 'missed', bytes: 0, ms, reason, miss: 'unavailable' }
+}
+
+/** What a failed download says about the stored entry: only a 404 or bytes that fail a check condemn it. */
+function missKindOf(error: unknown): MissKind {
+  if (error instanceof MissingObjectError) return 'absent'
+  if (error instanceof UnsafeArchiveError || error instanceof IntegrityError || error instanceof CorruptArchiveError)
+    return 'damaged'
+  return 'unavailable'
 }
 
 async function restoreTarget(
@@ -303,7 +336,7 @@ async function restoreTarget(
   if (present && present.scipioKey === entry.scipioKey) return { ...base, result: 'kept', bytes: 0, ms: 0 }
   if (entry.format === AarFormat) {
     const unreadable = await aarMissReason(ctx.log)
-    if (unreadable) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: unreadable }
+    if (unreadable) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: unreadable, miss: 'unavailable' }
   } else if (!canRead(entry.format)) {
     return {
       ...base,
@@ -311,23 +344,24 @@ async function restoreTarget(
       bytes: 0,
       ms: 0,
       reason: `stored as ${entry.format}, which this Node.js cannot decompress (use Node 24)`,
+      miss: 'unavailable',
     }
   }
-  if (breaker.error) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache unavailable' }
+  if (breaker.error) return unavailable(base, 0, 'cache unavailable')
   if (!ctx.lookupOnly) space.wanted += entry.size
-  if (ctx.signal?.aborted) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: stoppedMiss(ctx.signal) }
+  if (ctx.signal?.aborted) return unavailable(base, 0, stoppedMiss(ctx.signal))
   if (ctx.lookupOnly) {
     try {
       return await lookUp(ctx, entry, base)
     } catch (error) {
       if (!breaker.trip(error, ctx.log)) problems.push(`${entry.targetName}: ${errorMessage(error)}`)
-      return { ...base, result: 'missed', bytes: 0, ms: 0, reason: errorMessage(error) }
+      return unavailable(base, 0, errorMessage(error))
     }
   }
   // No download starts that cannot fit: the first that would not is where the restore stops.
   if (!space.reserve(entry.size)) {
     space.trip('check')
-    return { ...base, result: 'missed', bytes: 0, ms: 0, reason: stoppedMiss(ctx.signal) }
+    return unavailable(base, 0, stoppedMiss(ctx.signal))
   }
   const slot = path.join(tempRoot, randomBytes(6).toString('hex'))
   let placed = false
@@ -354,19 +388,19 @@ async function restoreTarget(
       ctx.log.debug(`${entry.targetName}: ${errorMessage(error)}`)
       space.trip('write')
     }
-    if (error instanceof CacheTimeoutError || ctx.signal?.aborted)
-      return { ...base, result: 'missed', bytes: 0, ms, reason: stoppedMiss(ctx.signal) }
-    if (breaker.trip(error, ctx.log)) return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache unavailable' }
+    if (error instanceof CacheTimeoutError || ctx.signal?.aborted) return unavailable(base, ms, stoppedMiss(ctx.signal))
+    if (breaker.trip(error, ctx.log)) return unavailable(base, ms, 'cache unavailable')
+    const miss = missKindOf(error)
     const kind =
       error instanceof UnsafeArchiveError
         ? 'unsafe archive'
-        : error instanceof IntegrityError || error instanceof CorruptArchiveError
+        : miss === 'damaged'
           ? 'integrity check failed'
           : 'download failed'
     const reason = `${kind}: ${errorMessage(error)}`
     ctx.log.warning(`Cache miss for ${entry.targetName} (${pkg.pin.identity}): ${reason}. It will be built.`)
     problems.push(`${entry.targetName}: ${reason}`)
-    return { ...base, result: 'missed', bytes: 0, ms, reason }
+    return { ...base, result: 'missed', bytes: 0, ms, reason, miss }
   } finally {
     // After a success nothing writes into the slot any more (the extraction settled before placing).
     if (placed) await fs.rm(slot, { recursive: true, force: true }).catch(() => undefined)
@@ -472,6 +506,19 @@ export function onePerFramework(jobs: RestoreJob[], log: Log): RestoreJob[] {
   return new FrameworkClaims(log).take(jobs)
 }
 
+function dependencyMiss(miss: DependencyMiss): RestoredTarget {
+  return {
+    targetName: miss.entry.targetName,
+    package: miss.pkg.pin.identity,
+    result: 'missed',
+    bytes: 0,
+    ms: 0,
+    reason: miss.reason,
+    miss: 'unavailable',
+    cause: miss.cause,
+  }
+}
+
 /** Largest first: the long downloads start early and the small ones fill the gaps. */
 const largestFirst = (a: { entry: IndexEntry }, b: { entry: IndexEntry }) => b.entry.size - a.entry.size
 
@@ -501,6 +548,7 @@ export async function restore(given: RestoreContext): Promise<RestoreOutcome> {
     const claims = new FrameworkClaims(ctx.log)
     const inFlight = new InFlight(ctx.concurrency)
     const started: { entry: IndexEntry; result: Promise<RestoredTarget> }[] = []
+    const decided = new Set<string>()
     const start = (jobs: RestoreJob[]) => {
       for (const { pkg, entry } of claims.take(jobs).sort(largestFirst)) {
         const result = inFlight.run(entry.size, () =>
@@ -510,25 +558,37 @@ export async function restore(given: RestoreContext): Promise<RestoreOutcome> {
         started.push({ entry, result })
       }
     }
+    // What the indexes in so far decide (choose.ts): the picked entries start, the targets whose dependencies
+    // changed are misses without a download. `complete`: no index is still to come.
+    const decide = (sources: IndexSource[], complete: boolean) => {
+      const choice = chooseEntries(sources, complete, ctx.plan.packages)
+      start(choice.picked.filter((p) => !decided.has(p.entry.targetName)))
+      for (const miss of choice.missed.filter((m) => !decided.has(m.entry.targetName)))
+        started.push({ entry: miss.entry, result: Promise.resolve(dependencyMiss(miss)) })
+      for (const { entry } of [...choice.picked, ...choice.missed]) decided.add(entry.targetName)
+    }
     // A build marked complete with a manifest needs no index: one request, then the archives.
     const marker = ctx.lookupOnly ? undefined : await readMarker(given)
     if (marker?.indexes) {
       const manifest = marker.indexes
-      const jobs = ctx.plan.packages.flatMap((pkg) => {
-        const index = manifest.get(pkg.packageKey)!
-        indexes.set(pkg.packageKey, index)
-        return index.targets.map((entry) => ({ pkg, entry }))
-      })
-      ctx.log.debug(`This build is marked complete: its manifest lists ${jobs.length} frameworks.`)
+      const sources = ctx.plan.packages.map((pkg) => ({ pkg, index: manifest.get(pkg.packageKey)! }))
+      for (const { pkg, index } of sources) indexes.set(pkg.packageKey, index)
+      ctx.log.debug(
+        `This build is marked complete: its manifest lists ${sources.reduce((n, s) => n + s.index.targets.length, 0)} frameworks.`,
+      )
       // The whole size is known before any download: a set that cannot fit is not started at all.
-      const toFetch = jobs.filter(({ entry }) => local.get(entry.targetName)?.scipioKey !== entry.scipioKey)
-      if (!space.enough(toFetch.reduce((sum, { entry }) => sum + entry.size, 0))) space.trip('check')
-      start(jobs)
+      const toFetch = sources
+        .flatMap(({ index }) => index.targets)
+        .filter((entry) => local.get(entry.targetName)?.scipioKey !== entry.scipioKey)
+      if (!space.enough(toFetch.reduce((sum, entry) => sum + entry.size, 0))) space.trip('check')
+      decide(sources, true)
     } else {
       // A package's archives start as soon as its index has arrived, and those of every package before it in
-      // Package.resolved (so the first to list a framework keeps it, whatever order the answers come in).
+      // Package.resolved (so the first to list a framework keeps it, whatever order the answers come in), unless
+      // they wait for a dependency listed by an index still to come.
       const limit = pLimit(indexReadsInFlight(ctx.concurrency))
-      const arrived: (RestoreJob[] | undefined)[] = ctx.plan.packages.map(() => undefined)
+      const arrived: (IndexSource | null | undefined)[] = ctx.plan.packages.map(() => undefined)
+      const prefix: IndexSource[] = []
       let next = 0
       await Promise.all(
         ctx.plan.packages.map((pkg, i) =>
@@ -537,8 +597,11 @@ export async function restore(given: RestoreContext): Promise<RestoreOutcome> {
             const index = await readIndex(given, pkg, breaker, problems)
             if (!index) packagesMissing.push(pkg.pin.identity)
             else indexes.set(pkg.packageKey, index)
-            arrived[i] = index ? index.targets.map((entry) => ({ pkg, entry })) : []
-            for (; next < arrived.length && arrived[next] !== undefined; next++) start(arrived[next]!)
+            arrived[i] = index ? { pkg, index } : null
+            const before = next
+            for (; next < arrived.length && arrived[next] !== undefined; next++)
+              if (arrived[next]) prefix.push(arrived[next]!)
+            if (next > before) decide(prefix, next === arrived.length)
           }),
         ),
       )
