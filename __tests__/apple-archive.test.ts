@@ -188,9 +188,12 @@ describe('index entries for .aar objects', () => {
     expect('aarTargets' in (indexDocument({ ...index, targets: [tar] }) as object)).toBe(false)
   })
 
-  it('parse back into one list', () => {
+  it('parse back into one list, an .aar entry with the dependency keys its VersionFile names (none here)', () => {
     const parsed = parseIndex(JSON.parse(JSON.stringify(indexDocument(index))), prefix, index.packageKey)
-    expect(parsed.targets.sort((a, b) => a.targetName.localeCompare(b.targetName))).toEqual([aar, tar])
+    expect(parsed.targets.sort((a, b) => a.targetName.localeCompare(b.targetName))).toEqual([
+      { ...aar, dependencyCacheKeyChecksums: [] },
+      tar,
+    ])
   })
 
   it('make the index unusable when the kept VersionFile does not hash to the key, or the key is not scipio-s3-storage’s', () => {
