@@ -11,7 +11,7 @@ import { protectSecrets, setUp } from '../setup/setup.js'
 import { cacheMisses } from '../restore/restore.js'
 import { buildStage, restoreStage, saveStage } from '../flow/stages.js'
 import { restoreSwiftpmCache, saveSwiftpmCache, swiftpmCacheResult } from '../scipio/swiftpm-cache.js'
-import { untrustedEvent, untrustedUploadWarning } from './trust.js'
+import { uploadRefusal } from './trust.js'
 
 /** The whole flow: inputs → keys → restore → build → save → report. */
 export async function run(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
@@ -22,9 +22,10 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
     const { config } = setup
     if (setup.scipioInstall) report.scipioInstall = setup.scipioInstall
     report.plan = setup.plan
-    const untrusted = untrustedEvent()
-    const produce = config.produce && !(untrusted && !config.allowUntrustedUpload)
-    if (config.produce && !produce) log.warning(untrustedUploadWarning(untrusted!))
+    const refusal = config.produce ? uploadRefusal(config) : undefined
+    const produce = config.produce && !refusal
+    if (refusal?.expected) log.info(refusal.message)
+    else if (refusal) log.warning(refusal.message)
 
     const restoreStarted = Date.now()
     if (config.consume || (config.produce && !produce)) report.restore = await restoreStage(setup, log)

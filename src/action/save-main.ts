@@ -7,7 +7,7 @@ import { actionLog, type Log } from '../log.js'
 import { strictFailure, uploadedTargets, writeSummary, type RunReport } from '../report/report.js'
 import { protectSecrets, setUp } from '../setup/setup.js'
 import { saveStage } from '../flow/stages.js'
-import { untrustedEvent, untrustedUploadWarning } from './trust.js'
+import { uploadRefusal } from './trust.js'
 
 function setSaveOutputs(uploaded: string[]): void {
   core.setOutput(Outputs.Uploaded, JSON.stringify(uploaded))
@@ -22,9 +22,10 @@ export async function runSave(read: InputReader = actionInputReader, log: Log = 
   protectSecrets(read)
   try {
     const setup = await setUp(withMode(read, 'producer'), log)
-    const untrusted = untrustedEvent()
-    if (untrusted && !setup.config.allowUntrustedUpload) {
-      log.warning(untrustedUploadWarning(untrusted))
+    const refusal = uploadRefusal(setup.config)
+    if (refusal) {
+      if (refusal.expected) log.info(refusal.message)
+      else log.warning(refusal.message)
       setSaveOutputs([])
       return
     }

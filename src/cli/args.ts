@@ -57,6 +57,14 @@ const publicUrlFlag: Record<string, Flag> = {
   },
 }
 
+const scopeFlag: Record<string, Flag> = {
+  [Inputs.Scope]: {
+    spec: { type: 'string' },
+    value: 'NAME',
+    help: "A scope of your own (a branch: letters, digits, '.', '_', '-'): read it before the shared cache; save writes only there.",
+  },
+}
+
 const projectFlags: Record<string, Flag> = {
   [Inputs.PackageDirectory]: {
     spec: { type: 'string' },
@@ -128,13 +136,21 @@ export const commandSpecs: Record<Command, CommandSpec> = {
   restore: {
     summary: 'Download the frameworks stored for the pins of Package.resolved into the output folder (no build).',
     usage: 'restore [flags]',
-    flags: { ...cacheFlags, ...publicUrlFlag, ...projectFlags, 'fail-on-missing': failOnMissing, ...generalFlags },
+    flags: {
+      ...cacheFlags,
+      ...scopeFlag,
+      ...publicUrlFlag,
+      ...projectFlags,
+      'fail-on-missing': failOnMissing,
+      ...generalFlags,
+    },
   },
   save: {
     summary: 'Upload every framework in the output folder that the cache does not hold yet.',
     usage: 'save --bucket NAME [flags]',
     flags: {
       ...cacheFlags,
+      ...scopeFlag,
       ...projectFlags,
       [Inputs.ShouldPublish]: {
         spec: { type: 'boolean' },

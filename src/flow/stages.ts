@@ -8,6 +8,7 @@ import { restore, type RestoreOutcome } from '../restore/restore.js'
 import { save, type SaveOutcome } from '../save/save.js'
 import { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
 import type { RunSetup } from '../setup/setup.js'
+import { sharedLayout } from '../bucket/layout.js'
 
 /** The three stages as the action and both sub-actions call them, each logged in its own group. */
 
@@ -26,6 +27,7 @@ export async function restoreStage(setup: RunSetup, log: Log, lookupOnly = false
         stallTimeoutMs: config.stallTimeoutMs,
         signal: AbortSignal.timeout(config.cacheTimeoutMs),
         lookupOnly,
+        ...(setup.scope ? { scope: setup.scope } : {}),
       }),
   )
   const count = (kind: string) => outcome.targets.filter((t) => t.result === kind).length
@@ -56,38 +58,43 @@ export async function saveStage(
 ): Promise<SaveOutcome> {
   const { config, storage, plan } = setup
   const signal = AbortSignal.timeout(config.cacheTimeoutMs)
-  return log.group('Upload frameworks to the cache', () =>
-    save({
-      storage,
-      plan,
-      prefix: config.prefix,
-      outputDirectory: config.outputDirectory,
-      packageDirectory: config.packageDirectory,
-      publicRead: config.shouldPublish,
-      concurrency: config.concurrency,
-      format: preferredFormat(),
-      buildSucceeded,
-      ...(restored ? { restored } : {}),
-      log,
-      signal,
-      ...(config.scipioS3StorageObjects
-        ? {
-            scipioS3Storage: new ScipioS3StorageObjects({
-              storage,
-              prefix: config.prefix,
-              outputDirectory: config.outputDirectory,
-              publish: config.shouldPublish,
-              log,
-              signal,
-            }),
-          }
-        : {}),
-      ...(buildMs ? { buildMs } : {}),
-      pinRecords: new PinRecords(setup, log, signal),
-    }).catch((error: unknown): SaveOutcome => {
-      const problem = `Uploading to the cache failed: ${errorMessage(error)}`
-      log.warning(problem)
-      return { targets: [], unmatched: [], indexesWritten: 0, markedComplete: false, problems: [problem] }
-    }),
+  // A scoped run writes into its scope only; the shared cache is read, never written.
+  const target = setup.scope ?? sharedLayout(config.prefix, plan)
+  return log.group(
+    setup.scope ? `Upload frameworks to scope '${setup.scope.scope}'` : 'Upload frameworks to the cache',
+    () =>
+      save({
+        storage,
+        plan: target.plan,
+        prefix: target.prefix,
+        ...(setup.scope ? { shared: sharedLayout(config.prefix, plan) } : {}),
+        outputDirectory: config.outputDirectory,
+        packageDirectory: config.packageDirectory,
+        publicRead: config.shouldPublish,
+        concurrency: config.concurrency,
+        format: preferredFormat(),
+        buildSucceeded,
+        ...(restored ? { restored } : {}),
+        log,
+        signal,
+        ...(config.scipioS3StorageObjects
+          ? {
+              scipioS3Storage: new ScipioS3StorageObjects({
+                storage,
+                prefix: config.prefix,
+                outputDirectory: config.outputDirectory,
+                publish: config.shouldPublish,
+                log,
+                signal,
+              }),
+            }
+          : {}),
+        ...(buildMs ? { buildMs } : {}),
+        pinRecords: new PinRecords(setup, log, signal, target.prefix),
+      }).catch((error: unknown): SaveOutcome => {
+        const problem = `Uploading to the cache failed: ${errorMessage(error)}`
+        log.warning(problem)
+        return { targets: [], unmatched: [], indexesWritten: 0, markedComplete: false, problems: [problem] }
+      }),
   )
 }
