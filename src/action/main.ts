@@ -22,6 +22,7 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
     const { config } = setup
     if (setup.scipioInstall) report.scipioInstall = setup.scipioInstall
     report.plan = setup.plan
+    if (config.scope !== undefined) report.scope = config.scope
     const refusal = config.produce ? uploadRefusal(config) : undefined
     const produce = config.produce && !refusal
     if (refusal?.expected) log.info(refusal.message)

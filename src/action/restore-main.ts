@@ -39,6 +39,7 @@ export async function runRestore(read: InputReader = actionInputReader, log: Log
       buildSkipped: true,
       plan: setup.plan,
       restoreMs: Date.now() - started,
+      ...(setup.config.scope !== undefined ? { scope: setup.config.scope } : {}),
     }
     const misses = cacheMisses(outcome)
     report.explanation = await explainStage(setup, outcome, log)
