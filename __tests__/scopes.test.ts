@@ -3,11 +3,17 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
+import { runCli } from './helpers/cli.js'
+import { root } from './helpers/s3-server.js'
 import { testCredentials } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
-import { doubleWorkspace, readDoubleLog, type DoubleGraph } from './helpers/workspace.js'
+import { doubleEnv, doubleWorkspace, readDoubleLog, type DoubleGraph } from './helpers/workspace.js'
 import { pullRequestNumber, readScope } from '../src/inputs/scope.js'
+import { ScopesFolder } from '../src/constants.js'
 
 /**
  * Pull-request scopes (issue 26), through dist/index.js as a runner runs it. main's producer fills the shared cache;
@@ -235,4 +241,183 @@ describe('readScope', () => {
     expect(() => readScope(reader('feature/login'), {})).toThrow(/Input 'scope'.*'feature-login'/)
     expect(() => readScope(reader('../x'), {})).toThrow(/Input 'scope'/)
   })
+})
+
+async function listKeys(prefix: string): Promise<string[]> {
+  const client = store.s3.client()
+  const keys: string[] = []
+  let token: string | undefined
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/`, ContinuationToken: token }),
+    )
+    keys.push(...(page.Contents ?? []).map((o) => o.Key!))
+    token = page.NextContinuationToken
+  } while (token)
+  return keys.sort()
+}
+
+const sharedKeys = async (prefix: string) => (await listKeys(prefix)).filter((k) => !k.includes(`/${ScopesFolder}/`))
+
+const awsEnv = {
+  AWS_ACCESS_KEY_ID: testCredentials.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey,
+}
+const storeFlags = (prefix: string) => [
+  '--bucket',
+  bucket,
+  '--endpoint',
+  store.proxy.endpoint,
+  '--force-path-style',
+  '--prefix',
+  prefix,
+]
+
+/** The scope lifecycle rule of docs/storage.md, with its prefix `scipio/` moved to `prefix/`. */
+async function documentedScopeRule(
+  prefix: string,
+): Promise<{ Filter: { Prefix: string }; Expiration: { Days: number } }> {
+  const doc = await fs.readFile(path.join(root, 'docs/storage.md'), 'utf8')
+  const block = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('scopes-expiry'))
+  expect(block, 'the scope lifecycle rule in docs/storage.md').toBeDefined()
+  const rule = (JSON.parse(block!) as { Rules: { Filter: { Prefix: string }; Expiration: { Days: number } }[] })
+    .Rules[0]!
+  return { ...rule, Filter: { Prefix: rule.Filter.Prefix.replace(/^scipio\//, `${prefix}/`) } }
+}
+
+describe('housekeeping', () => {
+  it('prune --scopes and the lifecycle rule remove scopes only; the shared cache stays as it was', async () => {
+    const prefix = 'housekeeping'
+    await mainProducer(prefix)
+    for (const number of [12, 13]) {
+      const run = await runAction(
+        inputs(await workspace(true), prefix, { mode: 'consumer,producer', scope: 'pull-request' }),
+        await pullRequestEnv(number),
+      )
+      expectOk(run, `pull request ${number}`)
+      expect(list(run, 'uploaded')).toEqual(['P1T0', 'P1T1'])
+    }
+    const shared = await sharedKeys(prefix)
+    const scopeKeys = (scope: string) => listKeys(`${prefix}/${ScopesFolder}/${scope}`)
+    expect((await scopeKeys('pr-12')).length).toBeGreaterThan(0)
+    const ws = await workspace()
+
+    // The shared cache's own prune never takes a scope's objects.
+    const sharedPrune = await runCli(['prune', ...storeFlags(prefix), '--older-than', '0', '--delete'], {
+      cwd: ws,
+      env: awsEnv,
+    })
+    expect(sharedPrune.code, sharedPrune.stderr).toBe(0)
+    expect((await scopeKeys('pr-12')).length).toBeGreaterThan(0)
+
+    // Pull request 12 is closed, 13 is open.
+    const dry = await runCli(['prune', '--scopes', ...storeFlags(prefix), '--keep-scope', '13'], {
+      cwd: ws,
+      env: awsEnv,
+    })
+    expect(dry.code, dry.stderr).toBe(0)
+    expect(dry.stdout).toMatch(/pr-12 .*prune: not kept/)
+    expect(dry.stdout).toMatch(/pr-13 .*keep/)
+    expect((await scopeKeys('pr-12')).length).toBeGreaterThan(0)
+    const pruned = await runCli(['prune', '--scopes', ...storeFlags(prefix), '--keep-scope', '13', '--delete'], {
+      cwd: ws,
+      env: awsEnv,
+    })
+    expect(pruned.code, pruned.stderr).toBe(0)
+    expect(await scopeKeys('pr-12')).toEqual([])
+    expect((await scopeKeys('pr-13')).length).toBeGreaterThan(0)
+    expect(await sharedKeys(prefix)).toEqual(shared)
+
+    // The documented lifecycle rule expires everything under its prefix: here, all of it at once.
+    const rule = await documentedScopeRule(prefix)
+    expect(rule.Filter.Prefix).toBe(`${prefix}/${ScopesFolder}/`)
+    const client = store.s3.client()
+    for (const key of await listKeys(rule.Filter.Prefix.replace(/\/$/, '')))
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))
+    expect(await sharedKeys(prefix)).toEqual(shared)
+
+    // main's consumer still restores everything; pull request 13 builds its bump again, quietly, into its scope.
+    const mainConsumer = await runAction(inputs(await workspace(), prefix))
+    expectOk(mainConsumer, "main's consumer")
+    expect(mainConsumer.outputs['cache-hit']).toBe('true')
+    const again = await runAction(
+      inputs(await workspace(true), prefix, { mode: 'consumer,producer', scope: 'pull-request' }),
+      await pullRequestEnv(13),
+    )
+    expectOk(again, 'pull request 13 after expiry')
+    expect(warnings(again)).toEqual([])
+    expect(list(again, 'uploaded')).toEqual(['P1T0', 'P1T1'])
+  }, 240_000)
+
+  it('prune --scopes --older-than removes scopes nothing was written to for that long', async () => {
+    const prefix = 'aged'
+    const run = await runAction(
+      inputs(await workspace(true), prefix, { mode: 'consumer,producer', scope: 'pull-request' }),
+      await pullRequestEnv(21),
+    )
+    expectOk(run, 'pull request 21')
+    const ws = await workspace()
+    const young = await runCli(['prune', '--scopes', ...storeFlags(prefix), '--older-than', '1', '--delete'], {
+      cwd: ws,
+      env: awsEnv,
+    })
+    expect(young.code, young.stderr).toBe(0)
+    expect((await listKeys(`${prefix}/${ScopesFolder}/pr-21`)).length).toBeGreaterThan(0)
+    const old = await runCli(['prune', '--scopes', ...storeFlags(prefix), '--older-than', '0', '--delete'], {
+      cwd: ws,
+      env: awsEnv,
+    })
+    expect(old.code, old.stderr).toBe(0)
+    expect(old.stdout).toMatch(/pr-21 .*prune: nothing written since/)
+    expect(await listKeys(`${prefix}/${ScopesFolder}`)).toEqual([])
+    const bare = await runCli(['prune', '--scopes', ...storeFlags(prefix)], { cwd: ws, env: awsEnv })
+    expect(bare.code).toBe(2)
+    expect(bare.stderr).toContain('--keep-scope')
+  }, 120_000)
+})
+
+describe('the command line', () => {
+  it('--scope NAME: save writes only into the scope, restore reads it first', async () => {
+    const prefix = 'cli-scope'
+    await mainProducer(prefix)
+    const producer = await workspace(true)
+    const build = await runCli(['restore', ...storeFlags(prefix), '--scope', 'feature-login'], {
+      cwd: producer,
+      env: awsEnv,
+    })
+    expect(build.code, build.stderr).toBe(0)
+    expect(build.stdout).toContain('Restored 6 frameworks')
+    await promisify(execFile)('scipio', ['prepare', producer, '--framework-cache-policy', 'project'], {
+      env: doubleEnv(),
+    })
+    store.proxy.writePolicy = {
+      accessKeyId: prWriter.accessKeyId,
+      bucket,
+      writable: [`${prefix}/${ScopesFolder}/feature-login/`],
+    }
+    const shared = await sharedKeys(prefix)
+    const save = await runCli(['save', ...storeFlags(prefix), '--scope', 'feature-login', '--build-succeeded'], {
+      cwd: producer,
+      env: { AWS_ACCESS_KEY_ID: prWriter.accessKeyId, AWS_SECRET_ACCESS_KEY: prWriter.secretAccessKey },
+    })
+    expect(save.code, save.stderr).toBe(0)
+    expect(save.stdout).toContain('Uploaded 2 frameworks')
+    expect(await sharedKeys(prefix)).toEqual(shared)
+
+    const laptop = await workspace(true)
+    const restored = await runCli(['restore', ...storeFlags(prefix), '--scope', 'feature-login'], {
+      cwd: laptop,
+      env: awsEnv,
+    })
+    expect(restored.code, restored.stderr).toBe(0)
+    expect(restored.stdout).toContain('Restored 8 frameworks')
+    const unscoped = await runCli(['restore', ...storeFlags(prefix)], { cwd: await workspace(true), env: awsEnv })
+    expect(unscoped.stdout).toContain('Restored 6 frameworks')
+    const bad = await runCli(['restore', ...storeFlags(prefix), '--scope', 'feature/login'], {
+      cwd: laptop,
+      env: awsEnv,
+    })
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/--scope: 'feature\/login' is not a scope name.*'feature-login'/)
+  }, 180_000)
 })

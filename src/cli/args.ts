@@ -186,7 +186,9 @@ export const commandSpecs: Record<Command, CommandSpec> = {
   },
   prune: {
     summary: 'List (and with --delete, delete) objects under the prefix that no kept Package.resolved uses.',
-    usage: 'prune --bucket NAME [--keep-resolved FILE ...] [--older-than DAYS] [--delete] [flags]',
+    usage:
+      'prune --bucket NAME [--keep-resolved FILE ...] [--older-than DAYS] [--delete] [flags]\n' +
+      '       scipio-s3-cache prune --scopes --bucket NAME [--keep-scope NAME ...] [--older-than DAYS] [--delete] [flags]',
     flags: {
       ...cacheFlags,
       ...projectFlags,
@@ -203,6 +205,15 @@ export const commandSpecs: Record<Command, CommandSpec> = {
       delete: {
         spec: { type: 'boolean' },
         help: 'Delete the candidates. Without it, prune only lists them (dry run).',
+      },
+      scopes: {
+        spec: { type: 'boolean' },
+        help: 'Prune whole scopes (pull requests, branches) instead, never the shared cache: those not kept by --keep-scope, and with --older-than those nothing was written to for DAYS.',
+      },
+      'keep-scope': {
+        spec: { type: 'string', multiple: true },
+        value: 'NAME',
+        help: 'With --scopes: keep this scope (repeatable or comma-separated; a number N means pull request N, pr-N); every other scope is pruned.',
       },
       json,
       ...generalFlags,
