@@ -2,7 +2,6 @@ import * as fs from 'node:fs'
 import { Inputs, PullRequestScope } from '../constants.js'
 import { InputError } from '../errors.js'
 import { isRecord } from '../json.js'
-import type { InputReader } from './inputs.js'
 
 /**
  * The `scope` input: empty for the shared cache; `pull-request` for this pull request's own scope, `pr-<number>`;
@@ -43,7 +42,7 @@ function notAPullRequest(env: NodeJS.ProcessEnv): InputError {
 }
 
 /** The scope's name, or undefined for the shared cache. */
-export function readScope(read: InputReader, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function readScope(read: (name: string) => string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const raw = read(Inputs.Scope)
   if (raw === '') return undefined
   if (raw.toLowerCase() === PullRequestScope) {
