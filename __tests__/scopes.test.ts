@@ -13,7 +13,9 @@ import { testCredentials } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
 import { doubleEnv, doubleWorkspace, readDoubleLog, type DoubleGraph } from './helpers/workspace.js'
 import { pullRequestNumber, readScope } from '../src/inputs/scope.js'
-import { ScopesFolder } from '../src/constants.js'
+import { Formats, ScopesFolder } from '../src/constants.js'
+import { parseIndex } from '../src/bucket/cache-index.js'
+import { contentObjectKey, scopePrefix } from '../src/bucket/layout.js'
 
 /**
  * Pull-request scopes (issue 26), through dist/index.js as a runner runs it. main's producer fills the shared cache;
@@ -420,4 +422,36 @@ describe('the command line', () => {
     expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/--scope: 'feature\/login' is not a scope name.*'feature-login'/)
   }, 180_000)
+})
+
+describe('layouts', () => {
+  const packageKey = 'a'.repeat(64)
+  const entry = (prefix: string) => {
+    const scipioKey = 'b'.repeat(64)
+    const sha256 = 'c'.repeat(64)
+    return {
+      targetName: 'Logging',
+      scipioKey,
+      format: 'tar.zst',
+      size: 10,
+      sha256,
+      key: contentObjectKey(prefix, 'Logging', scipioKey, sha256, 'tar.zst'),
+    }
+  }
+  const index = (prefix: string) => ({
+    schema: Formats.index,
+    packageKey,
+    package: { identity: 'x' },
+    targets: [entry(prefix)],
+  })
+  const scope = scopePrefix('cache', 'pr-12')
+
+  it("a shared index can never point into a scope; a scope's may point at the shared cache", () => {
+    expect(scope).toBe(`cache/${ScopesFolder}/pr-12`)
+    expect(() => parseIndex(index(scope), 'cache', packageKey)).toThrow(/not where this layout puts it/)
+    expect(parseIndex(index(scope), [scope, 'cache'], packageKey).targets[0]!.key).toContain(`/${ScopesFolder}/pr-12/`)
+    expect(parseIndex(index('cache'), [scope, 'cache'], packageKey).targets).toHaveLength(1)
+    // Another scope's archive is not this scope's to follow either.
+    expect(() => parseIndex(index(scopePrefix('cache', 'pr-13')), [scope, 'cache'], packageKey)).toThrow()
+  })
 })
