@@ -140,6 +140,9 @@ describe('a pull request that bumps a pin', () => {
     expect(await builtLog(log)).toEqual(['P1T0', 'P1T1'])
     expect(list(first, 'restored')).toEqual(['P0T0', 'P0T1', 'P2T0', 'P2T1', 'P3T0', 'P3T1'])
     expect(list(first, 'uploaded')).toEqual(['P1T0', 'P1T1'])
+    const reasons = JSON.parse(first.outputs['miss-reasons'] ?? '{}') as Record<string, string>
+    expect(Object.keys(reasons)).toEqual(['pkg1'])
+    expect(reasons.pkg1).toContain('(looked in scope pr-12, then the shared cache)')
     const writes = requestsSince(from).filter((r) => r.method === 'PUT' || r.method === 'POST' || r.method === 'DELETE')
     expect(writes.length).toBeGreaterThan(0)
     // Every write went into the scope, and the policy refused none.
