@@ -1,5 +1,5 @@
-import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
-import { randomBytes } from 'node:crypto'
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
+import { createHash, randomBytes } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import pLimit from 'p-limit'
@@ -66,6 +66,21 @@ interface StatusJson {
     targets: { targetName: string; state: string; key: string }[]
   }[]
   local: { targetName: string; state: string; packages: string[] }[]
+}
+
+/** The example workspace with these packages moved to another version (and a made-up revision). */
+async function bumpedWorkspace(versions: Record<string, string>): Promise<string> {
+  const ws = await exampleWorkspace()
+  const resolvedPath = path.join(ws, 'Package.resolved')
+  const resolved = JSON.parse(await fs.readFile(resolvedPath, 'utf8')) as {
+    pins: { identity: string; state: { revision: string; version?: string } }[]
+  }
+  for (const pin of resolved.pins) {
+    const version = versions[pin.identity]
+    if (version) pin.state = { revision: createHash('sha1').update(version).digest('hex'), version }
+  }
+  await fs.writeFile(resolvedPath, JSON.stringify(resolved, null, 2))
+  return ws
 }
 
 async function buildWithDouble(ws: string): Promise<void> {
@@ -469,6 +484,55 @@ describe('prune', () => {
     // What the project uses is untouched: a consumer still restores everything.
     const status = await runCli(['status', ...storeFlags(), '--fail-on-missing'], { cwd: ws, env: awsEnv })
     expectCode(status, 0)
+  })
+
+  it('--delete keeps the archives a producer running meanwhile lists in its marker', async () => {
+    const own = `${prefix}-race`
+    const ws = await exampleWorkspace()
+    // A producer stored a set with swift-log bumped; the project's Package.resolved no longer uses that pin.
+    const bumped = await bumpedWorkspace({ 'swift-log': '9.9.9' })
+    await buildWithDouble(bumped)
+    expectCode(
+      await runCli(['save', ...storeFlags(own), '--build-succeeded', '--quiet'], { cwd: bumped, env: awsEnv }),
+      0,
+    )
+    const [logging] = await listKeys(`${own}/Logging/`)
+    // Another producer, with Kingfisher bumped too, builds while prune runs.
+    const later = await bumpedWorkspace({ 'swift-log': '9.9.9', kingfisher: '99.0.0' })
+    await buildWithDouble(later)
+    const markers = await listKeys(`${own}/.scipio-s3-cache/complete/`)
+
+    // Prune plans (the bumped set's Logging archive, index and marker are candidates), and its first deletion is
+    // held while the second producer saves: it adopts swift-log's index and marks its set complete.
+    const held = store.proxy.hold((req) => req.method === 'POST' && /[?&]delete/.test(req.url ?? ''))
+    const pruning = runCli(
+      ['prune', ...storeFlags(own), '--endpoint', store.proxy.endpoint, '--older-than', '0', '--delete', '--json'],
+      { cwd: ws, env: awsEnv },
+    )
+    await held.arrived
+    expectCode(
+      await runCli(['save', ...storeFlags(own), '--build-succeeded', '--quiet'], { cwd: later, env: awsEnv }),
+      0,
+    )
+    held.release()
+    const run = await pruning
+    expectCode(run, 0)
+
+    const [marker, ...others] = (await listKeys(`${own}/.scipio-s3-cache/complete/`)).filter(
+      (k) => !markers.includes(k),
+    )
+    expect(others).toEqual([])
+    const manifest = JSON.parse(
+      await (
+        await store.s3.client().send(new GetObjectCommand({ Bucket: bucket, Key: marker }))
+      ).Body!.transformToString(),
+    ) as { packages: { targets: { key: string }[] }[] }
+    const listed = manifest.packages.flatMap((p) => p.targets.map((t) => t.key))
+    expect(listed).toContain(logging)
+    const stored = await listKeys(`${own}/`)
+    expect(listed.filter((key) => !stored.includes(key))).toEqual([])
+    const result = JSON.parse(run.stdout) as { spared: { key: string; reason: string }[] }
+    expect(result.spared).toEqual([{ key: logging, reason: `listed by ${marker}, written since the plan` }])
   })
 
   it('pages through more than 1000 objects and deletes them in batches', async () => {

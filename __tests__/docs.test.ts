@@ -3,7 +3,9 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
+import { defaultOlderThanDays } from '../src/cli/prune.js'
 import { Inputs, Outputs } from '../src/constants.js'
+import { deleteBatchSize } from '../src/storage/s3-admin.js'
 // @ts-expect-error: the generator is plain JavaScript
 import { updateTables } from '../scripts/readme-tables.mjs'
 import {
@@ -18,6 +20,9 @@ import {
   type Step,
 } from './helpers/docs.js'
 import { root } from './helpers/s3-server.js'
+import { defaultRetryPolicy } from '../src/retry.js'
+import { sdkMaxAttempts } from '../src/storage/s3.js'
+import { indexReadsPerSlot, maxInFlight, maxIndexReads, unitsPerSlot } from '../src/restore/in-flight.js'
 
 /** Each action file, the page and the headings whose tables document it. Sub-actions add a line here. */
 const documented = [
@@ -236,5 +241,73 @@ describe('links in the README and docs/', () => {
       '# Installing Scipio: `scipio-version`\n## `should-publish` and buckets\n## Notes\n## Notes\n```sh\n# not a heading\n```',
     )
     expect([...anchors]).toEqual(['installing-scipio-scipio-version', 'should-publish-and-buckets', 'notes', 'notes-1'])
+  })
+})
+
+describe('docs/storage.md on prune', () => {
+  it('states the batch size and the grace age the code uses', () => {
+    const text = fs.readFileSync(path.join(root, 'docs/storage.md'), 'utf8').replace(/\s+/g, ' ')
+    expect(text).toContain(`Immediately before each batch of up to ${deleteBatchSize} deletions`)
+    expect(text).toContain(`\`--older-than DAYS\` ago (default ${defaultOlderThanDays})`)
+  })
+})
+
+/** A page's text with its line breaks folded, so a sentence can be matched whatever its wrapping. */
+const page = (file: string) => fs.readFileSync(path.join(root, file), 'utf8').replace(/\s*\n\s*/g, ' ')
+
+// Each number below is the code's constant; the behaviour behind it has its own test (named beside it).
+describe('sentences that state what the code does', () => {
+  it('retries (docs/troubleshooting.md; faults.test.ts counts the requests)', () => {
+    const text = page('docs/troubleshooting.md')
+    expect(text).toContain(`are tried ${defaultRetryPolicy.attempts} times in all`)
+    expect(text).toContain(
+      `(${defaultRetryPolicy.baseDelayMs / 1000} s doubling, at most ${defaultRetryPolicy.maxDelayMs / 1000} s)`,
+    )
+    expect(text).toContain(`is itself tried up to ${sdkMaxAttempts} times`)
+    expect(text).toContain(`without the SDK: ${defaultRetryPolicy.attempts} attempts only`)
+  })
+
+  it('the concurrency bounds (action.yml, restore/action.yml, docs/how-it-works.md; in-flight.test.ts)', () => {
+    const small = `up to ${unitsPerSlot} × concurrency small ones (at most ${maxInFlight}) are in flight`
+    const indexes = `package indexes are read ${indexReadsPerSlot} × concurrency at a time (at most ${maxIndexReads})`
+    for (const file of ['action.yml', 'restore/action.yml']) {
+      const description = readActionFile(file).inputs.find((i) => i.name === Inputs.Concurrency)!.description
+      expect(description, file).toContain(small)
+      expect(description, file).toContain(indexes)
+      expect(description, file).toContain('min(concurrency, cores) threads extract')
+    }
+    const text = page('docs/how-it-works.md')
+    expect(text).toContain(`up to ${unitsPerSlot} × \`concurrency\` requests are in flight, at most ${maxInFlight}`)
+    expect(text).toContain(
+      `indexes are read ${indexReadsPerSlot} × \`concurrency\` at a time, at most ${maxIndexReads}`,
+    )
+  })
+
+  it('the worker threads (docs/how-it-works.md; in-flight.test.ts checks extractionThreads)', () => {
+    const text = page('docs/how-it-works.md')
+    expect(text).toContain('min(`concurrency`, cores) worker threads download, hash, decompress and unpack them')
+    expect(text).toContain('Through `public-url` the main thread downloads each archive')
+  })
+
+  it('the ACL sent per object kind (docs/storage.md; e2e.test.ts and scipio-s3-storage.test.ts check the headers)', () => {
+    const rows = readmeTable(
+      fs.readFileSync(path.join(root, 'docs/storage.md'), 'utf8'),
+      '## `should-publish` and buckets with ACLs disabled',
+    )
+    expect(rows.map((r) => [r[0]!.split(' (')[0], code(r[1]!), code(r[2]!)])).toEqual([
+      ['every other object', 'public-read', 'none'],
+      ['`.aar` objects', 'public-read', 'authenticated-read'],
+    ])
+  })
+
+  it('what a 403 does for each kind of reader (docs/storage.md; faults.test.ts runs both)', () => {
+    const text = page('docs/storage.md')
+    expect(text).toContain('A 404 is "not cached"')
+    expect(text).toContain(
+      'A 403 through `public-url` is a cache problem: one warning ("access denied (403)") per index or archive it hides',
+    )
+    expect(text).toContain(
+      'A 403 with a bucket and credentials is a configuration error: one warning naming the missing permission, no further requests',
+    )
   })
 })

@@ -1,4 +1,6 @@
 import * as fs from 'node:fs/promises'
+import * as fsSync from 'node:fs'
+import { createRequire, syncBuiltinESMExports } from 'node:module'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
@@ -7,6 +9,7 @@ import * as tar from 'tar'
 import { describe, expect, it } from 'vitest'
 import { extractArchive, packArchive, preferredFormat } from '../src/archive/archive.js'
 import { CorruptArchiveError, EntryGuard, UnsafeArchiveError } from '../src/archive/guard.js'
+import { TarExtractor } from '../src/archive/extract.js'
 import { partBytes } from '../src/archive/pack.js'
 import { snapshotTree } from './helpers/tree.js'
 import { tarArchive, tarEntry } from './helpers/tar.js'
@@ -36,6 +39,59 @@ async function toBuffer(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = []
   for await (const c of stream) chunks.push(c as Buffer)
   return Buffer.concat(chunks)
+}
+
+/**
+ * Holds every asynchronous `fs.write` (the extractor's large writes) until `release()`, and records when a
+ * descriptor is closed: node:fs's functions are replaced for the whole process, as the extractor sees them.
+ */
+function holdWrites() {
+  const cjs = createRequire(import.meta.url)('node:fs') as typeof fsSync
+  const { write, close, closeSync } = cjs
+  const events: string[] = []
+  const held: (() => void)[] = []
+  let issued!: (fd: number) => void
+  const first = new Promise<number>((resolve) => (issued = resolve))
+  let wrote!: () => void
+  const settled = new Promise<void>((resolve) => (wrote = resolve))
+  let released = false
+  const patched = cjs as unknown as Record<string, unknown>
+  patched.write = (fd: number, ...rest: unknown[]) => {
+    const callback = rest.pop() as (error: Error | null, written: number) => void
+    const go = () =>
+      (write as (...args: unknown[]) => void)(fd, ...rest, (error: Error | null, written: number) => {
+        events.push(`wrote ${fd}`)
+        wrote()
+        callback(error, written)
+      })
+    issued(fd)
+    if (released) go()
+    else held.push(go)
+  }
+  patched.close = (fd: number, callback: (error: Error | null) => void) => {
+    events.push(`close ${fd}`)
+    close(fd, callback)
+  }
+  patched.closeSync = (fd: number) => {
+    events.push(`close ${fd}`)
+    closeSync(fd)
+  }
+  syncBuiltinESMExports()
+  return {
+    /** The descriptor of the first write, once it is issued (and held). */
+    first,
+    /** Resolves once a held write has been done. */
+    settled,
+    events,
+    release() {
+      released = true
+      for (const go of held.splice(0)) go()
+    },
+    restore() {
+      Object.assign(patched, { write, close, closeSync })
+      syncBuiltinESMExports()
+    },
+  }
 }
 
 /** A piece of a file (type M) as src/pack.ts writes it: a pax record with its place, then the header. */
@@ -211,5 +267,39 @@ describe('the tar extractor', () => {
     await expect(
       extractArchive(Readable.from([gzipSync(damaged)]), await tempDir('damaged-'), 'tar.gz', roots),
     ).rejects.toThrow(/checksum/)
+  })
+
+  it('closes a file only once its pending write has settled: a destroyed extractor never writes into a reused descriptor', async () => {
+    // The restore destroys an extractor whose archive failed its checks while a large write may be in the thread
+    // pool. Closing the descriptor then would free its number for the next file opened in this process (extraction
+    // threads share descriptors), and the pending write would land there.
+    const archive = tarArchive([
+      { path: 'Long.xcframework/', type: 'dir' },
+      { path: 'Long.xcframework/bin', type: 'file', content: Buffer.alloc(256 * 1024, 0x61) },
+    ])
+    const others = await tempDir('reused-')
+    const writes = holdWrites()
+    const opened: number[] = []
+    try {
+      const extractor = new TarExtractor(
+        await tempDir('destroyed-'),
+        new EntryGuard(roots, { maxBytes: 1e9, maxEntries: 1e6 }),
+      )
+      extractor.on('error', () => undefined)
+      const closed = new Promise((resolve) => extractor.once('close', resolve))
+      extractor.write(archive)
+      const fd = await writes.first
+      extractor.destroy(new Error('the archive failed its SHA-256 check'))
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      // Other files opened now take the lowest free numbers: the extractor's too, if it was closed.
+      for (let i = 0; i < 20; i++) opened.push(fsSync.openSync(path.join(others, `file-${i}`), 'w'))
+      writes.release()
+      await Promise.all([closed, writes.settled])
+      expect(writes.events).toEqual([`wrote ${fd}`, `close ${fd}`])
+      for (let i = 0; i < 20; i++) expect(fsSync.readFileSync(path.join(others, `file-${i}`))).toHaveLength(0)
+    } finally {
+      writes.restore()
+      for (const fd of opened) fsSync.closeSync(fd)
+    }
   })
 })

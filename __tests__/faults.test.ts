@@ -6,6 +6,10 @@ import { exampleTargets, exampleWorkspace, readDoubleLog } from './helpers/works
 import { faults, isAnyPut, isArchiveGet, isArchivePut, isIndexGet, isMarkerGet, limited } from './helpers/proxy.js'
 import { snapshotTree } from './helpers/tree.js'
 import { useStore } from './helpers/store.js'
+import { startCdn } from './helpers/cdn.js'
+import { defaultRetryPolicy } from '../src/retry.js'
+import { sdkMaxAttempts } from '../src/storage/s3.js'
+import { indexReadsInFlight } from '../src/restore/in-flight.js'
 
 const bucket = 'fault-cache'
 const prefix = 'faults'
@@ -157,6 +161,90 @@ describe('persistent faults are misses: warned, built, never a wrong binary', ()
     expect(built).toEqual(['Delegate'])
     expect(run.code).toBe(1)
     expect(run.stdout).toMatch(/::error::strict: the cache had 1 errors: Delegate: integrity check failed: /)
+  })
+})
+
+describe('retries, as docs/troubleshooting.md counts them', () => {
+  it(`an archive download is tried ${defaultRetryPolicy.attempts} times in all; each SDK request inside an attempt up to ${sdkMaxAttempts} times`, async () => {
+    const archive = limited(
+      (req) => isArchiveGet(req) && req.url!.includes('/Delegate/'),
+      Infinity,
+      faults.status(500, 'InternalError'),
+    )
+    const marker = limited(isMarkerGet, Infinity, faults.status(500, 'InternalError'))
+    store.proxy.fault = (req, res, forward) => marker(req, res, forward) || archive(req, res, forward)
+    const { run } = await consume()
+    expect(run.code, run.stdout).toBe(0)
+    // The marker is read once (no retry of the action's own): the SDK's attempts only.
+    expect(marker.hits()).toBe(sdkMaxAttempts)
+    // An archive is downloaded by an extraction thread with Node's own client: the action's attempts only.
+    expect(archive.hits()).toBe(defaultRetryPolicy.attempts)
+  })
+
+  it(`an index read: ${defaultRetryPolicy.attempts} attempts of the action's, each of them up to ${sdkMaxAttempts} of the SDK's`, async () => {
+    const marker = limited(isMarkerGet, Infinity, faults.status(500, 'InternalError'))
+    const index = limited(isIndexGet, Infinity, faults.status(500, 'InternalError'))
+    store.proxy.fault = (req, res, forward) => marker(req, res, forward) || index(req, res, forward)
+    const from = store.proxy.requests.length
+    const { run, built } = await consume()
+    expect(run.code, run.stdout).toBe(0)
+    expect(built).toEqual(allTargets)
+    // The SDK numbers its attempts of each request (amz-sdk-request: attempt=N; max=M).
+    const reads = store.proxy.requests.slice(from).filter((r) => isIndexGet(r as never))
+    const attempt = (r: (typeof reads)[number]) => /attempt=(\d+); max=(\d+)/.exec(String(r.headers['amz-sdk-request']))
+    const firsts = new Map<string, number>()
+    for (const r of reads) if (attempt(r)?.[1] === '1') firsts.set(r.url, (firsts.get(r.url) ?? 0) + 1)
+    expect([...firsts.values()]).toEqual(Array(5).fill(defaultRetryPolicy.attempts))
+    expect(new Set(reads.map((r) => attempt(r)?.[2]))).toEqual(new Set([String(sdkMaxAttempts)]))
+    expect(Math.max(...reads.map((r) => Number(attempt(r)?.[1])))).toBe(sdkMaxAttempts)
+    expect(reads.length).toBeLessThanOrEqual(5 * defaultRetryPolicy.attempts * sdkMaxAttempts)
+  })
+})
+
+describe('concurrency bounds the index reads too (action.yml)', () => {
+  it(`concurrency: 1 reads at most ${indexReadsInFlight(1)} package indexes at once`, async () => {
+    let active = 0
+    let peak = 0
+    const marker = limited(isMarkerGet, Infinity, faults.status(500, 'InternalError'))
+    store.proxy.fault = (req, res, forward) => {
+      if (marker(req, res, forward)) return true
+      if (!isIndexGet(req)) return false
+      active += 1
+      peak = Math.max(peak, active)
+      res.once('close', () => (active -= 1))
+      setTimeout(() => forward(), 150) // long enough for every read the restore allows to arrive meanwhile
+      return true
+    }
+    const { run, built } = await consume({ concurrency: '1' })
+    expect(run.code, run.stdout).toBe(0)
+    expect(built).toEqual([])
+    expect(peak).toBe(indexReadsInFlight(1))
+  })
+})
+
+describe('a 403, for each kind of reader (docs/storage.md)', () => {
+  it('through public-url: a problem of the package it hides, warned once per package; strict fails the step', async () => {
+    const cdn = await startCdn(store.s3.endpoint, bucket, '/cache', 403)
+    try {
+      const anonymous = {
+        bucket: '',
+        region: '',
+        'access-key-id': '',
+        'secret-access-key': '',
+        'public-url': cdn.baseUrl,
+      }
+      const { run, built } = await consume({ ...anonymous, prefix: 'nothing-stored-here' })
+      expect(run.code, run.stdout).toBe(0)
+      expect(built).toEqual(allTargets)
+      const denied = warnings(run).filter((w) => /access denied \(403\)/.test(w))
+      expect(denied).toHaveLength(5)
+      for (const w of denied) expect(w).toMatch(/^::warning::Cannot use the cache index of /)
+      const strict = await consume({ ...anonymous, prefix: 'nothing-stored-here', strict: 'true' })
+      expect(strict.run.code).toBe(1)
+      expect(strict.run.stdout).toMatch(/::error::strict: .*access denied \(403\)/)
+    } finally {
+      await cdn.close()
+    }
   })
 })
 

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { InputError } from '../src/errors.js'
 import { readConfig, splitArgs } from '../src/inputs/inputs.js'
 import { runAction, s3TestInputs } from './helpers/action.js'
@@ -62,6 +62,43 @@ describe('inputs', () => {
       region: 'us-east-1',
       endpoint: 'http://127.0.0.1:9000',
     })
+  })
+
+  describe('public-url beside bucket: a consumer-only run without credentials reads through public-url', () => {
+    afterEach(() => vi.unstubAllEnvs())
+    const both = { bucket: 'b-1', 'public-url': 'https://cdn.example.com/cache' }
+
+    it('with no key inputs and no AWS_* variables: public-url, and no region is needed', () => {
+      for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_PROFILE']) vi.stubEnv(name, '')
+      expect(readConfig(reader(both), '/ws').storage).toEqual({
+        kind: 'public-url',
+        baseUrl: 'https://cdn.example.com/cache',
+      })
+      expect(() => readConfig(reader({ ...both, region: 'tokyo' }), '/ws')).toThrow(/Input 'region'/)
+    })
+
+    it('with key inputs, AWS_* credentials, or mode producer: the bucket, which needs its region', () => {
+      const withKeys = { ...both, 'access-key-id': 'AKIAEXAMPLE', 'secret-access-key': 'secret-example' }
+      expect(readConfig(reader({ ...withKeys, region: 'eu-west-1' }), '/ws').storage.kind).toBe('s3')
+      expect(() => readConfig(reader(withKeys), '/ws')).toThrow(/Input 'region': is required with bucket/)
+      const producer = { ...withKeys, mode: 'producer', region: 'eu-west-1' }
+      expect(readConfig(reader(producer), '/ws').storage.kind).toBe('s3')
+      vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAFROMENV')
+      expect(readConfig(reader({ ...both, region: 'eu-west-1' }), '/ws').storage.kind).toBe('s3')
+    })
+  })
+
+  it('fail-on-cache-miss is refused in a producer-only run, naming the input and the fix', () => {
+    const read = reader({ ...valid, mode: 'producer', 'fail-on-cache-miss': 'true' })
+    expect(() => readConfig(read, '/ws')).toThrow(InputError)
+    expect(() => readConfig(read, '/ws')).toThrow(
+      /Input 'fail-on-cache-miss': applies only when mode includes consumer .* remove it, or use 'mode: consumer,producer'/,
+    )
+    const both = readConfig(reader({ ...valid, mode: 'consumer,producer', 'fail-on-cache-miss': 'true' }), '/ws')
+    expect(both.failOnCacheMiss).toBe(true)
+    expect(
+      readConfig(reader({ ...valid, mode: 'producer', 'fail-on-cache-miss': 'false' }), '/ws').failOnCacheMiss,
+    ).toBe(false)
   })
 
   it('splits extra-args like a shell, quotes included', () => {

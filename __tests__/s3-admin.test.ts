@@ -32,6 +32,15 @@ describe('S3Admin against s3rver', () => {
     expect(listed.every((o) => o.size > 0 && o.lastModified.getTime() > Date.now() - 600_000)).toBe(true)
   })
 
+  it('lists a key range, both ends included, with each object’s ETag, across pages', async () => {
+    const range = await admin(2).list('pfx/', { from: 'pfx/T2/obj.bin', through: 'pfx/T5/obj.bin' })
+    expect(range.map((o) => o.key)).toEqual(['pfx/T2/obj.bin', 'pfx/T3/obj.bin', 'pfx/T4/obj.bin', 'pfx/T5/obj.bin'])
+    expect(range.every((o) => /^"[0-9a-f]{32}"$/.test(o.etag ?? ''))).toBe(true)
+    expect((await admin().list('pfx/', { from: 'pfx/T6/obj.bin', through: 'pfx/T9' })).map((o) => o.key)).toEqual([
+      'pfx/T6/obj.bin',
+    ])
+  })
+
   it('deletes in batches and leaves the rest', async () => {
     const failures = await admin().delete(['pfx/T0/obj.bin', 'pfx/T1/obj.bin'])
     expect(failures).toEqual([])

@@ -73,6 +73,25 @@ export function checkPins(texts: Record<string, string>): { pins: Pin[]; problem
   return { pins, problems }
 }
 
+/**
+ * Each `uses: owner/name@vN` of the examples (file → text) whose action `pins` also pin, where N is below the pin's
+ * major: an example older than what the repository's own workflows run (and Dependabot keeps current).
+ */
+export function staleExamples(texts: Record<string, string>, pins: Pin[]): string[] {
+  const pinned = new Map(pins.map((p) => [p.action, Number(/^v(\d+)/.exec(p.version)![1])]))
+  const stale: string[] = []
+  for (const [file, text] of Object.entries(texts)) {
+    for (const [i, line] of text.split('\n').entries()) {
+      const m = /^\s*(?:-\s+)?uses:\s*['"]?([\w.-]+\/[\w.-]+)(?:\/[\w./-]+)?@v(\d+)\b/.exec(line)
+      if (!m) continue
+      const major = pinned.get(m[1]!)
+      if (major !== undefined && Number(m[2]) < major)
+        stale.push(`${file}:${i + 1}: ${m[1]}@v${m[2]} is older than v${major}, pinned in .github/workflows`)
+    }
+  }
+  return stale
+}
+
 describe('.github/workflows', () => {
   it('holds CI, the macOS end-to-end run, the release and CodeQL', () => {
     expect(workflowFiles).toEqual(['ci.yml', 'codeql.yml', 'e2e-macos.yml', 'release.yml'])
@@ -113,6 +132,37 @@ describe('.github/workflows', () => {
       'actions/checkout',
       'actions/setup-node',
       'github/codeql-action',
+    ])
+  })
+
+  it('the examples (docs/workflows/, the README, docs/) use no older major of an action than the pins here', () => {
+    const { pins } = checkPins(Object.fromEntries(workflowFiles.map((f) => [f, read(f)])))
+    const examples = [
+      ...fs.readdirSync(path.join(root, 'docs/workflows')).map((f) => `docs/workflows/${f}`),
+      'README.md',
+      ...fs
+        .readdirSync(path.join(root, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ]
+    const texts = Object.fromEntries(examples.map((f) => [f, fs.readFileSync(path.join(root, f), 'utf8')]))
+    expect(Object.values(texts).join('\n')).toMatch(/uses: actions\/checkout@v\d+/)
+    expect(staleExamples(texts, pins)).toEqual([])
+  })
+
+  it('the examples check finds an older major, and leaves newer ones, SHAs and unpinned actions alone', () => {
+    const pins: Pin[] = [
+      { file: 'ci.yml', line: 1, action: 'actions/checkout', sha: 'a'.repeat(40), version: 'v7.0.1' },
+    ]
+    const example = [
+      '      - uses: actions/checkout@v4',
+      '      - uses: actions/checkout@v7',
+      '      - uses: actions/checkout@v8',
+      `      - uses: actions/checkout@${'b'.repeat(40)}`,
+      '      - uses: aws-actions/configure-aws-credentials@v1',
+    ].join('\n')
+    expect(staleExamples({ 'x.yml': example }, pins)).toEqual([
+      'x.yml:1: actions/checkout@v4 is older than v7, pinned in .github/workflows',
     ])
   })
 
@@ -169,11 +219,13 @@ describe('e2e-macos.yml', () => {
   const e2e = workflow('e2e-macos.yml')
   const job = e2e.jobs.e2e!
 
-  it('runs on macos-15 and an older macOS image', () => {
+  it('runs on images GitHub still offers (macos-15, macos-26), each with an Xcode Scipio supports', () => {
     expect(job['runs-on']).toBe('${{ matrix.os }}')
-    const images = (job.strategy!.matrix!.include as { os: string }[]).map((m) => m.os)
-    expect(images[0]).toBe('macos-15')
-    expect(images.slice(1)).toEqual([expect.stringMatching(/^macos-1[0-4]$/)])
+    const matrix = job.strategy!.matrix!.include as { os: string; xcode: string }[]
+    expect(matrix).toEqual([
+      { os: 'macos-15', xcode: '16.4' },
+      { os: 'macos-26', xcode: '26.4' },
+    ])
   })
 
   it('installs the real Scipio in every action step, through scipio-version and scipio-checksum', () => {

@@ -456,12 +456,14 @@ function workerFile(): string | undefined {
 
 let shared: Extractor | undefined
 
-/** One thread per core, but no more than the archives that can be in flight at once. */
+/** One thread per core, but no more than `concurrency` (the large archives in flight at once). */
+export function extractionThreads(concurrency: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.min(concurrency, cores))
+}
+
 export function extractor(concurrency: number): Extractor {
   if (shared) return shared
   const file = workerFile()
-  shared = file
-    ? new ThreadPool(file, Math.max(1, Math.min(concurrency, availableParallelism())), concurrency)
-    : extractOnThisThread
+  shared = file ? new ThreadPool(file, extractionThreads(concurrency), concurrency) : extractOnThisThread
   return shared
 }

@@ -120,6 +120,8 @@ export class TarExtractor extends Writable {
   private padding = 0
   private meta: 'x' | 'g' | 'L' | 'K' | undefined
   private fd: number | undefined
+  /** The large write in the thread pool, if any: its descriptor stays open until it settles. */
+  private writing: Promise<void> | undefined
   private position = 0
   private ended = false
   private nextPax: Record<string, string> = {}
@@ -171,10 +173,16 @@ export class TarExtractor extends Writable {
     }
   }
 
+  /**
+   * Closes the open file only once a pending write to it has settled: closed earlier, its number could go to the
+   * next file this process opens (extraction threads share descriptors), and the write would land there.
+   */
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.fd !== undefined) fs.close(this.fd, () => undefined)
+    const fd = this.fd
     this.fd = undefined
-    callback(error)
+    const close = () => (fd === undefined ? callback(error) : fs.close(fd, () => callback(error)))
+    if (this.writing) this.writing.then(close, close)
+    else close()
   }
 
   /** Parses `chunk` from `offset`; returns a promise only when it had to wait for a large write. */
@@ -192,7 +200,9 @@ export class TarExtractor extends Writable {
             const fd = this.fd
             const position = this.position
             this.position += take
-            return this.writeAll(fd, piece, position).then(() => {
+            this.writing = this.writeAll(fd, piece, position)
+            return this.writing.then(() => {
+              if (this.destroyed) return undefined // _destroy closes the file; nothing more is written
               if (this.remaining === 0) this.endEntry()
               return this.consume(chunk, offset)
             })

@@ -200,7 +200,7 @@ export const commandSpecs: Record<Command, CommandSpec> = {
       'older-than': {
         spec: { type: 'string' },
         value: 'DAYS',
-        help: 'Only objects last written more than DAYS ago are candidates (default 1; 0 for all).',
+        help: 'Only objects last written more than DAYS ago are candidates (default 1; 0 for all, only when no producer runs: its fresh archives wait for their index).',
       },
       delete: {
         spec: { type: 'boolean' },

@@ -14,12 +14,15 @@ import { S3Admin } from '../storage/s3-admin.js'
 import { flagInputReader, helpText, parseCommandLine, UsageError, type Command, type FlagValues } from './args.js'
 import { ProgressReporter, ProgressStorage } from './progress.js'
 import {
+  defaultOlderThanDays,
   describeFailures,
+  describeSpared,
   executePrune,
   executeScopePrune,
   parseDays,
   planPrune,
   planScopePrune,
+  pruneGuard,
   renderPrunePlan,
   renderScopePrunePlan,
   scopeNamesToKeep,
@@ -43,8 +46,6 @@ interface Context {
   terminal: Terminal
   log: Log
 }
-
-const defaultOlderThanDays = 1
 
 function print(io: CliIo, text: string): void {
   io.stdout.write(redact(text))
@@ -131,13 +132,17 @@ async function pruneScopesCommand(ctx: Context): Promise<number> {
   })
   const remove = ctx.values.delete === true
   const result =
-    remove && plan.candidates.length > 0 ? await executeScopePrune(plan, admin) : { deleted: 0, failures: [] }
+    remove && plan.candidates.length > 0
+      ? await executeScopePrune(plan, admin)
+      : { deleted: 0, failures: [], spared: [] }
   if (ctx.values.json === true) {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const { seen, ...shown } = plan
     const doc = {
       schema: 'scipio-s3-cache/prune-scopes/v1',
       bucket: settings.bucket,
       dryRun: !remove,
-      ...plan,
+      ...shown,
       ...result,
     }
     print(ctx.io, `${JSON.stringify(doc, null, 2)}\n`)
@@ -147,7 +152,7 @@ async function pruneScopesCommand(ctx: Context): Promise<number> {
       tail = remove
         ? `Deleted ${result.deleted} of ${plan.candidates.length} objects.\n`
         : `Dry run: nothing was deleted. Run again with --delete to delete these scopes' ${plan.candidates.length} objects.\n`
-    print(ctx.io, renderScopePrunePlan(plan, settings.bucket) + tail)
+    print(ctx.io, renderScopePrunePlan(plan, settings.bucket) + tail + describeSpared(result.spared))
   }
   if (result.failures.length > 0) {
     ctx.log.warning(`S3 refused to delete ${result.failures.length} objects:\n${describeFailures(result.failures)}`)
@@ -184,15 +189,20 @@ async function pruneCommand(ctx: Context): Promise<number> {
     admin,
   })
   const remove = ctx.values.delete === true
-  const result = remove && plan.candidates.length > 0 ? await executePrune(plan, admin) : { deleted: 0, failures: [] }
+  const result =
+    remove && plan.candidates.length > 0
+      ? await executePrune(plan, admin, pruneGuard(plan, setup.storage, admin))
+      : { deleted: 0, failures: [], spared: [] }
   if (ctx.values.json === true) {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const { seen, ...shown } = plan
     const doc = {
       schema: 'scipio-s3-cache/prune/v1',
       bucket: settings.bucket,
       dryRun: !remove,
       olderThanDays,
       keptResolvedFiles: plans.length,
-      ...plan,
+      ...shown,
       ...result,
     }
     print(ctx.io, `${JSON.stringify(doc, null, 2)}\n`)
@@ -201,7 +211,7 @@ async function pruneCommand(ctx: Context): Promise<number> {
     let tail = ''
     if (plan.candidates.length > 0) {
       tail = remove
-        ? `Deleted ${result.deleted} of ${plan.candidates.length} objects.\n`
+        ? `Deleted ${result.deleted} of ${plan.candidates.length} objects.\n${describeSpared(result.spared)}`
         : `Dry run: nothing was deleted. Run again with --delete to delete these ${plan.candidates.length} objects (${formatBytes(bytes)}).\n`
     }
     print(ctx.io, renderPrunePlan(plan, settings.bucket, plans.length, olderThanDays) + tail)

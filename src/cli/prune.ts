@@ -6,13 +6,16 @@ import type { KeyPlan } from '../keys/keys.js'
 import { probeObjectKey, scopePrefix, scopesPrefix } from '../bucket/layout.js'
 import { pinRecordObjectKey } from '../bucket/pin-record.js'
 import { formatBytes } from '../report/report.js'
-import type { DeleteFailure, ListedObject } from '../storage/s3-admin.js'
+import { deleteBatchSize, keyOrder, type DeleteFailure, type KeyRange, type ListedObject } from '../storage/s3-admin.js'
 import { getJson, type Storage } from '../storage/index.js'
 
 /**
  * Housekeeping: which objects under the prefix no kept Package.resolved uses. Only objects of this
  * project's layout are ever candidates; anything else under the prefix is left alone.
  */
+
+/** `--older-than`'s default: the grace age of an object that nothing kept lists. */
+export const defaultOlderThanDays = 1
 
 export type ObjectKind = 'archive' | 'index' | 'marker' | 'record' | 'probe'
 
@@ -30,11 +33,18 @@ export interface PrunePlan {
   /** Under the prefix but not of this project's layout. */
   foreign: number
   candidates: PruneCandidate[]
+  /** Every listed object's version (`versionOf`), for the deletion guard. */
+  seen: ReadonlyMap<string, string>
 }
 
 export interface PruneAdmin {
-  list(prefix: string): Promise<ListedObject[]>
+  list(prefix: string, range?: KeyRange): Promise<ListedObject[]>
   delete(keys: string[]): Promise<DeleteFailure[]>
+}
+
+/** An object's version as a listing shows it: a rewrite changes it, whatever the clocks say. */
+export function versionOf(o: ListedObject): string {
+  return `${o.lastModified.getTime()} ${o.etag ?? ''}`
 }
 
 const hex64 = '[0-9a-f]{64}'
@@ -102,6 +112,7 @@ export interface PruneInput {
 export async function planPrune(input: PruneInput): Promise<PrunePlan> {
   const { prefix, storage } = input
   const objects = await input.admin.list(listPrefix(prefix))
+  const seen = new Map(objects.map((o) => [o.key, versionOf(o)]))
   const cutoff = input.now.getTime() - input.olderThanDays * 24 * 3600 * 1000
   // The probe (bucket/shared-document.ts) is one tiny object that a store ignoring conditional writes keeps.
   const referenced = new Set<string>([probeObjectKey(prefix)])
@@ -136,20 +147,121 @@ export async function planPrune(input: PruneInput): Promise<PrunePlan> {
   const outside = candidates.find((c) => !c.key.startsWith(listPrefix(prefix)))
   if (outside) throw new Error(`refusing to prune ${outside.key}: it is outside the prefix '${prefix}'`)
   candidates.sort((a, b) => (a.key < b.key ? -1 : 1))
-  return { prefix, listed: objects.length, inUse, recent, foreign: objects.length - ours.length, candidates }
+  return { prefix, listed: objects.length, inUse, recent, foreign: objects.length - ours.length, candidates, seen }
 }
 
-/** Indexes and markers go first, archives last: no index ever names an archive that is already gone. */
-export async function executePrune(
-  plan: PrunePlan,
-  admin: PruneAdmin,
-): Promise<{ deleted: number; failures: DeleteFailure[] }> {
-  const meta = plan.candidates.filter((c) => c.kind !== 'archive').map((c) => c.key)
-  const archives = plan.candidates.filter((c) => c.kind === 'archive').map((c) => c.key)
-  const failures = await admin.delete(meta)
-  if (failures.length > 0) return { deleted: meta.length - failures.length, failures }
-  const archiveFailures = await admin.delete(archives)
-  return { deleted: meta.length + archives.length - archiveFailures.length, failures: archiveFailures }
+/** The archive keys a document of this layout lists (an index's entries, a marker's manifest); none for others. */
+export function referencesOf(storage: Storage, prefix: string): (key: string) => Promise<string[]> {
+  return async (key) => {
+    const kind = classify(prefix, key)
+    if (kind?.kind === 'index') return archivesOf(storage, prefix, key, kind.packageKey!)
+    if (kind?.kind === 'marker') return manifestArchivesOf(storage, prefix, key)
+    return []
+  }
+}
+
+/** A candidate the guard took out of a batch, and why. */
+export interface Spared {
+  key: string
+  reason: string
+}
+
+export interface DeletionGuardInput {
+  admin: PruneAdmin
+  /** The folder of the documents that list objects (indexes, markers), listed again before each batch. */
+  documents: string
+  /** The folder the batches' objects are in, listed again over each batch's key range. */
+  objects: string
+  /** What a document lists; [] for a key that lists nothing. */
+  referencesOf: (key: string) => Promise<string[]>
+  /** Every object's version when the plan was made (`PrunePlan.seen`). */
+  seen: ReadonlyMap<string, string>
+}
+
+/**
+ * Keeps a deletion planned from an earlier listing safe against producers running meanwhile. Immediately before
+ * each batch it lists the batch's key range and the documents again, reads every document written since the
+ * plan (new, or another version), and takes out of the batch every object such a document lists and every
+ * object written again since the plan (a producer uploading the same bytes, an index rewritten). What the plan
+ * saw unchanged was already accounted for by the plan. A document once read protects its objects for the rest
+ * of the run.
+ */
+export class DeletionGuard {
+  private readonly known: Map<string, string>
+  /** Objects listed by a document written since the plan, with that document. */
+  private readonly listed = new Map<string, string>()
+
+  constructor(private readonly input: DeletionGuardInput) {
+    this.known = new Map(input.seen)
+  }
+
+  async screen<T extends { key: string }>(batch: readonly T[]): Promise<{ keep: T[]; spared: Spared[] }> {
+    if (batch.length === 0) return { keep: [], spared: [] }
+    const sorted = batch.map((c) => c.key).sort(keyOrder)
+    const now = new Map<string, string>()
+    // A batch of documents only is covered by the listing of the documents below.
+    if (!sorted.every((key) => key.startsWith(this.input.documents))) {
+      const range = { from: sorted[0]!, through: sorted[sorted.length - 1]! }
+      for (const o of await this.input.admin.list(this.input.objects, range)) now.set(o.key, versionOf(o))
+    }
+    // The documents last, as close to the deletion as possible.
+    for (const doc of await this.input.admin.list(this.input.documents)) {
+      const version = versionOf(doc)
+      now.set(doc.key, version)
+      if (this.known.get(doc.key) === version) continue
+      this.known.set(doc.key, version)
+      for (const key of await this.input.referencesOf(doc.key)) if (!this.listed.has(key)) this.listed.set(key, doc.key)
+    }
+    const keep: T[] = []
+    const spared: Spared[] = []
+    for (const c of batch) {
+      const version = now.get(c.key)
+      const by = this.listed.get(c.key)
+      if (version === undefined) continue // gone already: nothing to delete
+      if (version !== this.input.seen.get(c.key)) spared.push({ key: c.key, reason: 'written again since the plan' })
+      else if (by) spared.push({ key: c.key, reason: `listed by ${by}, written since the plan` })
+      else keep.push(c)
+    }
+    return { keep, spared }
+  }
+}
+
+export interface PruneResult {
+  deleted: number
+  failures: DeleteFailure[]
+  /** Candidates the guard kept: a producer wrote them, or a document listing them, since the plan. */
+  spared: Spared[]
+}
+
+/**
+ * Indexes and markers go first, archives last: no index ever names an archive that is already gone. Each batch
+ * passes the guard immediately before it is deleted.
+ */
+export async function executePrune(plan: PrunePlan, admin: PruneAdmin, guard: DeletionGuard): Promise<PruneResult> {
+  const result: PruneResult = { deleted: 0, failures: [], spared: [] }
+  for (const archives of [false, true]) {
+    const phase = plan.candidates.filter((c) => (c.kind === 'archive') === archives)
+    for (let start = 0; start < phase.length; start += deleteBatchSize) {
+      const { keep, spared } = await guard.screen(phase.slice(start, start + deleteBatchSize))
+      result.spared.push(...spared)
+      const failures = keep.length > 0 ? await admin.delete(keep.map((c) => c.key)) : []
+      result.deleted += keep.length - failures.length
+      result.failures.push(...failures)
+    }
+    if (result.failures.length > 0) break
+  }
+  return result
+}
+
+/** The guard for a plan of `prune`: the cache's documents, and the objects under the prefix. */
+export function pruneGuard(plan: PrunePlan, storage: Storage, admin: PruneAdmin): DeletionGuard {
+  return new DeletionGuard({
+    admin,
+    documents: `${listPrefix(plan.prefix)}${MetaFolder}/`,
+    objects: listPrefix(plan.prefix),
+    referencesOf: referencesOf(storage, plan.prefix),
+    seen: plan.seen,
+  })
 }
 
 export function parseDays(raw: string | undefined, fallback: number): number | undefined {
@@ -182,6 +294,12 @@ export function describeFailures(failures: DeleteFailure[]): string {
     .join('\n')
 }
 
+/** The candidates a producer running meanwhile made prune keep, for the text output. */
+export function describeSpared(spared: Spared[]): string {
+  if (spared.length === 0) return ''
+  return `Kept ${spared.length} of them: a producer wrote them, or an index or marker listing them, since the plan.\n${describeFailures(spared)}\n`
+}
+
 /**
  * Scopes (bucket/layout.ts): a pull request's scope is of no use once the pull request is closed, and any scope
  * that nobody has written for a while is likely dead. Scope pruning lists only `[<prefix>/].scipio-s3-cache-scopes/`
@@ -202,6 +320,8 @@ export interface ScopePrunePlan {
   prefix: string
   scopes: ScopeSummary[]
   candidates: PruneCandidate[]
+  /** Every listed object's version (`versionOf`), for the deletion guard. */
+  seen: ReadonlyMap<string, string>
 }
 
 export interface ScopePruneInput {
@@ -254,18 +374,29 @@ export async function planScopePrune(input: ScopePruneInput): Promise<ScopePrune
   }
   const outside = candidates.find((c) => !c.key.startsWith(folder))
   if (outside) throw new Error(`refusing to prune ${outside.key}: it is outside the scopes folder '${folder}'`)
-  return { prefix: input.prefix, scopes, candidates: candidates.sort((a, b) => (a.key < b.key ? -1 : 1)) }
+  const seen = new Map(objects.map((o) => [o.key, versionOf(o)]))
+  return { prefix: input.prefix, scopes, candidates: candidates.sort((a, b) => (a.key < b.key ? -1 : 1)), seen }
 }
 
-/** Deletes the scopes' objects: indexes and markers first, archives last, as for the shared cache. */
-export function executeScopePrune(
-  plan: ScopePrunePlan,
-  admin: PruneAdmin,
-): Promise<{ deleted: number; failures: DeleteFailure[] }> {
-  const listed = plan.candidates.length
-  return executePrune(
-    { prefix: scopesPrefix(plan.prefix), listed, inUse: 0, recent: 0, foreign: 0, candidates: plan.candidates },
+/**
+ * Deletes the scopes' objects: indexes and markers first, archives last, as for the shared cache. A run of the
+ * scope's pull request that writes meanwhile keeps what it wrote again since the plan (the guard); what it writes
+ * new was never a candidate.
+ */
+export function executeScopePrune(plan: ScopePrunePlan, admin: PruneAdmin): Promise<PruneResult> {
+  const folder = `${scopesPrefix(plan.prefix)}/`
+  const { candidates, seen } = plan
+  const guard = new DeletionGuard({
     admin,
+    documents: folder,
+    objects: folder,
+    referencesOf: () => Promise.resolve([]),
+    seen,
+  })
+  return executePrune(
+    { prefix: scopesPrefix(plan.prefix), listed: seen.size, inUse: 0, recent: 0, foreign: 0, candidates, seen },
+    admin,
+    guard,
   )
 }
 

@@ -225,6 +225,12 @@ function readStorage(read: InputReader, produce: boolean): StorageSettings {
     return { kind: 'public-url', baseUrl: publicUrl }
   }
   validateBucket(bucket)
+  // One rule: a run that only consumes reads through public-url unless it has credentials (key inputs or AWS_*
+  // variables). The region is then never used, so it is not required.
+  if (!produce && publicUrl && !accessKeyId && !hasAmbientAwsCredentials()) {
+    if (read(Inputs.Region)) validateRegion(read(Inputs.Region), endpoint !== undefined)
+    return { kind: 'public-url', baseUrl: publicUrl }
+  }
   const region = read(Inputs.Region) || (endpoint ? 'us-east-1' : '')
   if (!region)
     throw new InputError(
@@ -233,10 +239,6 @@ function readStorage(read: InputReader, produce: boolean): StorageSettings {
     )
   validateRegion(region, endpoint !== undefined)
 
-  // A consumer with a public URL and no credentials of any kind reads anonymously.
-  if (!produce && publicUrl && !accessKeyId && !hasAmbientAwsCredentials()) {
-    return { kind: 'public-url', baseUrl: publicUrl }
-  }
   return {
     kind: 's3',
     bucket,
@@ -258,6 +260,18 @@ export function hasAmbientAwsCredentials(env: NodeJS.ProcessEnv = process.env): 
     env.AWS_CONTAINER_CREDENTIALS_FULL_URI ||
     env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI,
   )
+}
+
+/** A miss can only fail a run that restores: in a producer-only run the input would do nothing, so it is refused. */
+function readFailOnCacheMiss(read: InputReader, consume: boolean): boolean {
+  const fail = readBoolean(read, Inputs.FailOnCacheMiss, false)
+  if (fail && !consume) {
+    throw new InputError(
+      Inputs.FailOnCacheMiss,
+      `applies only when mode includes consumer (a producer-only run restores nothing); remove it, or use 'mode: consumer,producer'.`,
+    )
+  }
+  return fail
 }
 
 function readPrefix(read: InputReader): string {
@@ -310,7 +324,7 @@ export function readConfig(
     ...(scipioPath ? { scipioPath: path.resolve(workspace, scipioPath) } : {}),
     keySalt: read(Inputs.KeySalt),
     concurrency: readPositiveInt(read, Inputs.Concurrency, 8, 64),
-    failOnCacheMiss: readBoolean(read, Inputs.FailOnCacheMiss, false),
+    failOnCacheMiss: readFailOnCacheMiss(read, consume),
     strict: readBoolean(read, Inputs.Strict, false),
     allowUntrustedUpload: readBoolean(read, Inputs.AllowUntrustedUpload, false),
     stallTimeoutMs: readPositiveNumber(read, Inputs.StallTimeoutSeconds, 60, 3600) * 1000,

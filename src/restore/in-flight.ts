@@ -10,6 +10,19 @@ export const unitsPerSlot = 8
 export const unitBytes = 128 * 1024
 /** However small the archives, no more requests than this in flight at once (the S3 client keeps more sockets). */
 export const maxInFlight = 64
+/** Small JSON reads (package indexes) in flight at once per `concurrency`, and at most: each mostly waits a round trip. */
+export const indexReadsPerSlot = 4
+export const maxIndexReads = 32
+
+/** Downloads in flight at once, however small: `unitsPerSlot` per slot of `concurrency`, at most `maxInFlight`. */
+export function downloadsInFlight(concurrency: number): number {
+  return Math.min(Math.max(1, concurrency) * unitsPerSlot, maxInFlight)
+}
+
+/** Index reads in flight at once: they follow `concurrency` too, so `concurrency: 1` keeps every bound small. */
+export function indexReadsInFlight(concurrency: number): number {
+  return Math.min(Math.max(1, concurrency) * indexReadsPerSlot, maxIndexReads)
+}
 
 export function weightOf(size: number): number {
   return Math.min(unitsPerSlot, Math.max(1, Math.ceil(size / unitBytes)))
@@ -24,7 +37,7 @@ export class InFlight {
 
   constructor(concurrency: number) {
     this.capacity = Math.max(1, concurrency) * unitsPerSlot
-    this.maxCount = Math.max(concurrency, maxInFlight)
+    this.maxCount = downloadsInFlight(concurrency)
   }
 
   run<T>(size: number, fn: () => Promise<T>): Promise<T> {

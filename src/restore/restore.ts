@@ -18,7 +18,7 @@ import { StallWatch } from '../archive/stall-watch.js'
 import { getJson, type Storage } from '../storage/index.js'
 import { PlainGetError, StallError } from '../storage/plain-get.js'
 import { parseSetManifest } from '../bucket/set-manifest.js'
-import { InFlight } from './in-flight.js'
+import { InFlight, indexReadsInFlight } from './in-flight.js'
 
 /** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
 export type RestoreResultKind = 'restored' | 'kept' | 'available' | 'missed'
@@ -427,9 +427,6 @@ async function readMarker(
   }
 }
 
-/** Small JSON reads in flight at once: each mostly waits a round trip. */
-const indexReads = 32
-
 interface RestoreJob {
   pkg: PackagePlan
   entry: IndexEntry
@@ -507,7 +504,7 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
     } else {
       // A package's archives start as soon as its index has arrived, and those of every package before it in
       // Package.resolved (so the first to list a framework keeps it, whatever order the answers come in).
-      const limit = pLimit(Math.max(ctx.concurrency, indexReads))
+      const limit = pLimit(indexReadsInFlight(ctx.concurrency))
       const arrived: (RestoreJob[] | undefined)[] = ctx.plan.packages.map(() => undefined)
       let next = 0
       await Promise.all(

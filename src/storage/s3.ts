@@ -158,6 +158,9 @@ const singlePutLimit = 5 * 1024 ** 3
 /** Sockets per host: above the SDK's 50, so a restore's 64 small downloads in flight never queue for one. */
 const maxSockets = 96
 
+/** The SDK's own attempts of each request (its standard retry mode), inside each of the action's attempts. */
+export const sdkMaxAttempts = 5
+
 /** One client configuration for every S3 operation (the cache itself and the CLI's housekeeping). */
 export function createS3Client(settings: S3Settings, idleTimeoutMs = 60_000): S3Client {
   // Many S3-compatible servers store aws-chunked bodies with trailing checksums corrupted; send plain bodies there.
@@ -165,7 +168,7 @@ export function createS3Client(settings: S3Settings, idleTimeoutMs = 60_000): S3
   return new S3Client({
     region: settings.region,
     forcePathStyle: settings.forcePathStyle,
-    maxAttempts: 5,
+    maxAttempts: sdkMaxAttempts,
     requestChecksumCalculation: checksums,
     responseChecksumValidation: checksums,
     // socketTimeout is an idle timeout: a long transfer is fine as long as bytes keep moving.
