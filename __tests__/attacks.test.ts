@@ -133,7 +133,7 @@ describe('a hostile archive in the bucket', () => {
 
   it('is a miss with a warning; the target is built from source and nothing escapes', async () => {
     const inputs = {
-      ...s3TestInputs(store.s3.endpoint, 'attack-cache'),
+      ...s3TestInputs(store.endpoint, 'attack-cache'),
     }
     const producer = await exampleWorkspace()
     expect((await runAction({ ...inputs, mode: 'producer', 'package-directory': producer })).code).toBe(0)

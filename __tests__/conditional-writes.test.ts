@@ -17,7 +17,7 @@ const bucket = 'conditions'
 const store = useStore([bucket])
 
 afterEach(() => {
-  store.proxy.conditions = 'ignore'
+  store.restoreConditions()
   store.proxy.fault = undefined
 })
 

@@ -33,7 +33,7 @@ async function workspace(changed: Set<number>): Promise<string> {
 
 function inputs(ws: string, extra: Record<string, string> = {}) {
   return {
-    ...s3TestInputs(store.s3.endpoint, bucket),
+    ...s3TestInputs(store.endpoint, bucket),
     concurrency: '16',
     'package-directory': ws,
     ...extra,

@@ -1,4 +1,4 @@
-import { ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
@@ -23,7 +23,7 @@ const second = { accessKeyId: 'AKIASCIPIOTEST0002', secretAccessKey: 'second-sec
 const store = useStore([bucket], { credentials: [testCredentials, second] })
 
 afterEach(() => {
-  store.proxy.conditions = 'ignore'
+  store.restoreConditions()
   store.proxy.fault = undefined
 })
 
@@ -297,8 +297,10 @@ describe('a producer writing new indexes', () => {
   }, 120_000)
 })
 
+const isListing = (r: { method: string; url: string }) => r.method === 'GET' && /[?&]list-type=2/.test(r.url)
+
 describe('an unchanged producer run', () => {
-  it('costs at most packages + 2 requests (30 packages, 60 frameworks)', async () => {
+  it('costs at most packages + 2 requests, one of them the listing that finds what expired (30 packages, 60 frameworks)', async () => {
     const prefix = 'unchanged'
     const ws = await generatedSet(30, 2)()
     const first = await runAction(inputs(ws, prefix, { mode: 'producer', concurrency: '8' }))
@@ -311,15 +313,35 @@ describe('an unchanged producer run', () => {
       const again = await runAction(inputs(ws, prefix, { mode: 'producer', concurrency: '8' }))
       expectQuiet(again, `unchanged producer (${conditions})`)
       expect(list(again, 'uploaded'), conditions).toEqual([])
+      const seen = store.proxy.requests.map((r) => `${r.method} ${r.url}`).join('\n')
+      expect(store.proxy.requests.length, seen).toBeLessThanOrEqual(30 + 2)
+      expect(store.proxy.requests.filter(isListing), seen).toHaveLength(1)
       expect(
-        store.proxy.requests.length,
-        store.proxy.requests.map((r) => `${r.method} ${r.url}`).join('\n'),
-      ).toBeLessThanOrEqual(30 + 2)
-      expect(
-        store.proxy.requests.filter((r) => r.method === 'HEAD'),
+        store.proxy.requests.filter((r) => r.method === 'HEAD' || r.method === 'PUT'),
         conditions,
       ).toEqual([])
     }
+  }, 120_000)
+
+  it('lists 1,000 objects per request: with 1,200 more objects under the prefix it costs one request more', async () => {
+    const prefix = 'unchanged-large'
+    const ws = await generatedSet(3, 1)()
+    const first = await runAction(inputs(ws, prefix, { mode: 'producer' }))
+    expectQuiet(first, 'first producer')
+    const client = store.s3.client()
+    const keys = Array.from({ length: 1200 }, (_, i) => `${prefix}/Other${i % 7}/${String(i).padStart(64, '0')}.txt`)
+    for (let i = 0; i < keys.length; i += 50)
+      await Promise.all(
+        keys
+          .slice(i, i + 50)
+          .map((Key) => client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from('x') }))),
+      )
+    store.proxy.requests.length = 0
+    const again = await runAction(inputs(ws, prefix, { mode: 'producer' }))
+    expectQuiet(again, 'unchanged producer')
+    const seen = store.proxy.requests.map((r) => `${r.method} ${r.url}`).join('\n')
+    expect(store.proxy.requests.filter(isListing), seen).toHaveLength(2)
+    expect(store.proxy.requests.length, seen).toBeLessThanOrEqual(3 + 2 + 1)
   }, 120_000)
 
   it('a consumer,producer run after a full restore makes no HEAD and writes nothing', async () => {

@@ -192,7 +192,7 @@ describe('writing scipio-s3-storage objects', () => {
     )
     expectOk(result)
     const writes = aarWrites(store.proxy.requests)
-    expect(writes).toHaveLength(7)
+    expect(writes, result.stdout).toHaveLength(7)
     for (const w of writes) expect(w.headers['x-amz-acl'], w.url).toBe('public-read')
   })
 
@@ -444,7 +444,7 @@ describe('the command line', () => {
       env: { ...awsEnv, PATH: searchPath(true) },
     })
     expect(save.code, save.stderr).toBe(0)
-    expect(aarWrites(store.proxy.requests)).toHaveLength(7)
+    expect(aarWrites(store.proxy.requests), save.stdout + save.stderr).toHaveLength(7)
     for (const w of aarWrites(store.proxy.requests)) expect(w.headers['x-amz-acl']).toBe('authenticated-read')
 
     // An index that points at .aar objects: a producer adopting what scipio-s3-storage stored under another prefix.

@@ -13,7 +13,7 @@ const store = useStore([bucket])
 
 function inputs(ws: string, extra: Record<string, string> = {}) {
   return {
-    ...s3TestInputs(store.s3.endpoint, bucket),
+    ...s3TestInputs(store.endpoint, bucket),
     'package-directory': ws,
     ...extra,
   }

@@ -47,6 +47,14 @@ export class PreconditionFailedError extends StorageError {
   }
 }
 
+/** An object an index or manifest lists is not in the store (404): deleted by hand or by a lifecycle rule. */
+export class MissingObjectError extends StorageError {
+  constructor(readonly key: string) {
+    super(`the archive ${key} listed in the index is missing`, false, 404)
+    this.name = 'MissingObjectError'
+  }
+}
+
 /** The cache phase ran out of its time limit (`cache-timeout-minutes`). */
 export class CacheTimeoutError extends Error {
   constructor() {

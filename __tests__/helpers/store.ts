@@ -1,11 +1,21 @@
 import { afterAll, beforeAll } from 'vitest'
-import { startProxy, type Proxy } from './proxy.js'
+import { startProxy, type ConditionMode, type Proxy } from './proxy.js'
 import { startS3Server, testCredentials, type S3Server, type TestCredentials } from './s3-server.js'
 
-/** A test file's S3 store: s3rver on 127.0.0.1 and the test proxy in front of it, both up for the file's tests. */
+/**
+ * A test file's S3 store: s3rver on 127.0.0.1 and the test proxy in front of it, both up for the file's tests.
+ * The code under test talks to `endpoint` (the proxy), which honours conditional writes as Amazon S3, MinIO and R2
+ * do; `s3.endpoint` (s3rver itself, which ignores them) is for a test's own reads.
+ */
 export interface Store {
   readonly s3: S3Server
   readonly proxy: Proxy
+  /** The proxy's endpoint: what the action, the CLI and the units under test are given. */
+  readonly endpoint: string
+  /** The conditions the proxy starts with and goes back to after each test (`restoreConditions`). */
+  readonly conditions: ConditionMode
+  /** Puts the proxy's conditions back to the file's default (for an `afterEach` of a test that changed them). */
+  restoreConditions(): void
 }
 
 export interface StoreOptions {
@@ -13,6 +23,11 @@ export interface StoreOptions {
   credentials?: TestCredentials[]
   /** Start nothing when this answers false (a file whose tests all skip). */
   when?: () => boolean
+  /**
+   * How the store treats conditional writes (default `enforce`, as S3 does). `ignore` is s3rver's leniency: only
+   * for tests about stores that ignore conditions.
+   */
+  conditions?: ConditionMode
 }
 
 /**
@@ -22,6 +37,7 @@ export interface StoreOptions {
 export function useStore(buckets: string[], options: StoreOptions = {}): Store {
   let s3: S3Server | undefined
   let proxy: Proxy | undefined
+  const conditions = options.conditions ?? 'enforce'
   const started = <T>(value: T | undefined, what: string): T => {
     if (value === undefined) throw new Error(`the test store's ${what} is not running: use it inside a test or a hook`)
     return value
@@ -30,6 +46,7 @@ export function useStore(buckets: string[], options: StoreOptions = {}): Store {
     if (options.when && !options.when()) return
     s3 = await startS3Server(buckets, options.credentials ?? [testCredentials])
     proxy = await startProxy(s3.port)
+    proxy.conditions = conditions
   })
   afterAll(async () => {
     await proxy?.close()
@@ -41,6 +58,13 @@ export function useStore(buckets: string[], options: StoreOptions = {}): Store {
     },
     get proxy() {
       return started(proxy, 'proxy')
+    },
+    get endpoint() {
+      return started(proxy, 'proxy').endpoint
+    },
+    conditions,
+    restoreConditions() {
+      started(proxy, 'proxy').conditions = conditions
     },
   }
 }

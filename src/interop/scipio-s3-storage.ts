@@ -16,7 +16,13 @@ import {
 } from '../archive/guard.js'
 import type { IndexEntry } from '../bucket/cache-index.js'
 import { AarFormat, aarObjectKey, contentObjectKey } from '../bucket/layout.js'
-import { CacheTimeoutError, errorMessage, PreconditionFailedError, StorageError } from '../errors.js'
+import {
+  CacheTimeoutError,
+  errorMessage,
+  MissingObjectError,
+  PreconditionFailedError,
+  StorageError,
+} from '../errors.js'
 import { frameworkFolder, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { scipioKey } from '../keys/keys.js'
 import type { Log } from '../log.js'
@@ -83,7 +89,7 @@ export async function restoreAppleArchive(entry: IndexEntry, staging: string, io
   const download = path.join(staging, downloadName)
 
   const object = await io.open()
-  if (!object) throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
+  if (!object) throw new MissingObjectError(entry.key)
   if (object.size && object.size !== entry.size) {
     object.body.destroy()
     throw new CorruptArchiveError(`size ${object.size} differs from the index's ${entry.size}`)

@@ -2,6 +2,8 @@ import * as core from '@actions/core'
 import { avoidedBuildText } from './time-saved.js'
 import { Outputs } from '../constants.js'
 import {
+  cascade,
+  cascadeLines,
   missReasonsOutput,
   rebuiltAfterRestore,
   reasonLines,
@@ -70,9 +72,14 @@ export function setKeyOutputs(report: RunReport): void {
   core.setOutput(Outputs.SetKey, report.plan?.setKey ?? '')
 }
 
+/** Restored and kept by Scipio: a framework Scipio rebuilt after its restore (another key) counts as built. */
+function keptRestores(report: RunReport): NonNullable<RunReport['restore']>['targets'] {
+  const built = new Set(report.built)
+  return (report.restore?.targets ?? []).filter((t) => t.result === 'restored' && !built.has(t.targetName))
+}
+
 export function restoredTargets(report: RunReport): string[] {
-  return (report.restore?.targets ?? [])
-    .filter((t) => t.result === 'restored')
+  return keptRestores(report)
     .map((t) => t.targetName)
     .sort()
 }
@@ -133,14 +140,15 @@ export interface Totals {
  * rough figure, and there is none when nothing was built here.
  */
 export function totals(report: RunReport): Totals {
-  const restoredRows = (report.restore?.targets ?? []).filter((t) => t.result === 'restored')
+  const restoredRows = keptRestores(report)
   const uploadedRows = (report.save?.targets ?? []).filter((t) => t.result === 'uploaded')
   const sum = (rows: { bytes: number }[]) => rows.reduce((n, t) => n + t.bytes, 0)
   const result: Totals = {
     restored: restoredRows.length,
     built: report.built.length,
     uploaded: uploadedRows.length,
-    bytesDownloaded: sum(restoredRows),
+    // Bytes of every download, those Scipio then rebuilt included.
+    bytesDownloaded: sum((report.restore?.targets ?? []).filter((t) => t.result === 'restored')),
     bytesUploaded: sum(uploadedRows),
   }
   if (report.buildMs !== undefined && report.built.length > 0) {
@@ -256,6 +264,11 @@ export async function writeSummary(report: RunReport): Promise<void> {
   if (why.length > 0) {
     summary.addHeading('Why frameworks were built', 3)
     summary.addList(reasonLines(why, report.plan?.packages.length ?? 0).map((line) => escapeHtml(redact(line))))
+  }
+  const dependents = cascadeLines(cascade(report.restore))
+  if (dependents.length > 0) {
+    summary.addHeading('Dependency cascade', 3)
+    summary.addList(dependents.map((line) => escapeHtml(redact(line))))
   }
   if (rows.length > 0) {
     summary.addTable([

@@ -6,7 +6,7 @@ import { canRead } from '../archive/archive.js'
 import { CorruptArchiveError, defaultExtractLimits, UnsafeArchiveError } from '../archive/guard.js'
 import { parseCompleteMarker, parseIndex, type IndexEntry, type PackageIndex } from '../bucket/cache-index.js'
 import { extractor, type Extracted, type ExtractSpec } from '../archive/extract-pool.js'
-import { CacheTimeoutError, errorMessage, StorageError } from '../errors.js'
+import { CacheTimeoutError, errorMessage, MissingObjectError, StorageError } from '../errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { scipioKey, type KeyPlan, type PackagePlan } from '../keys/keys.js'
 import type { Log } from '../log.js'
@@ -19,9 +19,17 @@ import { getJson, type Storage } from '../storage/index.js'
 import { PlainGetError, StallError } from '../storage/plain-get.js'
 import { parseSetManifest } from '../bucket/set-manifest.js'
 import { InFlight, indexReadsInFlight } from './in-flight.js'
+import { chooseEntries, type DependencyMiss, type IndexSource } from './choose.js'
 
 /** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
 export type RestoreResultKind = 'restored' | 'kept' | 'available' | 'missed'
+
+/**
+ * Why a target missed. Only `absent` (the store answered 404) and `damaged` (bytes that fail the size, SHA-256,
+ * VersionFile or entry-guard check) say the stored entry is bad, so that a producer replaces it; `unavailable`
+ * (the time limit, a transient or configuration fault, a format or tool this runner lacks) says nothing about it.
+ */
+export type MissKind = 'absent' | 'damaged' | 'unavailable'
 
 export interface RestoredTarget {
   targetName: string
@@ -33,6 +41,15 @@ export interface RestoredTarget {
   reason?: string
   /** The scope whose archive this is; absent: the shared cache's (or nothing came from the cache). */
   scope?: string
+  /** Set on every miss. */
+  miss?: MissKind
+  /** A miss because of a dependency: the change at the bottom of the cascade ("swift-log 1.6.1 → 1.6.2"). */
+  cause?: string
+}
+
+/** Whether a restore miss found the stored entry itself gone or damaged: the only misses a producer replaces. */
+export function entryIsBad(target: RestoredTarget): boolean {
+  return target.result === 'missed' && (target.miss === 'absent' || target.miss === 'damaged')
 }
 
 export interface RestoreOutcome {
@@ -227,10 +244,7 @@ async function fetchDirect(
   } catch (error) {
     if (ctx.signal?.aborted) throw new CacheTimeoutError()
     if (!(error instanceof PlainGetError)) throw error
-    throw (
-      direct.explain(entry.key, error.failure) ??
-      new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
-    )
+    throw direct.explain(entry.key, error.failure) ?? new MissingObjectError(entry.key)
   }
 }
 
@@ -239,7 +253,7 @@ async function fetchThroughMainThread(ctx: RestoreContext, entry: IndexEntry, sp
   const object = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
     ctx.storage.get(entry.key, signal),
   )
-  if (!object) throw new StorageError(`the archive ${entry.key} listed in the index is missing`, false)
+  if (!object) throw new MissingObjectError(entry.key)
   if (object.size && object.size !== entry.size) {
     object.body.destroy()
     throw new IntegrityError(`size ${object.size} differs from the index's ${entry.size}`)
@@ -266,7 +280,25 @@ async function lookUp(
     bytes: 0,
     ms: 0,
     reason: head ? 'stored archive has another size than the index records' : 'archive listed in the index is missing',
+    miss: head ? 'damaged' : 'absent',
   }
+}
+
+/** A miss that says nothing about the stored entry (see MissKind). */
+function unavailable(
+  base: Omit<RestoredTarget, 'result' | 'bytes' | 'ms'>,
+  ms: number,
+  reason: string,
+): RestoredTarget {
+  return { ...base, result: 'missed', bytes: 0, ms, reason, miss: 'unavailable' }
+}
+
+/** What a failed download says about the stored entry: only a 404 or bytes that fail a check condemn it. */
+function missKindOf(error: unknown): MissKind {
+  if (error instanceof MissingObjectError) return 'absent'
+  if (error instanceof UnsafeArchiveError || error instanceof IntegrityError || error instanceof CorruptArchiveError)
+    return 'damaged'
+  return 'unavailable'
 }
 
 async function restoreTarget(
@@ -284,7 +316,7 @@ async function restoreTarget(
   if (present && present.scipioKey === entry.scipioKey) return { ...base, result: 'kept', bytes: 0, ms: 0 }
   if (entry.format === AarFormat) {
     const unreadable = await aarMissReason(ctx.log)
-    if (unreadable) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: unreadable }
+    if (unreadable) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: unreadable, miss: 'unavailable' }
   } else if (!canRead(entry.format)) {
     return {
       ...base,
@@ -292,16 +324,17 @@ async function restoreTarget(
       bytes: 0,
       ms: 0,
       reason: `stored as ${entry.format}, which this Node.js cannot decompress (use Node 24)`,
+      miss: 'unavailable',
     }
   }
-  if (breaker.error) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache unavailable' }
-  if (ctx.signal?.aborted) return { ...base, result: 'missed', bytes: 0, ms: 0, reason: 'cache time limit reached' }
+  if (breaker.error) return unavailable(base, 0, 'cache unavailable')
+  if (ctx.signal?.aborted) return unavailable(base, 0, 'cache time limit reached')
   if (ctx.lookupOnly) {
     try {
       return await lookUp(ctx, entry, base)
     } catch (error) {
       if (!breaker.trip(error, ctx.log)) problems.push(`${entry.targetName}: ${errorMessage(error)}`)
-      return { ...base, result: 'missed', bytes: 0, ms: 0, reason: errorMessage(error) }
+      return unavailable(base, 0, errorMessage(error))
     }
   }
   const slot = path.join(tempRoot, randomBytes(6).toString('hex'))
@@ -325,18 +358,19 @@ async function restoreTarget(
   } catch (error) {
     const ms = Date.now() - started
     if (error instanceof CacheTimeoutError || ctx.signal?.aborted)
-      return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache time limit reached' }
-    if (breaker.trip(error, ctx.log)) return { ...base, result: 'missed', bytes: 0, ms, reason: 'cache unavailable' }
+      return unavailable(base, ms, 'cache time limit reached')
+    if (breaker.trip(error, ctx.log)) return unavailable(base, ms, 'cache unavailable')
+    const miss = missKindOf(error)
     const kind =
       error instanceof UnsafeArchiveError
         ? 'unsafe archive'
-        : error instanceof IntegrityError || error instanceof CorruptArchiveError
+        : miss === 'damaged'
           ? 'integrity check failed'
           : 'download failed'
     const reason = `${kind}: ${errorMessage(error)}`
     ctx.log.warning(`Cache miss for ${entry.targetName} (${pkg.pin.identity}): ${reason}. It will be built.`)
     problems.push(`${entry.targetName}: ${reason}`)
-    return { ...base, result: 'missed', bytes: 0, ms, reason }
+    return { ...base, result: 'missed', bytes: 0, ms, reason, miss }
   } finally {
     // After a success nothing writes into the slot any more (the extraction settled before placing).
     if (placed) await fs.rm(slot, { recursive: true, force: true }).catch(() => undefined)
@@ -466,6 +500,19 @@ export function onePerFramework(jobs: RestoreJob[], log: Log): RestoreJob[] {
   return new FrameworkClaims(log).take(jobs)
 }
 
+function dependencyMiss(miss: DependencyMiss): RestoredTarget {
+  return {
+    targetName: miss.entry.targetName,
+    package: miss.pkg.pin.identity,
+    result: 'missed',
+    bytes: 0,
+    ms: 0,
+    reason: miss.reason,
+    miss: 'unavailable',
+    cause: miss.cause,
+  }
+}
+
 /** Largest first: the long downloads start early and the small ones fill the gaps. */
 const largestFirst = (a: { entry: IndexEntry }, b: { entry: IndexEntry }) => b.entry.size - a.entry.size
 
@@ -481,6 +528,7 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
     const claims = new FrameworkClaims(ctx.log)
     const inFlight = new InFlight(ctx.concurrency)
     const started: { entry: IndexEntry; result: Promise<RestoredTarget> }[] = []
+    const decided = new Set<string>()
     const start = (jobs: RestoreJob[]) => {
       for (const { pkg, entry } of claims.take(jobs).sort(largestFirst)) {
         const result = inFlight.run(entry.size, () =>
@@ -490,22 +538,32 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
         started.push({ entry, result })
       }
     }
+    // What the indexes in so far decide (choose.ts): the picked entries start, the targets whose dependencies
+    // changed are misses without a download. `complete`: no index is still to come.
+    const decide = (sources: IndexSource[], complete: boolean) => {
+      const choice = chooseEntries(sources, complete, ctx.plan.packages)
+      start(choice.picked.filter((p) => !decided.has(p.entry.targetName)))
+      for (const miss of choice.missed.filter((m) => !decided.has(m.entry.targetName)))
+        started.push({ entry: miss.entry, result: Promise.resolve(dependencyMiss(miss)) })
+      for (const { entry } of [...choice.picked, ...choice.missed]) decided.add(entry.targetName)
+    }
     // A build marked complete with a manifest needs no index: one request, then the archives.
     const marker = ctx.lookupOnly ? undefined : await readFirstMarker(ctx)
     if (marker?.indexes) {
       const manifest = marker.indexes
-      const jobs = ctx.plan.packages.flatMap((pkg) => {
-        const index = manifest.get(pkg.packageKey)!
-        indexes.set(pkg.packageKey, index)
-        return index.targets.map((entry) => ({ pkg, entry }))
-      })
-      ctx.log.debug(`This build is marked complete: its manifest lists ${jobs.length} frameworks.`)
-      start(jobs)
+      const sources = ctx.plan.packages.map((pkg) => ({ pkg, index: manifest.get(pkg.packageKey)! }))
+      for (const { pkg, index } of sources) indexes.set(pkg.packageKey, index)
+      ctx.log.debug(
+        `This build is marked complete: its manifest lists ${sources.reduce((n, s) => n + s.index.targets.length, 0)} frameworks.`,
+      )
+      decide(sources, true)
     } else {
       // A package's archives start as soon as its index has arrived, and those of every package before it in
-      // Package.resolved (so the first to list a framework keeps it, whatever order the answers come in).
+      // Package.resolved (so the first to list a framework keeps it, whatever order the answers come in), unless
+      // they wait for a dependency listed by an index still to come.
       const limit = pLimit(indexReadsInFlight(ctx.concurrency))
-      const arrived: (RestoreJob[] | undefined)[] = ctx.plan.packages.map(() => undefined)
+      const arrived: (IndexSource | null | undefined)[] = ctx.plan.packages.map(() => undefined)
+      const prefix: IndexSource[] = []
       let next = 0
       await Promise.all(
         ctx.plan.packages.map((pkg, i) =>
@@ -513,8 +571,11 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
             const index = await readLayeredIndex(ctx, i, breaker, problems)
             if (!index) packagesMissing.push(pkg.pin.identity)
             else indexes.set(pkg.packageKey, index)
-            arrived[i] = index ? index.targets.map((entry) => ({ pkg, entry })) : []
-            for (; next < arrived.length && arrived[next] !== undefined; next++) start(arrived[next]!)
+            arrived[i] = index ? { pkg, index } : null
+            const before = next
+            for (; next < arrived.length && arrived[next] !== undefined; next++)
+              if (arrived[next]) prefix.push(arrived[next]!)
+            if (next > before) decide(prefix, next === arrived.length)
           }),
         ),
       )

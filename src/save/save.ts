@@ -16,21 +16,25 @@ import {
   type CompleteMarker,
   type IndexEntry,
   type PackageIndex,
+  withDependencyKeys,
 } from '../bucket/cache-index.js'
 import { updateShared, type SharedRead, type SharedWriteContext } from '../bucket/shared-document.js'
 import { Formats } from '../constants.js'
-import { CacheTimeoutError, errorMessage, PreconditionFailedError, StorageError } from '../errors.js'
+import { CacheTimeoutError, errorMessage, StorageError } from '../errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { type ArchiveFormat, type KeyPlan, type PackagePlan } from '../keys/keys.js'
 import { contentObjectKey, type Layout } from '../bucket/layout.js'
 import { layerIndexes } from '../bucket/layers.js'
 import type { Log } from '../log.js'
-import type { RestoreOutcome } from '../restore/restore.js'
+import { entryIsBad, type RestoreOutcome } from '../restore/restore.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import type { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
 import { getJsonVersion, putFile, type Storage } from '../storage/index.js'
 import type { PinRecords } from './pin-records.js'
 import { manifestDocument } from '../bucket/set-manifest.js'
+import { pinRecordObjectKey } from '../bucket/pin-record.js'
+import { StoreSurvey } from './heal.js'
+import { storeMarker, type MarkerDocument } from './marker.js'
 
 export type SaveResultKind = 'uploaded' | 'stored' | 'failed'
 
@@ -205,22 +209,28 @@ async function ownIndex(
   }
 }
 
-/** Whether this run's restore found the archive at `key` damaged or missing: it must be replaced, not trusted. */
+/**
+ * Whether this run's restore found the archive at `key` absent or damaged: it must be replaced, not trusted. A
+ * miss for any other reason (the time limit, a transient fault) says nothing about the entry (MissKind).
+ */
 function damagedNow(ctx: SaveContext, key: string): boolean {
-  return ctx.restored?.targets.some((t) => t.result === 'missed' && t.entry?.key === key) ?? false
+  return ctx.restored?.targets.some((t) => t.entry?.key === key && entryIsBad(t)) ?? false
 }
 
 /**
- * The stored index's entry for this framework, reused without asking the store: an entry's object is stored
- * before the index that lists it and never replaced by other bytes, so listed means there.
+ * The stored index's entry for this framework, reused without a request of its own: an entry's object is
+ * stored before the index that lists it and never replaced by other bytes, so listed means there, unless it
+ * expired or was deleted since, which the listing of the prefix tells (heal.ts).
  */
-function storedEntry(
+async function storedEntry(
   ctx: SaveContext,
   framework: LocalFramework,
   index: PackageIndex | undefined,
-): IndexEntry | undefined {
+  survey: StoreSurvey,
+): Promise<IndexEntry | undefined> {
   const entry = index?.targets.find((t) => t.targetName === framework.targetName && t.scipioKey === framework.scipioKey)
-  return entry && !damagedNow(ctx, entry.key) ? entry : undefined
+  if (!entry || damagedNow(ctx, entry.key)) return undefined
+  return (await survey.isGone(entry.key)) ? undefined : entry
 }
 
 function sharedWriteContext(ctx: SaveContext): SharedWriteContext {
@@ -245,35 +255,37 @@ function writeIndex(
   pkg: PackagePlan,
   index: PackageIndex,
   earlier: SharedRead<PackageIndex> | undefined,
+  replace: (key: string) => boolean,
 ): Promise<boolean> {
   return updateShared(
     sharedWriteContext(ctx),
     {
       key: pkg.indexKey,
       parse: (raw) => parseIndex(raw, archivePrefixes(ctx), pkg.packageKey),
-      merge: (stored) => mergeIndex(stored, index, (entry) => damagedNow(ctx, entry.key)),
+      merge: (stored) => mergeIndex(stored, index, (entry) => replace(entry.key)),
       toJson: indexDocument,
     },
     earlier ? { earlier } : {},
   )
 }
 
-/** Creates the completion marker once: a 412 means another producer marked the set first, which is as good. */
+/**
+ * Marks the set complete. Where the listing ran, or the restore met an archive that is absent or damaged, the
+ * stored marker is read and replaced when its manifest names an archive that is gone (marker.ts); otherwise it
+ * is created once, as before.
+ */
 async function markComplete(
   ctx: SaveContext,
-  marker: CompleteMarker & { packages?: Record<string, unknown>[] },
+  marker: MarkerDocument,
+  survey: StoreSurvey,
+  replace: (key: string) => boolean,
 ): Promise<void> {
-  try {
-    await ctx.storage.put(ctx.plan.completeKey, Buffer.from(JSON.stringify(marker, null, 2)), {
-      contentType: 'application/json',
-      publicRead: ctx.publicRead,
-      ifNoneMatch: '*',
-      ...signalOf(ctx),
-    })
-  } catch (error) {
-    if (!(error instanceof PreconditionFailedError)) throw error
-    ctx.log.debug(`The set is already marked complete (${error.message}).`)
-  }
+  const check = (await survey.knows()) || (ctx.restored?.targets.some(entryIsBad) ?? false)
+  await storeMarker(
+    { ...sharedWriteContext(ctx), key: ctx.plan.completeKey, setKey: ctx.plan.setKey },
+    marker,
+    check ? async (key) => replace(key) || (await survey.isGone(key)) : undefined,
+  )
 }
 
 export async function save(ctx: SaveContext): Promise<SaveOutcome> {
@@ -284,6 +296,11 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
     return { targets: [], unmatched: [], indexesWritten: 0, indexed: [], markedComplete: false, problems: [] }
   }
   const now = ctx.now ?? (() => new Date())
+  // One listing of the prefix, under way while the indexes are read: what expired is stored again (heal.ts).
+  // A scope's documents may name the shared cache's archives: list the whole cache, its scopes included.
+  const listed = ctx.shared?.prefix ?? ctx.prefix
+  const survey = StoreSurvey.start({ storage: ctx.storage, prefix: listed, log: ctx.log, ...signalOf(ctx) })
+  const replace = (key: string) => damagedNow(ctx, key) || survey.foundGone(key)
   const local = await scanOutput(ctx.outputDirectory)
   const previous = new Map<string, Promise<PackageIndex | undefined>>()
   const reads = new Map<string, SharedRead<PackageIndex>>()
@@ -336,8 +353,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       if (fatal) throw fatal
       if (ctx.signal?.aborted) throw new CacheTimeoutError()
       const stored =
-        storedEntry(ctx, framework, before) ??
-        (await ctx.scipioS3Storage?.adopt(framework, (key) => damagedNow(ctx, key)))
+        (await storedEntry(ctx, framework, before, survey)) ?? (await ctx.scipioS3Storage?.adopt(framework, replace))
       if (stored) {
         await ctx.scipioS3Storage?.mirror(framework, stored)
         results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started })
@@ -360,14 +376,24 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       const frameworks = byPackage.get(pkg.packageKey) ?? []
       const before = await limit(() => previousIndex(pkg))
       const entries = await Promise.all(
-        frameworks.map((framework) => limit(() => storeFramework(pkg, framework, before))),
+        frameworks.map((framework) =>
+          limit(() => storeFramework(pkg, framework, before)).then(
+            (entry) => entry && withDependencyKeys(entry, framework, (dep) => attribution.owners.get(dep)?.pin),
+          ),
+        ),
       )
       const stored = entries.filter((e): e is IndexEntry => e !== undefined)
       if (stored.length < frameworks.length) allIndexed = false
-      // Every framework is listed already (objects that are never replaced): no index, no pin record to touch.
-      if (stored.length === frameworks.length && listsAll(before, stored, (e) => damagedNow(ctx, e.key))) {
+      // Every framework is listed already (objects that are never replaced): no index to touch, and the pin record
+      // only when the listing found it expired.
+      if (stored.length === frameworks.length && listsAll(before, stored, (e) => replace(e.key))) {
+        if (await survey.unlisted(pinRecordObjectKey(ctx.prefix, pkg.pin))) await ctx.pinRecords?.record(pkg)
         indexed.push(pkg.packageKey)
-        storedIndexes.set(pkg.packageKey, before!)
+        // The manifest holds this run's entries only: the stored index may hold other dependency contexts too.
+        storedIndexes.set(pkg.packageKey, {
+          ...before!,
+          targets: newIndex(pkg.packageKey, pkg.pin, stored, now()).targets,
+        })
         return
       }
       // An empty index says "this package yields no frameworks": only a complete build may claim that.
@@ -383,7 +409,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
         // The manifest lists this producer's own entries: each names an object stored before it and never replaced,
         // whatever the merge kept in the shared index.
         const index = newIndex(pkg.packageKey, pkg.pin, stored, now())
-        if (await writeIndex(ctx, pkg, index, reads.get(pkg.packageKey))) indexesWritten += 1
+        if (await writeIndex(ctx, pkg, index, reads.get(pkg.packageKey), replace)) indexesWritten += 1
         indexed.push(pkg.packageKey)
         storedIndexes.set(pkg.packageKey, index)
       } catch (error) {
@@ -417,7 +443,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       ? { ...marker, packages: manifestDocument(manifest) }
       : marker
     try {
-      await markComplete(ctx, document)
+      await markComplete(ctx, document, survey, replace)
       markedComplete = true
     } catch (error) {
       note(error, 'the completion marker')

@@ -3,7 +3,7 @@ import { PublicUrlStorage } from './public-url.js'
 import { S3Storage } from './s3.js'
 import type { Storage } from './storage.js'
 
-export type { Storage, StoredObject, PutOptions } from './storage.js'
+export type { ListedObject, Storage, StoredObject, PutOptions } from './storage.js'
 export { getJson, getJsonVersion, putFile } from './storage.js'
 
 export function createStorage(settings: StorageSettings, idleTimeoutMs?: number): Storage {

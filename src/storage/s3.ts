@@ -1,6 +1,7 @@
 import {
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   type S3ServiceException,
@@ -14,7 +15,7 @@ import { PreconditionFailedError, StorageError } from '../errors.js'
 import type { S3Settings } from '../inputs/inputs.js'
 import { redact } from '../secrets.js'
 import type { GetFailure, PlainGet } from './plain-get.js'
-import type { DirectGets, PutOptions, Storage, StoredObject } from './storage.js'
+import type { DirectGets, ListedObject, PutOptions, Storage, StoredObject } from './storage.js'
 
 export type Operation = 'GetObject' | 'HeadObject' | 'PutObject' | 'ListObjectsV2' | 'DeleteObjects'
 
@@ -184,6 +185,40 @@ export function createS3Client(settings: S3Settings, idleTimeoutMs = 60_000): S3
   })
 }
 
+/** Every object whose key starts with `prefix`, following continuation tokens page by page. */
+export async function listObjects(
+  client: S3Client,
+  settings: S3Settings,
+  prefix: string,
+  pageSize = 1000,
+  signal?: AbortSignal,
+): Promise<ListedObject[]> {
+  const objects: ListedObject[] = []
+  let token: string | undefined
+  do {
+    let page
+    try {
+      page = await client.send(
+        new ListObjectsV2Command({
+          Bucket: settings.bucket,
+          MaxKeys: pageSize,
+          ...(prefix ? { Prefix: prefix } : {}),
+          ...(token ? { ContinuationToken: token } : {}),
+        }),
+        signal ? { abortSignal: signal } : {},
+      )
+    } catch (error) {
+      throw describeS3Error(error, 'ListObjectsV2', settings, prefix)
+    }
+    for (const o of page.Contents ?? []) {
+      if (o.Key !== undefined)
+        objects.push({ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) })
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined
+  } while (token)
+  return objects
+}
+
 /** Internal: the store does not implement conditional writes; put() falls back to a plain write. */
 class NotImplementedError extends Error {
   constructor(override readonly cause: unknown) {
@@ -249,6 +284,10 @@ export class S3Storage implements Storage {
       if (isNotFound(error)) return undefined
       throw describeS3Error(error, 'HeadObject', this.settings, key)
     }
+  }
+
+  list(prefix: string, signal?: AbortSignal): Promise<ListedObject[]> {
+    return listObjects(this.client, this.settings, prefix, 1000, signal)
   }
 
   async get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined> {

@@ -34,6 +34,13 @@ export interface DirectGets {
   explain(key: string, failure: GetFailure): StorageError | undefined
 }
 
+/** One object of a listing. */
+export interface ListedObject {
+  key: string
+  size: number
+  lastModified: Date
+}
+
 /** The small protocol every backend speaks (like Scipio's own cache storage: exists, fetch, put). */
 export interface Storage {
   /** For logs: names the bucket or URL, never a credential. */
@@ -43,6 +50,11 @@ export interface Storage {
   head(key: string): Promise<{ size: number } | undefined>
   get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined>
   put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void>
+  /**
+   * Every object whose key starts with `prefix`, one ListObjectsV2 request per 1,000 keys; absent where the
+   * store cannot list (a public URL). A producer lists its prefix once to find what vanished (save/heal.ts).
+   */
+  list?(prefix: string, signal?: AbortSignal): Promise<ListedObject[]>
   /**
    * True once the store answered a conditional header with NotImplemented: it writes unconditionally from then on.
    * A store that silently ignores the headers is found by the probe (bucket/shared-document.ts).

@@ -1,0 +1,90 @@
+import { parseCompleteMarker, type CompleteMarker } from '../bucket/cache-index.js'
+import { manifestArchiveKeys } from '../bucket/set-manifest.js'
+import { updateShared, type SharedRead, type SharedWriteContext } from '../bucket/shared-document.js'
+import { errorMessage, PreconditionFailedError, StorageError } from '../errors.js'
+import { getJsonVersion } from '../storage/index.js'
+
+/**
+ * The completion marker of a set, with its manifest (bucket/set-manifest.ts). It is created once; a stored marker
+ * is replaced only when its manifest names an archive that is gone or damaged (`isBad`), so that consumers, who
+ * follow the manifest and read no index, get the healed entry instead of missing it for as long as the set lives.
+ * The replacement carries `If-Match` on the ETag read (merged like an index where another producer replaced it
+ * first); where the store ignores conditions it is read back once.
+ */
+
+export type MarkerDocument = CompleteMarker & { packages?: Record<string, unknown>[] }
+
+export interface MarkerContext extends SharedWriteContext {
+  key: string
+  setKey: string
+}
+
+/** Today's cheap path, for a run that knows of nothing gone: one create-only PUT; a 412 means already marked. */
+async function createOnce(ctx: MarkerContext, marker: MarkerDocument): Promise<void> {
+  try {
+    await ctx.storage.put(ctx.key, Buffer.from(JSON.stringify(marker, null, 2)), {
+      contentType: 'application/json',
+      publicRead: ctx.publicRead,
+      ifNoneMatch: '*',
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    })
+  } catch (error) {
+    if (!(error instanceof PreconditionFailedError)) throw error
+    ctx.log?.debug(`The set is already marked complete (${error.message}).`)
+  }
+}
+
+async function readMarker(ctx: MarkerContext): Promise<SharedRead<Record<string, unknown>>> {
+  let read
+  try {
+    read = await getJsonVersion(ctx.storage, ctx.key, ctx.signal)
+  } catch (error) {
+    if (error instanceof StorageError || ctx.signal?.aborted) throw error
+    return { exists: true } // not a marker this action wrote: replaced
+  }
+  if (read === undefined) return { exists: false }
+  const etag = read.etag ? { etag: read.etag } : {}
+  try {
+    parseCompleteMarker(read.value, ctx.setKey)
+    return { exists: true, value: read.value as Record<string, unknown>, ...etag }
+  } catch (error) {
+    ctx.log?.debug(`Replacing the completion marker: ${errorMessage(error)}`)
+    return { exists: true, ...etag }
+  }
+}
+
+/**
+ * Marks the set complete. `isBad` (when given) says whether an archive is gone or damaged: the stored marker is
+ * then read, and replaced when its manifest names such an archive or is not a marker at all.
+ */
+export async function storeMarker(
+  ctx: MarkerContext,
+  marker: MarkerDocument,
+  isBad?: (key: string) => Promise<boolean>,
+): Promise<void> {
+  if (!isBad) return createOnce(ctx, marker)
+  const read = await readMarker(ctx)
+  const named = read.value ? manifestArchiveKeys(read.value, ctx.prefix) : []
+  const bad = new Set<string>()
+  for (const [i, gone] of (await Promise.all(named.map(isBad))).entries()) if (gone) bad.add(named[i]!)
+  const document = marker as unknown as Record<string, unknown>
+  const merge = (stored: Record<string, unknown> | undefined) =>
+    stored === undefined || manifestArchiveKeys(stored, ctx.prefix).some((key) => bad.has(key)) ? document : undefined
+  if (merge(read.value) === undefined) {
+    ctx.log?.debug('The set is already marked complete, and its manifest names no archive that is gone.')
+    return
+  }
+  if (read.exists) ctx.log?.info(`The completion marker names ${bad.size} archives that are gone: replacing it.`)
+  await updateShared(
+    ctx,
+    {
+      key: ctx.key,
+      parse: (raw) => {
+        parseCompleteMarker(raw, ctx.setKey)
+        return raw as Record<string, unknown>
+      },
+      merge,
+    },
+    { earlier: read },
+  )
+}
