@@ -175,8 +175,15 @@ describe('example workflows', () => {
   const dir = path.join(root, 'docs/workflows')
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.yml'))
 
-  it('cover a producer, PR consumers with credentials and with a public URL, OIDC and MinIO', () => {
-    expect(files.sort()).toEqual(['consumer-fork-pr.yml', 'consumer-pr.yml', 'minio.yml', 'oidc.yml', 'producer.yml'])
+  it('cover a producer, PR consumers with credentials and with a public URL, OIDC, MinIO and scoped PRs', () => {
+    expect(files.sort()).toEqual([
+      'consumer-fork-pr.yml',
+      'consumer-pr.yml',
+      'minio.yml',
+      'oidc.yml',
+      'producer.yml',
+      'scoped-pr.yml',
+    ])
   })
 
   it.each(files)('%s is a valid workflow that uses only declared inputs and outputs', (file) => {

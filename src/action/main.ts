@@ -11,7 +11,7 @@ import { protectSecrets, setUp } from '../setup/setup.js'
 import { cacheMisses } from '../restore/restore.js'
 import { buildStage, restoreStage, saveStage } from '../flow/stages.js'
 import { restoreSwiftpmCache, saveSwiftpmCache, swiftpmCacheResult } from '../scipio/swiftpm-cache.js'
-import { untrustedEvent, untrustedUploadWarning } from './trust.js'
+import { uploadRefusal } from './trust.js'
 import { cancellation, exitIfCancelled, untilCancelled, watchSignals } from '../flow/cancel.js'
 import { cancelledText } from '../report/report.js'
 
@@ -47,9 +47,11 @@ async function runFlow(read: InputReader, log: Log): Promise<void> {
     const { config } = setup
     if (setup.scipioInstall) report.scipioInstall = setup.scipioInstall
     report.plan = setup.plan
-    const untrusted = untrustedEvent()
-    const produce = config.produce && !(untrusted && !config.allowUntrustedUpload)
-    if (config.produce && !produce) log.warning(untrustedUploadWarning(untrusted!))
+    if (config.scope !== undefined) report.scope = config.scope
+    const refusal = config.produce ? uploadRefusal(config) : undefined
+    const produce = config.produce && !refusal
+    if (refusal?.expected) log.info(refusal.message)
+    else if (refusal) log.warning(refusal.message)
 
     const restoreStarted = Date.now()
     if (config.consume || (config.produce && !produce)) report.restore = await restoreStage(setup, log)

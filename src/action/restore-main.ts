@@ -51,6 +51,7 @@ async function restoreFlow(read: InputReader, log: Log): Promise<void> {
       buildSkipped: true,
       plan: setup.plan,
       restoreMs: Date.now() - started,
+      ...(setup.config.scope !== undefined ? { scope: setup.config.scope } : {}),
     }
     const misses = cacheMisses(outcome)
     const cancelled = cancellation()

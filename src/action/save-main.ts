@@ -8,7 +8,7 @@ import { cancelledText, strictFailure, uploadedTargets, writeSummary, type RunRe
 import { protectSecrets, setUp } from '../setup/setup.js'
 import { saveStage } from '../flow/stages.js'
 import { cancellation, exitIfCancelled, watchSignals } from '../flow/cancel.js'
-import { untrustedEvent, untrustedUploadWarning } from './trust.js'
+import { uploadRefusal } from './trust.js'
 
 function setSaveOutputs(uploaded: string[]): void {
   core.setOutput(Outputs.Uploaded, JSON.stringify(uploaded))
@@ -33,9 +33,10 @@ async function saveFlow(read: InputReader, log: Log): Promise<void> {
   protectSecrets(read)
   try {
     const setup = await setUp(withMode(read, 'producer'), log)
-    const untrusted = untrustedEvent()
-    if (untrusted && !setup.config.allowUntrustedUpload) {
-      log.warning(untrustedUploadWarning(untrusted))
+    const refusal = uploadRefusal(setup.config)
+    if (refusal) {
+      if (refusal.expected) log.info(refusal.message)
+      else log.warning(refusal.message)
       setSaveOutputs([])
       return
     }

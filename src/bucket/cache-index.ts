@@ -68,7 +68,7 @@ const hex64 = /^[0-9a-f]{64}$/
  * One entry of `targets` (our archives) or of `aarTargets` (scipio-s3-storage's `.aar` objects, which lack the
  * VersionFile, so the entry keeps its bytes: see scipio-s3-storage.ts). Earlier readers ignore `aarTargets`.
  */
-function parseEntry(raw: unknown, label: string, prefix: string, aar: boolean): IndexEntry {
+function parseEntry(raw: unknown, label: string, prefixes: readonly string[], aar: boolean): IndexEntry {
   if (!isRecord(raw)) throw new Error(`${label} is not an object`)
   const { targetName, scipioKey, format, key, size, sha256, versionFile } = raw
   if (typeof targetName !== 'string' || !isSafeTargetName(targetName)) throw new Error(`${label} has an unsafe name`)
@@ -77,14 +77,15 @@ function parseEntry(raw: unknown, label: string, prefix: string, aar: boolean): 
   if (!aar && format !== 'tar.zst' && format !== 'tar.gz') throw new Error(`${targetName}: unknown format`)
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw new Error(`${targetName}: bad size`)
   if (typeof sha256 !== 'string' || !hex64.test(sha256)) throw new Error(`${targetName}: bad sha256`)
-  const legacyKey = aar
-    ? aarObjectKey(prefix, targetName, scipioKey)
-    : archiveObjectKey(prefix, targetName, scipioKey, format as ArchiveFormat)
+  const legacyKey = (prefix: string) =>
+    aar
+      ? aarObjectKey(prefix, targetName, scipioKey)
+      : archiveObjectKey(prefix, targetName, scipioKey, format as ArchiveFormat)
   // The content-addressed name carries the SHA-256: it must be the entry's.
-  if (
-    key !== contentObjectKey(prefix, targetName, scipioKey, sha256, format as IndexEntry['format']) &&
-    key !== legacyKey
-  ) {
+  const where = (prefix: string) =>
+    key === contentObjectKey(prefix, targetName, scipioKey, sha256, format as IndexEntry['format']) ||
+    key === legacyKey(prefix)
+  if (!prefixes.some(where)) {
     throw new Error(
       aar
         ? `${targetName}: the .aar key is not where scipio-s3-storage puts it, nor a copy named by its SHA-256`
@@ -98,7 +99,7 @@ function parseEntry(raw: unknown, label: string, prefix: string, aar: boolean): 
     targetName,
     scipioKey,
     format: format as IndexEntry['format'],
-    key,
+    key: key as string, // equal to one of the names above
     size,
     sha256,
     ...(aar ? { versionFile: versionFile as string } : {}),
@@ -135,23 +136,31 @@ function dependencyField(
   }
 }
 
-/** Validates an index read from storage; anything unexpected makes the whole index unusable. */
-export function parseIndex(value: unknown, prefix: string, expectedPackageKey: string): PackageIndex {
+/**
+ * Validates an index read from storage; anything unexpected makes the whole index unusable. Its archives must live
+ * under `prefix` (a scope's documents may also point at the shared cache: bucket/layout.ts).
+ */
+export function parseIndex(
+  value: unknown,
+  prefix: string | readonly string[],
+  expectedPackageKey: string,
+): PackageIndex {
+  const prefixes = typeof prefix === 'string' ? [prefix] : prefix
   if (!isRecord(value) || value.schema !== Formats.index) throw new Error('not an index of this format')
   if (value.packageKey !== expectedPackageKey) throw new Error('the index names another package key')
   if (!Array.isArray(value.targets)) throw new Error("'targets' is not a list")
   if (value.aarTargets !== undefined && !Array.isArray(value.aarTargets)) throw new Error("'aarTargets' is not a list")
   if (value.contexts !== undefined && !Array.isArray(value.contexts)) throw new Error("'contexts' is not a list")
   const primary = [
-    ...value.targets.map((raw, i) => parseEntry(raw, `target ${i + 1}`, prefix, false)),
+    ...value.targets.map((raw, i) => parseEntry(raw, `target ${i + 1}`, prefixes, false)),
     ...((value.aarTargets as unknown[] | undefined) ?? []).map((raw, i) =>
-      parseEntry(raw, `aar target ${i + 1}`, prefix, true),
+      parseEntry(raw, `aar target ${i + 1}`, prefixes, true),
     ),
   ]
   const names = new Set(primary.map((t) => frameworkName(t.targetName)))
   if (names.size !== primary.length) throw new Error('two targets share one framework name')
   const contexts = ((value.contexts as unknown[] | undefined) ?? []).map((raw, i) =>
-    parseEntry(raw, `context ${i + 1}`, prefix, isRecord(raw) && raw.format === AarFormat),
+    parseEntry(raw, `context ${i + 1}`, prefixes, isRecord(raw) && raw.format === AarFormat),
   )
   const listed = new Set(primary.map((t) => `${t.targetName}\0${t.scipioKey}`))
   const named = new Set(primary.map((t) => t.targetName))

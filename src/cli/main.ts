@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Inputs } from '../constants.js'
 import { errorMessage, InputError, ProjectError } from '../errors.js'
-import type { S3Settings } from '../inputs/inputs.js'
+import { readConfig, type S3Settings } from '../inputs/inputs.js'
 import { planKeys } from '../keys/keys.js'
 import type { Log } from '../log.js'
 import { formatBytes } from '../report/report.js'
@@ -20,10 +20,14 @@ import {
   describeFailures,
   describeSpared,
   executePrune,
+  executeScopePrune,
   parseDays,
   planPrune,
+  planScopePrune,
   pruneGuard,
   renderPrunePlan,
+  renderScopePrunePlan,
+  scopeNamesToKeep,
 } from './prune.js'
 import { cacheStatus, explainStatus, onlyMissing, renderStatus } from './status.js'
 import { Terminal, terminalLog } from './terminal.js'
@@ -137,7 +141,61 @@ async function statusCommand(ctx: Context): Promise<number> {
   return full.missing > 0 && ctx.values['fail-on-missing'] === true ? ExitCode.Missing : ExitCode.Ok
 }
 
+/** `prune --scopes`: whole scopes go; needs no Package.resolved, no Xcode, no Scipio (a scheduled job on Linux). */
+async function pruneScopesCommand(ctx: Context): Promise<number> {
+  const keepValues = ctx.values['keep-scope'] as string[] | undefined
+  const rawDays = ctx.values['older-than'] as string | undefined
+  const olderThanDays = rawDays === undefined ? undefined : parseDays(rawDays, 0)
+  if (olderThanDays === undefined && rawDays !== undefined)
+    throw new UsageError(`--older-than: '${rawDays}' is not a number of days (for example 30, or 0).`)
+  if (keepValues === undefined && olderThanDays === undefined)
+    throw new UsageError(
+      'prune --scopes needs --keep-scope (the scopes to keep, for example the open pull requests) or --older-than DAYS.',
+    )
+  const config = readConfig(flagInputReader('prune', ctx.values, ctx.io.cwd), ctx.io.cwd)
+  const settings = config.storage as S3Settings
+  const admin = new S3Admin(settings)
+  const plan = await planScopePrune({
+    prefix: config.prefix,
+    ...(keepValues ? { keep: scopeNamesToKeep(keepValues) } : {}),
+    ...(olderThanDays !== undefined ? { olderThanDays } : {}),
+    now: new Date(),
+    admin,
+  })
+  const remove = ctx.values.delete === true
+  const result =
+    remove && plan.candidates.length > 0
+      ? await executeScopePrune(plan, admin)
+      : { deleted: 0, failures: [], spared: [] }
+  if (ctx.values.json === true) {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const { seen, ...shown } = plan
+    const doc = {
+      schema: 'scipio-s3-cache/prune-scopes/v1',
+      bucket: settings.bucket,
+      dryRun: !remove,
+      ...shown,
+      ...result,
+    }
+    print(ctx.io, `${JSON.stringify(doc, null, 2)}\n`)
+  } else {
+    let tail = ''
+    if (plan.candidates.length > 0)
+      tail = remove
+        ? `Deleted ${result.deleted} of ${plan.candidates.length} objects.\n`
+        : `Dry run: nothing was deleted. Run again with --delete to delete these scopes' ${plan.candidates.length} objects.\n`
+    print(ctx.io, renderScopePrunePlan(plan, settings.bucket) + tail + describeSpared(result.spared))
+  }
+  if (result.failures.length > 0) {
+    ctx.log.warning(`S3 refused to delete ${result.failures.length} objects:\n${describeFailures(result.failures)}`)
+    return ExitCode.Failure
+  }
+  return ExitCode.Ok
+}
+
 async function pruneCommand(ctx: Context): Promise<number> {
+  if (ctx.values.scopes === true) return pruneScopesCommand(ctx)
+  if (ctx.values['keep-scope'] !== undefined) throw new UsageError('--keep-scope needs --scopes.')
   const olderThanDays = parseDays(ctx.values['older-than'] as string | undefined, defaultOlderThanDays)
   if (olderThanDays === undefined)
     throw new UsageError(

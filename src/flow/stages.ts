@@ -11,6 +11,7 @@ import type { RunSetup } from '../setup/setup.js'
 import { sweepLeftovers } from '../archive/owned-folders.js'
 import { stageSignal } from './cancel.js'
 import * as os from 'node:os'
+import { sharedLayout } from '../bucket/layout.js'
 
 /** The three stages as the action and both sub-actions call them, each logged in its own group. */
 
@@ -29,6 +30,7 @@ export async function restoreStage(setup: RunSetup, log: Log, lookupOnly = false
         stallTimeoutMs: config.stallTimeoutMs,
         signal: stageSignal(config.cacheTimeoutMs),
         lookupOnly,
+        ...(setup.scope ? { scope: setup.scope } : {}),
       }),
   )
   const count = (kind: string) => outcome.targets.filter((t) => t.result === kind).length
@@ -59,12 +61,16 @@ export async function saveStage(
 ): Promise<SaveOutcome> {
   const { config, storage, plan } = setup
   const signal = stageSignal(config.cacheTimeoutMs)
-  return log.group('Upload frameworks to the cache', async () => {
+  // A scoped run writes into its scope only; the shared cache is read, never written.
+  const target = setup.scope ?? sharedLayout(config.prefix, plan)
+  const title = setup.scope ? `Upload frameworks to scope '${setup.scope.scope}'` : 'Upload frameworks to the cache'
+  return log.group(title, async () => {
     await sweepTemporaryFolders(log)
     return save({
       storage,
-      plan,
-      prefix: config.prefix,
+      plan: target.plan,
+      prefix: target.prefix,
+      ...(setup.scope ? { shared: sharedLayout(config.prefix, plan) } : {}),
       outputDirectory: config.outputDirectory,
       packageDirectory: config.packageDirectory,
       publicRead: config.shouldPublish,
@@ -87,7 +93,7 @@ export async function saveStage(
           }
         : {}),
       ...(buildMs ? { buildMs } : {}),
-      pinRecords: new PinRecords(setup, log, signal),
+      pinRecords: new PinRecords(setup, log, signal, target.prefix),
     }).catch((error: unknown): SaveOutcome => {
       const problem = `Uploading to the cache failed: ${errorMessage(error)}`
       log.warning(problem)

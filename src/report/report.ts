@@ -35,11 +35,33 @@ export interface RunReport {
   explanation?: Explanation
   /** The run was cancelled (SIGINT or SIGTERM): what it says, and why the rest was not done. */
   cancelled?: string
+  /** The scope the run read first (and wrote into), when it had one. */
+  scope?: string
 }
 
 /** Every reason something was built or not restored: the explained misses, then restored targets Scipio rebuilt. */
 export function missReasons(report: RunReport): MissReason[] {
-  return [...(report.explanation?.reasons ?? []), ...rebuiltAfterRestore(report.restore, report.built)]
+  const reasons = [...(report.explanation?.reasons ?? []), ...rebuiltAfterRestore(report.restore, report.built)]
+  const { scope } = report
+  if (!scope) return reasons
+  return reasons.map((r) => ({ ...r, text: `${r.text} (looked in scope ${scope}, then the shared cache)` }))
+}
+
+/** Where a restored framework came from, in a scoped run: its scope or the shared cache. */
+function origin(report: RunReport, target: { result: string; scope?: string }): string {
+  if (!report.scope || (target.result !== 'restored' && target.result !== 'available')) return ''
+  return target.scope ? ` from scope ${target.scope}` : ' from the shared cache'
+}
+
+/** `N from scope pr-12, M from the shared cache`, for a scoped run's summary. */
+function scopeText(report: RunReport): string | undefined {
+  if (!report.scope) return undefined
+  const restored = (report.restore?.targets ?? []).filter((t) => t.result === 'restored')
+  const own = restored.filter((t) => t.scope !== undefined).length
+  return (
+    `Scope ${report.scope}: ${own} frameworks restored from this scope, ${restored.length - own} from the shared cache, ` +
+    `${report.built.length} built${report.save ? `; uploads go to this scope only` : ''}.`
+  )
 }
 
 /** miss-reasons, package-keys and set-key; empty values when the run stopped before its keys were known. */
@@ -201,7 +223,7 @@ export function summaryRows(report: RunReport): Row[] {
     rows.set(t.targetName, {
       target: t.targetName,
       pkg: t.package,
-      result: t.result === 'missed' ? `missed (${t.reason ?? 'not stored'})` : t.result,
+      result: t.result === 'missed' ? `missed (${t.reason ?? 'not stored'})` : `${t.result}${origin(report, t)}`,
       bytes: t.bytes,
       ms: t.ms,
     })
@@ -246,6 +268,8 @@ export async function writeSummary(report: RunReport): Promise<void> {
   summary.addEOL().addRaw(totalsText(report), true)
   const tools = toolsText(report)
   if (tools) summary.addEOL().addRaw(tools, true)
+  const scoped = scopeText(report)
+  if (scoped) summary.addEOL().addRaw(escapeHtml(scoped), true)
   const why = missReasons(report)
   if (why.length > 0) {
     summary.addHeading('Why frameworks were built', 3)

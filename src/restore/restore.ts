@@ -21,7 +21,8 @@ import { scipioKey, type KeyPlan, type PackagePlan } from '../keys/keys.js'
 import type { Log } from '../log.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import { aarMissReason, restoreAppleArchive } from '../interop/scipio-s3-storage.js'
-import { AarFormat } from '../bucket/layout.js'
+import { AarFormat, sharedLayout, type Layout } from '../bucket/layout.js'
+import { layerIndexes } from '../bucket/layers.js'
 import { StallWatch } from '../archive/stall-watch.js'
 import { getJson, type Storage } from '../storage/index.js'
 import { PlainGetError, StallError } from '../storage/plain-get.js'
@@ -49,6 +50,8 @@ export interface RestoredTarget {
   ms: number
   entry?: IndexEntry
   reason?: string
+  /** The scope whose archive this is; absent: the shared cache's (or nothing came from the cache). */
+  scope?: string
   /** Set on every miss. */
   miss?: MissKind
   /** A miss because of a dependency: the change at the bottom of the cascade ("swift-log 1.6.1 → 1.6.2"). */
@@ -88,6 +91,19 @@ export interface RestoreContext {
   signal?: AbortSignal
   /** Report what is stored without downloading anything. */
   lookupOnly?: boolean
+  /** A scope read before the shared cache (`plan`, `prefix`): the first hit per framework wins. */
+  scope?: Layout
+}
+
+/** The layouts this restore reads, in order: the scope first, then the shared cache. */
+function layoutsOf(ctx: RestoreContext): Layout[] {
+  const shared = sharedLayout(ctx.prefix, ctx.plan)
+  return ctx.scope ? [ctx.scope, shared] : [shared]
+}
+
+/** The scope that holds `entry`'s archive, when it is the scope's own object. */
+function scopeOf(ctx: RestoreContext, entry: IndexEntry): { scope?: string } {
+  return ctx.scope?.scope && entry.key.startsWith(`${ctx.scope.prefix}/`) ? { scope: ctx.scope.scope } : {}
 }
 
 /** Shared by one restore: the first configuration error stops every further request. */
@@ -331,7 +347,7 @@ async function restoreTarget(
   problems: string[],
 ): Promise<RestoredTarget> {
   const started = Date.now()
-  const base = { targetName: entry.targetName, package: pkg.pin.identity, entry }
+  const base = { targetName: entry.targetName, package: pkg.pin.identity, entry, ...scopeOf(ctx, entry) }
   const present = local.get(entry.targetName)
   if (present && present.scipioKey === entry.scipioKey) return { ...base, result: 'kept', bytes: 0, ms: 0 }
   if (entry.format === AarFormat) {
@@ -413,6 +429,7 @@ async function readIndex(
   pkg: PackagePlan,
   breaker: Breaker,
   problems: string[],
+  layout: Layout = sharedLayout(ctx.prefix, ctx.plan),
 ): Promise<PackageIndex | undefined> {
   if (breaker.error || ctx.signal?.aborted) return undefined
   try {
@@ -423,7 +440,7 @@ async function readIndex(
         answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => getJson(ctx.storage, pkg.indexKey, signal)),
     )
     if (raw === undefined) return undefined
-    return parseIndex(raw, ctx.prefix, pkg.packageKey)
+    return parseIndex(raw, layout.archivePrefixes, pkg.packageKey)
   } catch (error) {
     if (breaker.trip(error, ctx.log) || ctx.signal?.aborted) return undefined
     ctx.log.warning(
@@ -441,12 +458,35 @@ interface Marker {
   indexes?: Map<string, PackageIndex>
 }
 
-async function readMarker(ctx: RestoreContext): Promise<Marker | undefined> {
+/** The package's index in every layout read at once, layered: the scope's entries first (bucket/layers.ts). */
+async function readLayeredIndex(
+  ctx: RestoreContext,
+  position: number,
+  breaker: Breaker,
+  problems: string[],
+): Promise<PackageIndex | undefined> {
+  const layouts = layoutsOf(ctx)
+  const found = await Promise.all(
+    layouts.map((layout) => readIndex(ctx, layout.plan.packages[position]!, breaker, problems, layout)),
+  )
+  return layerIndexes(found)
+}
+
+/** The first layout's marker that exists (the scope's before the shared cache's); all are asked at once. */
+async function readFirstMarker(ctx: RestoreContext): Promise<Marker | undefined> {
+  const markers = await Promise.all(layoutsOf(ctx).map((layout) => readMarker(ctx, layout)))
+  return markers.find((marker) => marker !== undefined)
+}
+
+async function readMarker(
+  ctx: RestoreContext,
+  layout: Layout = sharedLayout(ctx.prefix, ctx.plan),
+): Promise<Marker | undefined> {
   let raw: unknown
   let targets: string[]
   try {
     raw = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
-      getJson(ctx.storage, ctx.plan.completeKey, signal),
+      getJson(ctx.storage, layout.plan.completeKey, signal),
     )
     if (raw === undefined) return undefined
     targets = parseCompleteMarker(raw, ctx.plan.setKey).targets.map((t) => `${t.targetName}\0${t.scipioKey}`)
@@ -457,7 +497,7 @@ async function readMarker(ctx: RestoreContext): Promise<Marker | undefined> {
   try {
     const indexes = parseSetManifest(
       raw,
-      ctx.prefix,
+      layout.archivePrefixes,
       ctx.plan.packages.map((p) => p.packageKey),
     )
     return indexes ? { targets, indexes } : { targets }
@@ -568,7 +608,7 @@ export async function restore(given: RestoreContext): Promise<RestoreOutcome> {
       for (const { entry } of [...choice.picked, ...choice.missed]) decided.add(entry.targetName)
     }
     // A build marked complete with a manifest needs no index: one request, then the archives.
-    const marker = ctx.lookupOnly ? undefined : await readMarker(given)
+    const marker = ctx.lookupOnly ? undefined : await readFirstMarker(given)
     if (marker?.indexes) {
       const manifest = marker.indexes
       const sources = ctx.plan.packages.map((pkg) => ({ pkg, index: manifest.get(pkg.packageKey)! }))
@@ -594,7 +634,7 @@ export async function restore(given: RestoreContext): Promise<RestoreOutcome> {
         ctx.plan.packages.map((pkg, i) =>
           limit(async () => {
             // Read with the caller's signal: a full disk stops downloads, not the small reads that say what is stored.
-            const index = await readIndex(given, pkg, breaker, problems)
+            const index = await readLayeredIndex(given, i, breaker, problems)
             if (!index) packagesMissing.push(pkg.pin.identity)
             else indexes.set(pkg.packageKey, index)
             arrived[i] = index ? { pkg, index } : null

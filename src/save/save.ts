@@ -23,7 +23,8 @@ import { Formats } from '../constants.js'
 import { CacheTimeoutError, errorMessage, StorageError, stopReason } from '../errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { type ArchiveFormat, type KeyPlan, type PackagePlan } from '../keys/keys.js'
-import { contentObjectKey } from '../bucket/layout.js'
+import { contentObjectKey, type Layout } from '../bucket/layout.js'
+import { layerIndexes } from '../bucket/layers.js'
 import type { Log } from '../log.js'
 import { entryIsBad, type RestoreOutcome } from '../restore/restore.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
@@ -86,6 +87,29 @@ export interface SaveContext {
   pinRecords?: PinRecords
   /** Back-off after a concurrent producer's write to an index or pin record: injectable so tests don't sleep. */
   conflictRetry?: RetryPolicy
+  /**
+   * Saving into a scope (`prefix` and `plan` are the scope's): the shared cache, read but never written. What its
+   * indexes list counts as stored, and the scope's documents may point at it (bucket/layout.ts).
+   */
+  shared?: Layout
+}
+
+/** The prefixes the archives of this save's documents may live under: its own, and the shared cache's for a scope. */
+function archivePrefixes(ctx: SaveContext): readonly string[] {
+  return ctx.shared ? [ctx.prefix, ...ctx.shared.archivePrefixes] : [ctx.prefix]
+}
+
+/** The shared cache's index of `pkg`, for a save into a scope (what need not be uploaded again). */
+async function sharedIndex(ctx: SaveContext, pkg: PackagePlan): Promise<PackageIndex | undefined> {
+  const shared = ctx.shared?.plan.packages.find((p) => p.packageKey === pkg.packageKey)
+  if (!ctx.shared || !shared) return undefined
+  try {
+    const read = await getJsonVersion(ctx.storage, shared.indexKey)
+    return read === undefined ? undefined : parseIndex(read.value, ctx.shared.archivePrefixes, pkg.packageKey)
+  } catch (error) {
+    ctx.log.debug(`Ignoring the shared index of ${pkg.pin.identity}: ${errorMessage(error)}`)
+    return undefined
+  }
 }
 
 function buildTimeOf(ctx: SaveContext, targetName: string): { buildMs?: number } {
@@ -161,13 +185,25 @@ async function existingIndex(
 ): Promise<PackageIndex | undefined> {
   const known = ctx.restored?.indexes.get(pkg.packageKey)
   if (known) return known
+  if (!ctx.shared) return ownIndex(ctx, pkg, reads)
+  // In a scope: the scope's entries first, then the shared cache's (as the restore layers them).
+  const [own, shared] = await Promise.all([ownIndex(ctx, pkg, reads), sharedIndex(ctx, pkg)])
+  return layerIndexes([own, shared])
+}
+
+/** The package's index in the layout this save writes; the read is kept in `reads` for writeIndex. */
+async function ownIndex(
+  ctx: SaveContext,
+  pkg: PackagePlan,
+  reads: Map<string, SharedRead<PackageIndex>>,
+): Promise<PackageIndex | undefined> {
   try {
     const read = await getJsonVersion(ctx.storage, pkg.indexKey)
     if (read === undefined) {
       reads.set(pkg.packageKey, { exists: false })
       return undefined
     }
-    const index = parseIndex(read.value, ctx.prefix, pkg.packageKey)
+    const index = parseIndex(read.value, archivePrefixes(ctx), pkg.packageKey)
     reads.set(pkg.packageKey, { exists: true, value: index, ...(read.etag ? { etag: read.etag } : {}) })
     return index
   } catch (error) {
@@ -228,7 +264,7 @@ function writeIndex(
     sharedWriteContext(ctx),
     {
       key: pkg.indexKey,
-      parse: (raw) => parseIndex(raw, ctx.prefix, pkg.packageKey),
+      parse: (raw) => parseIndex(raw, archivePrefixes(ctx), pkg.packageKey),
       merge: (stored) => mergeIndex(stored, index, (entry) => replace(entry.key)),
       toJson: indexDocument,
     },
@@ -264,7 +300,9 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   }
   const now = ctx.now ?? (() => new Date())
   // One listing of the prefix, under way while the indexes are read: what expired is stored again (heal.ts).
-  const survey = StoreSurvey.start({ storage: ctx.storage, prefix: ctx.prefix, log: ctx.log, ...signalOf(ctx) })
+  // A scope's documents may name the shared cache's archives: list the whole cache, its scopes included.
+  const listed = ctx.shared?.prefix ?? ctx.prefix
+  const survey = StoreSurvey.start({ storage: ctx.storage, prefix: listed, log: ctx.log, ...signalOf(ctx) })
   const replace = (key: string) => damagedNow(ctx, key) || survey.foundGone(key)
   const local = await scanOutput(ctx.outputDirectory)
   const previous = new Map<string, Promise<PackageIndex | undefined>>()
