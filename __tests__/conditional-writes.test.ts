@@ -292,9 +292,9 @@ describe('merging package indexes', () => {
     expect(mergeIndex(stored, ours)).toBeUndefined()
     const damaged = (e: IndexEntry) => e.sha256 === 'a'.repeat(64)
     expect(mergeIndex(stored, ours, damaged)!.targets.map((t) => t.sha256[0])).toEqual(['d'])
-    // Another Scipio key for the same target: ours replaces it.
+    // Another Scipio key for the same target (another dependency context): ours goes first, the stored one stays.
     const other = newIndex(packageKey, pin, [entry('A', k2, 'e'.repeat(64))], when)
-    expect(mergeIndex(stored, other)!.targets.map((t) => t.scipioKey)).toEqual([k2])
+    expect(mergeIndex(stored, other)!.targets.map((t) => t.scipioKey)).toEqual([k2, k1])
   })
 
   it('readers accept content-addressed keys naming the entry’s bytes and legacy fixed keys, nothing else', () => {
