@@ -16,6 +16,7 @@ import {
 import { contentObjectKey } from '../src/bucket/layout.js'
 import { Formats } from '../src/constants.js'
 import type { PackagePlan } from '../src/keys/keys.js'
+import { layerIndexes } from '../src/bucket/layers.js'
 import { chooseEntries, type IndexSource } from '../src/restore/choose.js'
 import { root } from './helpers/s3-server.js'
 
@@ -77,6 +78,21 @@ const picked = (sources: IndexSource[], complete = true) =>
     .sort()
 
 describe('chooseEntries', () => {
+  it("over a scope's index layered on the shared one: the scope's entry where it fits, else the shared cache's context", () => {
+    const shared = source(kingfisher, [kfOn161]).index
+    const logs = source(log161, [logging161])
+    // The pull request's scope stored Kingfisher built against swift-log 1.6.2; this run is back on 1.6.1.
+    const scope = { ...shared, targets: [kfOn162] }
+    const layered = layerIndexes([scope, shared])!
+    expect(layered.targets.map((t) => t.scipioKey)).toEqual([kfOn162.scipioKey, kfOn161.scipioKey])
+    expect(picked([logs, { pkg: kingfisher, index: layered }])).toEqual(
+      [logging161.scipioKey, kfOn161.scipioKey].sort(),
+    )
+    // Both fit: the scope's comes first and wins; an archive listed in both layers is kept once.
+    const both = layerIndexes([{ ...shared, targets: [kfOn161] }, shared])!
+    expect(both.targets).toEqual([kfOn161])
+  })
+
   it('picks, per target, the entry built against the entries picked for its dependencies, whatever their order', () => {
     // The most recent context (first) is 1.6.2's; this build has 1.6.1.
     const sources = [source(kingfisher, [kfOn162, kfOn161]), source(log161, [logging161])]
