@@ -445,6 +445,8 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
     padding = 0;
     meta;
     fd;
+    /** The large write in the thread pool, if any: its descriptor stays open until it settles. */
+    writing;
     position = 0;
     ended = false;
     nextPax = {};
@@ -492,11 +494,18 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
             callback(error);
         }
     }
+    /**
+     * Closes the open file only once a pending write to it has settled: closed earlier, its number could go to the
+     * next file this process opens (extraction threads share descriptors), and the write would land there.
+     */
     _destroy(error, callback) {
-        if (this.fd !== undefined)
-            external_node_fs_namespaceObject.close(this.fd, () => undefined);
+        const fd = this.fd;
         this.fd = undefined;
-        callback(error);
+        const close = () => (fd === undefined ? callback(error) : external_node_fs_namespaceObject.close(fd, () => callback(error)));
+        if (this.writing)
+            this.writing.then(close, close);
+        else
+            close();
     }
     /** Parses `chunk` from `offset`; returns a promise only when it had to wait for a large write. */
     consume(chunk, offset) {
@@ -515,7 +524,10 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
                         const fd = this.fd;
                         const position = this.position;
                         this.position += take;
-                        return this.writeAll(fd, piece, position).then(() => {
+                        this.writing = this.writeAll(fd, piece, position);
+                        return this.writing.then(() => {
+                            if (this.destroyed)
+                                return undefined; // _destroy closes the file; nothing more is written
                             if (this.remaining === 0)
                                 this.endEntry();
                             return this.consume(chunk, offset);
@@ -1345,14 +1357,15 @@ function workerFile() {
     return [path.join(here, 'extract-worker', 'index.js'), path.join(here, '..', 'extract-worker', 'index.js')].find((file) => existsSync(file));
 }
 let shared;
-/** One thread per core, but no more than the archives that can be in flight at once. */
+/** One thread per core, but no more than `concurrency` (the large archives in flight at once). */
+function extractionThreads(concurrency, cores = availableParallelism()) {
+    return Math.max(1, Math.min(concurrency, cores));
+}
 function extractor(concurrency) {
     if (shared)
         return shared;
     const file = workerFile();
-    shared = file
-        ? new ThreadPool(file, Math.max(1, Math.min(concurrency, availableParallelism())), concurrency)
-        : extractOnThisThread;
+    shared = file ? new ThreadPool(file, extractionThreads(concurrency), concurrency) : extractOnThisThread;
     return shared;
 }
 
