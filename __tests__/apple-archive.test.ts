@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -16,12 +16,14 @@ import {
 } from '../aa-test-double/apple-archive.mjs'
 import { aaArchiveArgs, aaExtractArgs, findAa } from '../src/interop/apple-archive.js'
 import { CorruptArchiveError, UnsafeArchiveError } from '../src/archive/guard.js'
+import { DiskFullError } from '../src/errors.js'
 import { indexDocument, parseIndex, type IndexEntry, type PackageIndex } from '../src/bucket/cache-index.js'
 import { StallWatch } from '../src/archive/stall-watch.js'
 import { looksLikeAppleArchive, restoreAppleArchive } from '../src/interop/scipio-s3-storage.js'
 import { aarObjectKey, contentObjectKey } from '../src/bucket/layout.js'
 import { root } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
+import { mountTmpfs, tmpfsUnavailable } from './helpers/tmpfs.js'
 
 const aaBin = path.join(root, 'aa-test-double/bin')
 const run = promisify(execFile)
@@ -186,9 +188,12 @@ describe('index entries for .aar objects', () => {
     expect('aarTargets' in (indexDocument({ ...index, targets: [tar] }) as object)).toBe(false)
   })
 
-  it('parse back into one list', () => {
+  it('parse back into one list, an .aar entry with the dependency keys its VersionFile names (none here)', () => {
     const parsed = parseIndex(JSON.parse(JSON.stringify(indexDocument(index))), prefix, index.packageKey)
-    expect(parsed.targets.sort((a, b) => a.targetName.localeCompare(b.targetName))).toEqual([aar, tar])
+    expect(parsed.targets.sort((a, b) => a.targetName.localeCompare(b.targetName))).toEqual([
+      { ...aar, dependencyCacheKeyChecksums: [] },
+      tar,
+    ])
   })
 
   it('make the index unusable when the kept VersionFile does not hash to the key, or the key is not scipio-s3-storage’s', () => {
@@ -248,9 +253,13 @@ describe('restoring an .aar entry', () => {
     versionFile: versionFile.toString('base64'),
     ...overrides,
   })
-  async function restoreInto(bytes: Buffer, entry: IndexEntry): Promise<string> {
-    const staging = await fs.mkdtemp(path.join(os.tmpdir(), 'aar-staging-'))
-    process.env.PATH = `${aaBin}${path.delimiter}${previousPath}`
+  async function restoreInto(
+    bytes: Buffer,
+    entry: IndexEntry,
+    options: { bin?: string; staging?: string } = {},
+  ): Promise<string> {
+    const staging = options.staging ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'aar-staging-')))
+    process.env.PATH = `${options.bin ?? aaBin}${path.delimiter}${previousPath}`
     try {
       await restoreAppleArchive(entry, staging, {
         open: async () => ({ body: Readable.from([bytes]), size: bytes.length }),
@@ -307,4 +316,40 @@ describe('restoring an .aar entry', () => {
       /aa extract failed \(exit code 1\): .*LZFSE-compressed block/,
     )
   })
+
+  it('an aa that fails for want of space is a full disk, never an integrity failure', async () => {
+    const bin = await fs.mkdtemp(path.join(os.tmpdir(), 'aa-full-'))
+    await fs.writeFile(
+      path.join(bin, 'aa'),
+      '#!/bin/sh\necho "aa: Logging.xcframework/Logging: write: No space left on device" >&2\nexit 1\n',
+      { mode: 0o755 },
+    )
+    const bytes = archive(symlinkEntry('Current', 'A'))
+    const failure = restoreInto(bytes, entryFor(bytes), { bin })
+    await expect(failure).rejects.toThrow(DiskFullError)
+    await expect(failure).rejects.toThrow(
+      /aa extract ran out of space in .*: aa extract failed .*No space left on device/,
+    )
+  })
+
+  it.skipIf(tmpfsUnavailable !== undefined)(
+    `the aa double filling a small tmpfs is a full disk${tmpfsUnavailable ? ` (skipped: ${tmpfsUnavailable})` : ''}`,
+    async () => {
+      // A 256 KiB file: the download fits the tmpfs, the download and the unpacked file together do not.
+      const source = await fs.mkdtemp(path.join(os.tmpdir(), 'aar-source-'))
+      await fs.writeFile(path.join(source, 'Logging'), randomBytes(256 * 1024))
+      const file = path.join(source, '..', `${path.basename(source)}.aar`)
+      await run(process.execPath, [path.join(aaBin, 'aa'), ...aaArchiveArgs(source, file)])
+      const bytes = await fs.readFile(file)
+      const staging = await fs.mkdtemp(path.join(os.tmpdir(), 'aar-tmpfs-'))
+      const unmount = mountTmpfs(staging, 384 * 1024)
+      try {
+        const failure = restoreInto(bytes, entryFor(bytes), { staging })
+        await expect(failure).rejects.toThrow(DiskFullError)
+        await expect(failure).rejects.toThrow(/^aa extract ran out of space in /)
+      } finally {
+        unmount()
+      }
+    },
+  )
 })

@@ -5,6 +5,9 @@ import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { defaultOlderThanDays } from '../src/cli/prune.js'
 import { Inputs, Outputs } from '../src/constants.js'
+import { cancelledExitCode } from '../src/cli/main.js'
+import { graceMs } from '../src/flow/cancel.js'
+import { abandonedAfterMs } from '../src/archive/owned-folders.js'
 import { deleteBatchSize } from '../src/storage/s3-admin.js'
 // @ts-expect-error: the generator is plain JavaScript
 import { updateTables } from '../scripts/readme-tables.mjs'
@@ -128,6 +131,26 @@ describe('action.yml and src/ agree', () => {
   })
 })
 
+describe('troubleshooting.md says what cancellation and cleanup do', () => {
+  const page = readPage('docs/troubleshooting.md')
+
+  it('the grace period before a cancelled run exits at once, and the exit codes of the command line', () => {
+    expect(page).toContain(`If cleaning up takes more than ${graceMs / 1000} s`)
+    expect(graceMs).toBeLessThan(5_000) // "exit within 5 s"
+    expect(page).toContain('and exit within 5 s')
+    expect(page).toContain(
+      `exits with ${cancelledExitCode('SIGINT')} after SIGINT (Ctrl-C) and ${cancelledExitCode('SIGTERM')} after SIGTERM`,
+    )
+  })
+
+  it('how long a folder of an unknown owner is kept: the longest cache phase', () => {
+    const longest = Number(/at most (\d+)\)/.exec(page)?.[1])
+    expect(longest * 60_000).toBe(abandonedAfterMs)
+    expect(page).toContain(`is removed once unchanged for ${abandonedAfterMs / 3_600_000} hours`)
+    expect(source).toMatch(new RegExp(`Inputs\\.CacheTimeoutMinutes, \\d+, ${longest}\\)`))
+  })
+})
+
 /** Checks a step's `with:` against the action file it uses, and `steps.<id>.outputs.<name>` against its outputs. */
 function checkUses(text: string, doc: unknown, where: string): number {
   const uses = stepsUsingAction(doc)
@@ -152,8 +175,15 @@ describe('example workflows', () => {
   const dir = path.join(root, 'docs/workflows')
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.yml'))
 
-  it('cover a producer, PR consumers with credentials and with a public URL, OIDC and MinIO', () => {
-    expect(files.sort()).toEqual(['consumer-fork-pr.yml', 'consumer-pr.yml', 'minio.yml', 'oidc.yml', 'producer.yml'])
+  it('cover a producer, PR consumers with credentials and with a public URL, OIDC, MinIO and scoped PRs', () => {
+    expect(files.sort()).toEqual([
+      'consumer-fork-pr.yml',
+      'consumer-pr.yml',
+      'minio.yml',
+      'oidc.yml',
+      'producer.yml',
+      'scoped-pr.yml',
+    ])
   })
 
   it.each(files)('%s is a valid workflow that uses only declared inputs and outputs', (file) => {

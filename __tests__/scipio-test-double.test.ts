@@ -7,7 +7,15 @@ import { describe, expect, it } from 'vitest'
 // @ts-expect-error: the double is plain JavaScript
 import { encodeVersionFile, versionFileDocument } from '../scipio-test-double/version-file.mjs'
 import { parseVersionFile } from '../src/keys/frameworks.js'
-import { exampleTargets, exampleWorkspace, readDoubleLog, runScipioDouble } from './helpers/workspace.js'
+import {
+  exampleTargets,
+  exampleWorkspace,
+  graphFixture,
+  graphTargets,
+  graphWorkspace,
+  readDoubleLog,
+  runScipioDouble,
+} from './helpers/workspace.js'
 import { root } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
 
@@ -90,6 +98,50 @@ describe('Scipio test double', () => {
     const second = await readDoubleLog(log)
     expect(second.filter((e) => e.event === 'built').map((e) => e.target)).toEqual(['Logging'])
     expect(second.filter((e) => e.event === 'skipped')).toHaveLength(6)
+    await fs.rm(ws, { recursive: true, force: true })
+  })
+
+  it("keys as Scipio 0.33 does: each dependency's checksum is the SHA-256 of its VersionFile, sorted, a bump cascades", async () => {
+    const graph = await graphFixture('kingfisher-logging')
+    const build = async (versions: Record<string, string>) => {
+      const ws = await graphWorkspace(graph, versions)
+      await runScipioDouble(['prepare', ws])
+      const out = path.join(ws, 'XCFrameworks')
+      const read = (target: string) => fs.readFile(path.join(out, `.${target}.version`))
+      return { ws, read }
+    }
+    const before = await build({})
+    const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+    const apngkit = JSON.parse((await before.read('APNGKit')).toString()) as Record<string, unknown>
+    expect(apngkit.dependencyCacheKeyChecksums).toEqual([
+      { checksum: sha(await before.read('Delegate')), targetName: 'Delegate' },
+      { checksum: sha(await before.read('OrderedCollections')), targetName: 'OrderedCollections' },
+    ])
+    // A leaf's VersionFile has no such field at all.
+    expect((await before.read('Delegate')).toString()).not.toContain('dependencyCacheKeyChecksums')
+    // Bumping swift-log changes Kingfisher's key, not its pin; nothing else moves.
+    const after = await build({ 'swift-log': '1.6.2' })
+    const changed: string[] = []
+    for (const target of graphTargets(graph))
+      if (!(await before.read(target)).equals(await after.read(target))) changed.push(target)
+    expect(changed).toEqual(['Kingfisher', 'Logging'])
+    expect(parseVersionFile(await after.read('Kingfisher'))!.pin).toEqual(
+      parseVersionFile(await before.read('Kingfisher'))!.pin,
+    )
+    for (const ws of [before.ws, after.ws]) await fs.rm(ws, { recursive: true, force: true })
+  })
+
+  it('a target whose dependency has no key (not pinned) gets none either: built every time, no VersionFile', async () => {
+    const graph = await graphFixture('kingfisher-logging')
+    graph.packages.kingfisher!.targets[0]!.dependencies = ['Logging', 'RootTarget']
+    const ws = await graphWorkspace(graph)
+    const log = path.join(ws, 'double.log')
+    for (let run = 0; run < 2; run++) await runScipioDouble(['prepare', ws], { SCIPIO_TEST_DOUBLE_LOG: log })
+    const events = (await readDoubleLog(log)).filter((e) => e.target === 'Kingfisher').map((e) => e.event)
+    expect(events).toEqual(['built', 'built'])
+    const names = await fs.readdir(path.join(ws, 'XCFrameworks'))
+    expect(names).toContain('Kingfisher.xcframework')
+    expect(names).not.toContain('.Kingfisher.version')
     await fs.rm(ws, { recursive: true, force: true })
   })
 

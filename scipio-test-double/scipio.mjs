@@ -2,8 +2,10 @@
 // It reproduces what this action can observe of Scipio 0.33: one `<Name>.xcframework` per target of every
 // pinned package in the output folder, a `.<Target>.version` file beside it with Scipio's exact bytes, and
 // with `--framework-cache-policy project` it keeps a framework whose VersionFile matches the key it computes
-// now, deleting and rebuilding any other. The targets of each package come from `scipio-test-double.json`
-// in the package folder (the real Scipio reads them from the package graph).
+// now, deleting and rebuilding any other. The targets of each package, and each target's direct target
+// dependencies, come from `scipio-test-double.json` in the package folder (the real Scipio reads them from the
+// package graph). Keys are computed as 0.33.0 does, leaves first: `dependencyCacheKeyChecksums` holds each
+// dependency's key (the SHA-256 of its VersionFile bytes), sorted by target name then checksum, omitted when empty.
 //
 // Test hooks (environment): SCIPIO_TEST_DOUBLE_LOG (append one JSON line per target: built or skipped),
 // SCIPIO_TEST_DOUBLE_FAIL (comma-separated targets that fail to build; the others are still written, then
@@ -186,7 +188,7 @@ function main() {
   const keys = new Map()
   const order = []
   const visit = (name, stack = []) => {
-    if (keys.has(name) || order.includes(name)) return
+    if (order.includes(name)) return
     if (stack.includes(name)) fail(`dependency cycle at ${name}`)
     const t = targets.get(name)
     if (!t) return
@@ -199,9 +201,12 @@ function main() {
   let failed = 0
   for (const name of order) {
     const t = targets.get(name)
-    const dependencyChecksums = (t.dependencies ?? [])
-      .filter((d) => keys.has(d))
-      .map((d) => ({ checksum: keys.get(d), targetName: d }))
+    // Each checksum is the dependency's key: the SHA-256 of its VersionFile bytes. A target with a dependency
+    // that has no key (not pinned, or itself keyless) gets no key either: always built, no VersionFile.
+    const keyless = (t.dependencies ?? []).some((d) => !keys.has(d))
+    const dependencyChecksums = keyless
+      ? []
+      : (t.dependencies ?? []).map((d) => ({ checksum: keys.get(d), targetName: d }))
     const bytes = encodeVersionFile(
       versionFileDocument({
         targetName: name,
@@ -212,14 +217,14 @@ function main() {
         dependencyChecksums,
       }),
     )
-    const key = createHash('sha256').update(bytes).digest('hex')
-    keys.set(name, key)
+    const key = keyless ? undefined : createHash('sha256').update(bytes).digest('hex')
+    if (key) keys.set(name, key)
     const folder = path.join(opts.output, `${frameworkName(name)}.xcframework`)
     const versionFile = path.join(opts.output, `.${name}.version`)
     const existing = fs.existsSync(versionFile)
       ? createHash('sha256').update(fs.readFileSync(versionFile)).digest('hex')
       : undefined
-    if (!opts.overwrite && opts.cachePolicy !== 'disabled' && fs.existsSync(folder) && existing === key) {
+    if (key && !opts.overwrite && opts.cachePolicy !== 'disabled' && fs.existsSync(folder) && existing === key) {
       console.log(`✅ Valid ${name}.xcframework exists. Skip building.`)
       log('skipped', name)
       continue
@@ -238,7 +243,8 @@ function main() {
       seed: `${name}@${t.pin.revision ?? t.pin.version}${nondeterminism ? `#${nondeterminism}` : ''}`,
       binarySize: t.binarySize ?? 48 * 1024,
     })
-    fs.writeFileSync(versionFile, bytes)
+    if (key) fs.writeFileSync(versionFile, bytes)
+    else fs.rmSync(versionFile, { force: true })
     log('built', name)
   }
   if (failed > 0) {

@@ -30,6 +30,7 @@ export const Inputs = {
   StallTimeoutSeconds: 'stall-timeout-seconds',
   CacheTimeoutMinutes: 'cache-timeout-minutes',
   LookupOnly: 'lookup-only',
+  Scope: 'scope',
 
   ScipioVersion: 'scipio-version',
   ScipioChecksum: 'scipio-checksum',
@@ -62,6 +63,15 @@ export const Formats = {
 
 /** Folder under the prefix for our own bookkeeping objects; a leading dot keeps it apart from target folders. */
 export const MetaFolder = '.scipio-s3-cache'
+
+/**
+ * Folder under the prefix that holds every scope (`<prefix>/.scipio-s3-cache-scopes/<scope>/…`): one IAM resource
+ * pattern covers all of them, and nothing of the shared cache lives there.
+ */
+export const ScopesFolder = '.scipio-s3-cache-scopes'
+
+/** The `scope` input's one value: this pull request's own scope. */
+export const PullRequestScope = 'pull-request'
 
 /**
  * Events whose code is the repository's own (a push, a schedule, a manual run). Any other event, above all

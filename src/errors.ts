@@ -63,6 +63,37 @@ export class CacheTimeoutError extends Error {
   }
 }
 
+/** The run was cancelled (GitHub sends SIGINT, then SIGTERM, then kills): what is left is not done. */
+export class CancelledError extends Error {
+  constructor(readonly signalName: string) {
+    super(`the run was cancelled (${signalName})`)
+    this.name = 'CancelledError'
+  }
+}
+
+/** The disk of the output folder (or of the temporary folder) is full; `message` names the folder and the bytes. */
+export class DiskFullError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'DiskFullError'
+  }
+}
+
+/** ENOSPC (no space left) or EDQUOT (quota exceeded), however it was raised. */
+export function isDiskFull(error: unknown): boolean {
+  if (error instanceof DiskFullError) return true
+  const code = (error as { code?: unknown } | undefined)?.code
+  return code === 'ENOSPC' || code === 'EDQUOT'
+}
+
+/** Why work stopped once `signal` aborted: a cancellation, a full disk, or else the cache time limit. */
+export function stopReason(signal: AbortSignal | undefined): string {
+  const reason: unknown = signal?.reason
+  if (reason instanceof CancelledError) return reason.message
+  if (reason instanceof DiskFullError) return 'the disk is full'
+  return 'the cache time limit was reached'
+}
+
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -33,6 +33,21 @@ export async function runAction(
   env: Record<string, string> = {},
   entry = 'dist/index.js',
 ): Promise<ActionRun> {
+  return (await startAction(inputs, env, entry)).result
+}
+
+export interface StartedAction {
+  child: ChildProcess
+  /** Settles once the process has exited: its status, what it printed, its outputs and summary. */
+  result: Promise<ActionRun>
+}
+
+/** Starts the action as runAction does, without waiting: for a test that signals it midway. */
+export async function startAction(
+  inputs: Record<string, string>,
+  env: Record<string, string> = {},
+  entry = 'dist/index.js',
+): Promise<StartedAction> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'action-run-'))
   const outputFile = path.join(dir, 'output')
   const summaryFile = path.join(dir, 'summary')
@@ -56,11 +71,14 @@ export async function runAction(
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)))
-  const outputs = parseOutputFile(await fs.readFile(outputFile, 'utf8'))
-  const summary = await fs.readFile(summaryFile, 'utf8')
-  await fs.rm(dir, { recursive: true, force: true })
-  return { code, stdout, stderr, outputs, summary }
+  const result = (async () => {
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)))
+    const outputs = parseOutputFile(await fs.readFile(outputFile, 'utf8'))
+    const summary = await fs.readFile(summaryFile, 'utf8')
+    await fs.rm(dir, { recursive: true, force: true })
+    return { code, stdout, stderr, outputs, summary }
+  })()
+  return { child, result }
 }
 
 /** The inputs that point the action at a test S3 server with the test credentials, plus `extra`. */

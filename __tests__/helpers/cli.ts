@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { doubleBin } from './workspace.js'
@@ -12,6 +12,14 @@ export interface CliRun {
 
 /** Runs the bundled command line (`node dist/cli/index.js`) with the Scipio and xcrun doubles on PATH. */
 export async function runCli(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliRun> {
+  return startCli(args, options).result
+}
+
+/** Starts the command line as runCli does, without waiting: for a test that signals it midway. */
+export function startCli(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): { child: ChildProcess; result: Promise<CliRun> } {
   const env: NodeJS.ProcessEnv = {
     PATH: `${doubleBin}${path.delimiter}${process.env.PATH ?? ''}`,
     HOME: options.cwd,
@@ -24,6 +32,10 @@ export async function runCli(args: string[], options: { cwd: string; env?: Recor
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)))
-  return { code, stdout, stderr }
+  const result = new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1))).then((code) => ({
+    code,
+    stdout,
+    stderr,
+  }))
+  return { child, result }
 }

@@ -33,12 +33,26 @@ export interface Hold {
  */
 export type ConditionMode = 'ignore' | 'enforce'
 
+/**
+ * An IAM-like write policy for one access key, as a role limited to some key prefixes has: a PUT, POST or DELETE
+ * signed with `accessKeyId` whose path (`/<bucket>/<key>`) is not under one of `writable` answers 403 AccessDenied
+ * and writes nothing (a multi-object delete, `POST /<bucket>?delete`, is refused as a whole). Reads are not limited.
+ */
+export interface WritePolicy {
+  accessKeyId: string
+  bucket: string
+  /** Key prefixes the key may write, e.g. `cache/.scipio-s3-cache-scopes/`. */
+  writable: string[]
+}
+
 export interface Proxy {
   endpoint: string
   requests: RecordedRequest[]
   /** Set per test; returns true when it handled the request. */
   fault: Fault | undefined
   conditions: ConditionMode
+  /** Set per test: writes outside the policy's prefixes are refused with 403 (none by default). */
+  writePolicy: WritePolicy | undefined
   /** Holds the next request that matches until the test releases it (before any fault or condition applies). */
   hold(match: Match): Hold
   close(): Promise<void>
@@ -60,6 +74,7 @@ export async function startProxy(upstreamPort: number): Promise<Proxy> {
     requests: [],
     fault: undefined,
     conditions: 'ignore',
+    writePolicy: undefined,
     hold(match) {
       let arrive!: (request: RecordedRequest) => void
       let release!: () => void
@@ -92,6 +107,10 @@ export async function startProxy(upstreamPort: number): Promise<Proxy> {
         hold.taken = true
         hold.arrive(recorded)
         await hold.released
+      }
+      if (refusedWrite(proxy.writePolicy, req)) {
+        req.resume()
+        return s3Error(res, 403, 'AccessDenied', 'Access Denied')
       }
       if (proxy.fault?.(req, res, forward)) return
       if (proxy.conditions === 'enforce' && isConditionalPut(req)) return conditionalPut(req, res, forward)
@@ -131,6 +150,15 @@ export async function startProxy(upstreamPort: number): Promise<Proxy> {
 }
 
 export type Match = (req: http.IncomingMessage) => boolean
+
+function refusedWrite(policy: WritePolicy | undefined, req: http.IncomingMessage): boolean {
+  if (!policy || !['PUT', 'POST', 'DELETE'].includes(req.method ?? '')) return false
+  if (!String(req.headers.authorization ?? '').includes(`Credential=${policy.accessKeyId}/`)) return false
+  const key = decodeURIComponent(new URL(req.url ?? '/', 'http://proxy').pathname).replace(`/${policy.bucket}/`, '')
+  const url = new URL(req.url ?? '/', 'http://proxy')
+  if (url.searchParams.has('delete')) return true
+  return !policy.writable.some((prefix) => key.startsWith(prefix))
+}
 
 function isConditionalPut(req: http.IncomingMessage): boolean {
   return req.method === 'PUT' && (req.headers['if-none-match'] !== undefined || req.headers['if-match'] !== undefined)

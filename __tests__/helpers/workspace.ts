@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -33,6 +34,8 @@ export async function exampleWorkspace(): Promise<string> {
 export interface DoubleTarget {
   name: string
   binarySize: number
+  /** Direct target dependencies: their keys go into this target's (`dependencyCacheKeyChecksums`). */
+  dependencies?: string[]
 }
 
 /** A package's targets as the double builds them: `{ identity: { targets: [...] } }`. */
@@ -85,4 +88,61 @@ export async function readDoubleLog(file: string): Promise<DoubleEvent[]> {
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as DoubleEvent)
+}
+
+/** A dependency graph in `__fixtures__/graphs/`: each package's location, version and targets with their dependencies. */
+export interface GraphFixture {
+  packages: Record<string, { location: string; version: string; targets: { name: string; dependencies?: string[] }[] }>
+}
+
+export async function graphFixture(name: string): Promise<GraphFixture> {
+  return JSON.parse(await fs.readFile(path.join(root, '__fixtures__/graphs', `${name}.json`), 'utf8')) as GraphFixture
+}
+
+/** A Package.resolved (v2) pinning each package of `graph` at its version, or at `versions[identity]`. */
+export function graphResolved(graph: GraphFixture, versions: Record<string, string> = {}): string {
+  const pins = Object.entries(graph.packages).map(([identity, p]) => {
+    const version = versions[identity] ?? p.version
+    const revision = createHash('sha1').update(`${identity}@${version}`).digest('hex')
+    return { identity, kind: 'remoteSourceControl', location: p.location, state: { revision, version } }
+  })
+  return JSON.stringify({ pins, version: 2 }, null, 2)
+}
+
+/** What the double builds for `graph`: small frameworks, so that big trees stay quick. */
+export function graphDouble(graph: GraphFixture, binarySize = 4096): DoubleGraph {
+  return Object.fromEntries(
+    Object.entries(graph.packages).map(([identity, p]) => [
+      identity,
+      { targets: p.targets.map((t) => ({ name: t.name, binarySize, dependencies: t.dependencies ?? [] })) },
+    ]),
+  )
+}
+
+/** A workspace for `graph` with `versions` pinned over the fixture's own. */
+export function graphWorkspace(graph: GraphFixture, versions: Record<string, string> = {}): Promise<string> {
+  return doubleWorkspace(graphResolved(graph, versions), graphDouble(graph))
+}
+
+/** The targets of `identity` and every target that depends on one of them, directly or not, sorted. */
+export function dependentsOf(graph: GraphFixture, identity: string): string[] {
+  const targets = Object.values(graph.packages).flatMap((p) => p.targets)
+  const changed = new Set(graph.packages[identity]!.targets.map((t) => t.name))
+  for (let grew = true; grew;) {
+    grew = false
+    for (const t of targets) {
+      if (!changed.has(t.name) && (t.dependencies ?? []).some((d) => changed.has(d))) {
+        changed.add(t.name)
+        grew = true
+      }
+    }
+  }
+  return [...changed].sort()
+}
+
+/** Every target of `graph`, sorted. */
+export function graphTargets(graph: GraphFixture): string[] {
+  return Object.values(graph.packages)
+    .flatMap((p) => p.targets.map((t) => t.name))
+    .sort()
 }

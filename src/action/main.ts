@@ -11,10 +11,35 @@ import { protectSecrets, setUp } from '../setup/setup.js'
 import { cacheMisses } from '../restore/restore.js'
 import { buildStage, restoreStage, saveStage } from '../flow/stages.js'
 import { restoreSwiftpmCache, saveSwiftpmCache, swiftpmCacheResult } from '../scipio/swiftpm-cache.js'
-import { untrustedEvent, untrustedUploadWarning } from './trust.js'
+import { uploadRefusal } from './trust.js'
+import { cancellation, exitIfCancelled, untilCancelled, watchSignals } from '../flow/cancel.js'
+import { cancelledText } from '../report/report.js'
 
-/** The whole flow: inputs → keys → restore → build → save → report. */
+/**
+ * The whole flow: inputs → keys → restore → build → save → report. Cancelled (SIGINT, SIGTERM), it stops where it
+ * is, writes the outputs and summary of what it did, fails the step and exits (flow/cancel.ts).
+ */
 export async function run(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
+  const signals = watchSignals(() => 1)
+  try {
+    await runFlow(read, log)
+  } finally {
+    if (!cancellation()) signals.stop()
+    exitIfCancelled(Number(process.exitCode ?? 1) || 1)
+  }
+}
+
+/** Outputs, summary and a failed step for a cancelled run: what it did before it stopped. */
+async function stopCancelled(report: RunReport, log: Log): Promise<void> {
+  report.cancelled = cancelledText(cancellation()!, report)
+  setOutputs(report)
+  await writeSummary(report).catch((error: unknown) =>
+    log.warning(`Could not write the job summary: ${errorMessage(error)}`),
+  )
+  core.setFailed(report.cancelled)
+}
+
+async function runFlow(read: InputReader, log: Log): Promise<void> {
   protectSecrets(read)
   const report: RunReport = { built: [], buildSkipped: false }
   try {
@@ -22,13 +47,16 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
     const { config } = setup
     if (setup.scipioInstall) report.scipioInstall = setup.scipioInstall
     report.plan = setup.plan
-    const untrusted = untrustedEvent()
-    const produce = config.produce && !(untrusted && !config.allowUntrustedUpload)
-    if (config.produce && !produce) log.warning(untrustedUploadWarning(untrusted!))
+    if (config.scope !== undefined) report.scope = config.scope
+    const refusal = config.produce ? uploadRefusal(config) : undefined
+    const produce = config.produce && !refusal
+    if (refusal?.expected) log.info(refusal.message)
+    else if (refusal) log.warning(refusal.message)
 
     const restoreStarted = Date.now()
     if (config.consume || (config.produce && !produce)) report.restore = await restoreStage(setup, log)
     report.restoreMs = Date.now() - restoreStarted
+    if (cancellation()) return await stopCancelled(report, log)
     if (report.restore) report.explanation = await explainStage(setup, report.restore, log)
 
     if (report.restore && config.failOnCacheMiss) {
@@ -52,13 +80,16 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
         ? await restoreSwiftpmCache(config.packageDirectory, setup.resolved.path, setup.cache, log)
         : undefined
       const buildStarted = Date.now()
-      const build = await buildStage(setup, log)
+      // Scipio gets the signal as well (it is in the step's process group); the step does not wait for it.
+      const build = await untilCancelled(buildStage(setup, log))
+      if (!build) return await stopCancelled(report, log)
       report.buildMs = Date.now() - buildStarted
       report.buildExitCode = build.exitCode
       report.built = build.built
       report.swiftpmCache = swiftpmCacheResult(swiftpm)
       if (swiftpm) await saveSwiftpmCache(swiftpm, build.exitCode === 0, setup.cache, log)
     }
+    if (cancellation()) return await stopCancelled(report, log)
     const buildSucceeded = report.buildSkipped || report.buildExitCode === 0
     const nothingHit = nothingHitWarning(
       report.restore,
@@ -79,6 +110,7 @@ export async function run(read: InputReader = actionInputReader, log: Log = acti
       )
     }
 
+    if (cancellation()) return await stopCancelled(report, log)
     setOutputs(report)
     await writeSummary(report).catch((error: unknown) =>
       log.warning(`Could not write the job summary: ${errorMessage(error)}`),

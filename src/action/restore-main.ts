@@ -6,6 +6,7 @@ import { explainStage, nothingHitWarning } from '../explain/explain.js'
 import { actionInputReader, readBoolean, withMode, type InputReader } from '../inputs/inputs.js'
 import { actionLog, type Log } from '../log.js'
 import {
+  cancelledText,
   missFailure,
   restoredTargets,
   setKeyOutputs,
@@ -16,6 +17,7 @@ import {
 import { protectSecrets, setUp } from '../setup/setup.js'
 import { cacheMisses } from '../restore/restore.js'
 import { restoreStage } from '../flow/stages.js'
+import { cancellation, exitIfCancelled, watchSignals } from '../flow/cancel.js'
 
 function setRestoreOutputs(misses: string[], restored: string[], hit: boolean): void {
   core.setOutput(Outputs.CacheHit, hit ? 'true' : 'false')
@@ -26,6 +28,16 @@ function setRestoreOutputs(misses: string[], restored: string[], hit: boolean): 
 
 /** restore/action.yml: restore (or only look up) what the cache holds; no build, no upload. */
 export async function runRestore(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
+  const signals = watchSignals(() => 1)
+  try {
+    await restoreFlow(read, log)
+  } finally {
+    if (!cancellation()) signals.stop()
+    exitIfCancelled(Number(process.exitCode ?? 1) || 1)
+  }
+}
+
+async function restoreFlow(read: InputReader, log: Log): Promise<void> {
   protectSecrets(read)
   try {
     const reader = withMode(read, 'consumer')
@@ -39,8 +51,19 @@ export async function runRestore(read: InputReader = actionInputReader, log: Log
       buildSkipped: true,
       plan: setup.plan,
       restoreMs: Date.now() - started,
+      ...(setup.config.scope !== undefined ? { scope: setup.config.scope } : {}),
     }
     const misses = cacheMisses(outcome)
+    const cancelled = cancellation()
+    if (cancelled) {
+      report.cancelled = cancelledText(cancelled, report)
+      setRestoreOutputs(misses, restoredTargets(report), false)
+      setKeyOutputs(report)
+      await writeSummary(report).catch((error: unknown) =>
+        log.warning(`Could not write the job summary: ${errorMessage(error)}`),
+      )
+      return core.setFailed(report.cancelled)
+    }
     report.explanation = await explainStage(setup, outcome, log)
     const nothingHit = nothingHitWarning(
       outcome,

@@ -4,10 +4,11 @@ import { Outputs } from '../constants.js'
 import { errorMessage } from '../errors.js'
 import { actionInputReader, withMode, type InputReader } from '../inputs/inputs.js'
 import { actionLog, type Log } from '../log.js'
-import { strictFailure, uploadedTargets, writeSummary, type RunReport } from '../report/report.js'
+import { cancelledText, strictFailure, uploadedTargets, writeSummary, type RunReport } from '../report/report.js'
 import { protectSecrets, setUp } from '../setup/setup.js'
 import { saveStage } from '../flow/stages.js'
-import { untrustedEvent, untrustedUploadWarning } from './trust.js'
+import { cancellation, exitIfCancelled, watchSignals } from '../flow/cancel.js'
+import { uploadRefusal } from './trust.js'
 
 function setSaveOutputs(uploaded: string[]): void {
   core.setOutput(Outputs.Uploaded, JSON.stringify(uploaded))
@@ -19,22 +20,36 @@ function setSaveOutputs(uploaded: string[]): void {
  * the build before it succeeded, so it never marks a build complete; consumers then let Scipio check the set.
  */
 export async function runSave(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
+  const signals = watchSignals(() => 1)
+  try {
+    await saveFlow(read, log)
+  } finally {
+    if (!cancellation()) signals.stop()
+    exitIfCancelled(Number(process.exitCode ?? 1) || 1)
+  }
+}
+
+async function saveFlow(read: InputReader, log: Log): Promise<void> {
   protectSecrets(read)
   try {
     const setup = await setUp(withMode(read, 'producer'), log)
-    const untrusted = untrustedEvent()
-    if (untrusted && !setup.config.allowUntrustedUpload) {
-      log.warning(untrustedUploadWarning(untrusted))
+    const refusal = uploadRefusal(setup.config)
+    if (refusal) {
+      if (refusal.expected) log.info(refusal.message)
+      else log.warning(refusal.message)
       setSaveOutputs([])
       return
     }
     const saved = await saveStage(setup, log, false)
     const report: RunReport = { built: [], buildSkipped: true, save: saved }
+    const cancelled = cancellation()
+    if (cancelled) report.cancelled = cancelledText(cancelled, report)
     setSaveOutputs(uploadedTargets(report))
     await writeSummary(report).catch((error: unknown) =>
       log.warning(`Could not write the job summary: ${errorMessage(error)}`),
     )
-    if (setup.config.strict && saved.problems.length > 0) {
+    if (report.cancelled) core.setFailed(report.cancelled)
+    else if (setup.config.strict && saved.problems.length > 0) {
       core.setFailed(strictFailure(saved.problems))
     }
   } catch (error) {

@@ -1,9 +1,10 @@
 import { isBuildMs } from './build-time.js'
 import { Formats } from '../constants.js'
-import { frameworkName, isSafeTargetName } from '../keys/frameworks.js'
+import { frameworkName, isSafeTargetName, parseVersionFile, readDependencyChecksums } from '../keys/frameworks.js'
 import { isRecord } from '../json.js'
 import { scipioKey as keyOf, type ArchiveFormat } from '../keys/keys.js'
 import type { Pin } from '../keys/resolved.js'
+import type { LocalFramework } from '../keys/frameworks.js'
 import { AarFormat, aarObjectKey, archiveObjectKey, contentObjectKey } from './layout.js'
 
 /**
@@ -11,9 +12,31 @@ import { AarFormat, aarObjectKey, archiveObjectKey, contentObjectKey } from './l
  * archive it lists is stored, so a reader never follows an index to nothing.
  */
 
+/**
+ * One of the `dependencyCacheKeyChecksums` of the VersionFile an entry's archive holds: a direct dependency's
+ * target and Scipio key, plus (for explanations only) the package and version the producer had for it.
+ */
+export interface DependencyKey {
+  targetName: string
+  checksum: string
+  package?: string
+  version?: string
+}
+
+/**
+ * Entries kept per target: one per dependency context (the keys of its dependencies), the most recently stored
+ * first. Bounded so that an index, and the set manifest every consumer reads, stays small (docs/how-it-works.md).
+ */
+export const MaxContextsPerTarget = 4
+
 export interface IndexEntry {
   targetName: string
   scipioKey: string
+  /**
+   * The dependency keys inside this entry's VersionFile, sorted as Scipio sorts them; `[]` for a target without
+   * dependencies. Absent in entries written by releases before dependency-aware restores: unknown.
+   */
+  dependencyCacheKeyChecksums?: DependencyKey[]
   format: ArchiveFormat | AarFormat
   key: string
   size: number
@@ -45,7 +68,7 @@ const hex64 = /^[0-9a-f]{64}$/
  * One entry of `targets` (our archives) or of `aarTargets` (scipio-s3-storage's `.aar` objects, which lack the
  * VersionFile, so the entry keeps its bytes: see scipio-s3-storage.ts). Earlier readers ignore `aarTargets`.
  */
-function parseEntry(raw: unknown, label: string, prefix: string, aar: boolean): IndexEntry {
+function parseEntry(raw: unknown, label: string, prefixes: readonly string[], aar: boolean): IndexEntry {
   if (!isRecord(raw)) throw new Error(`${label} is not an object`)
   const { targetName, scipioKey, format, key, size, sha256, versionFile } = raw
   if (typeof targetName !== 'string' || !isSafeTargetName(targetName)) throw new Error(`${label} has an unsafe name`)
@@ -54,14 +77,15 @@ function parseEntry(raw: unknown, label: string, prefix: string, aar: boolean): 
   if (!aar && format !== 'tar.zst' && format !== 'tar.gz') throw new Error(`${targetName}: unknown format`)
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw new Error(`${targetName}: bad size`)
   if (typeof sha256 !== 'string' || !hex64.test(sha256)) throw new Error(`${targetName}: bad sha256`)
-  const legacyKey = aar
-    ? aarObjectKey(prefix, targetName, scipioKey)
-    : archiveObjectKey(prefix, targetName, scipioKey, format as ArchiveFormat)
+  const legacyKey = (prefix: string) =>
+    aar
+      ? aarObjectKey(prefix, targetName, scipioKey)
+      : archiveObjectKey(prefix, targetName, scipioKey, format as ArchiveFormat)
   // The content-addressed name carries the SHA-256: it must be the entry's.
-  if (
-    key !== contentObjectKey(prefix, targetName, scipioKey, sha256, format as IndexEntry['format']) &&
-    key !== legacyKey
-  ) {
+  const where = (prefix: string) =>
+    key === contentObjectKey(prefix, targetName, scipioKey, sha256, format as IndexEntry['format']) ||
+    key === legacyKey(prefix)
+  if (!prefixes.some(where)) {
     throw new Error(
       aar
         ? `${targetName}: the .aar key is not where scipio-s3-storage puts it, nor a copy named by its SHA-256`
@@ -75,29 +99,81 @@ function parseEntry(raw: unknown, label: string, prefix: string, aar: boolean): 
     targetName,
     scipioKey,
     format: format as IndexEntry['format'],
-    key,
+    key: key as string, // equal to one of the names above
     size,
     sha256,
     ...(aar ? { versionFile: versionFile as string } : {}),
     // Optional and only informative: a bad value is dropped, the entry stays usable.
     ...(isBuildMs(raw.buildMs) ? { buildMs: raw.buildMs } : {}),
+    ...dependencyField(raw.dependencyCacheKeyChecksums, aar ? (versionFile as string) : undefined),
   }
 }
 
-/** Validates an index read from storage; anything unexpected makes the whole index unusable. */
-export function parseIndex(value: unknown, prefix: string, expectedPackageKey: string): PackageIndex {
+/**
+ * An entry's dependency keys as stored; for an older `.aar` entry, read from the VersionFile the index keeps. A
+ * malformed list is dropped: the entry is then one whose dependencies are unknown (restore/choose.ts).
+ */
+function dependencyField(
+  value: unknown,
+  versionFile: string | undefined,
+): { dependencyCacheKeyChecksums?: DependencyKey[] } {
+  if (value === undefined) {
+    if (versionFile === undefined) return {}
+    const parsed = parseVersionFile(Buffer.from(versionFile, 'base64'))
+    return parsed ? { dependencyCacheKeyChecksums: parsed.dependencies ?? [] } : {}
+  }
+  const keys = readDependencyChecksums(value)
+  if (!keys || !Array.isArray(value)) return {}
+  return {
+    dependencyCacheKeyChecksums: keys.map((key, i) => {
+      const raw = value[i] as Record<string, unknown>
+      return {
+        ...key,
+        ...(typeof raw.package === 'string' ? { package: raw.package } : {}),
+        ...(typeof raw.version === 'string' ? { version: raw.version } : {}),
+      }
+    }),
+  }
+}
+
+/**
+ * Validates an index read from storage; anything unexpected makes the whole index unusable. Its archives must live
+ * under `prefix` (a scope's documents may also point at the shared cache: bucket/layout.ts).
+ */
+export function parseIndex(
+  value: unknown,
+  prefix: string | readonly string[],
+  expectedPackageKey: string,
+): PackageIndex {
+  const prefixes = typeof prefix === 'string' ? [prefix] : prefix
   if (!isRecord(value) || value.schema !== Formats.index) throw new Error('not an index of this format')
   if (value.packageKey !== expectedPackageKey) throw new Error('the index names another package key')
   if (!Array.isArray(value.targets)) throw new Error("'targets' is not a list")
   if (value.aarTargets !== undefined && !Array.isArray(value.aarTargets)) throw new Error("'aarTargets' is not a list")
-  const targets = [
-    ...value.targets.map((raw, i) => parseEntry(raw, `target ${i + 1}`, prefix, false)),
+  if (value.contexts !== undefined && !Array.isArray(value.contexts)) throw new Error("'contexts' is not a list")
+  const primary = [
+    ...value.targets.map((raw, i) => parseEntry(raw, `target ${i + 1}`, prefixes, false)),
     ...((value.aarTargets as unknown[] | undefined) ?? []).map((raw, i) =>
-      parseEntry(raw, `aar target ${i + 1}`, prefix, true),
+      parseEntry(raw, `aar target ${i + 1}`, prefixes, true),
     ),
   ]
-  const names = new Set(targets.map((t) => frameworkName(t.targetName)))
-  if (names.size !== targets.length) throw new Error('two targets share one framework name')
+  const names = new Set(primary.map((t) => frameworkName(t.targetName)))
+  if (names.size !== primary.length) throw new Error('two targets share one framework name')
+  const contexts = ((value.contexts as unknown[] | undefined) ?? []).map((raw, i) =>
+    parseEntry(raw, `context ${i + 1}`, prefixes, isRecord(raw) && raw.format === AarFormat),
+  )
+  const listed = new Set(primary.map((t) => `${t.targetName}\0${t.scipioKey}`))
+  const named = new Set(primary.map((t) => t.targetName))
+  for (const entry of contexts) {
+    const id = `${entry.targetName}\0${entry.scipioKey}`
+    if (!named.has(entry.targetName)) throw new Error(`${entry.targetName}: a context of a target the index lacks`)
+    if (listed.has(id)) throw new Error(`${entry.targetName}: one key listed twice`)
+    listed.add(id)
+  }
+  // Each target's entries together, the primary (most recent) first: the order `indexDocument` writes back.
+  const targets = [...primary, ...contexts].sort((a, b) =>
+    a.targetName < b.targetName ? -1 : a.targetName > b.targetName ? 1 : 0,
+  )
   const pkg = isRecord(value.package) ? value.package : {}
   return {
     schema: Formats.index,
@@ -126,13 +202,33 @@ export function newIndex(packageKey: string, pin: Pin, targets: IndexEntry[], no
   }
 }
 
-type TargetId = Pick<IndexEntry, 'targetName' | 'scipioKey'>
+/**
+ * An entry with the dependency keys of the framework it stores, each labelled with the package and version
+ * `ownerOf` gives for the dependency (only explanations read the labels).
+ */
+export function withDependencyKeys(
+  entry: IndexEntry,
+  framework: Pick<LocalFramework, 'dependencies'>,
+  ownerOf: (targetName: string) => Pin | undefined,
+): IndexEntry {
+  const dependencyCacheKeyChecksums = (framework.dependencies ?? []).map((dep) => {
+    const pin = ownerOf(dep.targetName)
+    const version = pin?.version ?? pin?.revision?.slice(0, 10) ?? pin?.branch
+    return { ...dep, ...(pin ? { package: pin.identity } : {}), ...(version ? { version } : {}) }
+  })
+  return { ...entry, dependencyCacheKeyChecksums }
+}
+
+type TargetId = Pick<IndexEntry, 'targetName' | 'scipioKey' | 'dependencyCacheKeyChecksums'>
 
 function findEntry(index: PackageIndex | undefined, target: TargetId): IndexEntry | undefined {
   return index?.targets.find((t) => t.targetName === target.targetName && t.scipioKey === target.scipioKey)
 }
 
-/** Whether `index` lists every one of `targets` with the same Scipio key (usable unless `damaged` says otherwise). */
+/**
+ * Whether `index` lists every one of `targets` with the same Scipio key (usable unless `damaged` says otherwise),
+ * with its dependency keys when the target has them (an entry of an older release gains them once).
+ */
 export function listsAll(
   index: PackageIndex | undefined,
   targets: readonly TargetId[],
@@ -141,15 +237,23 @@ export function listsAll(
   if (!index) return false
   return targets.every((target) => {
     const entry = findEntry(index, target)
-    return entry !== undefined && !damaged(entry)
+    if (entry === undefined || damaged(entry)) return false
+    return entry.dependencyCacheKeyChecksums !== undefined || target.dependencyCacheKeyChecksums === undefined
   })
+}
+
+/** The stored entry, with the dependency keys of ours when it lacks them (same key: same VersionFile bytes). */
+function keptEntry(kept: IndexEntry, ours: IndexEntry): IndexEntry {
+  if (kept.dependencyCacheKeyChecksums !== undefined || ours.dependencyCacheKeyChecksums === undefined) return kept
+  return { ...kept, dependencyCacheKeyChecksums: ours.dependencyCacheKeyChecksums }
 }
 
 /**
  * The index to store over `stored` when this producer has `ours`: the stored entries of every target it does not
- * have (another producer's work is never dropped), and for each of its targets the stored entry when it has the
- * same Scipio key and is not `damaged` (its object is immutable; consumers may already hold it), else ours.
- * undefined when `stored` already is that: nothing to write.
+ * have (another producer's work is never dropped), and for each of its targets first the stored entry when it has
+ * the same Scipio key and is not `damaged` (its object is immutable; consumers may already hold it), else ours,
+ * then the stored entries of its other dependency contexts, up to `MaxContextsPerTarget` in all (the most recent
+ * kept). undefined when `stored` already is that: nothing to write.
  */
 export function mergeIndex(
   stored: PackageIndex | undefined,
@@ -160,11 +264,20 @@ export function mergeIndex(
   if (listsAll(stored, ours.targets, damaged)) return undefined
   const names = new Set(ours.targets.map((t) => frameworkName(t.targetName)))
   const others = stored.targets.filter((t) => !names.has(frameworkName(t.targetName)))
-  const mine = ours.targets.map((t) => {
+  const mine = ours.targets.flatMap((t) => {
     const kept = findEntry(stored, t)
-    return kept && !damaged(kept) ? kept : t
+    const first = kept && !damaged(kept) ? keptEntry(kept, t) : t
+    const earlier = stored.targets.filter(
+      (s) => s.targetName === t.targetName && s.scipioKey !== t.scipioKey && !damaged(s),
+    )
+    return [first, ...earlier].slice(0, MaxContextsPerTarget)
   })
-  return { ...ours, targets: [...others, ...mine].sort((a, b) => (a.targetName < b.targetName ? -1 : 1)) }
+  return {
+    ...ours,
+    targets: [...others, ...mine].sort((a, b) =>
+      a.targetName < b.targetName ? -1 : a.targetName > b.targetName ? 1 : 0,
+    ),
+  }
 }
 
 /** Same archives listed (ignoring dates and build times): nothing to rewrite. */
@@ -198,9 +311,27 @@ export function parseCompleteMarker(value: unknown, expectedSetKey: string): Com
   return { schema: Formats.complete, setKey: expectedSetKey, createdAt: String(value.createdAt ?? ''), targets }
 }
 
-/** The index as stored: entries of scipio-s3-storage's `.aar` objects go in `aarTargets`, which earlier readers ignore. */
+/**
+ * The index as stored: each target's most recent entry in `targets` (ours) or `aarTargets` (scipio-s3-storage's
+ * `.aar` objects), its other dependency contexts in `contexts`. Earlier readers ignore both of these lists, so
+ * they see one entry per target, as they always did.
+ */
 export function indexDocument(index: PackageIndex): Record<string, unknown> {
-  const aar = index.targets.filter((t) => t.format === AarFormat)
   const { targets, ...rest } = index
-  return { ...rest, targets: targets.filter((t) => t.format !== AarFormat), ...(aar.length ? { aarTargets: aar } : {}) }
+  const seen = new Set<string>()
+  const primary: IndexEntry[] = []
+  const contexts: IndexEntry[] = []
+  for (const entry of targets) {
+    const name = frameworkName(entry.targetName)
+    if (seen.has(name)) contexts.push(entry)
+    else primary.push(entry)
+    seen.add(name)
+  }
+  const aar = primary.filter((t) => t.format === AarFormat)
+  return {
+    ...rest,
+    targets: primary.filter((t) => t.format !== AarFormat),
+    ...(aar.length ? { aarTargets: aar } : {}),
+    ...(contexts.length ? { contexts } : {}),
+  }
 }

@@ -1,5 +1,5 @@
-import { MetaFolder } from '../constants.js'
-import type { ArchiveFormat } from '../keys/keys.js'
+import { MetaFolder, ScopesFolder } from '../constants.js'
+import { completeObjectKey, indexObjectKey, type ArchiveFormat, type KeyPlan } from '../keys/keys.js'
 
 /**
  * Where a framework's archive lives in the bucket: `[<prefix>/]<Target>/<Scipio key>/<SHA-256>.<format>`, named
@@ -8,6 +8,13 @@ import type { ArchiveFormat } from '../keys/keys.js'
  * those in old indexes. The fixed `.aar` name is scipio-s3-storage's own (interop/scipio-s3-storage.ts), so both
  * tools find each other's objects; indexes point at an immutable copy of it. Indexes, completion markers and pin
  * records live under `.scipio-s3-cache/` (keys/keys.ts, pin-record.ts).
+ *
+ * A scope (inputs/scope.ts) is a second layout of the same shape under `[<prefix>/].scipio-s3-cache-scopes/<scope>`:
+ * its archives, indexes, markers, pin records and probe all live there, so a role that may write only
+ * `<prefix>/.scipio-s3-cache-scopes/*` can run a scoped producer. A scoped run reads its scope's layout first and the
+ * shared one second; it writes into its scope only. Its indexes and markers may point at the shared cache's archives
+ * too (what it restored from there), never the other way round: the shared cache's documents are parsed with the
+ * shared prefix alone, so nothing a scope holds can enter a shared index.
  */
 
 export const AarFormat = 'aar' as const
@@ -40,4 +47,44 @@ export function archiveObjectKey(prefix: string, targetName: string, key: string
 
 export function aarObjectKey(prefix: string, targetName: string, key: string): string {
   return withPrefix(prefix, `${targetName}/${key}.aar`)
+}
+
+/** Where one layout's objects live, and the keys of this run's documents there. */
+export interface Layout {
+  /** The key prefix of the layout's own objects. */
+  prefix: string
+  /** Prefixes of the archives its documents may point at: its own first, then (for a scope) the shared cache's. */
+  archivePrefixes: readonly string[]
+  /** The run's key plan with this layout's index and marker keys. */
+  plan: KeyPlan
+  /** The scope's name; absent for the shared cache. */
+  scope?: string
+}
+
+/** The folder of every scope: `[<prefix>/].scipio-s3-cache-scopes`. */
+export function scopesPrefix(prefix: string): string {
+  return withPrefix(prefix, ScopesFolder)
+}
+
+export function scopePrefix(prefix: string, scope: string): string {
+  return `${scopesPrefix(prefix)}/${scope}`
+}
+
+export function sharedLayout(prefix: string, plan: KeyPlan): Layout {
+  return { prefix, archivePrefixes: [prefix], plan }
+}
+
+/** The scope's layout, from the shared plan (same package and set keys, other object keys). */
+export function scopeLayout(prefix: string, scope: string, shared: KeyPlan): Layout {
+  const own = scopePrefix(prefix, scope)
+  return {
+    prefix: own,
+    archivePrefixes: [own, prefix],
+    scope,
+    plan: {
+      packages: shared.packages.map((p) => ({ ...p, indexKey: indexObjectKey(own, p.packageKey) })),
+      setKey: shared.setKey,
+      completeKey: completeObjectKey(own, shared.setKey),
+    },
+  }
 }

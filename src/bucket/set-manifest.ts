@@ -27,7 +27,7 @@ export function manifestDocument(indexes: readonly PackageIndex[]): Record<strin
  */
 export function parseSetManifest(
   marker: unknown,
-  prefix: string,
+  prefix: string | readonly string[],
   packageKeys: readonly string[],
 ): Map<string, PackageIndex> | undefined {
   if (!isRecord(marker) || marker.packages === undefined) return undefined

@@ -57,6 +57,14 @@ const publicUrlFlag: Record<string, Flag> = {
   },
 }
 
+const scopeFlag: Record<string, Flag> = {
+  [Inputs.Scope]: {
+    spec: { type: 'string' },
+    value: 'NAME',
+    help: "A scope of your own (a branch: letters, digits, '.', '_', '-'): read it before the shared cache; save writes only there.",
+  },
+}
+
 const projectFlags: Record<string, Flag> = {
   [Inputs.PackageDirectory]: {
     spec: { type: 'string' },
@@ -128,13 +136,21 @@ export const commandSpecs: Record<Command, CommandSpec> = {
   restore: {
     summary: 'Download the frameworks stored for the pins of Package.resolved into the output folder (no build).',
     usage: 'restore [flags]',
-    flags: { ...cacheFlags, ...publicUrlFlag, ...projectFlags, 'fail-on-missing': failOnMissing, ...generalFlags },
+    flags: {
+      ...cacheFlags,
+      ...scopeFlag,
+      ...publicUrlFlag,
+      ...projectFlags,
+      'fail-on-missing': failOnMissing,
+      ...generalFlags,
+    },
   },
   save: {
     summary: 'Upload every framework in the output folder that the cache does not hold yet.',
     usage: 'save --bucket NAME [flags]',
     flags: {
       ...cacheFlags,
+      ...scopeFlag,
       ...projectFlags,
       [Inputs.ShouldPublish]: {
         spec: { type: 'boolean' },
@@ -170,7 +186,9 @@ export const commandSpecs: Record<Command, CommandSpec> = {
   },
   prune: {
     summary: 'List (and with --delete, delete) objects under the prefix that no kept Package.resolved uses.',
-    usage: 'prune --bucket NAME [--keep-resolved FILE ...] [--older-than DAYS] [--delete] [flags]',
+    usage:
+      'prune --bucket NAME [--keep-resolved FILE ...] [--older-than DAYS] [--delete] [flags]\n' +
+      '       scipio-s3-cache prune --scopes --bucket NAME [--keep-scope NAME ...] [--older-than DAYS] [--delete] [flags]',
     flags: {
       ...cacheFlags,
       ...projectFlags,
@@ -187,6 +205,15 @@ export const commandSpecs: Record<Command, CommandSpec> = {
       delete: {
         spec: { type: 'boolean' },
         help: 'Delete the candidates. Without it, prune only lists them (dry run).',
+      },
+      scopes: {
+        spec: { type: 'boolean' },
+        help: 'Prune whole scopes (pull requests, branches) instead, never the shared cache: those not kept by --keep-scope, and with --older-than those nothing was written to for DAYS.',
+      },
+      'keep-scope': {
+        spec: { type: 'string', multiple: true },
+        value: 'NAME',
+        help: 'With --scopes: keep this scope (repeatable or comma-separated; a number N means pull request N, pr-N); every other scope is pruned.',
       },
       json,
       ...generalFlags,

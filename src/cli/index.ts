@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { main } from './main.js'
 import { unsupportedNode } from './runtime.js'
+import { exitIfCancelled } from '../flow/cancel.js'
 
 // Node.js releases before 22 are past their end of life, and the AWS SDK drops them in 2027.
 const unsupported = unsupportedNode()
@@ -14,4 +15,5 @@ if (unsupported) {
     env: process.env,
     cwd: process.cwd(),
   })
+  exitIfCancelled(process.exitCode)
 }

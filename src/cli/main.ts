@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Inputs } from '../constants.js'
 import { errorMessage, InputError, ProjectError } from '../errors.js'
-import type { S3Settings } from '../inputs/inputs.js'
+import { readConfig, type S3Settings } from '../inputs/inputs.js'
 import { planKeys } from '../keys/keys.js'
 import type { Log } from '../log.js'
 import { formatBytes } from '../report/report.js'
@@ -10,6 +10,8 @@ import { readResolvedFile } from '../keys/resolved.js'
 import { redact, registerSecret } from '../secrets.js'
 import { setUp, type RunSetup } from '../setup/setup.js'
 import { restoreStage, saveStage } from '../flow/stages.js'
+import { cancellation, watchSignals } from '../flow/cancel.js'
+import type { RestoredTarget } from '../restore/restore.js'
 import { S3Admin } from '../storage/s3-admin.js'
 import { flagInputReader, helpText, parseCommandLine, UsageError, type Command, type FlagValues } from './args.js'
 import { ProgressReporter, ProgressStorage } from './progress.js'
@@ -18,15 +20,44 @@ import {
   describeFailures,
   describeSpared,
   executePrune,
+  executeScopePrune,
   parseDays,
   planPrune,
+  planScopePrune,
   pruneGuard,
   renderPrunePlan,
+  renderScopePrunePlan,
+  scopeNamesToKeep,
 } from './prune.js'
 import { cacheStatus, explainStatus, onlyMissing, renderStatus } from './status.js'
 import { Terminal, terminalLog } from './terminal.js'
 
 export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Missing: 3 } as const
+
+/** A cancelled restore or save exits as a shell reports a process ended by the signal: 128 + its number. */
+export function cancelledExitCode(signal: string): number {
+  return signal === 'SIGTERM' ? 143 : 130
+}
+
+/** The status for a command that returned `code`: a cancellation's, when the run was cancelled. */
+function unlessCancelled(code: number): number {
+  const cancelled = cancellation()
+  return cancelled ? cancelledExitCode(cancelled.signalName) : code
+}
+
+/** Misses for one stop reason (a cancellation, a full disk, the time limit) as one line; the others one per target. */
+function missLines(missed: RestoredTarget[]): string[] {
+  const stopped = new Set(['cancelled', 'disk full', 'cache time limit reached'])
+  const lines: string[] = []
+  const byStop = new Map<string, string[]>()
+  for (const t of missed) {
+    const reason = t.reason ?? 'unknown reason'
+    if (stopped.has(reason)) byStop.set(reason, [...(byStop.get(reason) ?? []), t.targetName])
+    else lines.push(`Missed ${t.targetName} (${t.package}): ${reason}.`)
+  }
+  for (const [reason, targets] of byStop) lines.push(`Not restored (${reason}): ${targets.join(', ')}.`)
+  return lines
+}
 
 export interface CliIo {
   stdout: NodeJS.WritableStream
@@ -66,11 +97,13 @@ async function restoreCommand(ctx: Context): Promise<number> {
     `Restored ${restored.length} frameworks (${formatBytes(bytes)}), kept ${count('kept').length} already in place.`,
   ]
   if (outcome.packagesMissing.length) lines.push(`Not in the cache: ${outcome.packagesMissing.join(', ')}.`)
-  for (const t of missed) lines.push(`Missed ${t.targetName} (${t.package}): ${t.reason ?? 'unknown reason'}.`)
+  lines.push(...missLines(missed))
+  const cancelled = cancellation()
+  if (cancelled) lines.push(`Cancelled (${cancelled.signalName}): nothing more was downloaded.`)
   if (outcome.complete) lines.push('Complete: a producer stored exactly this build, and all of it is in place.')
   print(ctx.io, `${lines.join('\n')}\n`)
   const somethingMissing = outcome.packagesMissing.length > 0 || missed.length > 0
-  return somethingMissing && ctx.values['fail-on-missing'] === true ? ExitCode.Missing : ExitCode.Ok
+  return unlessCancelled(somethingMissing && ctx.values['fail-on-missing'] === true ? ExitCode.Missing : ExitCode.Ok)
 }
 
 async function saveCommand(ctx: Context): Promise<number> {
@@ -78,7 +111,7 @@ async function saveCommand(ctx: Context): Promise<number> {
   const { setup: observed, reporter } = withProgress(setup, ctx)
   const buildSucceeded = ctx.values['build-succeeded'] === true
   const outcome = await saveStage(observed, ctx.log, buildSucceeded).finally(() => reporter?.finish())
-  if (outcome.targets.length === 0 && outcome.problems.length > 0) return ExitCode.Failure // saveStage has already printed why
+  if (outcome.targets.length === 0 && outcome.problems.length > 0) return unlessCancelled(ExitCode.Failure) // saveStage has already printed why
   const of = (kind: string) => outcome.targets.filter((t) => t.result === kind)
   const uploaded = of('uploaded')
   const failed = of('failed')
@@ -89,11 +122,14 @@ async function saveCommand(ctx: Context): Promise<number> {
   if (failed.length) lines.push(`Failed: ${failed.map((t) => t.targetName).join(', ')}.`)
   if (outcome.unmatched.length)
     lines.push(`Not uploaded (no pin in Package.resolved): ${outcome.unmatched.join(', ')}.`)
-  if (outcome.markedComplete) lines.push('Marked this build set complete.')
+  const cancelled = cancellation()
+  if (cancelled)
+    lines.push(`Cancelled (${cancelled.signalName}): nothing more was uploaded, and no index lists what was not.`)
+  else if (outcome.markedComplete) lines.push('Marked this build set complete.')
   else if (!buildSucceeded)
     lines.push('Not marked complete: pass --build-succeeded after a successful Scipio build to let consumers skip it.')
   print(ctx.io, `${lines.join('\n')}\n`)
-  return failed.length > 0 ? ExitCode.Failure : ExitCode.Ok
+  return unlessCancelled(failed.length > 0 ? ExitCode.Failure : ExitCode.Ok)
 }
 
 async function statusCommand(ctx: Context): Promise<number> {
@@ -105,7 +141,61 @@ async function statusCommand(ctx: Context): Promise<number> {
   return full.missing > 0 && ctx.values['fail-on-missing'] === true ? ExitCode.Missing : ExitCode.Ok
 }
 
+/** `prune --scopes`: whole scopes go; needs no Package.resolved, no Xcode, no Scipio (a scheduled job on Linux). */
+async function pruneScopesCommand(ctx: Context): Promise<number> {
+  const keepValues = ctx.values['keep-scope'] as string[] | undefined
+  const rawDays = ctx.values['older-than'] as string | undefined
+  const olderThanDays = rawDays === undefined ? undefined : parseDays(rawDays, 0)
+  if (olderThanDays === undefined && rawDays !== undefined)
+    throw new UsageError(`--older-than: '${rawDays}' is not a number of days (for example 30, or 0).`)
+  if (keepValues === undefined && olderThanDays === undefined)
+    throw new UsageError(
+      'prune --scopes needs --keep-scope (the scopes to keep, for example the open pull requests) or --older-than DAYS.',
+    )
+  const config = readConfig(flagInputReader('prune', ctx.values, ctx.io.cwd), ctx.io.cwd)
+  const settings = config.storage as S3Settings
+  const admin = new S3Admin(settings)
+  const plan = await planScopePrune({
+    prefix: config.prefix,
+    ...(keepValues ? { keep: scopeNamesToKeep(keepValues) } : {}),
+    ...(olderThanDays !== undefined ? { olderThanDays } : {}),
+    now: new Date(),
+    admin,
+  })
+  const remove = ctx.values.delete === true
+  const result =
+    remove && plan.candidates.length > 0
+      ? await executeScopePrune(plan, admin)
+      : { deleted: 0, failures: [], spared: [] }
+  if (ctx.values.json === true) {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const { seen, ...shown } = plan
+    const doc = {
+      schema: 'scipio-s3-cache/prune-scopes/v1',
+      bucket: settings.bucket,
+      dryRun: !remove,
+      ...shown,
+      ...result,
+    }
+    print(ctx.io, `${JSON.stringify(doc, null, 2)}\n`)
+  } else {
+    let tail = ''
+    if (plan.candidates.length > 0)
+      tail = remove
+        ? `Deleted ${result.deleted} of ${plan.candidates.length} objects.\n`
+        : `Dry run: nothing was deleted. Run again with --delete to delete these scopes' ${plan.candidates.length} objects.\n`
+    print(ctx.io, renderScopePrunePlan(plan, settings.bucket) + tail + describeSpared(result.spared))
+  }
+  if (result.failures.length > 0) {
+    ctx.log.warning(`S3 refused to delete ${result.failures.length} objects:\n${describeFailures(result.failures)}`)
+    return ExitCode.Failure
+  }
+  return ExitCode.Ok
+}
+
 async function pruneCommand(ctx: Context): Promise<number> {
+  if (ctx.values.scopes === true) return pruneScopesCommand(ctx)
+  if (ctx.values['keep-scope'] !== undefined) throw new UsageError('--keep-scope needs --scopes.')
   const olderThanDays = parseDays(ctx.values['older-than'] as string | undefined, defaultOlderThanDays)
   if (olderThanDays === undefined)
     throw new UsageError(
@@ -209,12 +299,20 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     checkBucket(command, parsed.values)
     if (typeof parsed.values.profile === 'string' && parsed.values.profile) io.env.AWS_PROFILE = parsed.values.profile
     const log = terminalLog(terminal, { verbose: parsed.values.verbose === true, quiet: parsed.values.quiet === true })
-    return await handlers[command]({ command, values: parsed.values, io, terminal, log })
+    // Only the transfers stop cleanly on a signal; status and prune end at once, as any command does.
+    const signals = command === 'restore' || command === 'save' ? watchSignals(cancelledExitCode) : undefined
+    try {
+      return await handlers[command]({ command, values: parsed.values, io, terminal, log })
+    } finally {
+      if (!cancellation()) signals?.stop()
+    }
   } catch (error) {
     terminal.clearStatus()
     const usage = error instanceof UsageError
     terminal.line(`error: ${cliMessage(error)}`)
     if (usage) terminal.line(`Run 'scipio-s3-cache ${command ?? ''}${command ? ' ' : ''}--help' for usage.`)
-    return usage || error instanceof InputError || error instanceof ProjectError ? ExitCode.Usage : ExitCode.Failure
+    return unlessCancelled(
+      usage || error instanceof InputError || error instanceof ProjectError ? ExitCode.Usage : ExitCode.Failure,
+    )
   }
 }

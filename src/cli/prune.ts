@@ -3,7 +3,7 @@ import { parseIndex } from '../bucket/cache-index.js'
 import { manifestArchiveKeys } from '../bucket/set-manifest.js'
 import { StorageError } from '../errors.js'
 import type { KeyPlan } from '../keys/keys.js'
-import { probeObjectKey } from '../bucket/layout.js'
+import { probeObjectKey, scopePrefix, scopesPrefix } from '../bucket/layout.js'
 import { pinRecordObjectKey } from '../bucket/pin-record.js'
 import { formatBytes } from '../report/report.js'
 import { deleteBatchSize, keyOrder, type DeleteFailure, type KeyRange, type ListedObject } from '../storage/s3-admin.js'
@@ -298,4 +298,121 @@ export function describeFailures(failures: DeleteFailure[]): string {
 export function describeSpared(spared: Spared[]): string {
   if (spared.length === 0) return ''
   return `Kept ${spared.length} of them: a producer wrote them, or an index or marker listing them, since the plan.\n${describeFailures(spared)}\n`
+}
+
+/**
+ * Scopes (bucket/layout.ts): a pull request's scope is of no use once the pull request is closed, and any scope
+ * that nobody has written for a while is likely dead. Scope pruning lists only `[<prefix>/].scipio-s3-cache-scopes/`
+ * and removes whole scopes; the shared cache is never listed, so never touched.
+ */
+
+export interface ScopeSummary {
+  name: string
+  objects: number
+  bytes: number
+  /** The last write of any of its objects. */
+  newest: Date
+  /** Why it goes: not among the scopes to keep, or nothing written for longer than the age limit; absent: kept. */
+  reason?: 'not kept' | 'old'
+}
+
+export interface ScopePrunePlan {
+  prefix: string
+  scopes: ScopeSummary[]
+  candidates: PruneCandidate[]
+  /** Every listed object's version (`versionOf`), for the deletion guard. */
+  seen: ReadonlyMap<string, string>
+}
+
+export interface ScopePruneInput {
+  prefix: string
+  /** Scope names to keep (the open pull requests' `pr-<N>`, branches); absent: only age decides. */
+  keep?: readonly string[]
+  /** A scope whose newest object is older than this many days goes; absent: only `keep` decides. */
+  olderThanDays?: number
+  now: Date
+  admin: PruneAdmin
+}
+
+/** `12` stands for pull request 12's scope, `pr-12`; any other value is a scope's name. */
+export function scopeNamesToKeep(values: readonly string[]): string[] {
+  return values
+    .flatMap((value) => value.split(/[\s,]+/))
+    .filter(Boolean)
+    .map((value) => (/^\d+$/.test(value) ? `pr-${Number(value)}` : value))
+}
+
+export async function planScopePrune(input: ScopePruneInput): Promise<ScopePrunePlan> {
+  const folder = `${scopesPrefix(input.prefix)}/`
+  const objects = await input.admin.list(folder)
+  const cutoff = input.olderThanDays === undefined ? undefined : input.now.getTime() - input.olderThanDays * 86_400_000
+  const byScope = new Map<string, ListedObject[]>()
+  for (const o of objects) {
+    const name = o.key.slice(folder.length).split('/')[0]
+    if (!o.key.startsWith(folder) || !name) continue
+    byScope.set(name, [...(byScope.get(name) ?? []), o])
+  }
+  const scopes: ScopeSummary[] = []
+  const candidates: PruneCandidate[] = []
+  for (const [name, listed] of [...byScope].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const newest = new Date(Math.max(...listed.map((o) => o.lastModified.getTime())))
+    const reason =
+      input.keep && !input.keep.includes(name)
+        ? 'not kept'
+        : cutoff !== undefined && newest.getTime() < cutoff
+          ? 'old'
+          : undefined
+    const bytes = listed.reduce((sum, o) => sum + o.size, 0)
+    scopes.push({ name, objects: listed.length, bytes, newest, ...(reason ? { reason } : {}) })
+    if (!reason) continue
+    // Only this project's objects of the scope's layout; anything else in the folder is left alone.
+    const scope = scopePrefix(input.prefix, name)
+    for (const o of listed) {
+      const kind = classify(scope, o.key)
+      if (kind) candidates.push({ key: o.key, size: o.size, lastModified: o.lastModified, kind: kind.kind })
+    }
+  }
+  const outside = candidates.find((c) => !c.key.startsWith(folder))
+  if (outside) throw new Error(`refusing to prune ${outside.key}: it is outside the scopes folder '${folder}'`)
+  const seen = new Map(objects.map((o) => [o.key, versionOf(o)]))
+  return { prefix: input.prefix, scopes, candidates: candidates.sort((a, b) => (a.key < b.key ? -1 : 1)), seen }
+}
+
+/**
+ * Deletes the scopes' objects: indexes and markers first, archives last, as for the shared cache. A run of the
+ * scope's pull request that writes meanwhile keeps what it wrote again since the plan (the guard); what it writes
+ * new was never a candidate.
+ */
+export function executeScopePrune(plan: ScopePrunePlan, admin: PruneAdmin): Promise<PruneResult> {
+  const folder = `${scopesPrefix(plan.prefix)}/`
+  const { candidates, seen } = plan
+  const guard = new DeletionGuard({
+    admin,
+    documents: folder,
+    objects: folder,
+    referencesOf: () => Promise.resolve([]),
+    seen,
+  })
+  return executePrune(
+    { prefix: scopesPrefix(plan.prefix), listed: seen.size, inUse: 0, recent: 0, foreign: 0, candidates, seen },
+    admin,
+    guard,
+  )
+}
+
+export function renderScopePrunePlan(plan: ScopePrunePlan, bucket: string): string {
+  const folder = `${scopesPrefix(plan.prefix)}/`
+  if (plan.scopes.length === 0) return `s3://${bucket}/${folder}: no scopes.\n`
+  const going = plan.scopes.filter((s) => s.reason)
+  const lines = [
+    `s3://${bucket}/${folder}: ${plan.scopes.length} scopes, ${going.length} to prune (the shared cache is not touched):`,
+  ]
+  for (const s of plan.scopes) {
+    const why =
+      s.reason === 'not kept' ? 'prune: not kept' : s.reason === 'old' ? 'prune: nothing written since' : 'keep'
+    lines.push(
+      `  ${s.name.padEnd(24)} ${String(s.objects).padStart(6)} objects ${formatBytes(s.bytes).padStart(10)}  last written ${s.newest.toISOString().slice(0, 10)}  ${why}`,
+    )
+  }
+  return `${lines.join('\n')}\n`
 }

@@ -223,17 +223,49 @@ export function rebuiltAfterRestore(outcome: RestoreOutcome | undefined, built: 
       .filter((t) => t.result === 'restored' || t.result === 'kept')
       .map((t) => [t.targetName, t]),
   )
+  const rebuilt = new Set(built)
   return built
     .filter((name) => came.has(name))
     .map((name) => {
       const t = came.get(name)!
+      // A dependency Scipio rebuilt too changed this target's key: name it.
+      const dep = t.entry?.dependencyCacheKeyChecksums?.find((d) => rebuilt.has(d.targetName))
       return {
         package: t.package,
         label: t.package,
         kind: 'targets' as const,
-        text: `${name}: ${t.result} from the cache, but Scipio rebuilt it (its VersionFile did not match the key Scipio computed, for example after a dependency changed)`,
+        text: dep
+          ? `${name}: ${t.result} from the cache, but Scipio rebuilt it because its dependency ${dep.targetName} was rebuilt`
+          : `${name}: ${t.result} from the cache, but Scipio rebuilt it (its VersionFile did not match the key Scipio computed, for example after a dependency changed)`,
       }
     })
+}
+
+export interface CascadeLine {
+  /** The change at the bottom: "swift-log 1.6.1 → 1.6.2". */
+  cause: string
+  /** The targets built because of it, sorted. */
+  targets: string[]
+}
+
+/** Which change made which dependents miss (restore/choose.ts), the widest cascade first. */
+export function cascade(outcome: RestoreOutcome | undefined): CascadeLine[] {
+  const byCause = new Map<string, string[]>()
+  for (const t of outcome?.targets ?? []) {
+    if (t.result !== 'missed' || t.cause === undefined) continue
+    byCause.set(t.cause, [...(byCause.get(t.cause) ?? []), t.targetName])
+  }
+  return [...byCause]
+    .map(([cause, targets]) => ({ cause, targets: targets.sort() }))
+    .sort((a, b) => b.targets.length - a.targets.length || (a.cause < b.cause ? -1 : 1))
+}
+
+/** "swift-log 1.6.1 → 1.6.2 made 2 dependents miss: Kingfisher, LoggingUI". */
+export function cascadeLines(lines: CascadeLine[]): string[] {
+  return lines.map(
+    (l) =>
+      `${l.cause} made ${l.targets.length} ${l.targets.length === 1 ? 'dependent' : 'dependents'} miss: ${l.targets.join(', ')}`,
+  )
 }
 
 /** `miss-reasons`: package identity → reason (several reasons of one package joined). */

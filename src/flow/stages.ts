@@ -8,6 +8,10 @@ import { restore, type RestoreOutcome } from '../restore/restore.js'
 import { save, type SaveOutcome } from '../save/save.js'
 import { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
 import type { RunSetup } from '../setup/setup.js'
+import { sweepLeftovers } from '../archive/owned-folders.js'
+import { stageSignal } from './cancel.js'
+import * as os from 'node:os'
+import { sharedLayout } from '../bucket/layout.js'
 
 /** The three stages as the action and both sub-actions call them, each logged in its own group. */
 
@@ -24,8 +28,9 @@ export async function restoreStage(setup: RunSetup, log: Log, lookupOnly = false
         concurrency: config.concurrency,
         log,
         stallTimeoutMs: config.stallTimeoutMs,
-        signal: AbortSignal.timeout(config.cacheTimeoutMs),
+        signal: stageSignal(config.cacheTimeoutMs),
         lookupOnly,
+        ...(setup.scope ? { scope: setup.scope } : {}),
       }),
   )
   const count = (kind: string) => outcome.targets.filter((t) => t.result === kind).length
@@ -55,12 +60,17 @@ export async function saveStage(
   buildMs?: ReadonlyMap<string, number>,
 ): Promise<SaveOutcome> {
   const { config, storage, plan } = setup
-  const signal = AbortSignal.timeout(config.cacheTimeoutMs)
-  return log.group('Upload frameworks to the cache', () =>
-    save({
+  const signal = stageSignal(config.cacheTimeoutMs)
+  // A scoped run writes into its scope only; the shared cache is read, never written.
+  const target = setup.scope ?? sharedLayout(config.prefix, plan)
+  const title = setup.scope ? `Upload frameworks to scope '${setup.scope.scope}'` : 'Upload frameworks to the cache'
+  return log.group(title, async () => {
+    await sweepTemporaryFolders(log)
+    return save({
       storage,
-      plan,
-      prefix: config.prefix,
+      plan: target.plan,
+      prefix: target.prefix,
+      ...(setup.scope ? { shared: sharedLayout(config.prefix, plan) } : {}),
       outputDirectory: config.outputDirectory,
       packageDirectory: config.packageDirectory,
       publicRead: config.shouldPublish,
@@ -83,11 +93,21 @@ export async function saveStage(
           }
         : {}),
       ...(buildMs ? { buildMs } : {}),
-      pinRecords: new PinRecords(setup, log, signal),
+      pinRecords: new PinRecords(setup, log, signal, target.prefix),
     }).catch((error: unknown): SaveOutcome => {
       const problem = `Uploading to the cache failed: ${errorMessage(error)}`
       log.warning(problem)
       return { targets: [], unmatched: [], indexesWritten: 0, markedComplete: false, problems: [problem] }
-    }),
-  )
+    })
+  })
+}
+
+/** The folders where a killed save packed its archives (RUNNER_TEMP, or the system's temporary folder). */
+async function sweepTemporaryFolders(log: Log): Promise<void> {
+  const dirs = [...new Set([process.env.RUNNER_TEMP || os.tmpdir(), os.tmpdir()])]
+  for (const dir of dirs) {
+    const removed = await sweepLeftovers(dir)
+    if (removed.length > 0)
+      log.info(`Removed ${removed.length} temporary folders an interrupted run left in ${dir}: ${removed.join(', ')}.`)
+  }
 }

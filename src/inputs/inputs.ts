@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import * as path from 'node:path'
 import { Inputs } from '../constants.js'
 import { InputError } from '../errors.js'
+import { readScope } from './scope.js'
 
 export type Configuration = 'debug' | 'release'
 export type FrameworkType = 'dynamic' | 'static' | 'mergeable'
@@ -57,6 +58,8 @@ export interface Config {
   cacheTimeoutMs: number
   /** Also store and adopt scipio-s3-storage's `.aar` objects (producer). */
   scipioS3StorageObjects: boolean
+  /** The scope this run reads first and writes into (inputs/scope.ts); absent: the shared cache only. */
+  scope?: string
 }
 
 /** Reads one input; `getInput` trims and returns '' when unset. */
@@ -292,6 +295,15 @@ export function readConfig(
   )
   const resolvedFile = read(Inputs.ResolvedFile)
   const scipioPath = read(Inputs.ScipioPath)
+  const scope = readScope(read)
+  const scipioS3StorageObjects = readBoolean(read, Inputs.ScipioS3StorageObjects, false)
+  if (scope !== undefined && produce && scipioS3StorageObjects) {
+    throw new InputError(
+      Inputs.ScipioS3StorageObjects,
+      `writes scipio-s3-storage's objects into the shared cache, which a run with '${Inputs.Scope}' never writes. ` +
+        `Set it only in the producer that writes the shared cache (without '${Inputs.Scope}').`,
+    )
+  }
   return {
     consume,
     produce,
@@ -317,6 +329,7 @@ export function readConfig(
     allowUntrustedUpload: readBoolean(read, Inputs.AllowUntrustedUpload, false),
     stallTimeoutMs: readPositiveNumber(read, Inputs.StallTimeoutSeconds, 60, 3600) * 1000,
     cacheTimeoutMs: readPositiveNumber(read, Inputs.CacheTimeoutMinutes, 30, 360) * 60_000,
-    scipioS3StorageObjects: readBoolean(read, Inputs.ScipioS3StorageObjects, false),
+    scipioS3StorageObjects,
+    ...(scope !== undefined ? { scope } : {}),
   }
 }

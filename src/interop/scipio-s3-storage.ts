@@ -18,16 +18,19 @@ import type { IndexEntry } from '../bucket/cache-index.js'
 import { AarFormat, aarObjectKey, contentObjectKey } from '../bucket/layout.js'
 import {
   CacheTimeoutError,
+  DiskFullError,
   errorMessage,
   MissingObjectError,
   PreconditionFailedError,
   StorageError,
+  stopReason,
 } from '../errors.js'
 import { frameworkFolder, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { scipioKey } from '../keys/keys.js'
 import type { Log } from '../log.js'
 import { defaultRetryPolicy, withRetry } from '../retry.js'
 import { putFile, type Storage, type StoredObject } from '../storage/index.js'
+import { disown, own, tempFolderPrefix } from '../archive/owned-folders.js'
 
 /**
  * Sharing one bucket with scipio-s3-storage (the Swift cache storage Scipio's documentation recommends). Both
@@ -116,11 +119,26 @@ export async function restoreAppleArchive(entry: IndexEntry, staging: string, io
     await runAa(aa, aaExtractArgs(path.join(staging, roots.folder), download), io.signal)
   } catch (error) {
     if (io.signal?.aborted) throw new CacheTimeoutError()
+    if (await ranOutOfSpace(error, staging, entry.size))
+      throw new DiskFullError(`aa extract ran out of space in ${staging}: ${errorMessage(error)}`)
     throw new CorruptArchiveError(errorMessage(error))
   }
   await fs.rm(download, { force: true })
   await guardExtractedTree(staging, roots, io.limits ?? defaultExtractLimits)
   await fs.writeFile(path.join(staging, roots.file), versionFile)
+}
+
+/**
+ * Whether `aa` failed for want of space rather than over the archive's bytes (which were checked before it ran):
+ * it says so, or the disk has less free space left than the archive's size (an unpacked tree takes more).
+ */
+async function ranOutOfSpace(error: unknown, staging: string, archiveBytes: number): Promise<boolean> {
+  if (/no space left on device|ENOSPC|EDQUOT|disk quota exceeded/i.test(errorMessage(error))) return true
+  const free = await fs.statfs(staging).then(
+    (s) => s.bavail * s.bsize,
+    () => undefined,
+  )
+  return free !== undefined && free < archiveBytes
 }
 
 /**
@@ -210,7 +228,7 @@ export class ScipioS3StorageObjects {
     if (damaged(key) || !(await storage.head(key))) return undefined
     const versionFile = await fs.readFile(path.join(outputDirectory, versionFileName(framework.targetName)))
     if (scipioKey(versionFile) !== framework.scipioKey) return undefined // rewritten since the scan: leave it to the normal upload
-    const temp = await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'scipio-s3-cache-adopt-'))
+    const temp = own(await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), tempFolderPrefix('adopt'))))
     try {
       const file = path.join(temp, 'copy.aar')
       const stored = await this.download(key, file)
@@ -240,6 +258,7 @@ export class ScipioS3StorageObjects {
       }
     } finally {
       await fs.rm(temp, { recursive: true, force: true }).catch(() => undefined)
+      disown(temp)
     }
   }
 
@@ -293,7 +312,7 @@ export class ScipioS3StorageObjects {
       const aa = await findAa()
       if (!aa) return this.stop(`${aaMissing} (run the producer on macOS)`)
       if (await storage.head(key)) return
-      temp = await fs.mkdtemp(path.join(os.tmpdir(), 'scipio-s3-cache-aar-'))
+      temp = own(await fs.mkdtemp(path.join(os.tmpdir(), tempFolderPrefix('aar'))))
       const file = path.join(temp, `${framework.scipioKey}.aar`)
       await runAa(aa, aaArchiveArgs(path.join(outputDirectory, frameworkFolder(framework.targetName)), file), signal)
       const { size } = await fs.stat(file)
@@ -304,7 +323,7 @@ export class ScipioS3StorageObjects {
         `${framework.targetName}: stored ${key} for scipio-s3-storage (${publish ? 'public-read' : 'authenticated-read'}).`,
       )
     } catch (error) {
-      const reason = signal?.aborted ? 'the cache time limit was reached' : errorMessage(error)
+      const reason = signal?.aborted ? stopReason(signal) : errorMessage(error)
       if (error instanceof StorageError && error.fatal) {
         this.stop(
           /ACLs disabled/.test(reason)
@@ -317,6 +336,7 @@ export class ScipioS3StorageObjects {
       this.problems.push(`${key}: ${reason}`)
     } finally {
       if (temp) await fs.rm(temp, { recursive: true, force: true }).catch(() => undefined)
+      if (temp) disown(temp)
     }
   }
 

@@ -29,11 +29,19 @@ export interface VersionPin {
   branch?: string
 }
 
+/** One of a VersionFile's `dependencyCacheKeyChecksums`: a direct dependency and its Scipio key. */
+export interface DependencyChecksum {
+  targetName: string
+  checksum: string
+}
+
 /** A framework Scipio left in the output folder, with its VersionFile. */
 export interface LocalFramework {
   targetName: string
   scipioKey: string
   pin: VersionPin
+  /** Its VersionFile's `dependencyCacheKeyChecksums` (Scipio 0.33+), in the file's order (absent: none). */
+  dependencies?: DependencyChecksum[]
   localPackageCanonicalLocation?: string
   /** inode and mtimes of the framework folder and VersionFile: tells a rebuilt framework from a kept one. */
   identity: string
@@ -49,6 +57,21 @@ function readPin(value: unknown): VersionPin {
   return pin
 }
 
+const hex64 = /^[0-9a-f]{64}$/
+
+/** `dependencyCacheKeyChecksums` as Scipio writes it; undefined when a member is not one it could write. */
+export function readDependencyChecksums(value: unknown): DependencyChecksum[] | undefined {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) return undefined
+  const out: DependencyChecksum[] = []
+  for (const item of value) {
+    if (!isRecord(item) || typeof item.targetName !== 'string' || !isSafeTargetName(item.targetName)) return undefined
+    if (typeof item.checksum !== 'string' || !hex64.test(item.checksum)) return undefined
+    out.push({ targetName: item.targetName, checksum: item.checksum })
+  }
+  return out
+}
+
 /** Reads one VersionFile; undefined when it is not one Scipio could have written. */
 export function parseVersionFile(bytes: Buffer): Omit<LocalFramework, 'identity'> | undefined {
   let doc: unknown
@@ -59,11 +82,14 @@ export function parseVersionFile(bytes: Buffer): Omit<LocalFramework, 'identity'
   }
   if (!isRecord(doc)) return undefined
   if (typeof doc.targetName !== 'string' || !isSafeTargetName(doc.targetName)) return undefined
+  const dependencies = readDependencyChecksums(doc.dependencyCacheKeyChecksums)
+  if (!dependencies) return undefined
   const result: Omit<LocalFramework, 'identity'> = {
     targetName: doc.targetName,
     scipioKey: scipioKey(bytes),
     pin: readPin(doc.pin),
   }
+  if (dependencies.length > 0) result.dependencies = dependencies
   if (typeof doc.localPackageCanonicalLocation === 'string') {
     result.localPackageCanonicalLocation = doc.localPackageCanonicalLocation
   }

@@ -2,6 +2,8 @@ import * as core from '@actions/core'
 import { avoidedBuildText } from './time-saved.js'
 import { Outputs } from '../constants.js'
 import {
+  cascade,
+  cascadeLines,
   missReasonsOutput,
   rebuiltAfterRestore,
   reasonLines,
@@ -31,11 +33,35 @@ export interface RunReport {
   plan?: KeyPlan
   /** Why what was not restored was not (explain.ts). */
   explanation?: Explanation
+  /** The run was cancelled (SIGINT or SIGTERM): what it says, and why the rest was not done. */
+  cancelled?: string
+  /** The scope the run read first (and wrote into), when it had one. */
+  scope?: string
 }
 
 /** Every reason something was built or not restored: the explained misses, then restored targets Scipio rebuilt. */
 export function missReasons(report: RunReport): MissReason[] {
-  return [...(report.explanation?.reasons ?? []), ...rebuiltAfterRestore(report.restore, report.built)]
+  const reasons = [...(report.explanation?.reasons ?? []), ...rebuiltAfterRestore(report.restore, report.built)]
+  const { scope } = report
+  if (!scope) return reasons
+  return reasons.map((r) => ({ ...r, text: `${r.text} (looked in scope ${scope}, then the shared cache)` }))
+}
+
+/** Where a restored framework came from, in a scoped run: its scope or the shared cache. */
+function origin(report: RunReport, target: { result: string; scope?: string }): string {
+  if (!report.scope || (target.result !== 'restored' && target.result !== 'available')) return ''
+  return target.scope ? ` from scope ${target.scope}` : ' from the shared cache'
+}
+
+/** `N from scope pr-12, M from the shared cache`, for a scoped run's summary. */
+function scopeText(report: RunReport): string | undefined {
+  if (!report.scope) return undefined
+  const restored = (report.restore?.targets ?? []).filter((t) => t.result === 'restored')
+  const own = restored.filter((t) => t.scope !== undefined).length
+  return (
+    `Scope ${report.scope}: ${own} frameworks restored from this scope, ${restored.length - own} from the shared cache, ` +
+    `${report.built.length} built${report.save ? `; uploads go to this scope only` : ''}.`
+  )
 }
 
 /** miss-reasons, package-keys and set-key; empty values when the run stopped before its keys were known. */
@@ -48,9 +74,20 @@ export function setKeyOutputs(report: RunReport): void {
   core.setOutput(Outputs.SetKey, report.plan?.setKey ?? '')
 }
 
+/** What a cancelled run says it did before it stopped: the step's error and the summary's first line. */
+export function cancelledText(cancelled: Error, report: RunReport): string {
+  const why = `${cancelled.message[0]!.toUpperCase()}${cancelled.message.slice(1)}`
+  return `${why}: it restored ${restoredTargets(report).length} frameworks, built ${report.built.length} and uploaded ${uploadedTargets(report).length} before it stopped.`
+}
+
+/** Restored and kept by Scipio: a framework Scipio rebuilt after its restore (another key) counts as built. */
+function keptRestores(report: RunReport): NonNullable<RunReport['restore']>['targets'] {
+  const built = new Set(report.built)
+  return (report.restore?.targets ?? []).filter((t) => t.result === 'restored' && !built.has(t.targetName))
+}
+
 export function restoredTargets(report: RunReport): string[] {
-  return (report.restore?.targets ?? [])
-    .filter((t) => t.result === 'restored')
+  return keptRestores(report)
     .map((t) => t.targetName)
     .sort()
 }
@@ -111,14 +148,15 @@ export interface Totals {
  * rough figure, and there is none when nothing was built here.
  */
 export function totals(report: RunReport): Totals {
-  const restoredRows = (report.restore?.targets ?? []).filter((t) => t.result === 'restored')
+  const restoredRows = keptRestores(report)
   const uploadedRows = (report.save?.targets ?? []).filter((t) => t.result === 'uploaded')
   const sum = (rows: { bytes: number }[]) => rows.reduce((n, t) => n + t.bytes, 0)
   const result: Totals = {
     restored: restoredRows.length,
     built: report.built.length,
     uploaded: uploadedRows.length,
-    bytesDownloaded: sum(restoredRows),
+    // Bytes of every download, those Scipio then rebuilt included.
+    bytesDownloaded: sum((report.restore?.targets ?? []).filter((t) => t.result === 'restored')),
     bytesUploaded: sum(uploadedRows),
   }
   if (report.buildMs !== undefined && report.built.length > 0) {
@@ -185,7 +223,7 @@ export function summaryRows(report: RunReport): Row[] {
     rows.set(t.targetName, {
       target: t.targetName,
       pkg: t.package,
-      result: t.result === 'missed' ? `missed (${t.reason ?? 'not stored'})` : t.result,
+      result: t.result === 'missed' ? `missed (${t.reason ?? 'not stored'})` : `${t.result}${origin(report, t)}`,
       bytes: t.bytes,
       ms: t.ms,
     })
@@ -220,18 +258,27 @@ export async function writeSummary(report: RunReport): Promise<void> {
   const restored = restoredTargets(report)
   const uploaded = uploadedTargets(report)
   const summary = core.summary.addHeading('Scipio S3 cache', 2)
+  if (report.cancelled) summary.addRaw(`Cancelled: ${escapeHtml(report.cancelled)}`, true).addEOL()
+  const skipped = report.cancelled ? '' : report.buildSkipped ? ' (build skipped: everything restored)' : ''
   summary.addRaw(
-    `Restored ${restored.length}, built ${report.built.length}${report.buildSkipped ? ' (build skipped: everything restored)' : ''}, ` +
+    `Restored ${restored.length}, built ${report.built.length}${skipped}, ` +
       `uploaded ${uploaded.length}. Cache hit: ${cacheHit(report)}.`,
     true,
   )
   summary.addEOL().addRaw(totalsText(report), true)
   const tools = toolsText(report)
   if (tools) summary.addEOL().addRaw(tools, true)
+  const scoped = scopeText(report)
+  if (scoped) summary.addEOL().addRaw(escapeHtml(scoped), true)
   const why = missReasons(report)
   if (why.length > 0) {
     summary.addHeading('Why frameworks were built', 3)
     summary.addList(reasonLines(why, report.plan?.packages.length ?? 0).map((line) => escapeHtml(redact(line))))
+  }
+  const dependents = cascadeLines(cascade(report.restore))
+  if (dependents.length > 0) {
+    summary.addHeading('Dependency cascade', 3)
+    summary.addList(dependents.map((line) => escapeHtml(redact(line))))
   }
   if (rows.length > 0) {
     summary.addTable([

@@ -6,18 +6,31 @@ import { canRead } from '../archive/archive.js'
 import { CorruptArchiveError, defaultExtractLimits, UnsafeArchiveError } from '../archive/guard.js'
 import { parseCompleteMarker, parseIndex, type IndexEntry, type PackageIndex } from '../bucket/cache-index.js'
 import { extractor, type Extracted, type ExtractSpec } from '../archive/extract-pool.js'
-import { CacheTimeoutError, errorMessage, MissingObjectError, StorageError } from '../errors.js'
+import {
+  CacheTimeoutError,
+  CancelledError,
+  DiskFullError,
+  errorMessage,
+  isDiskFull,
+  MissingObjectError,
+  StorageError,
+  stopReason,
+} from '../errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { scipioKey, type KeyPlan, type PackagePlan } from '../keys/keys.js'
 import type { Log } from '../log.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import { aarMissReason, restoreAppleArchive } from '../interop/scipio-s3-storage.js'
-import { AarFormat } from '../bucket/layout.js'
+import { AarFormat, sharedLayout, type Layout } from '../bucket/layout.js'
+import { layerIndexes } from '../bucket/layers.js'
 import { StallWatch } from '../archive/stall-watch.js'
 import { getJson, type Storage } from '../storage/index.js'
 import { PlainGetError, StallError } from '../storage/plain-get.js'
 import { parseSetManifest } from '../bucket/set-manifest.js'
+import { DiskSpace } from './disk-space.js'
+import { disown, own, stagingFolderName, sweepLeftovers } from '../archive/owned-folders.js'
 import { InFlight, indexReadsInFlight } from './in-flight.js'
+import { chooseEntries, type DependencyMiss, type IndexSource } from './choose.js'
 
 /** restored: downloaded and placed; kept: already in place; available: stored (lookup-only); missed: must be built. */
 export type RestoreResultKind = 'restored' | 'kept' | 'available' | 'missed'
@@ -37,8 +50,12 @@ export interface RestoredTarget {
   ms: number
   entry?: IndexEntry
   reason?: string
+  /** The scope whose archive this is; absent: the shared cache's (or nothing came from the cache). */
+  scope?: string
   /** Set on every miss. */
   miss?: MissKind
+  /** A miss because of a dependency: the change at the bottom of the cascade ("swift-log 1.6.1 → 1.6.2"). */
+  cause?: string
 }
 
 /** Whether a restore miss found the stored entry itself gone or damaged: the only misses a producer replaces. */
@@ -70,10 +87,23 @@ export interface RestoreContext {
   retry?: RetryPolicy
   /** No bytes for this long aborts a download (and retries it). */
   stallTimeoutMs?: number
-  /** Aborts when the cache phase's time limit is reached: what is left becomes a miss. */
+  /** Aborts when the cache phase's time limit is reached or the run is cancelled: what is left becomes a miss. */
   signal?: AbortSignal
   /** Report what is stored without downloading anything. */
   lookupOnly?: boolean
+  /** A scope read before the shared cache (`plan`, `prefix`): the first hit per framework wins. */
+  scope?: Layout
+}
+
+/** The layouts this restore reads, in order: the scope first, then the shared cache. */
+function layoutsOf(ctx: RestoreContext): Layout[] {
+  const shared = sharedLayout(ctx.prefix, ctx.plan)
+  return ctx.scope ? [ctx.scope, shared] : [shared]
+}
+
+/** The scope that holds `entry`'s archive, when it is the scope's own object. */
+function scopeOf(ctx: RestoreContext, entry: IndexEntry): { scope?: string } {
+  return ctx.scope?.scope && entry.key.startsWith(`${ctx.scope.prefix}/`) ? { scope: ctx.scope.scope } : {}
 }
 
 /** Shared by one restore: the first configuration error stops every further request. */
@@ -115,7 +145,7 @@ async function answerWithin<T>(
 }
 
 function isRetryableDownload(error: unknown): boolean {
-  if (error instanceof UnsafeArchiveError || error instanceof CacheTimeoutError) return false
+  if (error instanceof UnsafeArchiveError || error instanceof CacheTimeoutError || isDiskFull(error)) return false
   if (error instanceof StorageError) return error.retryable && !error.fatal
   return true // resets, truncation, stalls, corrupted bytes: a fresh attempt may succeed
 }
@@ -170,6 +200,30 @@ export async function placeFramework(
     for (const [from, to] of moves.reverse()) await fs.rename(to, from).catch(() => undefined)
     throw error
   }
+}
+
+/** A target's miss reason once the restore's signal aborted: the time limit, a cancellation or a full disk. */
+export function stoppedMiss(signal: AbortSignal | undefined): string {
+  const reason: unknown = signal?.reason
+  if (reason instanceof CancelledError) return 'cancelled'
+  if (reason instanceof DiskFullError) return 'disk full'
+  return 'cache time limit reached'
+}
+
+/** The retry policy with its back-off cut short when `signal` aborts: a cancelled run does not sleep out a delay. */
+function interruptible(policy: RetryPolicy, signal: AbortSignal | undefined): RetryPolicy {
+  if (!signal) return policy
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve()
+      const done = () => {
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      signal.addEventListener('abort', done, { once: true })
+      policy.sleep(ms).then(done, done)
+    })
+  return { ...policy, sleep }
 }
 
 function stallWatch(stallMs: number): StallWatch {
@@ -289,10 +343,11 @@ async function restoreTarget(
   local: Map<string, LocalFramework>,
   tempRoot: string,
   breaker: Breaker,
+  space: DiskSpace,
   problems: string[],
 ): Promise<RestoredTarget> {
   const started = Date.now()
-  const base = { targetName: entry.targetName, package: pkg.pin.identity, entry }
+  const base = { targetName: entry.targetName, package: pkg.pin.identity, entry, ...scopeOf(ctx, entry) }
   const present = local.get(entry.targetName)
   if (present && present.scipioKey === entry.scipioKey) return { ...base, result: 'kept', bytes: 0, ms: 0 }
   if (entry.format === AarFormat) {
@@ -309,7 +364,8 @@ async function restoreTarget(
     }
   }
   if (breaker.error) return unavailable(base, 0, 'cache unavailable')
-  if (ctx.signal?.aborted) return unavailable(base, 0, 'cache time limit reached')
+  if (!ctx.lookupOnly) space.wanted += entry.size
+  if (ctx.signal?.aborted) return unavailable(base, 0, stoppedMiss(ctx.signal))
   if (ctx.lookupOnly) {
     try {
       return await lookUp(ctx, entry, base)
@@ -318,11 +374,16 @@ async function restoreTarget(
       return unavailable(base, 0, errorMessage(error))
     }
   }
+  // No download starts that cannot fit: the first that would not is where the restore stops.
+  if (!space.reserve(entry.size)) {
+    space.trip('check')
+    return unavailable(base, 0, stoppedMiss(ctx.signal))
+  }
   const slot = path.join(tempRoot, randomBytes(6).toString('hex'))
   let placed = false
   try {
     await withRetry(
-      ctx.retry ?? defaultRetryPolicy,
+      interruptible(ctx.retry ?? defaultRetryPolicy, ctx.signal),
       isRetryableDownload,
       async (attempt) => {
         // Only a failed attempt can leave writes under way; the first starts from nothing.
@@ -338,8 +399,12 @@ async function restoreTarget(
     return { ...base, result: 'restored', bytes: entry.size, ms: Date.now() - started }
   } catch (error) {
     const ms = Date.now() - started
-    if (error instanceof CacheTimeoutError || ctx.signal?.aborted)
-      return unavailable(base, ms, 'cache time limit reached')
+    space.release(entry.size)
+    if (isDiskFull(error) && !ctx.signal?.aborted) {
+      ctx.log.debug(`${entry.targetName}: ${errorMessage(error)}`)
+      space.trip('write')
+    }
+    if (error instanceof CacheTimeoutError || ctx.signal?.aborted) return unavailable(base, ms, stoppedMiss(ctx.signal))
     if (breaker.trip(error, ctx.log)) return unavailable(base, ms, 'cache unavailable')
     const miss = missKindOf(error)
     const kind =
@@ -364,17 +429,18 @@ async function readIndex(
   pkg: PackagePlan,
   breaker: Breaker,
   problems: string[],
+  layout: Layout = sharedLayout(ctx.prefix, ctx.plan),
 ): Promise<PackageIndex | undefined> {
   if (breaker.error || ctx.signal?.aborted) return undefined
   try {
     const raw = await withRetry(
-      ctx.retry ?? defaultRetryPolicy,
+      interruptible(ctx.retry ?? defaultRetryPolicy, ctx.signal),
       (e) => !(e instanceof StorageError && e.fatal) && isRetryableDownload(e),
       () =>
         answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => getJson(ctx.storage, pkg.indexKey, signal)),
     )
     if (raw === undefined) return undefined
-    return parseIndex(raw, ctx.prefix, pkg.packageKey)
+    return parseIndex(raw, layout.archivePrefixes, pkg.packageKey)
   } catch (error) {
     if (breaker.trip(error, ctx.log) || ctx.signal?.aborted) return undefined
     ctx.log.warning(
@@ -392,12 +458,35 @@ interface Marker {
   indexes?: Map<string, PackageIndex>
 }
 
-async function readMarker(ctx: RestoreContext): Promise<Marker | undefined> {
+/** The package's index in every layout read at once, layered: the scope's entries first (bucket/layers.ts). */
+async function readLayeredIndex(
+  ctx: RestoreContext,
+  position: number,
+  breaker: Breaker,
+  problems: string[],
+): Promise<PackageIndex | undefined> {
+  const layouts = layoutsOf(ctx)
+  const found = await Promise.all(
+    layouts.map((layout) => readIndex(ctx, layout.plan.packages[position]!, breaker, problems, layout)),
+  )
+  return layerIndexes(found)
+}
+
+/** The first layout's marker that exists (the scope's before the shared cache's); all are asked at once. */
+async function readFirstMarker(ctx: RestoreContext): Promise<Marker | undefined> {
+  const markers = await Promise.all(layoutsOf(ctx).map((layout) => readMarker(ctx, layout)))
+  return markers.find((marker) => marker !== undefined)
+}
+
+async function readMarker(
+  ctx: RestoreContext,
+  layout: Layout = sharedLayout(ctx.prefix, ctx.plan),
+): Promise<Marker | undefined> {
   let raw: unknown
   let targets: string[]
   try {
     raw = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
-      getJson(ctx.storage, ctx.plan.completeKey, signal),
+      getJson(ctx.storage, layout.plan.completeKey, signal),
     )
     if (raw === undefined) return undefined
     targets = parseCompleteMarker(raw, ctx.plan.setKey).targets.map((t) => `${t.targetName}\0${t.scipioKey}`)
@@ -408,7 +497,7 @@ async function readMarker(ctx: RestoreContext): Promise<Marker | undefined> {
   try {
     const indexes = parseSetManifest(
       raw,
-      ctx.prefix,
+      layout.archivePrefixes,
       ctx.plan.packages.map((p) => p.packageKey),
     )
     return indexes ? { targets, indexes } : { targets }
@@ -457,13 +546,40 @@ export function onePerFramework(jobs: RestoreJob[], log: Log): RestoreJob[] {
   return new FrameworkClaims(log).take(jobs)
 }
 
+function dependencyMiss(miss: DependencyMiss): RestoredTarget {
+  return {
+    targetName: miss.entry.targetName,
+    package: miss.pkg.pin.identity,
+    result: 'missed',
+    bytes: 0,
+    ms: 0,
+    reason: miss.reason,
+    miss: 'unavailable',
+    cause: miss.cause,
+  }
+}
+
 /** Largest first: the long downloads start early and the small ones fill the gaps. */
 const largestFirst = (a: { entry: IndexEntry }, b: { entry: IndexEntry }) => b.entry.size - a.entry.size
 
-export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
-  await fs.mkdir(ctx.outputDirectory, { recursive: true })
+/** Removes the staging folders a killed run left in the output folder, before anything else reads it. */
+async function sweepStaging(ctx: RestoreContext): Promise<void> {
+  const removed = await sweepLeftovers(ctx.outputDirectory)
+  if (removed.length > 0)
+    ctx.log.info(
+      `Removed ${removed.length} staging folders an interrupted run left in ${ctx.outputDirectory}: ${removed.join(', ')}.`,
+    )
+}
+
+export async function restore(given: RestoreContext): Promise<RestoreOutcome> {
+  await fs.mkdir(given.outputDirectory, { recursive: true })
+  await sweepStaging(given)
+  // A full disk stops this restore's downloads as the time limit or a cancellation does.
+  const stop = new AbortController()
+  const ctx = { ...given, signal: given.signal ? AbortSignal.any([given.signal, stop.signal]) : stop.signal }
+  const space = await DiskSpace.of(ctx.outputDirectory, stop)
   const local = await scanOutput(ctx.outputDirectory)
-  const tempRoot = path.join(ctx.outputDirectory, `.scipio-s3-cache-tmp-${randomBytes(4).toString('hex')}`)
+  const tempRoot = own(path.join(ctx.outputDirectory, stagingFolderName()))
   const indexes = new Map<string, PackageIndex>()
   const packagesMissing: string[] = []
   const problems: string[] = []
@@ -472,50 +588,76 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
     const claims = new FrameworkClaims(ctx.log)
     const inFlight = new InFlight(ctx.concurrency)
     const started: { entry: IndexEntry; result: Promise<RestoredTarget> }[] = []
+    const decided = new Set<string>()
     const start = (jobs: RestoreJob[]) => {
       for (const { pkg, entry } of claims.take(jobs).sort(largestFirst)) {
         const result = inFlight.run(entry.size, () =>
-          restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, problems),
+          restoreTarget(ctx, pkg, entry, local, tempRoot, breaker, space, problems),
         )
         result.catch(() => undefined) // awaited below, once every index is in; never unhandled meanwhile
         started.push({ entry, result })
       }
     }
+    // What the indexes in so far decide (choose.ts): the picked entries start, the targets whose dependencies
+    // changed are misses without a download. `complete`: no index is still to come.
+    const decide = (sources: IndexSource[], complete: boolean) => {
+      const choice = chooseEntries(sources, complete, ctx.plan.packages)
+      start(choice.picked.filter((p) => !decided.has(p.entry.targetName)))
+      for (const miss of choice.missed.filter((m) => !decided.has(m.entry.targetName)))
+        started.push({ entry: miss.entry, result: Promise.resolve(dependencyMiss(miss)) })
+      for (const { entry } of [...choice.picked, ...choice.missed]) decided.add(entry.targetName)
+    }
     // A build marked complete with a manifest needs no index: one request, then the archives.
-    const marker = ctx.lookupOnly ? undefined : await readMarker(ctx)
+    const marker = ctx.lookupOnly ? undefined : await readFirstMarker(given)
     if (marker?.indexes) {
       const manifest = marker.indexes
-      const jobs = ctx.plan.packages.flatMap((pkg) => {
-        const index = manifest.get(pkg.packageKey)!
-        indexes.set(pkg.packageKey, index)
-        return index.targets.map((entry) => ({ pkg, entry }))
-      })
-      ctx.log.debug(`This build is marked complete: its manifest lists ${jobs.length} frameworks.`)
-      start(jobs)
+      const sources = ctx.plan.packages.map((pkg) => ({ pkg, index: manifest.get(pkg.packageKey)! }))
+      for (const { pkg, index } of sources) indexes.set(pkg.packageKey, index)
+      ctx.log.debug(
+        `This build is marked complete: its manifest lists ${sources.reduce((n, s) => n + s.index.targets.length, 0)} frameworks.`,
+      )
+      // The whole size is known before any download: a set that cannot fit is not started at all.
+      const toFetch = sources
+        .flatMap(({ index }) => index.targets)
+        .filter((entry) => local.get(entry.targetName)?.scipioKey !== entry.scipioKey)
+      if (!space.enough(toFetch.reduce((sum, entry) => sum + entry.size, 0))) space.trip('check')
+      decide(sources, true)
     } else {
       // A package's archives start as soon as its index has arrived, and those of every package before it in
-      // Package.resolved (so the first to list a framework keeps it, whatever order the answers come in).
+      // Package.resolved (so the first to list a framework keeps it, whatever order the answers come in), unless
+      // they wait for a dependency listed by an index still to come.
       const limit = pLimit(indexReadsInFlight(ctx.concurrency))
-      const arrived: (RestoreJob[] | undefined)[] = ctx.plan.packages.map(() => undefined)
+      const arrived: (IndexSource | null | undefined)[] = ctx.plan.packages.map(() => undefined)
+      const prefix: IndexSource[] = []
       let next = 0
       await Promise.all(
         ctx.plan.packages.map((pkg, i) =>
           limit(async () => {
-            const index = await readIndex(ctx, pkg, breaker, problems)
+            // Read with the caller's signal: a full disk stops downloads, not the small reads that say what is stored.
+            const index = await readLayeredIndex(given, i, breaker, problems)
             if (!index) packagesMissing.push(pkg.pin.identity)
             else indexes.set(pkg.packageKey, index)
-            arrived[i] = index ? index.targets.map((entry) => ({ pkg, entry })) : []
-            for (; next < arrived.length && arrived[next] !== undefined; next++) start(arrived[next]!)
+            arrived[i] = index ? { pkg, index } : null
+            const before = next
+            for (; next < arrived.length && arrived[next] !== undefined; next++)
+              if (arrived[next]) prefix.push(arrived[next]!)
+            if (next > before) decide(prefix, next === arrived.length)
           }),
         ),
       )
     }
     // Reported largest first, in Package.resolved order among equals, whatever order they started in.
     const targets = await Promise.all(started.sort(largestFirst).map((s) => s.result))
-    const timedOut = targets.filter((t) => t.reason === 'cache time limit reached').length
-    if (timedOut > 0 || (ctx.signal?.aborted && packagesMissing.length > 0)) {
-      ctx.log.warning(`The cache time limit was reached: ${timedOut} frameworks were not restored and will be built.`)
-      problems.push('the cache time limit was reached')
+    const stopped = targets.filter((t) => t.reason === stoppedMiss(ctx.signal)).length
+    if (space.full) {
+      const message = space.report(targets.filter((t) => t.result === 'restored').length, stopped)
+      ctx.log.warning(message)
+      problems.push(message)
+    } else if (stopped > 0 || (ctx.signal?.aborted && packagesMissing.length > 0)) {
+      const why = stopReason(ctx.signal)
+      const then = ctx.signal.reason instanceof CancelledError ? '' : ' and will be built'
+      ctx.log.warning(`${why[0]!.toUpperCase()}${why.slice(1)}: ${stopped} frameworks were not restored${then}.`)
+      problems.push(why)
     }
     if (breaker.error) problems.push(breaker.error.message)
     const marked = marker?.targets
@@ -538,6 +680,7 @@ export async function restore(ctx: RestoreContext): Promise<RestoreOutcome> {
     }
   } finally {
     await removeSettled(tempRoot)
+    disown(tempRoot)
   }
 }
 

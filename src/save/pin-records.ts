@@ -18,6 +18,8 @@ export class PinRecords {
     private readonly setup: Pick<RunSetup, 'config' | 'storage' | 'toolchain'>,
     private readonly log: Log,
     private readonly signal?: AbortSignal,
+    /** Where the records live: the cache's prefix, or the scope's when saving into a scope. */
+    private readonly prefix: string = setup.config.prefix,
   ) {}
 
   /** Never throws. */
@@ -27,7 +29,7 @@ export class PinRecords {
       const wrote = await recordPackageKey(
         {
           storage,
-          prefix: config.prefix,
+          prefix: this.prefix,
           publicRead: config.shouldPublish,
           log: this.log,
           ...(this.signal ? { signal: this.signal } : {}),

@@ -16,13 +16,15 @@ import {
   type CompleteMarker,
   type IndexEntry,
   type PackageIndex,
+  withDependencyKeys,
 } from '../bucket/cache-index.js'
 import { updateShared, type SharedRead, type SharedWriteContext } from '../bucket/shared-document.js'
 import { Formats } from '../constants.js'
-import { CacheTimeoutError, errorMessage, StorageError } from '../errors.js'
+import { CacheTimeoutError, errorMessage, StorageError, stopReason } from '../errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { type ArchiveFormat, type KeyPlan, type PackagePlan } from '../keys/keys.js'
-import { contentObjectKey } from '../bucket/layout.js'
+import { contentObjectKey, type Layout } from '../bucket/layout.js'
+import { layerIndexes } from '../bucket/layers.js'
 import type { Log } from '../log.js'
 import { entryIsBad, type RestoreOutcome } from '../restore/restore.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
@@ -30,6 +32,7 @@ import type { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
 import { getJsonVersion, putFile, type Storage } from '../storage/index.js'
 import type { PinRecords } from './pin-records.js'
 import { manifestDocument } from '../bucket/set-manifest.js'
+import { disown, own, tempFolderPrefix } from '../archive/owned-folders.js'
 import { pinRecordObjectKey } from '../bucket/pin-record.js'
 import { StoreSurvey } from './heal.js'
 import { storeMarker, type MarkerDocument } from './marker.js'
@@ -84,6 +87,29 @@ export interface SaveContext {
   pinRecords?: PinRecords
   /** Back-off after a concurrent producer's write to an index or pin record: injectable so tests don't sleep. */
   conflictRetry?: RetryPolicy
+  /**
+   * Saving into a scope (`prefix` and `plan` are the scope's): the shared cache, read but never written. What its
+   * indexes list counts as stored, and the scope's documents may point at it (bucket/layout.ts).
+   */
+  shared?: Layout
+}
+
+/** The prefixes the archives of this save's documents may live under: its own, and the shared cache's for a scope. */
+function archivePrefixes(ctx: SaveContext): readonly string[] {
+  return ctx.shared ? [ctx.prefix, ...ctx.shared.archivePrefixes] : [ctx.prefix]
+}
+
+/** The shared cache's index of `pkg`, for a save into a scope (what need not be uploaded again). */
+async function sharedIndex(ctx: SaveContext, pkg: PackagePlan): Promise<PackageIndex | undefined> {
+  const shared = ctx.shared?.plan.packages.find((p) => p.packageKey === pkg.packageKey)
+  if (!ctx.shared || !shared) return undefined
+  try {
+    const read = await getJsonVersion(ctx.storage, shared.indexKey)
+    return read === undefined ? undefined : parseIndex(read.value, ctx.shared.archivePrefixes, pkg.packageKey)
+  } catch (error) {
+    ctx.log.debug(`Ignoring the shared index of ${pkg.pin.identity}: ${errorMessage(error)}`)
+    return undefined
+  }
 }
 
 function buildTimeOf(ctx: SaveContext, targetName: string): { buildMs?: number } {
@@ -107,7 +133,7 @@ function signalOf(ctx: SaveContext): { signal?: AbortSignal } {
 async function uploadArchive(ctx: SaveContext, framework: LocalFramework, packing: LimitFunction): Promise<IndexEntry> {
   const hash = createHash('sha256')
   const measure = new Measure(hash)
-  const temp = await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'scipio-s3-cache-save-'))
+  const temp = own(await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), tempFolderPrefix('save'))))
   try {
     const file = path.join(temp, 'archive')
     await packing(() =>
@@ -119,6 +145,7 @@ async function uploadArchive(ctx: SaveContext, framework: LocalFramework, packin
         ),
         measure,
         createWriteStream(file),
+        signalOf(ctx),
       ),
     )
     const sha256 = hash.digest('hex')
@@ -142,6 +169,7 @@ async function uploadArchive(ctx: SaveContext, framework: LocalFramework, packin
     }
   } finally {
     await fs.rm(temp, { recursive: true, force: true })
+    disown(temp)
   }
 }
 
@@ -157,13 +185,25 @@ async function existingIndex(
 ): Promise<PackageIndex | undefined> {
   const known = ctx.restored?.indexes.get(pkg.packageKey)
   if (known) return known
+  if (!ctx.shared) return ownIndex(ctx, pkg, reads)
+  // In a scope: the scope's entries first, then the shared cache's (as the restore layers them).
+  const [own, shared] = await Promise.all([ownIndex(ctx, pkg, reads), sharedIndex(ctx, pkg)])
+  return layerIndexes([own, shared])
+}
+
+/** The package's index in the layout this save writes; the read is kept in `reads` for writeIndex. */
+async function ownIndex(
+  ctx: SaveContext,
+  pkg: PackagePlan,
+  reads: Map<string, SharedRead<PackageIndex>>,
+): Promise<PackageIndex | undefined> {
   try {
     const read = await getJsonVersion(ctx.storage, pkg.indexKey)
     if (read === undefined) {
       reads.set(pkg.packageKey, { exists: false })
       return undefined
     }
-    const index = parseIndex(read.value, ctx.prefix, pkg.packageKey)
+    const index = parseIndex(read.value, archivePrefixes(ctx), pkg.packageKey)
     reads.set(pkg.packageKey, { exists: true, value: index, ...(read.etag ? { etag: read.etag } : {}) })
     return index
   } catch (error) {
@@ -224,7 +264,7 @@ function writeIndex(
     sharedWriteContext(ctx),
     {
       key: pkg.indexKey,
-      parse: (raw) => parseIndex(raw, ctx.prefix, pkg.packageKey),
+      parse: (raw) => parseIndex(raw, archivePrefixes(ctx), pkg.packageKey),
       merge: (stored) => mergeIndex(stored, index, (entry) => replace(entry.key)),
       toJson: indexDocument,
     },
@@ -260,7 +300,9 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   }
   const now = ctx.now ?? (() => new Date())
   // One listing of the prefix, under way while the indexes are read: what expired is stored again (heal.ts).
-  const survey = StoreSurvey.start({ storage: ctx.storage, prefix: ctx.prefix, log: ctx.log, ...signalOf(ctx) })
+  // A scope's documents may name the shared cache's archives: list the whole cache, its scopes included.
+  const listed = ctx.shared?.prefix ?? ctx.prefix
+  const survey = StoreSurvey.start({ storage: ctx.storage, prefix: listed, log: ctx.log, ...signalOf(ctx) })
   const replace = (key: string) => damagedNow(ctx, key) || survey.foundGone(key)
   const local = await scanOutput(ctx.outputDirectory)
   const previous = new Map<string, Promise<PackageIndex | undefined>>()
@@ -292,7 +334,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   const problems: string[] = []
   let fatal: StorageError | undefined
   const note = (error: unknown, what: string): string => {
-    const reason = ctx.signal?.aborted ? 'the cache time limit was reached' : errorMessage(error)
+    const reason = ctx.signal?.aborted ? stopReason(ctx.signal) : errorMessage(error)
     if (error instanceof StorageError && error.fatal) {
       if (!fatal) ctx.log.warning(`Uploading to the cache is impossible: ${reason}`)
       fatal ??= error
@@ -337,7 +379,11 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       const frameworks = byPackage.get(pkg.packageKey) ?? []
       const before = await limit(() => previousIndex(pkg))
       const entries = await Promise.all(
-        frameworks.map((framework) => limit(() => storeFramework(pkg, framework, before))),
+        frameworks.map((framework) =>
+          limit(() => storeFramework(pkg, framework, before)).then(
+            (entry) => entry && withDependencyKeys(entry, framework, (dep) => attribution.owners.get(dep)?.pin),
+          ),
+        ),
       )
       const stored = entries.filter((e): e is IndexEntry => e !== undefined)
       if (stored.length < frameworks.length) allIndexed = false
@@ -346,7 +392,11 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       if (stored.length === frameworks.length && listsAll(before, stored, (e) => replace(e.key))) {
         if (await survey.unlisted(pinRecordObjectKey(ctx.prefix, pkg.pin))) await ctx.pinRecords?.record(pkg)
         indexed.push(pkg.packageKey)
-        storedIndexes.set(pkg.packageKey, before!)
+        // The manifest holds this run's entries only: the stored index may hold other dependency contexts too.
+        storedIndexes.set(pkg.packageKey, {
+          ...before!,
+          targets: newIndex(pkg.packageKey, pkg.pin, stored, now()).targets,
+        })
         return
       }
       // An empty index says "this package yields no frameworks": only a complete build may claim that.
@@ -408,7 +458,7 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
     ctx.log.info(ctx.scipioS3Storage.summary())
     problems.push(...ctx.scipioS3Storage.problems)
   }
-  if (ctx.signal?.aborted) problems.push('the cache time limit was reached')
+  if (ctx.signal?.aborted) problems.push(stopReason(ctx.signal))
   results.sort((a, b) => (a.targetName < b.targetName ? -1 : 1))
   return { targets: results, unmatched, indexesWritten, indexed, markedComplete, problems }
 }

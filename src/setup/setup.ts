@@ -6,6 +6,7 @@ import { ProjectError } from '../errors.js'
 import { readScipioInstall, scipioForRun, type ScipioInstall } from '../scipio/install.js'
 import { maskSecrets, readConfig, type Config, type InputReader } from '../inputs/inputs.js'
 import { planKeys, type KeyPlan } from '../keys/keys.js'
+import { scopeLayout, type Layout } from '../bucket/layout.js'
 import type { Log } from '../log.js'
 import { findResolvedFile, readResolvedFile, type ResolvedFile } from '../keys/resolved.js'
 import { registerSecret } from '../secrets.js'
@@ -26,6 +27,8 @@ export interface RunSetup {
   cache: CacheService
   /** `cache-swiftpm`: cache SwiftPM's resolution state around the build. */
   cacheSwiftpm: boolean
+  /** With `scope`: the scope's layout, read before the shared cache and the only one written. */
+  scope?: Layout
 }
 
 /** Must run before anything can print: masks every secret input in the log and in our own texts. */
@@ -67,6 +70,12 @@ export async function setUp(
   )
   for (const pkg of plan.packages) log.debug(`package key of ${pkg.pin.identity}: ${pkg.packageKey} (${pkg.indexKey})`)
   log.debug(`set key: ${plan.setKey} (${plan.completeKey})`)
+  const scope = config.scope === undefined ? undefined : scopeLayout(config.prefix, config.scope, plan)
+  if (scope)
+    log.info(
+      `Scope '${scope.scope}': reading ${scope.prefix}/ before the shared cache` +
+        (config.produce ? `; uploads go there only.` : '.'),
+    )
   return {
     config,
     resolved,
@@ -75,6 +84,7 @@ export async function setUp(
     storage,
     cache,
     cacheSwiftpm,
+    ...(scope ? { scope } : {}),
     ...(scipio.install ? { scipioInstall: scipio.install } : {}),
   }
 }
