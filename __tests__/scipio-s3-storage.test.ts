@@ -13,7 +13,7 @@ import { aaArchiveArgs, aaExtractArgs } from '../src/interop/apple-archive.js'
 import { runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
 import { doubleBin, exampleTargets, exampleWorkspace } from './helpers/workspace.js'
 import { runCli } from './helpers/cli.js'
-import { type RecordedRequest } from './helpers/proxy.js'
+import { faults, limited, type Match, type RecordedRequest } from './helpers/proxy.js'
 import { root, testCredentials } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
 import { useStore } from './helpers/store.js'
@@ -84,6 +84,9 @@ const aarWrites = (requests: RecordedRequest[]) =>
   )
 /** scipio-s3-storage's own objects, `<Target>/<key>.aar`; an adopting producer's copies are `<Target>/<key>/<SHA-256>.aar`. */
 const isCopy = (url: string) => /\/[0-9a-f]{64}\/[0-9a-f]{64}\.aar(\?|$)/.test(url)
+/** The `.aar` writes the store took (a reset or refused one is no write). */
+const storedAar = (requests: RecordedRequest[]) => aarWrites(requests).filter((r) => r.status === 200)
+const isAarPut: Match = (req) => req.method === 'PUT' && /\/[0-9a-f]{64}\.aar(\?|$)/.test(req.url ?? '')
 const archiveWrites = (requests: RecordedRequest[]) =>
   requests.filter((r) => (r.method === 'PUT' || r.method === 'POST') && /\.tar\.(zst|gz)(\?|$)/.test(r.url))
 
@@ -109,15 +112,15 @@ describe('writing scipio-s3-storage objects', () => {
     expect([...keys.keys()].sort()).toEqual(allTargets)
     const stored = await listKeys(prefix)
     for (const [target, key] of keys) {
-      expect(stored, target).toContain(`${prefix}/${target}/${key}.aar`)
+      expect(stored, `${target}\n${result.stdout}`).toContain(`${prefix}/${target}/${key}.aar`)
       expect(
         stored.some((k) => new RegExp(`^${prefix}/${target}/${key}/[0-9a-f]{64}\\.tar\\.`).test(k)),
         target,
       ).toBe(true)
     }
     // scipio-s3-storage's ACL rule: authenticated-read without should-publish; our own archives still send none.
-    const writes = aarWrites(store.proxy.requests)
-    expect(writes).toHaveLength(7)
+    const writes = storedAar(store.proxy.requests)
+    expect(writes, result.stdout).toHaveLength(7)
     for (const w of writes) expect(w.headers['x-amz-acl'], w.url).toBe('authenticated-read')
     for (const w of archiveWrites(store.proxy.requests)) expect(w.headers['x-amz-acl'], w.url).toBeUndefined()
     // aa ran with exactly scipio-s3-storage's options, once per framework, on the framework folder itself.
@@ -191,9 +194,38 @@ describe('writing scipio-s3-storage objects', () => {
       { PATH: searchPath(true) },
     )
     expectOk(result)
-    const writes = aarWrites(store.proxy.requests)
+    const writes = storedAar(store.proxy.requests)
     expect(writes, result.stdout).toHaveLength(7)
     for (const w of writes) expect(w.headers['x-amz-acl'], w.url).toBe('public-read')
+  })
+
+  it.each([
+    { what: 'a connection reset before any answer', prefix: 'write-reset', fault: faults.drop() },
+    {
+      what: 'a 409 ConditionalRequestConflict (another write to the key was in flight, and may yet fail)',
+      prefix: 'write-conflict',
+      fault: faults.status(409, 'ConditionalRequestConflict'),
+    },
+  ])('a .aar write that meets $what is sent again and stored', async ({ prefix, fault }) => {
+    const ws = await exampleWorkspace()
+    store.proxy.requests.length = 0
+    const once = limited(isAarPut, 1, fault)
+    store.proxy.fault = once
+    try {
+      const result = await runAction(
+        inputs({ mode: 'producer', prefix, 'package-directory': ws, 'scipio-s3-storage-objects': 'true' }),
+        { PATH: searchPath(true) },
+      )
+      expectOk(result)
+      expect(once.hits()).toBe(1)
+      expect(result.stdout).not.toContain('::warning::')
+      expect(result.stdout).toContain('scipio-s3-storage objects: 7 written')
+      const keys = await scipioKeys(path.join(ws, 'XCFrameworks'))
+      const stored = await listKeys(prefix)
+      for (const [target, key] of keys) expect(stored, result.stdout).toContain(`${prefix}/${target}/${key}.aar`)
+    } finally {
+      store.proxy.fault = undefined
+    }
   })
 
   it('without aa the producer uploads its own archives, warns once and writes no .aar', async () => {
@@ -444,7 +476,7 @@ describe('the command line', () => {
       env: { ...awsEnv, PATH: searchPath(true) },
     })
     expect(save.code, save.stderr).toBe(0)
-    expect(aarWrites(store.proxy.requests), save.stdout + save.stderr).toHaveLength(7)
+    expect(storedAar(store.proxy.requests), save.stdout + save.stderr).toHaveLength(7)
     for (const w of aarWrites(store.proxy.requests)) expect(w.headers['x-amz-acl']).toBe('authenticated-read')
 
     // An index that points at .aar objects: a producer adopting what scipio-s3-storage stored under another prefix.

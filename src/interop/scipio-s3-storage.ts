@@ -28,6 +28,7 @@ import {
 import { frameworkFolder, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { scipioKey } from '../keys/keys.js'
 import type { Log } from '../log.js'
+import { defaultRetryPolicy, withRetry } from '../retry.js'
 import { putFile, type Storage, type StoredObject } from '../storage/index.js'
 import { disown, own, tempFolderPrefix } from '../archive/owned-folders.js'
 
@@ -182,8 +183,10 @@ export async function guardExtractedTree(
   await walk(roots.folder)
 }
 
-function isRetryable(error: unknown): boolean {
-  return error instanceof StorageError && error.retryable
+/** A write that may succeed when sent again: a passing fault, or a 409 ConditionalRequestConflict (S3 says: retry). */
+function isWorthAnotherTry(error: unknown): boolean {
+  if (error instanceof PreconditionFailedError) return error.status === 409
+  return error instanceof StorageError && error.retryable && !error.fatal
 }
 
 /** The first bytes of an Apple Archive: a block container (`pbz` + algorithm) or a plain AA01 stream. */
@@ -337,26 +340,27 @@ export class ScipioS3StorageObjects {
     }
   }
 
-  /** Creates scipio-s3-storage's object; false when someone stored one meanwhile (412/409): theirs stays. */
+  /**
+   * Creates scipio-s3-storage's object; false when someone stored one meanwhile (412): theirs stays. A fault worth
+   * another try (a connection reset, a 5xx) and a 409 (another write to that key was in flight, and may yet fail)
+   * try again, as the cache's own uploads do, opening the file afresh; a 412 on a later try may be our own write.
+   */
   private async create(key: string, file: string, size: number): Promise<boolean> {
     const { storage, publish, signal } = this.options
-    const send = () =>
-      putFile(storage, key, file, {
-        contentType: 'application/octet-stream',
-        size,
-        publicRead: publish,
-        ...(publish ? {} : { acl: 'authenticated-read' as const }),
-        ifNoneMatch: '*',
-        ...(signal ? { signal } : {}),
-      })
     try {
-      // A second try only for a store that turned out not to implement the condition (it writes plainly now).
-      await send().catch((error: unknown) =>
-        storage.conditionsIgnored && isRetryable(error) ? send() : Promise.reject(error),
+      await withRetry(defaultRetryPolicy, isWorthAnotherTry, () =>
+        putFile(storage, key, file, {
+          contentType: 'application/octet-stream',
+          size,
+          publicRead: publish,
+          ...(publish ? {} : { acl: 'authenticated-read' as const }),
+          ifNoneMatch: '*',
+          ...(signal ? { signal } : {}),
+        }),
       )
       return true
     } catch (error) {
-      if (error instanceof PreconditionFailedError) return false
+      if (error instanceof PreconditionFailedError && error.status !== 409) return false
       throw error
     }
   }

@@ -185,16 +185,38 @@ export function createS3Client(settings: S3Settings, idleTimeoutMs = 60_000): S3
   })
 }
 
-/** Every object whose key starts with `prefix`, following continuation tokens page by page. */
+/** The keys from `from` through `through`, both included. */
+export interface KeyRange {
+  from: string
+  through: string
+}
+
+/** S3's order of keys: by their UTF-8 bytes (JavaScript's `<` compares UTF-16 units, which differs past U+FFFF). */
+export function keyOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b))
+}
+
+export interface ListOptions {
+  /** Keys per ListObjectsV2 page (S3 caps it at 1000). */
+  pageSize?: number
+  /** Only the keys in this range: listed from just before its first key, stopping after its last. */
+  range?: KeyRange
+  signal?: AbortSignal
+}
+
+/**
+ * Every object whose key starts with `prefix` (and, with `range`, lies in it), with its ETag, following
+ * continuation tokens page by page: the cache's one listing of its prefix and prune's ranged listings.
+ */
 export async function listObjects(
   client: S3Client,
   settings: S3Settings,
   prefix: string,
-  pageSize = 1000,
-  signal?: AbortSignal,
+  { pageSize = 1000, range, signal }: ListOptions = {},
 ): Promise<ListedObject[]> {
   const objects: ListedObject[] = []
   let token: string | undefined
+  let past = false
   do {
     let page
     try {
@@ -204,6 +226,8 @@ export async function listObjects(
           MaxKeys: pageSize,
           ...(prefix ? { Prefix: prefix } : {}),
           ...(token ? { ContinuationToken: token } : {}),
+          // Any key before the first one will do: S3 lists what follows it, in key order.
+          ...(range && !token ? { StartAfter: range.from.slice(0, -1) } : {}),
         }),
         signal ? { abortSignal: signal } : {},
       )
@@ -211,10 +235,19 @@ export async function listObjects(
       throw describeS3Error(error, 'ListObjectsV2', settings, prefix)
     }
     for (const o of page.Contents ?? []) {
-      if (o.Key !== undefined)
-        objects.push({ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) })
+      if (o.Key === undefined || (range && keyOrder(o.Key, range.from) < 0)) continue
+      if (range && keyOrder(o.Key, range.through) > 0) {
+        past = true
+        break
+      }
+      objects.push({
+        key: o.Key,
+        size: o.Size ?? 0,
+        lastModified: o.LastModified ?? new Date(0),
+        ...(o.ETag ? { etag: o.ETag } : {}),
+      })
     }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined
+    token = page.IsTruncated && !past ? page.NextContinuationToken : undefined
   } while (token)
   return objects
 }
@@ -287,7 +320,7 @@ export class S3Storage implements Storage {
   }
 
   list(prefix: string, signal?: AbortSignal): Promise<ListedObject[]> {
-    return listObjects(this.client, this.settings, prefix, 1000, signal)
+    return listObjects(this.client, this.settings, prefix, signal ? { signal } : {})
   }
 
   async get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined> {

@@ -39,6 +39,8 @@ export interface ListedObject {
   key: string
   size: number
   lastModified: Date
+  /** The object's version token as listed (S3 sends one for every object). */
+  etag?: string
 }
 
 /** The small protocol every backend speaks (like Scipio's own cache storage: exists, fetch, put). */
