@@ -1,4 +1,4 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { createHash, randomBytes } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runAction, s3TestInputs } from './helpers/action.js'
 import { exampleTargets, exampleWorkspace, readDoubleLog, runScipioDouble } from './helpers/workspace.js'
 import { startCdn, type Cdn } from './helpers/cdn.js'
-import { runCli, type CliRun } from './helpers/cli.js'
+import { awsEnv, runCli, storeFlags, type CliRun } from './helpers/cli.js'
 import { testCredentials } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
 import { useStore } from './helpers/store.js'
@@ -28,32 +28,14 @@ afterAll(async () => {
   await cdn?.close()
 })
 
-/** Credentials the way a developer has them: in the standard AWS environment variables, never as flags. */
-const awsEnv = {
-  AWS_ACCESS_KEY_ID: testCredentials.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey,
-}
-function storeFlags(under = prefix): string[] {
-  return ['--bucket', bucket, '--endpoint', store.endpoint, '--force-path-style', '--prefix', under]
-}
+const flags = (under = prefix) => storeFlags(bucket, store.endpoint, under)
 
 function expectCode(run: CliRun, code: number) {
   expect(run.code, `stdout:\n${run.stdout}\nstderr:\n${run.stderr}`).toBe(code)
   expect(run.stdout + run.stderr).not.toContain(testCredentials.secretAccessKey)
 }
 
-async function listKeys(under = ''): Promise<string[]> {
-  const keys: string[] = []
-  let token: string | undefined
-  do {
-    const out = await store.s3
-      .client()
-      .send(new ListObjectsV2Command({ Bucket: bucket, Prefix: under, ...(token ? { ContinuationToken: token } : {}) }))
-    keys.push(...(out.Contents ?? []).map((o) => o.Key!))
-    token = out.IsTruncated ? out.NextContinuationToken : undefined
-  } while (token)
-  return keys.sort()
-}
+const listKeys = (under = '') => store.listKeys(bucket, under)
 
 interface StatusJson {
   schema: string
@@ -119,7 +101,7 @@ describe('command line usage', () => {
     const noBucket = await runCli(['save'], { cwd: ws, env: awsEnv })
     expectCode(noBucket, 2)
     expect(noBucket.stderr).toContain('save needs --bucket')
-    const noResolved = await runCli(['status', ...storeFlags(), '--package-directory', path.join(ws, 'nowhere')], {
+    const noResolved = await runCli(['status', ...flags(), '--package-directory', path.join(ws, 'nowhere')], {
       cwd: ws,
       env: awsEnv,
     })
@@ -142,7 +124,7 @@ describe('the command line and the action share one cache', () => {
     expect(JSON.parse(producer.outputs.uploaded!)).toEqual(allTargets)
 
     const consumerWs = await exampleWorkspace()
-    const run = await runCli(['status', ...storeFlags(), '--json'], { cwd: consumerWs, env: awsEnv })
+    const run = await runCli(['status', ...flags(), '--json'], { cwd: consumerWs, env: awsEnv })
     expectCode(run, 0)
     const status = JSON.parse(run.stdout) as StatusJson
     expect(status.schema).toBe('scipio-s3-cache/status/v1')
@@ -155,7 +137,7 @@ describe('the command line and the action share one cache', () => {
     ).toBe(true)
     expect(status.local).toEqual([])
     // Human output goes to stdout, the log to stderr.
-    const text = await runCli(['status', ...storeFlags()], { cwd: consumerWs, env: awsEnv })
+    const text = await runCli(['status', ...flags()], { cwd: consumerWs, env: awsEnv })
     expectCode(text, 0)
     expect(text.stdout).toContain('marked complete by a producer')
     expect(text.stdout).toMatch(/^ {2}stored {3}APNGKit /m)
@@ -165,7 +147,7 @@ describe('the command line and the action share one cache', () => {
 
   it('restore brings back a byte-identical tree with progress, and status then sees every local framework stored', async () => {
     const ws = await exampleWorkspace()
-    const run = await runCli(['restore', ...storeFlags(), '--fail-on-missing'], { cwd: ws, env: awsEnv })
+    const run = await runCli(['restore', ...flags(), '--fail-on-missing'], { cwd: ws, env: awsEnv })
     expectCode(run, 0)
     expect(run.stdout).toContain('Restored 7 frameworks')
     expect(run.stdout).toContain('Complete: a producer stored exactly this build')
@@ -177,12 +159,12 @@ describe('the command line and the action share one cache', () => {
       await snapshotTree(path.join(producerWs, 'XCFrameworks')),
     )
 
-    const again = await runCli(['restore', ...storeFlags()], { cwd: ws, env: awsEnv })
+    const again = await runCli(['restore', ...flags()], { cwd: ws, env: awsEnv })
     expectCode(again, 0)
     expect(again.stdout).toContain('Restored 0 frameworks (0 B), kept 7 already in place.')
 
     const status = JSON.parse(
-      (await runCli(['status', ...storeFlags(), '--json'], { cwd: ws, env: awsEnv })).stdout,
+      (await runCli(['status', ...flags(), '--json'], { cwd: ws, env: awsEnv })).stdout,
     ) as StatusJson
     expect(status.local.map((l) => [l.targetName, l.state])).toEqual(allTargets.map((t) => [t, 'stored']))
     expect(status.local.find((l) => l.targetName === 'Delegate')?.packages).toEqual(['delegate'])
@@ -195,7 +177,7 @@ describe('the command line and the action share one cache', () => {
     // bytes: the tar holds modification times) would replace the archive the first producer's index describes.
     const own = `${prefix}-cli-save`
     const salt = ['--key-salt', 'cli-save']
-    const before = await runCli(['status', ...storeFlags(own), ...salt, '--missing', '--fail-on-missing'], {
+    const before = await runCli(['status', ...flags(own), ...salt, '--missing', '--fail-on-missing'], {
       cwd: ws,
       env: awsEnv,
     })
@@ -203,13 +185,13 @@ describe('the command line and the action share one cache', () => {
     expect(before.stdout).toMatch(/swift-log .*index missing \(not in the cache\)/)
     expect(before.stdout).toMatch(/^ {2}missing {3}Logging \(swift-log\): its package's index is not in the cache$/m)
 
-    const save = await runCli(['save', ...storeFlags(own), ...salt, '--build-succeeded'], { cwd: ws, env: awsEnv })
+    const save = await runCli(['save', ...flags(own), ...salt, '--build-succeeded'], { cwd: ws, env: awsEnv })
     expectCode(save, 0)
     expect(save.stdout).toMatch(/Uploaded 7 frameworks .*; 0 were already stored; 5 indexes written\./)
     expect(save.stdout).toContain('Marked this build set complete.')
     for (const target of allTargets) expect(save.stderr).toMatch(new RegExp(`↑ ${target} {2}\\d+\\.\\d \\w+ in`))
 
-    const after = await runCli(['status', ...storeFlags(own), ...salt, '--missing', '--fail-on-missing', '--json'], {
+    const after = await runCli(['status', ...flags(own), ...salt, '--missing', '--fail-on-missing', '--json'], {
       cwd: ws,
       env: awsEnv,
     })
@@ -238,13 +220,13 @@ describe('the command line and the action share one cache', () => {
     const ws = await exampleWorkspace()
     await buildWithDouble(ws)
     const own = `${prefix}-partial`
-    const run = await runCli(['save', ...storeFlags(own), '--quiet'], { cwd: ws, env: awsEnv })
+    const run = await runCli(['save', ...flags(own), '--quiet'], { cwd: ws, env: awsEnv })
     expectCode(run, 0)
     expect(run.stdout).toContain('Not marked complete: pass --build-succeeded')
     // --quiet: no log, no progress, and (on Node.js 22 and later) no warning from Node.js or the AWS SDK either.
     expect(run.stderr).toBe('')
     const status = JSON.parse(
-      (await runCli(['status', ...storeFlags(own), '--json'], { cwd: ws, env: awsEnv })).stdout,
+      (await runCli(['status', ...flags(own), '--json'], { cwd: ws, env: awsEnv })).stdout,
     ) as StatusJson
     expect(status.markedComplete).toBe(false)
     expect(status.missing).toBe(0)
@@ -252,13 +234,13 @@ describe('the command line and the action share one cache', () => {
 
   it('restore and status exit with 3 under --fail-on-missing when the cache has nothing for these keys', async () => {
     const ws = await exampleWorkspace()
-    const restore = await runCli(['restore', ...storeFlags(), '--key-salt', 'never-stored', '--fail-on-missing'], {
+    const restore = await runCli(['restore', ...flags(), '--key-salt', 'never-stored', '--fail-on-missing'], {
       cwd: ws,
       env: awsEnv,
     })
     expectCode(restore, 3)
     expect(restore.stdout).toContain(`Not in the cache: ${packages.join(', ')}.`)
-    const withoutFlag = await runCli(['restore', ...storeFlags(), '--key-salt', 'never-stored'], {
+    const withoutFlag = await runCli(['restore', ...flags(), '--key-salt', 'never-stored'], {
       cwd: ws,
       env: awsEnv,
     })
@@ -272,12 +254,12 @@ describe('the command line and the action share one cache', () => {
       path.join(ws, '.aws/credentials'),
       `[ci-cache]\naws_access_key_id = ${testCredentials.accessKeyId}\naws_secret_access_key = ${testCredentials.secretAccessKey}\n`,
     )
-    const withProfile = await runCli(['status', ...storeFlags(), '--profile', 'ci-cache', '--fail-on-missing'], {
+    const withProfile = await runCli(['status', ...flags(), '--profile', 'ci-cache', '--fail-on-missing'], {
       cwd: ws,
       env: { HOME: ws },
     })
     expectCode(withProfile, 0)
-    const without = await runCli(['status', ...storeFlags()], { cwd: ws, env: { HOME: ws } })
+    const without = await runCli(['status', ...flags()], { cwd: ws, env: { HOME: ws } })
     expectCode(without, 1)
     expect(without.stderr).toContain('no AWS credentials were found')
     expect(without.stderr).toContain('On the command line: export AWS_ACCESS_KEY_ID')
@@ -285,7 +267,7 @@ describe('the command line and the action share one cache', () => {
 
   it('fails with exit code 1 and a clear message when the store rejects the credentials', async () => {
     const ws = await exampleWorkspace()
-    const run = await runCli(['status', ...storeFlags()], {
+    const run = await runCli(['status', ...flags()], {
       cwd: ws,
       env: { AWS_ACCESS_KEY_ID: 'AKIAWRONGWRONGWRONG1', AWS_SECRET_ACCESS_KEY: 'wrong-secret-value-123456' },
     })
@@ -415,7 +397,7 @@ describe('prune', () => {
     log.state = { revision: 'f'.repeat(40), version: '9.9.9' }
     await fs.writeFile(resolvedPath, JSON.stringify(resolved, null, 2))
     await buildWithDouble(bumped)
-    expectCode(await runCli(['save', ...storeFlags(), '--build-succeeded', '--quiet'], { cwd: bumped, env: awsEnv }), 0)
+    expectCode(await runCli(['save', ...flags(), '--build-succeeded', '--quiet'], { cwd: bumped, env: awsEnv }), 0)
 
     const old = `${prefix}/Obsolete/${hex()}.tar.gz`
     const foreign = `${prefix}/notes.txt`
@@ -425,14 +407,14 @@ describe('prune', () => {
     const before = await listKeys()
 
     // Everything was written just now: the default --older-than 1 protects all of it.
-    const fresh = await runCli(['prune', ...storeFlags()], { cwd: ws, env: awsEnv })
+    const fresh = await runCli(['prune', ...flags()], { cwd: ws, env: awsEnv })
     expectCode(fresh, 0)
     expect(fresh.stdout).toContain('Nothing to prune.')
     expect(fresh.stdout).toMatch(/unused but newer than 1 day\(s\); 1 not written by scipio-s3-cache/)
 
     // Keeping the bumped Package.resolved too, only the obsolete archive goes.
     const keepBoth = await runCli(
-      ['prune', ...storeFlags(), '--older-than', '0', '--keep-resolved', resolvedPath, '--json'],
+      ['prune', ...flags(), '--older-than', '0', '--keep-resolved', resolvedPath, '--json'],
       { cwd: ws, env: awsEnv },
     )
     expectCode(keepBoth, 0)
@@ -449,7 +431,7 @@ describe('prune', () => {
     expect(both.candidates.map((c) => c.key)).toEqual([old])
 
     // Keeping only the project's own Package.resolved: the bumped set's Logging archive, index and marker go too.
-    const dry = await runCli(['prune', ...storeFlags(), '--older-than', '0', '--json'], { cwd: ws, env: awsEnv })
+    const dry = await runCli(['prune', ...flags(), '--older-than', '0', '--json'], { cwd: ws, env: awsEnv })
     expectCode(dry, 0)
     const plan = JSON.parse(dry.stdout) as { candidates: { key: string; kind: string }[]; inUse: number }
     const candidateKeys = plan.candidates.map((c) => c.key)
@@ -468,12 +450,12 @@ describe('prune', () => {
     expect(plan.inUse).toBe(7 + 5 + 5 + 1)
     expect(await listKeys()).toEqual(before)
 
-    const human = await runCli(['prune', ...storeFlags(), '--older-than', '0'], { cwd: ws, env: awsEnv })
+    const human = await runCli(['prune', ...flags(), '--older-than', '0'], { cwd: ws, env: awsEnv })
     expect(human.stdout).toContain(
       `Dry run: nothing was deleted. Run again with --delete to delete these ${plan.candidates.length} objects`,
     )
 
-    const del = await runCli(['prune', ...storeFlags(), '--older-than', '0', '--delete'], { cwd: ws, env: awsEnv })
+    const del = await runCli(['prune', ...flags(), '--older-than', '0', '--delete'], { cwd: ws, env: awsEnv })
     expectCode(del, 0)
     expect(del.stdout).toContain(`Deleted ${plan.candidates.length} of ${plan.candidates.length} objects.`)
     const after = await listKeys()
@@ -482,7 +464,7 @@ describe('prune', () => {
     expect(after).toContain(outside)
 
     // What the project uses is untouched: a consumer still restores everything.
-    const status = await runCli(['status', ...storeFlags(), '--fail-on-missing'], { cwd: ws, env: awsEnv })
+    const status = await runCli(['status', ...flags(), '--fail-on-missing'], { cwd: ws, env: awsEnv })
     expectCode(status, 0)
   })
 
@@ -492,10 +474,7 @@ describe('prune', () => {
     // A producer stored a set with swift-log bumped; the project's Package.resolved no longer uses that pin.
     const bumped = await bumpedWorkspace({ 'swift-log': '9.9.9' })
     await buildWithDouble(bumped)
-    expectCode(
-      await runCli(['save', ...storeFlags(own), '--build-succeeded', '--quiet'], { cwd: bumped, env: awsEnv }),
-      0,
-    )
+    expectCode(await runCli(['save', ...flags(own), '--build-succeeded', '--quiet'], { cwd: bumped, env: awsEnv }), 0)
     const [logging] = await listKeys(`${own}/Logging/`)
     // Another producer, with Kingfisher bumped too, builds while prune runs.
     const later = await bumpedWorkspace({ 'swift-log': '9.9.9', kingfisher: '99.0.0' })
@@ -506,14 +485,11 @@ describe('prune', () => {
     // held while the second producer saves: it adopts swift-log's index and marks its set complete.
     const held = store.proxy.hold((req) => req.method === 'POST' && /[?&]delete/.test(req.url ?? ''))
     const pruning = runCli(
-      ['prune', ...storeFlags(own), '--endpoint', store.proxy.endpoint, '--older-than', '0', '--delete', '--json'],
+      ['prune', ...flags(own), '--endpoint', store.proxy.endpoint, '--older-than', '0', '--delete', '--json'],
       { cwd: ws, env: awsEnv },
     )
     await held.arrived
-    expectCode(
-      await runCli(['save', ...storeFlags(own), '--build-succeeded', '--quiet'], { cwd: later, env: awsEnv }),
-      0,
-    )
+    expectCode(await runCli(['save', ...flags(own), '--build-succeeded', '--quiet'], { cwd: later, env: awsEnv }), 0)
     held.release()
     const run = await pruning
     expectCode(run, 0)

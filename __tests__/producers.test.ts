@@ -1,4 +1,4 @@
-import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
+import { PutObjectCommand } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
@@ -69,19 +69,7 @@ function expectQuiet(run: ActionRun, who: string, allowed?: RegExp) {
 /** What a consumer that starts before anything is stored rightly says; anything else would be the race's doing. */
 const nothingYet = /Nothing came from the cache .*no producer has stored this pin yet/
 
-async function listKeys(prefix: string): Promise<string[]> {
-  const client = store.s3.client()
-  const keys: string[] = []
-  let token: string | undefined
-  do {
-    const page = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/`, ContinuationToken: token }),
-    )
-    keys.push(...(page.Contents ?? []).map((o) => o.Key!))
-    token = page.NextContinuationToken
-  } while (token)
-  return keys.sort()
-}
+const listKeys = (prefix: string) => store.listKeys(bucket, `${prefix}/`)
 
 async function readObject(key: string): Promise<Buffer> {
   const response = await fetch(`${store.s3.endpoint}/${bucket}/${key}`)

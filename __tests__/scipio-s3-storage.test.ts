@@ -12,9 +12,9 @@ import { decodeEntries, unwrapBlocks } from '../aa-test-double/apple-archive.mjs
 import { aaArchiveArgs, aaExtractArgs } from '../src/interop/apple-archive.js'
 import { runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
 import { doubleBin, exampleTargets, exampleWorkspace } from './helpers/workspace.js'
-import { runCli } from './helpers/cli.js'
+import { awsEnv, runCli, storeFlags } from './helpers/cli.js'
 import { faults, limited, type Match, type RecordedRequest } from './helpers/proxy.js'
-import { root, testCredentials } from './helpers/s3-server.js'
+import { root } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
 import { useStore } from './helpers/store.js'
 
@@ -453,25 +453,13 @@ describe('objects that are not what the index recorded', () => {
 })
 
 describe('the command line', () => {
-  const awsEnv = {
-    AWS_ACCESS_KEY_ID: testCredentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey,
-  }
-  const storeFlags = (prefix: string) => [
-    '--bucket',
-    bucket,
-    '--endpoint',
-    store.proxy.endpoint,
-    '--force-path-style',
-    '--prefix',
-    prefix,
-  ]
+  const flags = (prefix: string) => storeFlags(bucket, store.endpoint, prefix)
 
   it('save --scipio-s3-storage-objects stores the .aar objects too; restore elsewhere names the missing aa for each .aar entry', async () => {
     const ws = await exampleWorkspace()
     expectOk(await runAction(inputs({ mode: 'producer', prefix: 'cli-build-only', 'package-directory': ws })))
     store.proxy.requests.length = 0
-    const save = await runCli(['save', ...storeFlags('cli'), '--scipio-s3-storage-objects'], {
+    const save = await runCli(['save', ...flags('cli'), '--scipio-s3-storage-objects'], {
       cwd: ws,
       env: { ...awsEnv, PATH: searchPath(true) },
     })
@@ -495,7 +483,7 @@ describe('the command line', () => {
           }),
         )
     }
-    const adopt = await runCli(['save', ...storeFlags('cli-adopt'), '--scipio-s3-storage-objects'], {
+    const adopt = await runCli(['save', ...flags('cli-adopt'), '--scipio-s3-storage-objects'], {
       cwd: adopting,
       env: { ...awsEnv, PATH: searchPath(true) },
     })
@@ -504,7 +492,7 @@ describe('the command line', () => {
     expect((await listKeys('cli-adopt')).filter((k) => /\.tar\./.test(k))).toEqual([])
 
     const consumer = await exampleWorkspace()
-    const restore = await runCli(['restore', ...storeFlags('cli-adopt')], {
+    const restore = await runCli(['restore', ...flags('cli-adopt')], {
       cwd: consumer,
       env: { ...awsEnv, PATH: searchPath(false) },
     })
@@ -512,7 +500,7 @@ describe('the command line', () => {
     expect(restore.stdout).toContain(
       "Missed Logging (swift-log): stored by scipio-s3-storage as an Apple Archive (.aar), and Apple's aa tool (Apple Archive, part of macOS 11 and later) is not on PATH to unpack it.",
     )
-    const withAa = await runCli(['restore', ...storeFlags('cli-adopt')], {
+    const withAa = await runCli(['restore', ...flags('cli-adopt')], {
       cwd: consumer,
       env: { ...awsEnv, PATH: searchPath(true) },
     })

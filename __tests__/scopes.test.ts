@@ -3,11 +3,11 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { DeleteObjectCommand } from '@aws-sdk/client-s3'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
-import { runCli } from './helpers/cli.js'
+import { awsEnv, runCli, storeFlags } from './helpers/cli.js'
 import { root } from './helpers/s3-server.js'
 import { testCredentials } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
@@ -248,35 +248,11 @@ describe('readScope', () => {
   })
 })
 
-async function listKeys(prefix: string): Promise<string[]> {
-  const client = store.s3.client()
-  const keys: string[] = []
-  let token: string | undefined
-  do {
-    const page = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/`, ContinuationToken: token }),
-    )
-    keys.push(...(page.Contents ?? []).map((o) => o.Key!))
-    token = page.NextContinuationToken
-  } while (token)
-  return keys.sort()
-}
+const listKeys = (prefix: string) => store.listKeys(bucket, `${prefix}/`)
 
 const sharedKeys = async (prefix: string) => (await listKeys(prefix)).filter((k) => !k.includes(`/${ScopesFolder}/`))
 
-const awsEnv = {
-  AWS_ACCESS_KEY_ID: testCredentials.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey,
-}
-const storeFlags = (prefix: string) => [
-  '--bucket',
-  bucket,
-  '--endpoint',
-  store.proxy.endpoint,
-  '--force-path-style',
-  '--prefix',
-  prefix,
-]
+const flags = (prefix: string) => storeFlags(bucket, store.endpoint, prefix)
 
 /** The scope lifecycle rule of docs/storage.md, with its prefix `scipio/` moved to `prefix/`. */
 async function documentedScopeRule(
@@ -308,7 +284,7 @@ describe('housekeeping', () => {
     const ws = await workspace()
 
     // The shared cache's own prune never takes a scope's objects.
-    const sharedPrune = await runCli(['prune', ...storeFlags(prefix), '--older-than', '0', '--delete'], {
+    const sharedPrune = await runCli(['prune', ...flags(prefix), '--older-than', '0', '--delete'], {
       cwd: ws,
       env: awsEnv,
     })
@@ -316,7 +292,7 @@ describe('housekeeping', () => {
     expect((await scopeKeys('pr-12')).length).toBeGreaterThan(0)
 
     // Pull request 12 is closed, 13 is open.
-    const dry = await runCli(['prune', '--scopes', ...storeFlags(prefix), '--keep-scope', '13'], {
+    const dry = await runCli(['prune', '--scopes', ...flags(prefix), '--keep-scope', '13'], {
       cwd: ws,
       env: awsEnv,
     })
@@ -324,7 +300,7 @@ describe('housekeeping', () => {
     expect(dry.stdout).toMatch(/pr-12 .*prune: not kept/)
     expect(dry.stdout).toMatch(/pr-13 .*keep/)
     expect((await scopeKeys('pr-12')).length).toBeGreaterThan(0)
-    const pruned = await runCli(['prune', '--scopes', ...storeFlags(prefix), '--keep-scope', '13', '--delete'], {
+    const pruned = await runCli(['prune', '--scopes', ...flags(prefix), '--keep-scope', '13', '--delete'], {
       cwd: ws,
       env: awsEnv,
     })
@@ -362,20 +338,20 @@ describe('housekeeping', () => {
     )
     expectOk(run, 'pull request 21')
     const ws = await workspace()
-    const young = await runCli(['prune', '--scopes', ...storeFlags(prefix), '--older-than', '1', '--delete'], {
+    const young = await runCli(['prune', '--scopes', ...flags(prefix), '--older-than', '1', '--delete'], {
       cwd: ws,
       env: awsEnv,
     })
     expect(young.code, young.stderr).toBe(0)
     expect((await listKeys(`${prefix}/${ScopesFolder}/pr-21`)).length).toBeGreaterThan(0)
-    const old = await runCli(['prune', '--scopes', ...storeFlags(prefix), '--older-than', '0', '--delete'], {
+    const old = await runCli(['prune', '--scopes', ...flags(prefix), '--older-than', '0', '--delete'], {
       cwd: ws,
       env: awsEnv,
     })
     expect(old.code, old.stderr).toBe(0)
     expect(old.stdout).toMatch(/pr-21 .*prune: nothing written since/)
     expect(await listKeys(`${prefix}/${ScopesFolder}`)).toEqual([])
-    const bare = await runCli(['prune', '--scopes', ...storeFlags(prefix)], { cwd: ws, env: awsEnv })
+    const bare = await runCli(['prune', '--scopes', ...flags(prefix)], { cwd: ws, env: awsEnv })
     expect(bare.code).toBe(2)
     expect(bare.stderr).toContain('--keep-scope')
   }, 120_000)
@@ -386,7 +362,7 @@ describe('the command line', () => {
     const prefix = 'cli-scope'
     await mainProducer(prefix)
     const producer = await workspace(true)
-    const build = await runCli(['restore', ...storeFlags(prefix), '--scope', 'feature-login'], {
+    const build = await runCli(['restore', ...flags(prefix), '--scope', 'feature-login'], {
       cwd: producer,
       env: awsEnv,
     })
@@ -401,7 +377,7 @@ describe('the command line', () => {
       writable: [`${prefix}/${ScopesFolder}/feature-login/`],
     }
     const shared = await sharedKeys(prefix)
-    const save = await runCli(['save', ...storeFlags(prefix), '--scope', 'feature-login', '--build-succeeded'], {
+    const save = await runCli(['save', ...flags(prefix), '--scope', 'feature-login', '--build-succeeded'], {
       cwd: producer,
       env: { AWS_ACCESS_KEY_ID: prWriter.accessKeyId, AWS_SECRET_ACCESS_KEY: prWriter.secretAccessKey },
     })
@@ -410,15 +386,15 @@ describe('the command line', () => {
     expect(await sharedKeys(prefix)).toEqual(shared)
 
     const laptop = await workspace(true)
-    const restored = await runCli(['restore', ...storeFlags(prefix), '--scope', 'feature-login'], {
+    const restored = await runCli(['restore', ...flags(prefix), '--scope', 'feature-login'], {
       cwd: laptop,
       env: awsEnv,
     })
     expect(restored.code, restored.stderr).toBe(0)
     expect(restored.stdout).toContain('Restored 8 frameworks')
-    const unscoped = await runCli(['restore', ...storeFlags(prefix)], { cwd: await workspace(true), env: awsEnv })
+    const unscoped = await runCli(['restore', ...flags(prefix)], { cwd: await workspace(true), env: awsEnv })
     expect(unscoped.stdout).toContain('Restored 6 frameworks')
-    const bad = await runCli(['restore', ...storeFlags(prefix), '--scope', 'feature/login'], {
+    const bad = await runCli(['restore', ...flags(prefix), '--scope', 'feature/login'], {
       cwd: laptop,
       env: awsEnv,
     })

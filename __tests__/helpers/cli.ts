@@ -2,7 +2,18 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { doubleBin } from './workspace.js'
-import { root } from './s3-server.js'
+import { root, testCredentials } from './s3-server.js'
+
+/** Credentials the way a developer has them: in the standard AWS environment variables, never as flags. */
+export const awsEnv = {
+  AWS_ACCESS_KEY_ID: testCredentials.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: testCredentials.secretAccessKey,
+}
+
+/** The command line's flags for a bucket behind the test store's endpoint, under `prefix`. */
+export function storeFlags(bucket: string, endpoint: string, prefix: string): string[] {
+  return ['--bucket', bucket, '--endpoint', endpoint, '--force-path-style', '--prefix', prefix]
+}
 
 export interface CliRun {
   code: number

@@ -1,3 +1,4 @@
+import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll } from 'vitest'
 import { startProxy, type ConditionMode, type Proxy } from './proxy.js'
 import { startS3Server, testCredentials, type S3Server, type TestCredentials } from './s3-server.js'
@@ -16,6 +17,8 @@ export interface Store {
   readonly conditions: ConditionMode
   /** Puts the proxy's conditions back to the file's default (for an `afterEach` of a test that changed them). */
   restoreConditions(): void
+  /** Every key in `bucket` that starts with `under`, sorted, read from s3rver directly (every page). */
+  listKeys(bucket: string, under?: string): Promise<string[]>
 }
 
 export interface StoreOptions {
@@ -65,6 +68,19 @@ export function useStore(buckets: string[], options: StoreOptions = {}): Store {
     conditions,
     restoreConditions() {
       started(proxy, 'proxy').conditions = conditions
+    },
+    async listKeys(bucket: string, under = '') {
+      const client = started(s3, 'S3 server').client()
+      const keys: string[] = []
+      let token: string | undefined
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: under, ...(token ? { ContinuationToken: token } : {}) }),
+        )
+        keys.push(...(page.Contents ?? []).map((o) => o.Key!))
+        token = page.IsTruncated ? page.NextContinuationToken : undefined
+      } while (token)
+      return keys.sort()
     },
   }
 }
