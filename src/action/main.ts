@@ -12,7 +12,7 @@ import { cacheMisses } from '../restore/restore.js'
 import { buildStage, restoreStage, saveStage } from '../flow/stages.js'
 import { restoreSwiftpmCache, saveSwiftpmCache, swiftpmCacheResult } from '../scipio/swiftpm-cache.js'
 import { uploadRefusal } from './trust.js'
-import { cancellation, exitIfCancelled, untilCancelled, watchSignals } from '../flow/cancel.js'
+import { cancellation, runCancellable, untilCancelled } from '../flow/cancel.js'
 import { cancelledText } from '../report/report.js'
 
 /**
@@ -20,13 +20,7 @@ import { cancelledText } from '../report/report.js'
  * is, writes the outputs and summary of what it did, fails the step and exits (flow/cancel.ts).
  */
 export async function run(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
-  const signals = watchSignals(() => 1)
-  try {
-    await runFlow(read, log)
-  } finally {
-    if (!cancellation()) signals.stop()
-    exitIfCancelled(Number(process.exitCode ?? 1) || 1)
-  }
+  await runCancellable(() => runFlow(read, log))
 }
 
 /** Outputs, summary and a failed step for a cancelled run: what it did before it stopped. */

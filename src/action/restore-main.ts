@@ -17,7 +17,7 @@ import {
 import { protectSecrets, setUp } from '../setup/setup.js'
 import { cacheMisses } from '../restore/restore.js'
 import { restoreStage } from '../flow/stages.js'
-import { cancellation, exitIfCancelled, watchSignals } from '../flow/cancel.js'
+import { cancellation, runCancellable } from '../flow/cancel.js'
 
 function setRestoreOutputs(misses: string[], restored: string[], hit: boolean): void {
   core.setOutput(Outputs.CacheHit, hit ? 'true' : 'false')
@@ -28,13 +28,7 @@ function setRestoreOutputs(misses: string[], restored: string[], hit: boolean): 
 
 /** restore/action.yml: restore (or only look up) what the cache holds; no build, no upload. */
 export async function runRestore(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
-  const signals = watchSignals(() => 1)
-  try {
-    await restoreFlow(read, log)
-  } finally {
-    if (!cancellation()) signals.stop()
-    exitIfCancelled(Number(process.exitCode ?? 1) || 1)
-  }
+  await runCancellable(() => restoreFlow(read, log))
 }
 
 async function restoreFlow(read: InputReader, log: Log): Promise<void> {

@@ -7,7 +7,7 @@ import { actionLog, type Log } from '../log.js'
 import { cancelledText, strictFailure, uploadedTargets, writeSummary, type RunReport } from '../report/report.js'
 import { protectSecrets, setUp } from '../setup/setup.js'
 import { saveStage } from '../flow/stages.js'
-import { cancellation, exitIfCancelled, watchSignals } from '../flow/cancel.js'
+import { cancellation, runCancellable } from '../flow/cancel.js'
 import { uploadRefusal } from './trust.js'
 
 function setSaveOutputs(uploaded: string[]): void {
@@ -20,13 +20,7 @@ function setSaveOutputs(uploaded: string[]): void {
  * the build before it succeeded, so it never marks a build complete; consumers then let Scipio check the set.
  */
 export async function runSave(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
-  const signals = watchSignals(() => 1)
-  try {
-    await saveFlow(read, log)
-  } finally {
-    if (!cancellation()) signals.stop()
-    exitIfCancelled(Number(process.exitCode ?? 1) || 1)
-  }
+  await runCancellable(() => saveFlow(read, log))
 }
 
 async function saveFlow(read: InputReader, log: Log): Promise<void> {

@@ -77,3 +77,17 @@ export function watchSignals(exitCode: (signal: NodeJS.Signals) => number): { st
 export function exitIfCancelled(code: number): void {
   if (cancelSignal.aborted) exitNow(code)
 }
+
+/**
+ * Runs an action's flow (the action or a sub-action) with SIGINT and SIGTERM watched: cancelled, the flow stops
+ * where it is, and once it has written what it did the process exits with the step failed.
+ */
+export async function runCancellable(flow: () => Promise<void>): Promise<void> {
+  const signals = watchSignals(() => 1)
+  try {
+    await flow()
+  } finally {
+    if (!cancellation()) signals.stop()
+    exitIfCancelled(Number(process.exitCode ?? 1) || 1)
+  }
+}
