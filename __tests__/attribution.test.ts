@@ -14,7 +14,7 @@ import type { LocalFramework } from '../src/keys/frameworks.js'
 import type { KeyPlan, PackagePlan } from '../src/keys/keys.js'
 import type { Log } from '../src/log.js'
 import type { Pin } from '../src/keys/resolved.js'
-import { onePerFramework } from '../src/restore/restore.js'
+import { onePerFramework } from '../src/restore/claims.js'
 
 function plan(pins: Pin[]): KeyPlan {
   return {

@@ -23,7 +23,7 @@ import {
   type PinRecord,
 } from '../src/bucket/pin-record.js'
 import type { Pin } from '../src/keys/resolved.js'
-import type { RestoreOutcome, RestoredTarget } from '../src/restore/restore.js'
+import type { RestoreOutcome, RestoredTarget } from '../src/restore/outcome.js'
 import { getJson, type Storage } from '../src/storage/index.js'
 import type { Toolchain } from '../src/keys/toolchain.js'
 import { releaseBuild, xcode162Toolchain } from '../__fixtures__/keys.js'

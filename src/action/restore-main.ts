@@ -15,7 +15,7 @@ import {
   type RunReport,
 } from '../report/report.js'
 import { protectSecrets, setUp } from '../setup/setup.js'
-import { cacheMisses } from '../restore/restore.js'
+import { cacheMisses } from '../restore/outcome.js'
 import { restoreStage } from '../flow/stages.js'
 import { cancellation, runCancellable } from '../flow/cancel.js'
 

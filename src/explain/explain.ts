@@ -12,7 +12,7 @@ import {
   type PinRecordRead,
 } from '../bucket/pin-record.js'
 import type { Pin } from '../keys/resolved.js'
-import type { RestoreOutcome } from '../restore/restore.js'
+import type { RestoreOutcome } from '../restore/outcome.js'
 import type { RunSetup } from '../setup/setup.js'
 import type { Storage } from '../storage/index.js'
 import type { Toolchain } from '../keys/toolchain.js'

@@ -12,7 +12,7 @@ import {
 } from '../explain/explain.js'
 import type { ScipioInstall } from '../scipio/install.js'
 import type { KeyPlan } from '../keys/keys.js'
-import { cacheMisses, type RestoreOutcome } from '../restore/restore.js'
+import { cacheMisses, type RestoreOutcome } from '../restore/outcome.js'
 import type { SaveOutcome } from '../save/save.js'
 import { redact } from '../secrets.js'
 import type { SwiftpmCacheResult } from '../scipio/swiftpm-cache.js'

@@ -1,4 +1,4 @@
-import type { RestoreOutcome } from '../restore/restore.js'
+import type { RestoreOutcome } from '../restore/outcome.js'
 
 /** What the restored frameworks spared this run, from the build times producers recorded in the indexes (bucket/build-time.ts). */
 

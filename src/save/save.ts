@@ -26,7 +26,7 @@ import { type ArchiveFormat, type KeyPlan, type PackagePlan } from '../keys/keys
 import { contentObjectKey, type Layout } from '../bucket/layout.js'
 import { layerIndexes } from '../bucket/layers.js'
 import type { Log } from '../log.js'
-import { entryIsBad, type RestoreOutcome } from '../restore/restore.js'
+import { entryIsBad, type RestoreOutcome } from '../restore/outcome.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import type { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
 import { getJsonVersion, putFile, type Storage } from '../storage/index.js'
