@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { createHash, randomBytes } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
@@ -274,6 +274,44 @@ describe('the command line and the action share one cache', () => {
     expectCode(run, 1)
     expect(run.stderr).toContain('the credentials were rejected')
     expect(run.stderr).not.toContain('wrong-secret-value-123456')
+  })
+})
+
+describe('the progress display observes; the store keeps every capability', () => {
+  it('restore with progress downloads through the extraction threads (presigned GETs), as the action does', async () => {
+    const ws = await exampleWorkspace()
+    store.proxy.requests.length = 0
+    const run = await runCli(['restore', ...flags()], { cwd: ws, env: awsEnv })
+    expectCode(run, 0)
+    expect(run.stdout).toContain('Restored 7 frameworks')
+    for (const target of allTargets) expect(run.stderr).toMatch(new RegExp(`↓ ${target} {2}\\d+\\.\\d \\w+ in`))
+    const archives = store.proxy.requests.filter((r) => r.method === 'GET' && /\.tar\.(zst|gz)(\?|$)/.test(r.url))
+    expect(archives).toHaveLength(7)
+    // Signed in the URL by the main thread, sent by a thread with Node's own client: no SDK Authorization header.
+    expect(archives.filter((r) => !r.url.includes('X-Amz-Signature=') || r.headers.authorization)).toEqual([])
+  })
+
+  it('save with progress lists the prefix and stores again an archive that expired, from a persistent folder', async () => {
+    const own = `${prefix}-heal`
+    const ws = await exampleWorkspace()
+    const producer = await runAction({
+      ...s3TestInputs(store.endpoint, bucket),
+      prefix: own,
+      mode: 'consumer,producer',
+      'package-directory': ws,
+    })
+    expect(producer.code, producer.stdout).toBe(0)
+    const kingfisher = (await listKeys(`${own}/Kingfisher/`))[0]!
+    await store.s3.client().send(new DeleteObjectCommand({ Bucket: bucket, Key: kingfisher }))
+
+    store.proxy.requests.length = 0
+    const save = await runCli(['save', ...flags(own), '--build-succeeded'], { cwd: ws, env: awsEnv })
+    expectCode(save, 0)
+    expect(store.proxy.requests.filter((r) => r.method === 'GET' && /[?&]list-type=2/.test(r.url))).toHaveLength(1)
+    expect(save.stdout).toMatch(/Uploaded 1 frameworks .*; 6 were already stored/)
+    expect(save.stderr).toMatch(/↑ Kingfisher {2}\d+\.\d \w+ in/)
+    // Packed again from the same folder: the same bytes, so the same name, stored once more.
+    expect(await listKeys(`${own}/Kingfisher/`)).toHaveLength(1)
   })
 })
 
