@@ -108,6 +108,29 @@ describe("issue 24's scenarios (Kingfisher depends on Logging, APNGKit on Delega
     await pass(graph, 'both-sides', {}, 'producer')
     const bumped = await pass(graph, 'both-sides', { 'swift-log': '1.6.2' }, 'consumer,producer')
     expect(list(bumped.run, 'uploaded')).toEqual(['Kingfisher', 'Logging'])
+    // Kingfisher's index keeps both contexts; each set's manifest holds only its producer's (docs/how-it-works.md).
+    interface Stored {
+      packageKey?: string
+      targets: { targetName: string }[]
+      contexts?: { targetName: string }[]
+      packages?: Stored[]
+    }
+    const read = async (key: string) =>
+      JSON.parse(
+        await (
+          await store.s3.client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+        ).Body!.transformToString(),
+      ) as Stored
+    const kingfisherIndex = await read(await indexOf('both-sides', 'kingfisher'))
+    const entries = (doc: Stored) =>
+      [...doc.targets, ...(doc.contexts ?? [])].filter((t) => t.targetName === 'Kingfisher')
+    expect(entries(kingfisherIndex)).toHaveLength(2)
+    const markers = await objectKeys('both-sides/.scipio-s3-cache/complete')
+    expect(markers).toHaveLength(2)
+    for (const marker of markers) {
+      const manifest = (await read(marker)).packages!.find((p) => p.packageKey === kingfisherIndex.packageKey)!
+      expect(entries(manifest), marker).toHaveLength(1)
+    }
 
     const consumer = await pass(graph, 'both-sides', { 'swift-collections': '1.1.5' })
     const needed = dependentsOf(graph, 'swift-collections')

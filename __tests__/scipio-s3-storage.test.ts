@@ -288,6 +288,9 @@ describe('adopting and restoring what scipio-s3-storage stored', () => {
     // scipio-s3-storage's objects are never written; each adopted one gets an immutable copy, named by its bytes.
     expect(aarWrites(store.proxy.requests).filter((r) => !isCopy(r.url))).toEqual([])
     expect(aarWrites(store.proxy.requests).filter((r) => isCopy(r.url))).toHaveLength(7)
+    // The copies are ours, read only through our indexes: no ACL, as our archives (docs/scipio-s3-storage.md).
+    for (const w of aarWrites(store.proxy.requests).filter((r) => isCopy(r.url)))
+      expect(w.headers['x-amz-acl'], w.url).toBeUndefined()
     expect(result.stdout).toContain('scipio-s3-storage objects: 0 written (0.0 MiB), 7 adopted instead of uploading.')
     const keys = await listKeys(prefix)
     expect(keys.filter((k) => /\.tar\./.test(k))).toEqual([])

@@ -134,6 +134,20 @@ describe('build-outcome', () => {
     expect((await keys('outcome')).filter((k) => k.includes('/packages/'))).toHaveLength(6)
     expect((await keys('outcome')).filter((k) => k.includes('/complete/'))).toHaveLength(1)
 
+    // A folder that lacks a framework the package's index lists is no complete build, whatever the outcome says.
+    const stored = await runAction(inputs(ws, { prefix: 'outcome-lacking' }), {}, 'dist/save/index.js')
+    expect(stored.code, stored.stdout).toBe(0)
+    await fs.rm(path.join(ws, 'XCFrameworks/Delegate.xcframework'), { recursive: true })
+    await fs.rm(path.join(ws, 'XCFrameworks/.Delegate.version'))
+    const claimed = await runAction(
+      inputs(ws, { prefix: 'outcome-lacking', 'build-outcome': 'success' }),
+      {},
+      'dist/save/index.js',
+    )
+    expect(claimed.code, claimed.stdout).toBe(0)
+    expect((await keys('outcome-lacking')).filter((k) => k.includes('/packages/'))).toHaveLength(6)
+    expect((await keys('outcome-lacking')).filter((k) => k.includes('/complete/'))).toEqual([])
+
     const wrong = await runAction(
       inputs(ws, { prefix: 'outcome', 'build-outcome': 'passed' }),
       {},
