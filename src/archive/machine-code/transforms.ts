@@ -126,7 +126,7 @@ export function parseRecord(text: string): CodeTransform[] | undefined {
     if (!Array.isArray(item)) return undefined
     const [kind, ...rest] = item as unknown[]
     if ((kind === 'arm64' || kind === 'x86_64') && rest.length === 3 && rest.every(isCount)) {
-      const [base, start, length] = rest as number[]
+      const [base, start, length] = rest
       out.push({ kind, base: base!, start: start!, length: length! })
     } else if (kind === 'pages' && rest.length === 6 && rest.slice(1).every(isCount)) {
       const [hash, hashSize, base, limit, pageBits, slots] = rest as [HashName, number, number, number, number, number]
