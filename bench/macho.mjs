@@ -121,6 +121,7 @@ async function main() {
     INPUT_PREFIX: prefix,
     'INPUT_PACKAGE-DIRECTORY': packageDir,
     'INPUT_OUTPUT-DIRECTORY': outputDir,
+    'INPUT_SUPPORT-SIMULATORS': 'true', // as the data set's VersionFiles were written (bench/dataset.mjs)
     INPUT_CONCURRENCY: String(flags.concurrency),
   })
   const runAction = async (who, mode, outputDir, prefix) => {
