@@ -3,12 +3,13 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { describe, expect, it, vi } from 'vitest'
+import type * as Zlib from 'node:zlib'
 import { canRead, extractArchive, packArchive, preferredFormat, zstdAvailable } from '../src/archive/archive.js'
 import { realMachO } from './helpers/macho.js'
 
 // A Node.js 22 before 22.15: its zlib has no zstd.
 vi.mock('node:zlib', async (original) => {
-  const zlib = await original<typeof import('node:zlib')>()
+  const zlib = await original<typeof Zlib>()
   const without = { ...zlib, createZstdCompress: undefined, createZstdDecompress: undefined }
   return { ...without, default: without }
 })
