@@ -18,7 +18,7 @@ export interface TransferEvent {
   state: TransferState
 }
 
-const archivePattern = /([^/]+)\/[0-9a-f]{64}(?:\/[0-9a-f]{64})?\.tar\.(zst|gz)$/
+const archivePattern = /([^/]+)\/[0-9a-f]{64}(?:\/[0-9a-f]{64})?(?:\.code)?\.tar\.(zst|gz)$/
 
 /** `<prefix>/<Target>/<scipio key>/<SHA-256>.tar.zst` (or an earlier release's `<scipio key>.tar.zst`) → Target; undefined for indexes and markers. */
 export function archiveTarget(key: string): string | undefined {

@@ -68,7 +68,8 @@ export function classify(prefix: string, key: string): { kind: ObjectKind; packa
   if (key === probeObjectKey(prefix)) return { kind: 'probe' }
   // Content-addressed archives (`<Target>/<Scipio key>/<SHA-256>.<format>`, `.aar` copies included) and the fixed
   // names of earlier releases. The fixed `<Target>/<key>.aar` is scipio-s3-storage's own: never ours to delete.
-  if (new RegExp(`^${p}[^/.][^/]*/${hex64}/${hex64}\\.(tar\\.(zst|gz)|aar)$`).test(key)) return { kind: 'archive' }
+  if (new RegExp(`^${p}[^/.][^/]*/${hex64}/${hex64}\\.((code\\.)?tar\\.zst|tar\\.gz|aar)$`).test(key))
+    return { kind: 'archive' }
   if (new RegExp(`^${p}[^/.][^/]*/${hex64}\\.tar\\.(zst|gz)$`).test(key)) return { kind: 'archive' }
   return undefined
 }
