@@ -6,8 +6,19 @@ import { pipeline } from 'node:stream/promises'
 import { describe, expect, it } from 'vitest'
 // @ts-expect-error: the double is plain JavaScript
 import { writeFramework } from '../scipio-test-double/framework-tree.mjs'
-import { canRead, extractArchive, packArchive, preferredFormat, zstdAvailable } from '../src/archive/archive.js'
+import { createHash } from 'node:crypto'
+import { zstdDecompressSync } from 'node:zlib'
+import {
+  canRead,
+  extractArchive,
+  packArchive,
+  preferredFormat,
+  strongestCompression,
+  zstdAvailable,
+} from '../src/archive/archive.js'
+import { CorruptArchiveError } from '../src/archive/guard.js'
 import type { ArchiveFormat } from '../src/keys/keys.js'
+import { fatMachO, realMachO } from './helpers/macho.js'
 import { snapshotTree } from './helpers/tree.js'
 
 async function tempDir(prefix: string) {
@@ -34,13 +45,14 @@ async function makeFramework(dir: string) {
   await fs.writeFile(path.join(dir, '.Sample.version'), '{"targetName" : "Sample"}')
 }
 
-const formats: ArchiveFormat[] = zstdAvailable() ? ['tar.gz', 'tar.zst'] : ['tar.gz']
+const formats: ArchiveFormat[] = zstdAvailable() ? ['tar.gz', 'tar.zst', 'code.tar.zst'] : ['tar.gz']
 
 describe('archive', () => {
-  it('prefers zstd where the runtime has it', () => {
-    expect(preferredFormat()).toBe(zstdAvailable() ? 'tar.zst' : 'tar.gz')
+  it('prefers code.tar.zst where the runtime has zstd, and gzip where it has not', () => {
+    expect(preferredFormat()).toBe(zstdAvailable() ? 'code.tar.zst' : 'tar.gz')
     expect(canRead('tar.gz')).toBe(true)
     expect(canRead('tar.zst')).toBe(zstdAvailable())
+    expect(canRead('code.tar.zst')).toBe(zstdAvailable())
   })
 
   it.each(formats)('%s: restores the tree exactly (symlinks, modes, empty folders)', async (format) => {
@@ -105,5 +117,92 @@ describe('archive', () => {
     const grown = process.memoryUsage().rss - rssBefore
     expect((await fs.stat(path.join(dst, 'Big.xcframework/ios-arm64/Big.framework/Big'))).size).toBe(96 * 1024 * 1024)
     expect(grown).toBeLessThan(64 * 1024 * 1024)
+  })
+})
+
+/**
+ * An XCFramework of real libsodium builds (sodium-native's prebuilds): a device slice, a simulator slice that is a
+ * fat file of the arm64 and x86_64 builds (over 1 MiB, so it is archived in pieces), and a versioned macOS slice
+ * whose binary is fat too.
+ */
+async function makeSodiumFramework(dir: string): Promise<void> {
+  const root = path.join(dir, 'Sodium.xcframework')
+  const write = async (rel: string, bytes: Buffer | string, mode = 0o644) => {
+    await fs.mkdir(path.dirname(path.join(root, rel)), { recursive: true })
+    await fs.writeFile(path.join(root, rel), bytes, { mode })
+  }
+  await write('Info.plist', '<plist/>')
+  await write('ios-arm64/Sodium.framework/Sodium', realMachO('ios-arm64'), 0o755)
+  await write('ios-arm64/Sodium.framework/Info.plist', '<plist/>')
+  const simulator = fatMachO([realMachO('ios-x64-simulator'), realMachO('ios-arm64-simulator')])
+  await write('ios-arm64_x86_64-simulator/Sodium.framework/Sodium', simulator, 0o755)
+  await write(
+    'macos-arm64_x86_64/Sodium.framework/Versions/A/Sodium',
+    fatMachO([realMachO('darwin-x64'), realMachO('darwin-arm64')], { wide: true }),
+    0o755,
+  )
+  await fs.symlink('A', path.join(root, 'macos-arm64_x86_64/Sodium.framework/Versions/Current'))
+  await fs.symlink('Versions/Current/Sodium', path.join(root, 'macos-arm64_x86_64/Sodium.framework/Sodium'))
+  await fs.writeFile(path.join(dir, '.Sodium.version'), '{"targetName" : "Sodium"}')
+}
+
+const sodiumRoots = { folder: 'Sodium.xcframework', file: '.Sodium.version' }
+
+async function fileHashes(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  const tree = await snapshotTree(dir)
+  for (const [rel, what] of Object.entries(tree)) {
+    if (!what.startsWith('file')) continue
+    out[rel] = createHash('sha256')
+      .update(await fs.readFile(path.join(dir, rel)))
+      .digest('hex')
+  }
+  return out
+}
+
+describe.runIf(zstdAvailable())('code.tar.zst: archives that know they hold machine code', () => {
+  it('restores real Mach-O (thin and fat, arm64 and x86_64) byte for byte, in fewer bytes than tar.zst', async () => {
+    const src = await tempDir('pack-')
+    await makeSodiumFramework(src)
+    const sizes: Record<string, number> = {}
+    for (const [format, compression] of [
+      ['tar.zst', undefined],
+      ['code.tar.zst', undefined],
+      ['code.tar.zst', strongestCompression],
+    ] as const) {
+      const dst = await tempDir('unpack-')
+      const bytes = await toBuffer(packArchive(src, [sodiumRoots.folder, sodiumRoots.file], format, compression))
+      await extractArchive(Readable.from([bytes]), dst, format, sodiumRoots)
+      expect(await snapshotTree(dst)).toEqual(await snapshotTree(src))
+      expect(await fileHashes(dst)).toEqual(await fileHashes(src))
+      sizes[`${format}${compression ? ' strongest' : ''}`] = bytes.length
+    }
+    expect(sizes['code.tar.zst']).toBeLessThan(sizes['tar.zst']!)
+    expect(sizes['code.tar.zst strongest']).toBeLessThan(sizes['code.tar.zst']!)
+  })
+
+  it('records what it converted for each binary, and nothing for other files', async () => {
+    const src = await tempDir('pack-')
+    await makeSodiumFramework(src)
+    const tar = zstdDecompressSync(
+      await toBuffer(packArchive(src, [sodiumRoots.folder, sodiumRoots.file], 'code.tar.zst')),
+    )
+    const records = tar.toString('latin1').match(/SCIPIO\.code=[^\n]*/g) ?? []
+    expect(records).toHaveLength(3)
+    expect(records.join('\n')).toMatch(/"arm64"/)
+    expect(records.join('\n')).toMatch(/"x86_64"/)
+    expect(records.join('\n')).toMatch(/"pages","sha256",32/)
+  })
+
+  it('a reader told the archive is a plain tar.zst refuses one that holds converted code', async () => {
+    const src = await tempDir('pack-')
+    const dst = await tempDir('unpack-')
+    await makeSodiumFramework(src)
+    const bytes = await toBuffer(packArchive(src, [sodiumRoots.folder, sodiumRoots.file], 'code.tar.zst'))
+    const extraction = extractArchive(Readable.from([bytes]), dst, 'tar.zst', sodiumRoots)
+    await expect(extraction).rejects.toBeInstanceOf(CorruptArchiveError)
+    await expect(extractArchive(Readable.from([bytes]), dst, 'tar.zst', sodiumRoots)).rejects.toThrow(
+      /machine-code record in a format without them/,
+    )
   })
 })

@@ -4,13 +4,14 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
-import { gzipSync } from 'node:zlib'
+import { gzipSync, zstdCompressSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { extractArchive } from '../src/archive/archive.js'
-import { UnsafeArchiveError } from '../src/archive/guard.js'
+import { extractArchive, packArchive, zstdAvailable } from '../src/archive/archive.js'
+import { CorruptArchiveError, UnsafeArchiveError } from '../src/archive/guard.js'
+import { thinMachO } from './helpers/macho.js'
 import { runAction, s3TestInputs } from './helpers/action.js'
 import { exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
-import { tarArchive, type RawEntry } from './helpers/tar.js'
+import { paxRecord, tarArchive, type RawEntry } from './helpers/tar.js'
 import { useStore } from './helpers/store.js'
 
 const roots = { folder: 'Evil.xcframework', file: '.Evil.version' }
@@ -128,6 +129,100 @@ describe('hostile archives are refused and write nothing outside the destination
   })
 })
 
+/** A `SCIPIO.code` record (machine-code/transforms.ts) for the entry that follows. */
+const codeRecord = (record: unknown): RawEntry => ({
+  path: 'PaxHeader/x',
+  type: 'pax',
+  content: paxRecord('SCIPIO.code', typeof record === 'string' ? record : JSON.stringify(record)),
+})
+const machO = thinMachO('arm64', { codeBytes: 100_000 })
+const honestRecord = [['arm64', 0, 0x4000, 100_000]]
+
+const codeCorpus: [name: string, entries: RawEntry[], error: typeof UnsafeArchiveError, message: RegExp][] = [
+  [
+    'a machine-code record on a symlink',
+    [...ok, codeRecord(honestRecord), { path: 'Evil.xcframework/link', type: 'symlink', linkpath: 'Info.plist' }],
+    UnsafeArchiveError,
+    /machine-code record on 'Evil\.xcframework\/link', a SymbolicLink entry/,
+  ],
+  [
+    'a machine-code record on a folder',
+    [...ok, codeRecord(honestRecord), { path: 'Evil.xcframework/ios-arm64/', type: 'dir' }],
+    UnsafeArchiveError,
+    /machine-code record on 'Evil\.xcframework\/ios-arm64\/?', a Directory entry/,
+  ],
+  [
+    'a record claiming code beyond the end of the file',
+    [
+      ...ok,
+      codeRecord([['arm64', 0, 0x4000, 10_000_000]]),
+      { path: 'Evil.xcframework/Evil', type: 'file', content: machO },
+    ],
+    CorruptArchiveError,
+    /does not match its headers/,
+  ],
+  [
+    'a record claiming a Mach-O the bytes are not',
+    [
+      ...ok,
+      codeRecord(honestRecord),
+      { path: 'Evil.xcframework/Evil', type: 'file', content: Buffer.alloc(200_000, 7) },
+    ],
+    CorruptArchiveError,
+    /does not match its headers/,
+  ],
+  [
+    'a record naming the headers themselves',
+    [...ok, codeRecord([['arm64', 0, 0, 4096]]), { path: 'Evil.xcframework/Evil', type: 'file', content: machO }],
+    CorruptArchiveError,
+    /does not match its headers/,
+  ],
+  [
+    'a record that is not one',
+    [...ok, codeRecord('[["arm64",0,'), { path: 'Evil.xcframework/Evil', type: 'file', content: machO }],
+    CorruptArchiveError,
+    /bad machine-code record/,
+  ],
+  [
+    'a record on the VersionFile, which is not Mach-O',
+    [...ok, codeRecord(honestRecord), { path: '.Evil.version', type: 'file', content: Buffer.from('{}') }],
+    CorruptArchiveError,
+    /does not match its headers/,
+  ],
+]
+
+describe.runIf(zstdAvailable())('hostile code.tar.zst archives are refused and write nothing outside', () => {
+  it.each(codeCorpus)('%s', async (_name, entries, error, message) => {
+    const { parent, destination } = await sandbox()
+    const archive = zstdCompressSync(tarArchive(entries))
+    const extract = () => extractArchive(Readable.from([archive]), destination, 'code.tar.zst', roots)
+    await expect(extract()).rejects.toBeInstanceOf(error)
+    await expect(extract()).rejects.toThrow(message)
+    expect(await fs.readdir(parent)).toEqual(['destination'])
+  })
+
+  it('a truncated archive of converted code is damage, and leaves no VersionFile', async () => {
+    const src = await fs.mkdtemp(path.join(os.tmpdir(), 'attack-src-'))
+    await fs.mkdir(path.join(src, 'Evil.xcframework/ios-arm64/Evil.framework'), { recursive: true })
+    await fs.writeFile(
+      path.join(src, 'Evil.xcframework/ios-arm64/Evil.framework/Evil'),
+      thinMachO('arm64', { codeBytes: 3_000_000 }),
+    )
+    await fs.writeFile(path.join(src, '.Evil.version'), '{}')
+    const chunks: Buffer[] = []
+    for await (const c of packArchive(src, ['Evil.xcframework', '.Evil.version'], 'code.tar.zst'))
+      chunks.push(c as Buffer)
+    const whole = Buffer.concat(chunks)
+    for (const cut of [Math.floor(whole.length / 2), whole.length - 40]) {
+      const { parent, destination } = await sandbox()
+      const extraction = extractArchive(Readable.from([whole.subarray(0, cut)]), destination, 'code.tar.zst', roots)
+      await expect(extraction).rejects.toBeInstanceOf(CorruptArchiveError)
+      expect(await fs.readdir(parent)).toEqual(['destination'])
+      await expect(fs.stat(path.join(destination, '.Evil.version'))).rejects.toThrow()
+    }
+  })
+})
+
 describe('a hostile archive in the bucket', () => {
   const store = useStore(['attack-cache'])
 
@@ -146,11 +241,16 @@ describe('a hostile archive in the bucket', () => {
     expect(indexes).toHaveLength(5)
     let patched = false
     for (const key of indexes) {
+      type Entry = { targetName: string; key: string; size: number; sha256: string; format: string }
       const index = (await (await fetch(`${store.s3.endpoint}/attack-cache/${key}`)).json()) as {
-        targets: { targetName: string; key: string; size: number; sha256: string; format: string }[]
+        targets: Entry[]
+        laterFormats?: Entry[] | undefined
       }
-      const entry = index.targets.find((t) => t.targetName === 'Logging')
+      // This release's producer stores code.tar.zst, listed in laterFormats; the hostile entry is a tar.gz.
+      const entry = [...index.targets, ...(index.laterFormats ?? [])].find((t) => t.targetName === 'Logging')
       if (!entry) continue
+      index.laterFormats = index.laterFormats?.filter((t) => t !== entry)
+      index.targets = [...index.targets.filter((t) => t !== entry), entry]
       const hostile = gzipSync(
         tarArchive([
           { path: 'Logging.xcframework/', type: 'dir' },
@@ -161,7 +261,7 @@ describe('a hostile archive in the bucket', () => {
       entry.size = hostile.length
       entry.sha256 = createHash('sha256').update(hostile).digest('hex')
       // The archive's name carries its SHA-256: an attacker who can write the bucket names it accordingly.
-      entry.key = entry.key.replace(/[0-9a-f]{64}\.tar\.(zst|gz)$/, `${entry.sha256}.tar.gz`)
+      entry.key = entry.key.replace(/[0-9a-f]{64}\.(code\.)?tar\.(zst|gz)$/, `${entry.sha256}.tar.gz`)
       await client.send(new PutObjectCommand({ Bucket: 'attack-cache', Key: entry.key, Body: hostile }))
       await client.send(new PutObjectCommand({ Bucket: 'attack-cache', Key: key, Body: JSON.stringify(index) }))
       // And the completion marker's manifest, which a consumer reads instead of the indexes.
@@ -170,10 +270,13 @@ describe('a hostile archive in the bucket', () => {
       )
       const markerKey = markers.Contents![0]!.Key!
       const marker = (await (await fetch(`${store.s3.endpoint}/attack-cache/${markerKey}`)).json()) as {
-        packages: { targets: { targetName: string }[] }[]
+        packages: { targets: { targetName: string }[]; laterFormats?: { targetName: string }[] | undefined }[]
       }
-      for (const pkg of marker.packages)
-        pkg.targets = pkg.targets.map((t) => (t.targetName === 'Logging' ? { ...entry } : t))
+      for (const pkg of marker.packages) {
+        const listed = [...pkg.targets, ...(pkg.laterFormats ?? [])].some((t) => t.targetName === 'Logging')
+        pkg.laterFormats = pkg.laterFormats?.filter((t) => t.targetName !== 'Logging')
+        pkg.targets = [...pkg.targets.filter((t) => t.targetName !== 'Logging'), ...(listed ? [{ ...entry }] : [])]
+      }
       await client.send(new PutObjectCommand({ Bucket: 'attack-cache', Key: markerKey, Body: JSON.stringify(marker) }))
       patched = true
     }

@@ -11,6 +11,7 @@ import { awsEnv, runCli, storeFlags, type CliRun } from './helpers/cli.js'
 import { testCredentials } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
 import { useStore } from './helpers/store.js'
+import { listedEntries } from './helpers/index-doc.js'
 
 const bucket = 'cli-cache'
 const prefix = 'team/ios'
@@ -541,7 +542,7 @@ describe('prune', () => {
         await store.s3.client().send(new GetObjectCommand({ Bucket: bucket, Key: marker }))
       ).Body!.transformToString(),
     ) as { packages: { targets: { key: string }[] }[] }
-    const listed = manifest.packages.flatMap((p) => p.targets.map((t) => t.key))
+    const listed = manifest.packages.flatMap((p) => listedEntries(p).map((t) => t.key))
     expect(listed).toContain(logging)
     const stored = await listKeys(`${own}/`)
     expect(listed.filter((key) => !stored.includes(key))).toEqual([])

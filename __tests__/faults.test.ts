@@ -10,6 +10,7 @@ import { startCdn } from './helpers/cdn.js'
 import { defaultRetryPolicy } from '../src/retry.js'
 import { sdkMaxAttempts } from '../src/storage/s3.js'
 import { indexReadsInFlight } from '../src/restore/in-flight.js'
+import { listedEntries } from './helpers/index-doc.js'
 
 const bucket = 'fault-cache'
 const prefix = 'faults'
@@ -404,7 +405,7 @@ describe('atomicity and limits', () => {
       const body = (await (await fetch(`${store.s3.endpoint}/${bucket}/${key}`)).json()) as {
         targets: { key: string; size: number }[]
       }
-      for (const t of body.targets) {
+      for (const t of listedEntries(body)) {
         const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: t.key }))
         expect(head.ContentLength).toBe(t.size)
       }

@@ -11,6 +11,7 @@ import { describeBad, storeMarker, type MarkerDocument } from '../src/save/marke
 import { S3Storage } from '../src/storage/s3.js'
 import type { RetryPolicy } from '../src/retry.js'
 import { consumerCopy, exampleTargets, exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
+import { listedEntries } from './helpers/index-doc.js'
 
 /**
  * A cache that heals itself (issue 23): objects deleted behind the indexes and markers (a lifecycle rule, a hand)
@@ -62,7 +63,7 @@ async function remove(key: string): Promise<void> {
 /** The archive key every index of `prefix` gives `target` (one package lists it). */
 async function indexedKey(prefix: string, target: string): Promise<string | undefined> {
   for (const key of (await keysUnder(prefix)).filter((k) => k.includes('/.scipio-s3-cache/packages/'))) {
-    const entry = (await readJson<{ targets: Entry[] }>(key)).targets.find((t) => t.targetName === target)
+    const entry = listedEntries(await readJson<{ targets: Entry[] }>(key)).find((t) => t.targetName === target)
     if (entry) return entry.key
   }
   return undefined
@@ -72,7 +73,7 @@ async function markerKeys(prefix: string): Promise<string[]> {
   const markers = (await keysUnder(prefix)).filter((k) => k.includes('/.scipio-s3-cache/complete/'))
   expect(markers).toHaveLength(1)
   const marker = await readJson<Marker>(markers[0]!)
-  return (marker.packages ?? []).flatMap((p) => p.targets.map((t) => t.key))
+  return (marker.packages ?? []).flatMap((p) => listedEntries(p).map((t) => t.key))
 }
 
 /** A producer of the example package on a fresh runner: every framework is built, with bytes of its own. */

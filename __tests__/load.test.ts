@@ -6,6 +6,7 @@ import { runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
 import { snapshotTree } from './helpers/tree.js'
 import { useStore } from './helpers/store.js'
 import { doubleWorkspace } from './helpers/workspace.js'
+import { listedEntries } from './helpers/index-doc.js'
 
 const count = 200
 const bucket = 'load-cache'
@@ -91,7 +92,7 @@ describe('load: 200 targets, concurrency 16, a producer and two consumers at onc
       const index = (await (await fetch(`${store.s3.endpoint}/${bucket}/${key}`)).json()) as {
         targets: { key: string; size: number; sha256: string }[]
       }
-      for (const target of index.targets) {
+      for (const target of listedEntries(index)) {
         const bytes = Buffer.from(
           await (
             await fetch(`${store.s3.endpoint}/${bucket}/${target.key.split('/').map(encodeURIComponent).join('/')}`)

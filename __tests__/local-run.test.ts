@@ -202,7 +202,7 @@ describe('npm run local', () => {
     expect(table).toMatch(/^ {2}built +7 frameworks +0$/m)
     expect(table).toMatch(/^ {2}uploaded +7 frameworks \(\d+\.\d [KM]iB\) +0$/m)
     expect(table).toMatch(/^ {4}Build with Scipio +(\d+ ms|\d+\.\d s) +-$/m)
-    expect(table).toMatch(/Archives: tar\.zst, written on Node\.js v24\./)
+    expect(table).toMatch(/Archives: code\.tar\.zst, written on Node\.js v24\./)
   })
 
   it('shows the debug lines with --verbose', async () => {

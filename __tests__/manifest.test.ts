@@ -8,6 +8,7 @@ import { faults, forKey, isArchiveGet, isIndexGet, isMarkerGet, limited } from '
 import { useStore } from './helpers/store.js'
 import { snapshotTree } from './helpers/tree.js'
 import { exampleTargets, exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
+import { listedEntries } from './helpers/index-doc.js'
 
 /**
  * The set manifest (issue 19): the completion marker carries every package's index entries, so a consumer whose
@@ -93,10 +94,10 @@ describe('the completion marker carries the set manifest', () => {
         targets: unknown[]
         package: unknown
       }
-      expect(pkg.targets).toEqual(index.targets)
+      expect(listedEntries(pkg)).toEqual(listedEntries(index))
       expect(pkg.package).toEqual(index.package)
     }
-    expect(marker.packages!.flatMap((p) => p.targets.map((t) => t.targetName)).sort()).toEqual(allTargets)
+    expect(marker.packages!.flatMap((p) => listedEntries(p).map((t) => t.targetName)).sort()).toEqual(allTargets)
   })
 
   it('a full hit costs the archives and one request: no index, no pin record, no HEAD', async () => {
@@ -123,7 +124,7 @@ describe('the completion marker carries the set manifest', () => {
 
   it('a damaged manifest falls back to the indexes, with a debug line', async () => {
     const marker = JSON.parse(original) as MarkerDocument
-    marker.packages![0]!.targets[0]!.sha256 = 'not a digest'
+    listedEntries(marker.packages![0]!)[0]!.sha256 = 'not a digest'
     await writeMarker(JSON.stringify(marker))
     const { run, requests, built } = await consume()
     expectOk(run)
@@ -221,7 +222,7 @@ describe('the completion marker carries the set manifest', () => {
       targets: { targetName: string }[]
     }
     expect(beforeRelease.length, `${lastPackage}'s index held`).toBeGreaterThan(0)
-    for (const { targetName } of held.targets)
+    for (const { targetName } of listedEntries(held))
       expect(beforeRelease.filter((url) => url.includes(`/${targetName}/`))).toEqual([])
     expect(list(run, 'restored')).toEqual(allTargets)
     expect(list(run, 'built')).toEqual([])

@@ -11,6 +11,7 @@ import { testCredentials } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
 import { snapshotTree } from './helpers/tree.js'
 import { consumerCopy, doubleWorkspace, readDoubleLog } from './helpers/workspace.js'
+import { listedEntries } from './helpers/index-doc.js'
 
 /**
  * Several producers writing one bucket at once (issue 16), through dist/index.js as a runner runs it, on a store
@@ -86,7 +87,7 @@ async function expectIndexesMatchBytes(prefix: string): Promise<StoredIndex['tar
   const entries: StoredIndex['targets'] = []
   for (const key of (await listKeys(prefix)).filter((k) => k.includes('/.scipio-s3-cache/packages/'))) {
     const index = JSON.parse((await readObject(key)).toString('utf8')) as StoredIndex
-    for (const entry of index.targets) {
+    for (const entry of listedEntries(index)) {
       const bytes = await readObject(entry.key)
       expect(bytes.length, entry.key).toBe(entry.size)
       expect(createHash('sha256').update(bytes).digest('hex'), entry.key).toBe(entry.sha256)
@@ -136,7 +137,7 @@ describe.each(modes)('several producers at once, store conditions: %s', (mode) =
 
     const entries = await expectIndexesMatchBytes(prefix)
     expect(entries).toHaveLength(12)
-    expect(entries.every((e) => /\/[0-9a-f]{64}\/[0-9a-f]{64}\.tar\.(zst|gz)$/.test(e.key))).toBe(true)
+    expect(entries.every((e) => /\/[0-9a-f]{64}\/[0-9a-f]{64}\.(code\.)?tar\.(zst|gz)$/.test(e.key))).toBe(true)
 
     const consumer = await runAction(inputs(await set(), prefix))
     expectQuiet(consumer, 'consumer')

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench -- [--preset default|small|realistic|scale] [--count N] [--total-size 1.5G] [--realistic]
+// npm run bench -- [--preset default|small|realistic|scale|macho|macho-check (bench/macho.mjs)] [--count N] [--total-size 1.5G] [--realistic]
 //                  [--packages N[,N]] [--targets-per-package 2] [--reps N] [--rtt-ms N[,N]] [--mbit N]
 //                  [--shaped-reps N] [--bandwidth 200mbit] [--no-shape] [--concurrency 8] [--out DIR]
 //                  [--contenders a,b,...] [--scenarios cold,warm,partial,noop] [--aws PATH]
@@ -8,21 +8,28 @@
 // GETs of the same compressed bytes, and a local copy of the tree), against an S3 server on loopback behind a
 // proxy that counts requests and bytes and can model the link (round-trip time, bandwidth).
 // See docs/benchmarks.md.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { createInterface } from 'node:readline'
 import { barChart } from './chart.mjs'
 import { ensureDataset, ensureScaleDataset } from './dataset.mjs'
 import { gnuTime, measure } from './measure.mjs'
 import { startCountingProxy } from './proxy.mjs'
 import { compare, snapshot } from './tree.mjs'
-
-const root = path.resolve(import.meta.dirname, '..')
-const MiB = 1024 * 1024
-const bucket = 'bench'
-const credentials = { key: 'AKIABENCH0000000', secret: 'bench-secret-000000000000000' }
+import {
+  bucket,
+  cpuOfPid,
+  credentials,
+  median,
+  MiB,
+  readOutputs,
+  root,
+  startServer,
+  storedObjects,
+  versionOf,
+  which,
+} from './harness.mjs'
 
 // ---------------------------------------------------------------- flags
 function parseSize(text) {
@@ -110,75 +117,6 @@ function parseFlags(argv) {
 }
 
 // ---------------------------------------------------------------- tools
-function which(file) {
-  return fs.existsSync(file) ? file : undefined
-}
-function versionOf(command, args) {
-  const r = spawnSync(command, args, { encoding: 'utf8' })
-  return (r.stdout || r.stderr || '').trim().split('\n')[0]
-}
-const median = (xs) => {
-  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b)
-  if (v.length === 0) return undefined
-  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2
-}
-
-function cpuOfPid(pid) {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100 // utime + stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return undefined
-  }
-}
-
-// ---------------------------------------------------------------- S3 server behind a counting proxy
-async function startServer(dir) {
-  const child = spawn(
-    process.execPath,
-    [
-      '--openssl-legacy-provider',
-      path.join(root, 'scripts/s3-server.mjs'),
-      '--dir',
-      dir,
-      '--bucket',
-      bucket,
-      '--credentials',
-      `${credentials.key}:${credentials.secret}`,
-    ],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  )
-  const line = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve)
-    child.once('exit', (code) => reject(new Error(`the S3 server exited with ${code}`)))
-  })
-  const { port } = JSON.parse(line)
-  return {
-    port,
-    pid: child.pid,
-    stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())),
-  }
-}
-
-/** Sizes of the objects stored under `prefix/`, read from s3rver's folder (key → bytes). */
-function storedObjects(s3Dir, prefix) {
-  const out = new Map()
-  const base = path.join(s3Dir, bucket)
-  const walk = (dir) => {
-    if (!fs.existsSync(dir)) return
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const abs = path.join(dir, e.name)
-      if (e.isDirectory()) walk(abs)
-      else if (e.name.endsWith('._S3rver_object'))
-        out.set(path.relative(base, abs).slice(0, -'._S3rver_object'.length), fs.statSync(abs).size)
-    }
-  }
-  walk(path.join(base, prefix))
-  return out
-}
-
 // ---------------------------------------------------------------- the link the proxy models
 /** 'loopback', or e.g. '40 ms RTT', '200 Mbit/s', '40 ms RTT, 200 Mbit/s'. */
 function linkLabel({ rttMs = 0, mbit = 0 }) {
@@ -187,19 +125,6 @@ function linkLabel({ rttMs = 0, mbit = 0 }) {
 }
 
 // ---------------------------------------------------------------- contenders
-function readOutputs(file) {
-  const outputs = {}
-  const lines = fs.readFileSync(file, 'utf8').split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^([^<]+)<<(.+)$/.exec(lines[i])
-    if (!m) continue
-    const value = []
-    for (i++; i < lines.length && lines[i] !== m[2]; i++) value.push(lines[i])
-    outputs[m[1]] = value.join('\n')
-  }
-  return outputs
-}
-
 function makeContenders(ctx) {
   const { flags, proxy, data, work, node24, aws } = ctx
   const doubleBin = path.join(root, 'scipio-test-double/bin')
@@ -991,7 +916,11 @@ async function main() {
   if (rows.some((r) => !r.ok)) process.exitCode = 1
 }
 
-main().catch((error) => {
-  console.error(error instanceof Error ? error.message : error)
-  process.exit(1)
-})
+// The real-Mach-O presets (issue 31) compare archive formats rather than contenders: bench/macho.mjs.
+const preset = process.argv.includes('--preset') ? process.argv[process.argv.indexOf('--preset') + 1] : undefined
+if (preset === 'macho' || preset === 'macho-check') await import('./macho.mjs')
+else
+  main().catch((error) => {
+    console.error(error instanceof Error ? error.message : error)
+    process.exit(1)
+  })

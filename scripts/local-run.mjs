@@ -125,7 +125,7 @@ function archiveBytes(targets) {
   for (const target of targets) {
     const dir = path.join(work, 's3', bucket, target)
     for (const f of fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }) : []) {
-      const m = /\.(tar\.\w+)\._S3rver_object$/.exec(f)
+      const m = /[0-9a-f]\.((?:code\.)?tar\.\w+)\._S3rver_object$/.exec(f)
       if (!m) continue
       bytes += fs.statSync(path.join(dir, f)).size
       formats.add(m[1])

@@ -1,7 +1,8 @@
 /** Writes raw ustar entries, so the tests can build archives no honest tar tool would produce. */
 export interface RawEntry {
   path: string
-  type: 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo'
+  /** `pax`: a pax extended header (records in `content`) for the entry after it. */
+  type: 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo' | 'pax'
   linkpath?: string
   content?: Buffer
   mode?: number
@@ -15,6 +16,7 @@ const typeFlags: Record<RawEntry['type'], string> = {
   block: '4',
   dir: '5',
   fifo: '6',
+  pax: 'x',
 }
 
 function octal(value: number, width: number): string {
@@ -28,7 +30,8 @@ export function tarEntry(entry: RawEntry): Buffer {
   header.write(octal(entry.mode ?? (entry.type === 'dir' ? 0o755 : 0o644), 8), 100)
   header.write(octal(0, 8), 108)
   header.write(octal(0, 8), 116)
-  header.write(octal(entry.type === 'file' ? content.length : 0, 12), 124)
+  const body = entry.type === 'file' || entry.type === 'pax'
+  header.write(octal(body ? content.length : 0, 12), 124)
   header.write(octal(1_700_000_000, 12), 136)
   header.write('        ', 148)
   header.write(typeFlags[entry.type], 156)
@@ -38,11 +41,20 @@ export function tarEntry(entry: RawEntry): Buffer {
   let sum = 0
   for (const byte of header) sum += byte
   header.write(octal(sum, 7) + ' ', 148)
-  if (entry.type !== 'file') return header
+  if (!body) return header
   const padding = Buffer.alloc((512 - (content.length % 512)) % 512)
   return Buffer.concat([header, content, padding])
 }
 
 export function tarArchive(entries: RawEntry[]): Buffer {
   return Buffer.concat([...entries.map(tarEntry), Buffer.alloc(1024)])
+}
+
+/** A pax record (`<length> <key>=<value>\n`), for a `pax` entry's content. */
+export function paxRecord(key: string, value: string): Buffer {
+  const body = ` ${key}=${value}\n`
+  let length = Buffer.byteLength(body) + 1
+  while (String(length).length + Buffer.byteLength(body) !== length)
+    length = String(length).length + Buffer.byteLength(body)
+  return Buffer.from(`${length}${body}`)
 }

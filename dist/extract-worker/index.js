@@ -93,7 +93,474 @@ class EntryGuard {
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const external_node_fs_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: ./src/archive/machine-code/macho.ts
+const fatMagic = 0xcafebabe;
+const fatMagic64 = 0xcafebabf;
+const machMagic64 = 0xfeedfacf;
+const cpuArm64 = 0x0100000c;
+const cpuX86_64 = 0x01000007;
+const lcSegment64 = 0x19;
+const lcCodeSignature = 0x1d;
+const superBlobMagic = 0xfade0cc0;
+const codeDirectoryMagic = 0xfade0c02;
+/** The primary CodeDirectory's slot, and the alternates (another hash type each). */
+const codeDirectorySlots = new Set([0, 0x1000, 0x1001, 0x1002, 0x1003, 0x1004]);
+/** Load commands or a signature larger than this are not a framework's: the file is stored as it is. */
+const maxHeaderBytes = 16 * 1024 * 1024;
+/** Fat files hold a handful of slices; FAT_MAGIC is also a Java class file's magic, whose next field is larger. */
+const maxSlices = 32;
+const hashTypes = {
+    1: { name: 'sha1', size: 20 },
+    2: { name: 'sha256', size: 32 },
+    3: { name: 'sha256', size: 20 }, // SHA-256 truncated to 20 bytes
+    4: { name: 'sha384', size: 48 },
+};
+class Reader {
+    readAt;
+    size;
+    /** Every byte range the parse looked at. */
+    regions = [];
+    constructor(readAt, size) {
+        this.readAt = readAt;
+        this.size = size;
+    }
+    /** `length` bytes at `position`, or undefined when the file is shorter. */
+    bytes(position, length) {
+        if (position < 0 || length < 0 || position + length > this.size)
+            return undefined;
+        const data = this.readAt(position, length);
+        if (data.length !== length)
+            return undefined;
+        this.regions.push({ start: position, end: position + length });
+        return data;
+    }
+}
+/** The transforms the headers of a file of `size` bytes allow; [] when it is not Mach-O, or not as expected. */
+function macho_machineCodeTransforms(readAt, size) {
+    const reader = new Reader(readAt, size);
+    const head = reader.bytes(0, 8);
+    if (!head)
+        return [];
+    const magic = head.readUInt32BE(0);
+    const slices = magic === fatMagic || magic === fatMagic64 ? fatSlices(reader, magic === fatMagic64) : [[0, size]];
+    const found = (slices ?? []).flatMap(([base, length]) => sliceTransforms(reader, base, length));
+    const kept = found.filter((t) => !overlaps(modified(t), reader.regions));
+    // Each rewritten range apart from the others, and no page hash inside the bytes that are hashed, so that the
+    // hashes are of the same bytes on both sides; an honest file is always so. Otherwise the file is stored as it is.
+    const rewritten = kept.flatMap(modified);
+    const slots = kept.flatMap((t) => (t.kind === 'pages' ? modified(t) : []));
+    const hashed = kept.flatMap((t) => (t.kind === 'pages' ? [{ start: t.base, end: t.base + t.limit }] : []));
+    const apart = rewritten.every((r, i) => !overlaps([r], rewritten.slice(0, i))) && !overlaps(slots, hashed);
+    return apart ? kept : [];
+}
+function overlaps(a, b) {
+    return a.some((x) => b.some((y) => x.start < y.end && y.start < x.end));
+}
+/** The byte ranges a transform rewrites. */
+function modified(t) {
+    if (t.kind === 'pages') {
+        const count = Math.ceil(t.limit / 2 ** t.pageBits);
+        return [{ start: t.slots, end: t.slots + count * t.hashSize }];
+    }
+    return [{ start: t.start, end: t.start + t.length }];
+}
+function fatSlices(reader, wide) {
+    const head = reader.bytes(0, 8);
+    const count = head.readUInt32BE(4);
+    if (count === 0 || count > maxSlices)
+        return undefined;
+    const entryBytes = wide ? 32 : 20;
+    const table = reader.bytes(8, count * entryBytes);
+    if (!table)
+        return undefined;
+    const slices = [];
+    for (let i = 0; i < count; i++) {
+        const at = i * entryBytes;
+        const offset = wide ? Number(table.readBigUInt64BE(at + 8)) : table.readUInt32BE(at + 8);
+        const length = wide ? Number(table.readBigUInt64BE(at + 16)) : table.readUInt32BE(at + 12);
+        if (offset < 8 + count * entryBytes || offset + length > reader.size)
+            return undefined;
+        slices.push([offset, length]);
+    }
+    const sorted = [...slices].sort((a, b) => a[0] - b[0]);
+    if (sorted.some(([offset], i) => i > 0 && offset < sorted[i - 1][0] + sorted[i - 1][1]))
+        return undefined;
+    return slices;
+}
+function sliceTransforms(reader, base, length) {
+    const layout = loadCommands(reader, base, length);
+    if (!layout)
+        return [];
+    const out = [];
+    const { text, signature, kind } = layout;
+    // Instructions are converted with 32-bit arithmetic on their offset in the slice.
+    if (text && text.size > 0 && text.offset % 4 === 0 && text.offset + text.size <= 2 ** 32) {
+        out.push({ kind, base, start: base + text.offset, length: text.size });
+    }
+    if (signature)
+        out.push(...pageHashes(reader, base, length, signature));
+    return out;
+}
+function loadCommands(reader, base, length) {
+    const header = reader.bytes(base, 32);
+    if (!header || header.readUInt32LE(0) !== machMagic64)
+        return undefined;
+    const cpu = header.readUInt32LE(4);
+    const kind = cpu === cpuArm64 ? 'arm64' : cpu === cpuX86_64 ? 'x86_64' : undefined;
+    const count = header.readUInt32LE(16);
+    const bytes = header.readUInt32LE(20);
+    if (!kind || bytes > maxHeaderBytes || 32 + bytes > length)
+        return undefined;
+    const commands = reader.bytes(base + 32, bytes);
+    if (!commands)
+        return undefined;
+    const layout = { kind };
+    const headerEnd = 32 + bytes;
+    for (let i = 0, at = 0; i < count; i++) {
+        if (at + 8 > bytes)
+            return undefined;
+        const cmd = commands.readUInt32LE(at);
+        const size = commands.readUInt32LE(at + 4);
+        if (size < 8 || at + size > bytes)
+            return undefined;
+        if (cmd === lcSegment64 && size >= 72) {
+            const sections = commands.readUInt32LE(at + 64);
+            if (72 + sections * 80 > size)
+                return undefined;
+            for (let s = 0; s < sections; s++) {
+                const sa = at + 72 + s * 80;
+                if (macho_name(commands, sa) !== '__text' || macho_name(commands, sa + 16) !== '__TEXT')
+                    continue;
+                const sectionSize = Number(commands.readBigUInt64LE(sa + 40));
+                const offset = commands.readUInt32LE(sa + 48);
+                if (offset >= headerEnd && offset + sectionSize <= length)
+                    layout.text = { offset, size: sectionSize };
+            }
+        }
+        else if (cmd === lcCodeSignature && size >= 16) {
+            const offset = commands.readUInt32LE(at + 8);
+            const blob = commands.readUInt32LE(at + 12);
+            if (offset >= headerEnd && offset + blob <= length && blob <= maxHeaderBytes)
+                layout.signature = { offset, size: blob };
+        }
+        at += size;
+    }
+    return layout;
+}
+function macho_name(bytes, at) {
+    const raw = bytes.subarray(at, at + 16);
+    const end = raw.indexOf(0);
+    return raw.toString('latin1', 0, end === -1 ? 16 : end);
+}
+/**
+ * The page hashes of each CodeDirectory in the signature: hash `i` is the digest of the slice's bytes
+ * [i·pageSize, min((i+1)·pageSize, codeLimit)). They are a function of bytes the archive holds anyway.
+ */
+function pageHashes(reader, base, length, signature) {
+    const blobStart = base + signature.offset;
+    const head = reader.bytes(blobStart, 12);
+    if (!head || head.readUInt32BE(0) !== superBlobMagic)
+        return [];
+    const count = head.readUInt32BE(8);
+    if (count > 64 || 12 + count * 8 > signature.size)
+        return [];
+    const index = reader.bytes(blobStart + 12, count * 8);
+    const out = [];
+    for (let i = 0; i < count; i++) {
+        if (!codeDirectorySlots.has(index.readUInt32BE(i * 8)))
+            continue;
+        const at = index.readUInt32BE(i * 8 + 4);
+        if (at + 44 > signature.size)
+            continue;
+        const cd = reader.bytes(blobStart + at, 44);
+        if (cd.readUInt32BE(0) !== codeDirectoryMagic)
+            continue;
+        const hashOffset = cd.readUInt32BE(16);
+        const slots = cd.readUInt32BE(28);
+        const limit = cd.readUInt32BE(32);
+        const hash = hashTypes[cd[37]];
+        const pageBits = cd[39];
+        if (!hash || cd[36] !== hash.size || pageBits < 9 || pageBits > 20 || limit === 0)
+            continue;
+        // 64-bit code limits (CodeDirectory 2.3+) are not handled: such a signature is left as it is.
+        if (cd.readUInt32BE(8) >= 0x20300) {
+            const wide = reader.bytes(blobStart + at + 56, 8);
+            if (!wide || wide.readBigUInt64BE(0) !== 0n)
+                continue;
+        }
+        const pageBytes = 2 ** pageBits;
+        const slotsAt = blobStart + at + hashOffset;
+        const fits = slots === Math.ceil(limit / pageBytes) &&
+            limit <= signature.offset &&
+            base % pageBytes === 0 &&
+            at + hashOffset + slots * hash.size <= signature.size &&
+            slotsAt + slots * hash.size <= base + length;
+        if (fits)
+            out.push({ kind: 'pages', hash: hash.name, hashSize: hash.size, base, limit, pageBits, slots: slotsAt });
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/archive/machine-code/transforms.ts
+/**
+ * The reversible transforms a `code.tar.zst` archive may apply to a file's bytes, so that zstd finds more of
+ * what machine code repeats (docs/storage.md, "Archive formats"):
+ *
+ * - `arm64` and `x86_64`: the branch conversion. A call stores its target relative to its own address, so calls
+ *   to one function differ at every call site; stored as absolute offsets (relative to the slice), they repeat.
+ *   arm64: `BL` (imm26, in words) and `ADRP` (imm21, in 4 KiB pages). x86_64: `E8` (call rel32), when the
+ *   displacement's top byte is 00 or FF.
+ * - `pages`: the page hashes of a code signature, stored XORed with the hashes of the pages as archived. Those
+ *   hashes are random to a compressor, yet a function of bytes the archive holds anyway: an honest signature is
+ *   stored as zeros, and any other comes back exactly as it was.
+ *
+ * Each transform is its own inverse's mirror and depends only on bytes it does not change, so a restore undoes it
+ * exactly, whatever the bytes are. Branches are converted within each 1 MiB block of the file (file offsets
+ * k·2^20) independently: an instruction across a block boundary is left as it is, and the x86_64 scan starts
+ * afresh at each block, so a writer or a reader can work on any block alone.
+ */
+const transforms_blockBytes = 1024 * 1024;
+/** Converts the branches of `range` within `block` (the file's bytes at `blockStart`); `sign` 1 stores, −1 restores. */
+function transforms_convertBranches(block, blockStart, range, sign) {
+    const from = Math.max(range.start, blockStart);
+    const to = Math.min(range.start + range.length, blockStart + block.length);
+    if (from >= to)
+        return false;
+    const view = new DataView(block.buffer, block.byteOffset + (from - blockStart), to - from);
+    const pcAt = from - range.base;
+    return range.kind === 'arm64' ? convertArm64(view, pcAt, sign) : convertX86(view, pcAt, sign);
+}
+/** The words of `view` (its first byte at slice offset `pcAt`, a multiple of 4). */
+function convertArm64(view, pcAt, sign) {
+    let changed = false;
+    const end = view.byteLength - 3;
+    for (let p = 0; p < end; p += 4) {
+        const word = view.getUint32(p, true);
+        const pc = pcAt + p;
+        if ((word & 0xfc000000) >>> 0 === 0x94000000) {
+            // BL: imm26 counts words from this instruction.
+            const target = (word + sign * (pc >>> 2)) & 0x03ffffff;
+            view.setUint32(p, (0x94000000 | target) >>> 0, true);
+            changed = true;
+        }
+        else if ((word & 0x9f000000) >>> 0 === 0x90000000) {
+            // ADRP: imm21 (immhi in bits 5-23, immlo in bits 29-30) counts 4 KiB pages from this instruction's page.
+            const pages = (((word >>> 5) & 0x7ffff) << 2) | ((word >>> 29) & 3);
+            const target = (pages + sign * Math.floor(pc / 4096)) & 0x1fffff;
+            view.setUint32(p, ((word & 0x9f00001f) | ((target & 3) << 29) | ((target >>> 2) << 5)) >>> 0, true);
+            changed = true;
+        }
+    }
+    return changed;
+}
+/**
+ * `E8` followed by a displacement whose top byte is 00 or FF (a call within ±16 MiB): the low 25 bits become
+ * the target's offset modulo 2^25, and the top byte again copies bit 24, so a reader finds the same calls. Every
+ * E8 takes its four bytes with it, converted or not: no displacement ever overlaps another, whatever the bytes.
+ */
+function convertX86(view, pcAt, sign) {
+    let changed = false;
+    const end = view.byteLength - 4;
+    for (let p = 0; p < end; p++) {
+        if (view.getUint8(p) !== 0xe8)
+            continue;
+        const top = view.getUint8(p + 4);
+        if (top === 0x00 || top === 0xff) {
+            const next = pcAt + p + 5; // rel32 counts from the next instruction
+            let target = (view.getInt32(p + 1, true) + sign * next) & 0x1ffffff;
+            if (target & 0x1000000)
+                target |= ~0x1ffffff;
+            view.setInt32(p + 1, target, true);
+            changed = true;
+        }
+        p += 4;
+    }
+    return changed;
+}
+/** The transforms as a file's record in the archive (a pax value): a JSON list of tuples. */
+function transforms_formatRecord(transforms) {
+    return JSON.stringify(transforms.map((t) => t.kind === 'pages'
+        ? ['pages', t.hash, t.hashSize, t.base, t.limit, t.pageBits, t.slots]
+        : [t.kind, t.base, t.start, t.length]));
+}
+const isCount = (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+/** The transforms of a record; undefined when it is not one this release writes. */
+function parseRecord(text) {
+    let raw;
+    try {
+        raw = JSON.parse(text);
+    }
+    catch {
+        return undefined;
+    }
+    if (!Array.isArray(raw) || raw.length === 0 || raw.length > 64)
+        return undefined;
+    const out = [];
+    for (const item of raw) {
+        if (!Array.isArray(item))
+            return undefined;
+        const [kind, ...rest] = item;
+        if ((kind === 'arm64' || kind === 'x86_64') && rest.length === 3 && rest.every(isCount)) {
+            const [base, start, length] = rest;
+            out.push({ kind, base: base, start: start, length: length });
+        }
+        else if (kind === 'pages' && rest.length === 6 && rest.slice(1).every(isCount)) {
+            const [hash, hashSize, base, limit, pageBits, slots] = rest;
+            if (hash !== 'sha1' && hash !== 'sha256' && hash !== 'sha384')
+                return undefined;
+            out.push({ kind, hash, hashSize, base, limit, pageBits, slots });
+        }
+        else
+            return undefined;
+    }
+    return out;
+}
+/** Same transform. */
+function sameTransform(a, b) {
+    return transforms_formatRecord([a]) === transforms_formatRecord([b]);
+}
+
+;// CONCATENATED MODULE: ./src/archive/machine-code/codec.ts
+
+
+
+
+
+/**
+ * Applying a file's transforms (machine-code/transforms.ts): the producer stores each 1 MiB block converted, and
+ * the consumer, once the file is whole on disk, converts it back in place and puts the page hashes back.
+ */
+/** Smaller files are stored as they are: a Mach-O worth converting is larger. */
+const minimumBytes = (/* unused pure expression or super */ null && (16 * 1024));
+function readerOf(fd) {
+    return (position, length) => {
+        const data = Buffer.alloc(length);
+        let done = 0;
+        while (done < length) {
+            const n = external_node_fs_namespaceObject.readSync(fd, data, done, length - done, position + done);
+            if (n === 0)
+                break;
+            done += n;
+        }
+        return data.subarray(0, done);
+    };
+}
+/** The file's bytes from `position` to the end of the block buffer or of the file, read into `block`. */
+function readBlock(fd, block, position, size) {
+    const length = Math.max(0, Math.min(block.length, size - position));
+    for (let done = 0; done < length;) {
+        const n = external_node_fs_namespaceObject.readSync(fd, block, done, length - done, position + done);
+        if (n === 0)
+            throw new Error('the file is shorter than its size');
+        done += n;
+    }
+    return block.subarray(0, length);
+}
+/** The file's plan, or undefined when it is stored as it is (not Mach-O, damaged, or nothing to convert). */
+function codec_planMachineCode(file, size) {
+    if (size < minimumBytes)
+        return undefined;
+    const fd = fs.openSync(file, 'r');
+    try {
+        const transforms = machineCodeTransforms(readerOf(fd), size);
+        if (transforms.length === 0)
+            return undefined;
+        const patches = transforms.flatMap((t) => (t.kind === 'pages' ? [storedPageHashes(fd, t, size)] : []));
+        return { transforms, record: formatRecord(transforms), patches };
+    }
+    finally {
+        fs.closeSync(fd);
+    }
+}
+function slotBytes(t) {
+    return Math.ceil(t.limit / 2 ** t.pageBits) * t.hashSize;
+}
+/** The hash array XORed with the hashes of the pages as they are: zeros for an honest signature. */
+function storedPageHashes(fd, t, size) {
+    const bytes = readerOf(fd)(t.slots, slotBytes(t));
+    const block = Buffer.allocUnsafe(blockBytes);
+    for (let start = t.base - (t.base % blockBytes); start < t.base + t.limit; start += blockBytes) {
+        xorPageHashes(readBlock(fd, block, start, size), start, t, bytes);
+    }
+    return { offset: t.slots, bytes };
+}
+/** XORs into `slots` the digest of every page of `t` that starts in `block` (the file's bytes at `blockStart`). */
+function xorPageHashes(block, blockStart, t, slots) {
+    const pageBytes = 2 ** t.pageBits;
+    const end = t.base + t.limit;
+    const first = Math.max(0, Math.ceil((blockStart - t.base) / pageBytes));
+    for (let i = first;; i++) {
+        const start = t.base + i * pageBytes;
+        if (start >= end || start >= blockStart + block.length)
+            break;
+        const stop = Math.min(start + pageBytes, end);
+        if (stop > blockStart + block.length)
+            throw new guard_CorruptArchiveError('the archive is corrupted (a page out of place)');
+        const digest = (0,external_node_crypto_namespaceObject.hash)(t.hash, block.subarray(start - blockStart, stop - blockStart), 'buffer');
+        const at = i * t.hashSize;
+        for (let b = 0; b < t.hashSize; b++)
+            slots[at + b] ^= digest[b];
+    }
+}
+/** Converts a block the producer read at `blockStart` into what the archive stores. */
+function codec_encodeBlock(block, blockStart, plan) {
+    for (const t of plan.transforms)
+        if (t.kind !== 'pages')
+            convertBranches(block, blockStart, t, 1);
+    for (const patch of plan.patches) {
+        const from = Math.max(patch.offset, blockStart);
+        const to = Math.min(patch.offset + patch.bytes.length, blockStart + block.length);
+        if (from < to)
+            patch.bytes.copy(block, from - blockStart, from - patch.offset, to - patch.offset);
+    }
+}
+/**
+ * Restores, in place, a file the archive stored with `recorded` transforms: `fd` is open for reading and writing
+ * and holds all `size` bytes. The record must name only what the file's own headers allow (they are stored as
+ * they are): anything else is damage, and nothing is changed.
+ */
+function decodeFile(fd, size, recorded, path) {
+    const allowed = macho_machineCodeTransforms(readerOf(fd), size);
+    if (!recorded.every((t) => allowed.some((a) => sameTransform(a, t)))) {
+        throw new guard_CorruptArchiveError(`the archive is corrupted (its machine-code record for '${path}' does not match its headers)`);
+    }
+    const pages = recorded.filter((t) => t.kind === 'pages');
+    const slots = pages.map((t) => readerOf(fd)(t.slots, slotBytes(t)));
+    const block = Buffer.allocUnsafe(transforms_blockBytes);
+    for (const start of blocksOf(recorded)) {
+        const data = readBlock(fd, block, start, size);
+        let changed = false;
+        for (const t of recorded)
+            if (t.kind !== 'pages')
+                changed = transforms_convertBranches(data, start, t, -1) || changed;
+        if (changed)
+            writeFully(fd, data, start);
+        pages.forEach((t, i) => xorPageHashes(data, start, t, slots[i]));
+    }
+    pages.forEach((t, i) => writeFully(fd, slots[i], t.slots));
+}
+/** The starts of the blocks that hold converted code or hashed pages, in order. */
+function blocksOf(transforms) {
+    const starts = new Set();
+    for (const t of transforms) {
+        const [from, to] = t.kind === 'pages' ? [t.base, t.base + t.limit] : [t.start, t.start + t.length];
+        for (let b = from - (from % transforms_blockBytes); b < to; b += transforms_blockBytes)
+            starts.add(b);
+    }
+    return [...starts].sort((a, b) => a - b);
+}
+function writeFully(fd, data, position) {
+    for (let done = 0; done < data.length;) {
+        const n = external_node_fs_namespaceObject.writeSync(fd, data, done, data.length - done, position + done);
+        if (n === 0)
+            throw new Error('short write');
+        done += n;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/archive/pack.ts
+
+
 
 
 const BLOCK = 512;
@@ -110,7 +577,7 @@ function orderKey(rel, type) {
     const inside = rest.join('/').replace(/(^|\/)Versions\/[^/]+\//, '$1');
     return `${kind}\0${inside}\0${slice}`;
 }
-async function pack_planArchive(directory, folder, file) {
+async function pack_planArchive(directory, folder, file, machineCode = false) {
     const entries = [];
     const visit = async (rel) => {
         const stat = await fs.lstat(path.join(directory, rel));
@@ -130,7 +597,15 @@ async function pack_planArchive(directory, folder, file) {
             });
         }
         else if (stat.isFile()) {
-            entries.push({ ...base, type: 'file', size: stat.size, linkpath: '', order: orderKey(rel, 'file') });
+            const code = machineCode ? planMachineCode(path.join(directory, rel), stat.size) : undefined;
+            entries.push({
+                ...base,
+                type: 'file',
+                size: stat.size,
+                linkpath: '',
+                order: orderKey(rel, 'file'),
+                ...(code ? { code } : {}),
+            });
         }
         // Sockets, devices and FIFOs have no place in a framework and would be refused on restore: left out.
     };
@@ -160,7 +635,10 @@ async function pack_planArchive(directory, folder, file) {
  * with a 4 MiB window, and a consumer's decoder needs no more than that. (Measured on the realistic set:
  * 1 MiB pieces and a 4 MiB window compress 1% better than 2 MiB pieces and an 8 MiB window.)
  */
-const partBytes = (/* unused pure expression or super */ null && (1024 * 1024));
+const partBytes = 1024 * 1024;
+// A piece must hold whole blocks of the machine-code conversion, which works block by block.
+if (partBytes % transforms_blockBytes !== 0)
+    throw new Error('partBytes must be a multiple of the machine-code block');
 function interleave(entries) {
     const items = [];
     const groupOf = (e) => (e.type === 'file' ? e.order.slice(0, e.order.lastIndexOf('\0')) : undefined);
@@ -241,7 +719,8 @@ function paxRecord(key, value) {
 /**
  * The header block(s) of one entry: a pax record first when ustar cannot hold its path, link target or size,
  * or for a piece of a file: type `M` (GNU's "continuation of a file", the closest standard meaning) with pax
- * records `SCIPIO.offset` and `SCIPIO.size` (the whole file's size).
+ * records `SCIPIO.offset` and `SCIPIO.size` (the whole file's size). A converted Mach-O file's first piece (or its
+ * whole entry) carries `SCIPIO.code`.
  */
 function headerBytes({ entry: e, part }) {
     const rel = e.type === 'dir' ? `${e.rel}/` : e.rel;
@@ -250,8 +729,9 @@ function headerBytes({ entry: e, part }) {
     const split = splitPath(rel);
     const longLink = Buffer.byteLength(e.linkpath) > 100;
     const bigSize = size > 0o77777777777;
+    const code = e.code && (!part || part.offset === 0) ? e.code.record : undefined;
     const header = ustarHeader(split?.[1] ?? rel.slice(0, 100), split?.[0] ?? '', e, flag, bigSize ? 0 : size, longLink ? '' : e.linkpath);
-    if (split && !longLink && !bigSize && !part)
+    if (split && !longLink && !bigSize && !part && !code)
         return header;
     let records = '';
     if (!split)
@@ -262,6 +742,8 @@ function headerBytes({ entry: e, part }) {
         records += paxRecord('size', String(size));
     if (part)
         records += paxRecord('SCIPIO.offset', String(part.offset)) + paxRecord('SCIPIO.size', String(e.size));
+    if (code)
+        records += paxRecord('SCIPIO.code', code);
     const data = Buffer.from(records);
     const paxName = `PaxHeader/${path.posix.basename(rel)}`.slice(0, 100);
     const pax = ustarHeader(paxName, '', e, 'x', data.length, '');
@@ -308,6 +790,11 @@ async function pack_writeTar(plan, sink) {
         const length = item.part?.length ?? e.size;
         if (e.type !== 'file' || length === 0)
             continue;
+        if (e.code) {
+            await putConverted(path.join(plan.directory, e.rel), e.code, start, length, put);
+            await put(Buffer.alloc(padTo(length) - length));
+            continue;
+        }
         const handle = await fs.open(path.join(plan.directory, e.rel), 'r');
         try {
             for (let done = 0; done < length;) {
@@ -330,8 +817,33 @@ async function pack_writeTar(plan, sink) {
     await Promise.all(taken.filter((sent) => sent !== undefined));
     await new Promise((resolve, reject) => sink.end((error) => (error ? reject(error) : resolve())));
 }
+/** Writes `length` bytes of a Mach-O file from `start` (a multiple of the block), converted block by block. */
+async function putConverted(file, code, start, length, put) {
+    const block = Buffer.allocUnsafe(blockBytes);
+    const handle = await fs.open(file, 'r');
+    try {
+        for (let at = start; at < start + length; at += blockBytes) {
+            const want = Math.min(blockBytes, start + length - at);
+            let got = 0;
+            while (got < want) {
+                const { bytesRead } = await handle.read(block, got, want - got, at + got);
+                if (bytesRead === 0)
+                    throw new Error(`${file} shrank while it was being archived`);
+                got += bytesRead;
+            }
+            const data = block.subarray(0, want);
+            encodeBlock(data, at, code);
+            await put(data);
+        }
+    }
+    finally {
+        await handle.close();
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/archive/extract.ts
+
+
 
 
 
@@ -346,11 +858,15 @@ async function pack_writeTar(plan, sink) {
  * Small writes and metadata calls are synchronous (a few microseconds each, no thread-pool round trip);
  * large data writes go to the thread pool so the main thread keeps hashing and parsing meanwhile.
  * Folder modes and times are set last, deepest first, so a read-only folder or a child's write cannot undo them.
+ * A file stored converted (the `code.tar.zst` format, machine-code/) is converted back in place once it is whole,
+ * before its mode and time are set.
  */
 const extract_BLOCK = 512;
 const zeroBlock = Buffer.alloc(extract_BLOCK);
 const asyncWriteFrom = 64 * 1024;
-const openFlags = external_node_fs_namespaceObject.constants.O_WRONLY | external_node_fs_namespaceObject.constants.O_CREAT | external_node_fs_namespaceObject.constants.O_TRUNC | external_node_fs_namespaceObject.constants.O_NOFOLLOW;
+const createFlags = external_node_fs_namespaceObject.constants.O_CREAT | external_node_fs_namespaceObject.constants.O_TRUNC | external_node_fs_namespaceObject.constants.O_NOFOLLOW;
+/** A converted file is read back to convert it: open for reading too. */
+const accessOf = (code) => (code ? external_node_fs_namespaceObject.constants.O_RDWR : external_node_fs_namespaceObject.constants.O_WRONLY);
 /** node-tar's names for the type flags, which the EntryGuard and its messages use. */
 const typeNames = {
     '0': 'File',
@@ -431,11 +947,18 @@ function applyPax(header, pax) {
             throw new guard_CorruptArchiveError('the archive is corrupted (bad file piece)');
         header.part = { offset, total };
     }
+    if (pax['SCIPIO.code'] !== undefined) {
+        const code = parseRecord(pax['SCIPIO.code']);
+        if (!code)
+            throw new guard_CorruptArchiveError('the archive is corrupted (a bad machine-code record)');
+        header.code = code;
+    }
 }
 /** A writable stream of an uncompressed tar; `destination` must be an empty folder the caller owns. */
 class TarExtractor extends external_node_stream_namespaceObject.Writable {
     destination;
     guard;
+    machineCode;
     /** Partial header or metadata record being collected. */
     pending = [];
     pendingBytes = 0;
@@ -452,13 +975,16 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
     nextPax = {};
     globalPax = {};
     madeFolders = new Set();
-    /** Files written in pieces and not yet complete: bytes written so far, and the whole size. */
+    /** Files written in pieces and not yet complete: bytes written so far, the whole size, and the first piece's record. */
     pieces = new Map();
     folders = [];
-    constructor(destination, guard) {
+    constructor(destination, guard, 
+    /** The format stores machine code converted: `SCIPIO.code` records are allowed (else they are damage). */
+    machineCode = false) {
         super();
         this.destination = destination;
         this.guard = guard;
+        this.machineCode = machineCode;
         this.madeFolders.add(external_node_path_namespaceObject.resolve(destination));
     }
     _write(chunk, _encoding, callback) {
@@ -625,6 +1151,8 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
         // Pieces of a file (pack.ts): type M with their place in pax records; anything else is damage.
         if ((header.type === 'ContinuationFile') !== (header.part !== undefined))
             throw new guard_CorruptArchiveError('the archive is corrupted (a file piece without its place)');
+        if (header.code)
+            this.checkRecord(header);
         // A piece is checked like the file it belongs to: same path rules, its bytes counted against the caps.
         const refusal = this.guard.check(header.path, header.type === 'ContinuationFile' ? 'File' : header.type, header.size, header.type === 'SymbolicLink' ? header.linkpath : undefined);
         if (refusal)
@@ -636,6 +1164,15 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
         this.startEntry(header);
         if (header.size === 0)
             this.endEntry();
+    }
+    /** A machine-code record belongs on a file (a whole one, or its first piece) of a format that has them. */
+    checkRecord(header) {
+        if (!this.machineCode)
+            throw new guard_CorruptArchiveError('the archive is corrupted (a machine-code record in a format without them)');
+        if (header.type !== 'File' && header.type !== 'ContinuationFile' && header.type !== 'OldFile')
+            throw new guard_UnsafeArchiveError(`refused: a machine-code record on '${header.path}', a ${header.type} entry`);
+        if (header.part && header.part.offset !== 0)
+            throw new guard_CorruptArchiveError(`the archive is corrupted (a machine-code record on a later piece of '${header.path}')`);
     }
     folder(abs) {
         if (this.madeFolders.has(abs))
@@ -672,14 +1209,16 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
                 (offset === 0 ? known !== undefined : known?.next !== offset || known.total !== total)) {
                 throw new guard_CorruptArchiveError(`the archive is corrupted (a piece of '${header.path}' out of place)`);
             }
-            this.pieces.set(abs, { next: offset + header.size, total });
+            const code = offset === 0 ? header.code : known?.code;
+            this.pieces.set(abs, { next: offset + header.size, total, ...(code ? { code } : {}) });
             // The first piece creates the file; the others add to it, never through a symlink.
-            this.fd = external_node_fs_namespaceObject.openSync(abs, offset === 0 ? openFlags : external_node_fs_namespaceObject.constants.O_WRONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW, 0o600);
+            const flags = accessOf(code) | (offset === 0 ? createFlags : external_node_fs_namespaceObject.constants.O_NOFOLLOW);
+            this.fd = external_node_fs_namespaceObject.openSync(abs, flags, 0o600);
             this.position = offset;
             return;
         }
         // O_NOFOLLOW: never write through a symlink that is already there.
-        this.fd = external_node_fs_namespaceObject.openSync(abs, openFlags, 0o600);
+        this.fd = external_node_fs_namespaceObject.openSync(abs, accessOf(header.code) | createFlags, 0o600);
         this.position = 0;
     }
     endEntry() {
@@ -701,9 +1240,13 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
             const fd = this.fd;
             this.fd = undefined;
             const abs = header.part && external_node_path_namespaceObject.join(this.destination, header.path);
-            const complete = !abs || this.pieces.get(abs).next === header.part.total;
+            const piece = abs ? this.pieces.get(abs) : undefined;
+            const complete = !piece || piece.next === header.part.total;
+            const code = piece ? piece.code : header.code;
             try {
                 if (complete) {
+                    if (code)
+                        decodeFile(fd, piece ? piece.total : header.size, code, header.path);
                     external_node_fs_namespaceObject.fchmodSync(fd, header.mode);
                     external_node_fs_namespaceObject.futimesSync(fd, header.mtime, header.mtime);
                 }
@@ -770,7 +1313,7 @@ function zstdAvailable() {
     return typeof z.createZstdCompress === 'function' && typeof z.createZstdDecompress === 'function';
 }
 function preferredFormat() {
-    return zstdAvailable() ? 'tar.zst' : 'tar.gz';
+    return zstdAvailable() ? 'code.tar.zst' : 'tar.gz';
 }
 function canRead(format) {
     return format === 'tar.gz' || zstdAvailable();
@@ -791,7 +1334,26 @@ const chunkSize = 1024 * 1024;
  */
 const zstdLevel = 3;
 const zstdWindowLog = 22;
-function compressor(format, pledgedSrcSize) {
+/** A producer's run: level 6 costs about twice level 3's CPU per byte (docs/benchmarks.md, the macho preset). */
+const storeCompression = { level: 6, windowLog: zstdWindowLog, longDistance: true };
+/**
+ * `scipio-s3-cache repack` (cli/repack.ts): zstd's strongest level, paid once per archive. A 2^24 (16 MiB) window:
+ * each archive a consumer has in flight may hold that much (docs/storage.md); larger windows gained 0.2% on
+ * the real Mach-O set.
+ */
+const strongestCompression = { level: 22, windowLog: 24, longDistance: false };
+/** The largest window a `code.tar.zst` decoder accepts: what repack writes. */
+const codeWindowLogMax = strongestCompression.windowLog;
+function compressionLabel(c) {
+    return `zstd-${c.level}-w${c.windowLog}${c.longDistance ? '-long' : ''}`;
+}
+/** The compression of each zstd format when a producer stores it. */
+function defaultCompression(format) {
+    return format === 'code.tar.zst'
+        ? storeCompression
+        : { level: zstdLevel, windowLog: zstdWindowLog, longDistance: true };
+}
+function compressor(format, pledgedSrcSize, compression) {
     if (format === 'tar.gz')
         return zlib.createGzip({ level: 6, chunkSize });
     const c = z.constants;
@@ -802,10 +1364,11 @@ function compressor(format, pledgedSrcSize) {
         if (id !== undefined)
             params[id] = value;
     };
-    set('ZSTD_c_compressionLevel', zstdLevel);
+    set('ZSTD_c_compressionLevel', compression.level);
     set('ZSTD_c_checksumFlag', 1);
-    set('ZSTD_c_windowLog', zstdWindowLog);
-    set('ZSTD_c_enableLongDistanceMatching', 1);
+    set('ZSTD_c_windowLog', compression.windowLog);
+    if (compression.longDistance)
+        set('ZSTD_c_enableLongDistanceMatching', 1);
     return z.createZstdCompress({ chunkSize, params, pledgedSrcSize });
 }
 function decompressor(format) {
@@ -814,19 +1377,21 @@ function decompressor(format) {
     const windowLogMax = z.constants.ZSTD_d_windowLogMax;
     return z.createZstdDecompress({
         chunkSize,
-        ...(windowLogMax !== undefined ? { params: { [windowLogMax]: zstdWindowLog } } : {}),
+        ...(windowLogMax !== undefined
+            ? { params: { [windowLogMax]: format === 'code.tar.zst' ? codeWindowLogMax : zstdWindowLog } }
+            : {}),
     });
 }
 /**
  * Streams a compressed tar of `entries` (a framework folder and its VersionFile, relative to `directory`),
  * in the order pack.ts chooses so the slices' shared bytes compress together.
  */
-function packArchive(directory, entries, format) {
+function packArchive(directory, entries, format, compression = defaultCompression(format)) {
     const [folder, file] = entries;
     const out = new PassThrough();
-    planArchive(directory, folder, file)
+    planArchive(directory, folder, file, format === 'code.tar.zst')
         .then(async (plan) => {
-        const compress = compressor(format, plan.tarBytes);
+        const compress = compressor(format, plan.tarBytes, compression);
         const compressed = pipeline(compress, out);
         try {
             await writeTar(plan, compress);
@@ -850,7 +1415,7 @@ function isFormatError(error) {
 async function extractArchive(source, destination, format, roots, limits = defaultExtractLimits, 
 /** Stages on the compressed bytes before decompression (hashing, stall detection). */
 inspect = []) {
-    await explained((0,promises_namespaceObject.pipeline)([source, ...inspect, decompressor(format), new TarExtractor(destination, new EntryGuard(roots, limits))]));
+    await explained((0,promises_namespaceObject.pipeline)([source, ...inspect, decompressor(format), tarExtractor(destination, format, roots, limits)]));
 }
 /**
  * The same as extractArchive, for a caller that writes the compressed bytes itself: `input` takes them
@@ -858,7 +1423,10 @@ inspect = []) {
  */
 function openExtraction(destination, format, roots, limits) {
     const input = decompressor(format);
-    return { input, done: explained((0,promises_namespaceObject.pipeline)(input, new TarExtractor(destination, new EntryGuard(roots, limits)))) };
+    return { input, done: explained((0,promises_namespaceObject.pipeline)(input, tarExtractor(destination, format, roots, limits))) };
+}
+function tarExtractor(destination, format, roots, limits) {
+    return new TarExtractor(destination, new EntryGuard(roots, limits), format === 'code.tar.zst');
 }
 /** Errors of decompression and parsing as the archive's damage; refusals and file system errors as they are. */
 async function explained(extraction) {

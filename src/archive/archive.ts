@@ -16,8 +16,9 @@ import { planArchive, writeTar } from './pack.js'
 
 /**
  * One archive per XCFramework: a tar of `<Name>.xcframework/` and its `.<Target>.version`, compressed with
- * zstd where the runtime has it (Node 24) and gzip otherwise. Tar keeps symlinks as symlinks, modes and empty
- * folders; both directions stream, so memory does not grow with the framework's size.
+ * zstd where the runtime has it and gzip otherwise. Tar keeps symlinks as symlinks, modes and empty folders;
+ * both directions stream, so memory does not grow with the framework's size. New archives are `code.tar.zst`:
+ * their Mach-O machine code is stored converted (machine-code/), which only releases that know the format read.
  */
 
 type ZstdZlib = typeof zlib & {
@@ -32,7 +33,7 @@ export function zstdAvailable(): boolean {
 }
 
 export function preferredFormat(): ArchiveFormat {
-  return zstdAvailable() ? 'tar.zst' : 'tar.gz'
+  return zstdAvailable() ? 'code.tar.zst' : 'tar.gz'
 }
 
 export function canRead(format: ArchiveFormat): boolean {
@@ -57,7 +58,38 @@ const chunkSize = 1024 * 1024
 export const zstdLevel = 3
 export const zstdWindowLog = 22
 
-function compressor(format: ArchiveFormat, pledgedSrcSize: number): Transform {
+/** How a zstd archive is compressed; the label is what an index entry records (`compression`). */
+export interface Compression {
+  level: number
+  windowLog: number
+  longDistance: boolean
+}
+
+/** A producer's run: level 6 costs about twice level 3's CPU per byte (docs/benchmarks.md, the macho preset). */
+export const storeCompression: Compression = { level: 6, windowLog: zstdWindowLog, longDistance: true }
+
+/**
+ * `scipio-s3-cache repack` (cli/repack.ts): zstd's strongest level, paid once per archive. A 2^24 (16 MiB) window:
+ * each archive a consumer has in flight may hold that much (docs/storage.md); larger windows gained 0.2% on
+ * the real Mach-O set.
+ */
+export const strongestCompression: Compression = { level: 22, windowLog: 24, longDistance: false }
+
+/** The largest window a `code.tar.zst` decoder accepts: what repack writes. */
+const codeWindowLogMax = strongestCompression.windowLog
+
+export function compressionLabel(c: Compression): string {
+  return `zstd-${c.level}-w${c.windowLog}${c.longDistance ? '-long' : ''}`
+}
+
+/** The compression of each zstd format when a producer stores it. */
+function defaultCompression(format: ArchiveFormat): Compression {
+  return format === 'code.tar.zst'
+    ? storeCompression
+    : { level: zstdLevel, windowLog: zstdWindowLog, longDistance: true }
+}
+
+function compressor(format: ArchiveFormat, pledgedSrcSize: number, compression: Compression): Transform {
   if (format === 'tar.gz') return zlib.createGzip({ level: 6, chunkSize })
   const c = z.constants as unknown as Record<string, number | undefined>
   // The frame checksum makes zstd itself notice damaged bytes, before our SHA-256 over the whole object does.
@@ -66,10 +98,10 @@ function compressor(format: ArchiveFormat, pledgedSrcSize: number): Transform {
     const id = c[name]
     if (id !== undefined) params[id] = value
   }
-  set('ZSTD_c_compressionLevel', zstdLevel)
+  set('ZSTD_c_compressionLevel', compression.level)
   set('ZSTD_c_checksumFlag', 1)
-  set('ZSTD_c_windowLog', zstdWindowLog)
-  set('ZSTD_c_enableLongDistanceMatching', 1)
+  set('ZSTD_c_windowLog', compression.windowLog)
+  if (compression.longDistance) set('ZSTD_c_enableLongDistanceMatching', 1)
   return z.createZstdCompress({ chunkSize, params, pledgedSrcSize })
 }
 
@@ -78,7 +110,9 @@ function decompressor(format: ArchiveFormat): Transform {
   const windowLogMax = (z.constants as unknown as Record<string, number | undefined>).ZSTD_d_windowLogMax
   return z.createZstdDecompress({
     chunkSize,
-    ...(windowLogMax !== undefined ? { params: { [windowLogMax]: zstdWindowLog } } : {}),
+    ...(windowLogMax !== undefined
+      ? { params: { [windowLogMax]: format === 'code.tar.zst' ? codeWindowLogMax : zstdWindowLog } }
+      : {}),
   })
 }
 
@@ -86,12 +120,17 @@ function decompressor(format: ArchiveFormat): Transform {
  * Streams a compressed tar of `entries` (a framework folder and its VersionFile, relative to `directory`),
  * in the order pack.ts chooses so the slices' shared bytes compress together.
  */
-export function packArchive(directory: string, entries: string[], format: ArchiveFormat): Readable {
+export function packArchive(
+  directory: string,
+  entries: string[],
+  format: ArchiveFormat,
+  compression: Compression = defaultCompression(format),
+): Readable {
   const [folder, file] = entries
   const out = new PassThrough()
-  planArchive(directory, folder!, file!)
+  planArchive(directory, folder!, file!, format === 'code.tar.zst')
     .then(async (plan) => {
-      const compress = compressor(format, plan.tarBytes)
+      const compress = compressor(format, plan.tarBytes, compression)
       const compressed = pipeline(compress, out)
       try {
         await writeTar(plan, compress)
@@ -123,7 +162,7 @@ export async function extractArchive(
   inspect: Transform[] = [],
 ): Promise<void> {
   await explained(
-    pipeline([source, ...inspect, decompressor(format), new TarExtractor(destination, new EntryGuard(roots, limits))]),
+    pipeline([source, ...inspect, decompressor(format), tarExtractor(destination, format, roots, limits)]),
   )
 }
 
@@ -138,7 +177,16 @@ export function openExtraction(
   limits: ExtractLimits,
 ): { input: Writable; done: Promise<void> } {
   const input = decompressor(format)
-  return { input, done: explained(pipeline(input, new TarExtractor(destination, new EntryGuard(roots, limits)))) }
+  return { input, done: explained(pipeline(input, tarExtractor(destination, format, roots, limits))) }
+}
+
+function tarExtractor(
+  destination: string,
+  format: ArchiveFormat,
+  roots: { folder: string; file: string },
+  limits: ExtractLimits,
+): TarExtractor {
+  return new TarExtractor(destination, new EntryGuard(roots, limits), format === 'code.tar.zst')
 }
 
 /** Errors of decompression and parsing as the archive's damage; refusals and file system errors as they are. */

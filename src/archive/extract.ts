@@ -3,6 +3,8 @@ import * as path from 'node:path'
 import { Writable } from 'node:stream'
 import { CorruptArchiveError, type EntryGuard, UnsafeArchiveError } from './guard.js'
 import { piecesMarker } from './pack.js'
+import { decodeFile } from './machine-code/codec.js'
+import { parseRecord, type CodeTransform } from './machine-code/transforms.js'
 
 /**
  * A lean tar extractor: it parses the 512-byte headers itself (ustar, pax `x`/`g` records, GNU long names), asks
@@ -13,12 +15,16 @@ import { piecesMarker } from './pack.js'
  * Small writes and metadata calls are synchronous (a few microseconds each, no thread-pool round trip);
  * large data writes go to the thread pool so the main thread keeps hashing and parsing meanwhile.
  * Folder modes and times are set last, deepest first, so a read-only folder or a child's write cannot undo them.
+ * A file stored converted (the `code.tar.zst` format, machine-code/) is converted back in place once it is whole,
+ * before its mode and time are set.
  */
 
 const BLOCK = 512
 const zeroBlock = Buffer.alloc(BLOCK)
 const asyncWriteFrom = 64 * 1024
-const openFlags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW
+const createFlags = fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW
+/** A converted file is read back to convert it: open for reading too. */
+const accessOf = (code: unknown) => (code ? fs.constants.O_RDWR : fs.constants.O_WRONLY)
 
 /** node-tar's names for the type flags, which the EntryGuard and its messages use. */
 const typeNames: Record<string, string> = {
@@ -47,6 +53,8 @@ interface Header {
   linkpath: string
   /** A piece of a file (type M, written by pack.ts): where it goes, and the whole file's size. */
   part?: { offset: number; total: number }
+  /** `SCIPIO.code`: how the file is stored converted. */
+  code?: CodeTransform[]
 }
 
 function cString(block: Buffer, start: number, length: number): string {
@@ -107,6 +115,11 @@ function applyPax(header: Header, pax: Record<string, string>): void {
       throw new CorruptArchiveError('the archive is corrupted (bad file piece)')
     header.part = { offset, total }
   }
+  if (pax['SCIPIO.code'] !== undefined) {
+    const code = parseRecord(pax['SCIPIO.code'])
+    if (!code) throw new CorruptArchiveError('the archive is corrupted (a bad machine-code record)')
+    header.code = code
+  }
 }
 
 /** A writable stream of an uncompressed tar; `destination` must be an empty folder the caller owns. */
@@ -127,13 +140,15 @@ export class TarExtractor extends Writable {
   private nextPax: Record<string, string> = {}
   private globalPax: Record<string, string> = {}
   private readonly madeFolders = new Set<string>()
-  /** Files written in pieces and not yet complete: bytes written so far, and the whole size. */
-  private readonly pieces = new Map<string, { next: number; total: number }>()
+  /** Files written in pieces and not yet complete: bytes written so far, the whole size, and the first piece's record. */
+  private readonly pieces = new Map<string, { next: number; total: number; code?: CodeTransform[] }>()
   private readonly folders: { abs: string; mode: number; mtime: number }[] = []
 
   constructor(
     private readonly destination: string,
     private readonly guard: EntryGuard,
+    /** The format stores machine code converted: `SCIPIO.code` records are allowed (else they are damage). */
+    private readonly machineCode = false,
   ) {
     super()
     this.madeFolders.add(path.resolve(destination))
@@ -299,6 +314,7 @@ export class TarExtractor extends Writable {
     // Pieces of a file (pack.ts): type M with their place in pax records; anything else is damage.
     if ((header.type === 'ContinuationFile') !== (header.part !== undefined))
       throw new CorruptArchiveError('the archive is corrupted (a file piece without its place)')
+    if (header.code) this.checkRecord(header)
     // A piece is checked like the file it belongs to: same path rules, its bytes counted against the caps.
     const refusal = this.guard.check(
       header.path,
@@ -313,6 +329,18 @@ export class TarExtractor extends Writable {
     this.padding = (BLOCK - (header.size % BLOCK)) % BLOCK
     this.startEntry(header)
     if (header.size === 0) this.endEntry()
+  }
+
+  /** A machine-code record belongs on a file (a whole one, or its first piece) of a format that has them. */
+  private checkRecord(header: Header): void {
+    if (!this.machineCode)
+      throw new CorruptArchiveError('the archive is corrupted (a machine-code record in a format without them)')
+    if (header.type !== 'File' && header.type !== 'ContinuationFile' && header.type !== 'OldFile')
+      throw new UnsafeArchiveError(`refused: a machine-code record on '${header.path}', a ${header.type} entry`)
+    if (header.part && header.part.offset !== 0)
+      throw new CorruptArchiveError(
+        `the archive is corrupted (a machine-code record on a later piece of '${header.path}')`,
+      )
   }
 
   private folder(abs: string): void {
@@ -349,14 +377,16 @@ export class TarExtractor extends Writable {
       ) {
         throw new CorruptArchiveError(`the archive is corrupted (a piece of '${header.path}' out of place)`)
       }
-      this.pieces.set(abs, { next: offset + header.size, total })
+      const code = offset === 0 ? header.code : known?.code
+      this.pieces.set(abs, { next: offset + header.size, total, ...(code ? { code } : {}) })
       // The first piece creates the file; the others add to it, never through a symlink.
-      this.fd = fs.openSync(abs, offset === 0 ? openFlags : fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, 0o600)
+      const flags = accessOf(code) | (offset === 0 ? createFlags : fs.constants.O_NOFOLLOW)
+      this.fd = fs.openSync(abs, flags, 0o600)
       this.position = offset
       return
     }
     // O_NOFOLLOW: never write through a symlink that is already there.
-    this.fd = fs.openSync(abs, openFlags, 0o600)
+    this.fd = fs.openSync(abs, accessOf(header.code) | createFlags, 0o600)
     this.position = 0
   }
 
@@ -375,9 +405,12 @@ export class TarExtractor extends Writable {
       const fd = this.fd
       this.fd = undefined
       const abs = header.part && path.join(this.destination, header.path)
-      const complete = !abs || this.pieces.get(abs)!.next === header.part!.total
+      const piece = abs ? this.pieces.get(abs) : undefined
+      const complete = !piece || piece.next === header.part!.total
+      const code = piece ? piece.code : header.code
       try {
         if (complete) {
+          if (code) decodeFile(fd, piece ? piece.total : header.size, code, header.path)
           fs.fchmodSync(fd, header.mode)
           fs.futimesSync(fd, header.mtime, header.mtime)
         }

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Writable } from 'node:stream'
+import { encodeBlock, planMachineCode, type CodePlan } from './machine-code/codec.js'
+import { blockBytes } from './machine-code/transforms.js'
 
 /**
  * Writes the tar of one XCFramework and its VersionFile, with the entries in an order that compresses well:
@@ -10,6 +12,8 @@ import type { Writable } from 'node:stream'
  * near-identical binaries within its window. Files of more than 1 MiB are moreover written in 1 MiB pieces
  * taken in turn from every slice (see partBytes). The VersionFile comes last. Plain ustar headers, with a pax
  * record for a path, link target or size ustar cannot hold; hard links are stored as the files they are.
+ * With `machineCode` (the `code.tar.zst` format) each Mach-O file is stored converted (machine-code/), with its
+ * transforms in a pax record `SCIPIO.code`.
  */
 
 interface PackEntry {
@@ -20,6 +24,8 @@ interface PackEntry {
   size: number
   linkpath: string
   order: string
+  /** How a Mach-O file is stored converted (machine-code/codec.ts). */
+  code?: CodePlan
 }
 
 /** A whole entry, or a piece of a large file (extract.ts puts the pieces back together). */
@@ -49,7 +55,12 @@ function orderKey(rel: string, type: PackEntry['type']): string {
   return `${kind}\0${inside}\0${slice}`
 }
 
-export async function planArchive(directory: string, folder: string, file: string): Promise<PackPlan> {
+export async function planArchive(
+  directory: string,
+  folder: string,
+  file: string,
+  machineCode = false,
+): Promise<PackPlan> {
   const entries: PackEntry[] = []
   const visit = async (rel: string) => {
     const stat = await fs.lstat(path.join(directory, rel))
@@ -66,7 +77,15 @@ export async function planArchive(directory: string, folder: string, file: strin
         order: orderKey(rel, 'symlink'),
       })
     } else if (stat.isFile()) {
-      entries.push({ ...base, type: 'file', size: stat.size, linkpath: '', order: orderKey(rel, 'file') })
+      const code = machineCode ? planMachineCode(path.join(directory, rel), stat.size) : undefined
+      entries.push({
+        ...base,
+        type: 'file',
+        size: stat.size,
+        linkpath: '',
+        order: orderKey(rel, 'file'),
+        ...(code ? { code } : {}),
+      })
     }
     // Sockets, devices and FIFOs have no place in a framework and would be refused on restore: left out.
   }
@@ -96,6 +115,8 @@ export async function planArchive(directory: string, folder: string, file: strin
  * 1 MiB pieces and a 4 MiB window compress 1% better than 2 MiB pieces and an 8 MiB window.)
  */
 export const partBytes = 1024 * 1024
+// A piece must hold whole blocks of the machine-code conversion, which works block by block.
+if (partBytes % blockBytes !== 0) throw new Error('partBytes must be a multiple of the machine-code block')
 
 function interleave(entries: PackEntry[]): PackItem[] {
   const items: PackItem[] = []
@@ -185,7 +206,8 @@ function paxRecord(key: string, value: string): string {
 /**
  * The header block(s) of one entry: a pax record first when ustar cannot hold its path, link target or size,
  * or for a piece of a file: type `M` (GNU's "continuation of a file", the closest standard meaning) with pax
- * records `SCIPIO.offset` and `SCIPIO.size` (the whole file's size).
+ * records `SCIPIO.offset` and `SCIPIO.size` (the whole file's size). A converted Mach-O file's first piece (or its
+ * whole entry) carries `SCIPIO.code`.
  */
 function headerBytes({ entry: e, part }: PackItem): Buffer {
   const rel = e.type === 'dir' ? `${e.rel}/` : e.rel
@@ -194,6 +216,7 @@ function headerBytes({ entry: e, part }: PackItem): Buffer {
   const split = splitPath(rel)
   const longLink = Buffer.byteLength(e.linkpath) > 100
   const bigSize = size > 0o77777777777
+  const code = e.code && (!part || part.offset === 0) ? e.code.record : undefined
   const header = ustarHeader(
     split?.[1] ?? rel.slice(0, 100),
     split?.[0] ?? '',
@@ -202,12 +225,13 @@ function headerBytes({ entry: e, part }: PackItem): Buffer {
     bigSize ? 0 : size,
     longLink ? '' : e.linkpath,
   )
-  if (split && !longLink && !bigSize && !part) return header
+  if (split && !longLink && !bigSize && !part && !code) return header
   let records = ''
   if (!split) records += paxRecord('path', rel)
   if (longLink) records += paxRecord('linkpath', e.linkpath)
   if (bigSize) records += paxRecord('size', String(size))
   if (part) records += paxRecord('SCIPIO.offset', String(part.offset)) + paxRecord('SCIPIO.size', String(e.size))
+  if (code) records += paxRecord('SCIPIO.code', code)
   const data = Buffer.from(records)
   const paxName = `PaxHeader/${path.posix.basename(rel)}`.slice(0, 100)
   const pax = ustarHeader(paxName, '', e, 'x', data.length, '')
@@ -255,6 +279,11 @@ export async function writeTar(plan: PackPlan, sink: Writable): Promise<void> {
     const start = item.part?.offset ?? 0
     const length = item.part?.length ?? e.size
     if (e.type !== 'file' || length === 0) continue
+    if (e.code) {
+      await putConverted(path.join(plan.directory, e.rel), e.code, start, length, put)
+      await put(Buffer.alloc(padTo(length) - length))
+      continue
+    }
     const handle = await fs.open(path.join(plan.directory, e.rel), 'r')
     try {
       for (let done = 0; done < length;) {
@@ -278,4 +307,32 @@ export async function writeTar(plan: PackPlan, sink: Writable): Promise<void> {
   await flush()
   await Promise.all(taken.filter((sent) => sent !== undefined))
   await new Promise<void>((resolve, reject) => sink.end((error?: Error | null) => (error ? reject(error) : resolve())))
+}
+
+/** Writes `length` bytes of a Mach-O file from `start` (a multiple of the block), converted block by block. */
+async function putConverted(
+  file: string,
+  code: CodePlan,
+  start: number,
+  length: number,
+  put: (bytes: Buffer) => Promise<void>,
+): Promise<void> {
+  const block = Buffer.allocUnsafe(blockBytes)
+  const handle = await fs.open(file, 'r')
+  try {
+    for (let at = start; at < start + length; at += blockBytes) {
+      const want = Math.min(blockBytes, start + length - at)
+      let got = 0
+      while (got < want) {
+        const { bytesRead } = await handle.read(block, got, want - got, at + got)
+        if (bytesRead === 0) throw new Error(`${file} shrank while it was being archived`)
+        got += bytesRead
+      }
+      const data = block.subarray(0, want)
+      encodeBlock(data, at, code)
+      await put(data)
+    }
+  } finally {
+    await handle.close()
+  }
 }

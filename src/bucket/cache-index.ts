@@ -45,7 +45,17 @@ export interface IndexEntry {
   versionFile?: string
   /** How long the producer's Scipio took to build it (ms; see build-time.ts). Absent in older indexes. */
   buildMs?: number
+  /** How the archive was compressed (archive.ts `compressionLabel`): repack skips what it already packed. */
+  compression?: string
 }
+
+/**
+ * Formats that releases before it cannot read: their entries are kept in the index's `laterFormats` list, which
+ * those releases ignore (they see no entry, a miss, instead of an index they reject whole: docs/storage.md).
+ */
+export const laterFormats: readonly string[] = ['code.tar.zst']
+
+const isLaterFormat = (format: string) => laterFormats.includes(format)
 
 export interface PackageIndex {
   schema: typeof Formats.index
@@ -64,17 +74,25 @@ export interface CompleteMarker {
 
 const hex64 = /^[0-9a-f]{64}$/
 
+/** Where an entry is listed: the list decides which formats it may hold. */
+type EntryList = 'targets' | 'aar' | 'later'
+
 /**
- * One entry of `targets` (our archives) or of `aarTargets` (scipio-s3-storage's `.aar` objects, which lack the
- * VersionFile, so the entry keeps its bytes: see scipio-s3-storage.ts). Earlier readers ignore `aarTargets`.
+ * One entry of `targets` (our archives), of `aarTargets` (scipio-s3-storage's `.aar` objects, which lack the
+ * VersionFile, so the entry keeps its bytes: see scipio-s3-storage.ts) or of `laterFormats`. Earlier readers
+ * ignore `aarTargets` and `laterFormats`.
  */
-function parseEntry(raw: unknown, label: string, prefixes: readonly string[], aar: boolean): IndexEntry {
+function parseEntry(raw: unknown, label: string, prefixes: readonly string[], list: EntryList): IndexEntry {
+  const aar = list === 'aar'
   if (!isRecord(raw)) throw new Error(`${label} is not an object`)
   const { targetName, scipioKey, format, key, size, sha256, versionFile } = raw
   if (typeof targetName !== 'string' || !isSafeTargetName(targetName)) throw new Error(`${label} has an unsafe name`)
   if (typeof scipioKey !== 'string' || !hex64.test(scipioKey)) throw new Error(`${targetName}: bad scipioKey`)
   if (aar && format !== AarFormat) throw new Error(`${targetName}: the aar list holds another format`)
-  if (!aar && format !== 'tar.zst' && format !== 'tar.gz') throw new Error(`${targetName}: unknown format`)
+  if (list === 'targets' && format !== 'tar.zst' && format !== 'tar.gz')
+    throw new Error(`${targetName}: unknown format`)
+  if (list === 'later' && (typeof format !== 'string' || !isLaterFormat(format)))
+    throw new Error(`${targetName}: the laterFormats list holds a format earlier releases read, or an unknown one`)
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0) throw new Error(`${targetName}: bad size`)
   if (typeof sha256 !== 'string' || !hex64.test(sha256)) throw new Error(`${targetName}: bad sha256`)
   const legacyKey = (prefix: string) =>
@@ -105,6 +123,7 @@ function parseEntry(raw: unknown, label: string, prefixes: readonly string[], aa
     ...(aar ? { versionFile: versionFile as string } : {}),
     // Optional and only informative: a bad value is dropped, the entry stays usable.
     ...(isBuildMs(raw.buildMs) ? { buildMs: raw.buildMs } : {}),
+    ...(typeof raw.compression === 'string' && raw.compression.length <= 64 ? { compression: raw.compression } : {}),
     ...dependencyField(raw.dependencyCacheKeyChecksums, aar ? (versionFile as string) : undefined),
   }
 }
@@ -151,16 +170,21 @@ export function parseIndex(
   if (!Array.isArray(value.targets)) throw new Error("'targets' is not a list")
   if (value.aarTargets !== undefined && !Array.isArray(value.aarTargets)) throw new Error("'aarTargets' is not a list")
   if (value.contexts !== undefined && !Array.isArray(value.contexts)) throw new Error("'contexts' is not a list")
+  if (value.laterFormats !== undefined && !Array.isArray(value.laterFormats))
+    throw new Error("'laterFormats' is not a list")
   const primary = [
-    ...value.targets.map((raw, i) => parseEntry(raw, `target ${i + 1}`, prefixes, false)),
+    ...value.targets.map((raw, i) => parseEntry(raw, `target ${i + 1}`, prefixes, 'targets')),
     ...((value.aarTargets as unknown[] | undefined) ?? []).map((raw, i) =>
-      parseEntry(raw, `aar target ${i + 1}`, prefixes, true),
+      parseEntry(raw, `aar target ${i + 1}`, prefixes, 'aar'),
     ),
   ]
   const names = new Set(primary.map((t) => frameworkName(t.targetName)))
   if (names.size !== primary.length) throw new Error('two targets share one framework name')
   const contexts = ((value.contexts as unknown[] | undefined) ?? []).map((raw, i) =>
-    parseEntry(raw, `context ${i + 1}`, prefixes, isRecord(raw) && raw.format === AarFormat),
+    parseEntry(raw, `context ${i + 1}`, prefixes, isRecord(raw) && raw.format === AarFormat ? 'aar' : 'targets'),
+  )
+  const later = ((value.laterFormats as unknown[] | undefined) ?? []).map((raw, i) =>
+    parseEntry(raw, `later-format entry ${i + 1}`, prefixes, 'later'),
   )
   const listed = new Set(primary.map((t) => `${t.targetName}\0${t.scipioKey}`))
   const named = new Set(primary.map((t) => t.targetName))
@@ -170,8 +194,22 @@ export function parseIndex(
     if (listed.has(id)) throw new Error(`${entry.targetName}: one key listed twice`)
     listed.add(id)
   }
-  // Each target's entries together, the primary (most recent) first: the order `indexDocument` writes back.
-  const targets = [...primary, ...contexts].sort((a, b) =>
+  for (const entry of later) {
+    const id = `${entry.targetName}\0${entry.scipioKey}`
+    if (listed.has(id)) throw new Error(`${entry.targetName}: one key listed twice`)
+    listed.add(id)
+  }
+  // One framework folder per target name, whichever list names it.
+  const owners = new Map<string, string>()
+  for (const entry of [...primary, ...later]) {
+    const name = frameworkName(entry.targetName)
+    if ((owners.get(name) ?? entry.targetName) !== entry.targetName)
+      throw new Error('two targets share one framework name')
+    owners.set(name, entry.targetName)
+  }
+  // Each target's entries together, most recent first: those in a later format, then the primary, then the other
+  // contexts (the order `indexDocument` writes back).
+  const targets = [...later, ...primary, ...contexts].sort((a, b) =>
     a.targetName < b.targetName ? -1 : a.targetName > b.targetName ? 1 : 0,
   )
   const pkg = isRecord(value.package) ? value.package : {}
@@ -312,16 +350,19 @@ export function parseCompleteMarker(value: unknown, expectedSetKey: string): Com
 }
 
 /**
- * The index as stored: each target's most recent entry in `targets` (ours) or `aarTargets` (scipio-s3-storage's
- * `.aar` objects), its other dependency contexts in `contexts`. Earlier readers ignore both of these lists, so
- * they see one entry per target, as they always did.
+ * The index as stored: every entry in a later format (`code.tar.zst`) in `laterFormats`; of the others, each
+ * target's most recent entry in `targets` (ours) or `aarTargets` (scipio-s3-storage's `.aar` objects), its other
+ * dependency contexts in `contexts`. Earlier readers ignore all but `targets`, so they see one entry per target
+ * that they can read, as they always did, or none.
  */
 export function indexDocument(index: PackageIndex): Record<string, unknown> {
   const { targets, ...rest } = index
   const seen = new Set<string>()
   const primary: IndexEntry[] = []
   const contexts: IndexEntry[] = []
+  const later = targets.filter((t) => isLaterFormat(t.format))
   for (const entry of targets) {
+    if (isLaterFormat(entry.format)) continue
     const name = frameworkName(entry.targetName)
     if (seen.has(name)) contexts.push(entry)
     else primary.push(entry)
@@ -333,5 +374,6 @@ export function indexDocument(index: PackageIndex): Record<string, unknown> {
     targets: primary.filter((t) => t.format !== AarFormat),
     ...(aar.length ? { aarTargets: aar } : {}),
     ...(contexts.length ? { contexts } : {}),
+    ...(later.length ? { laterFormats: later } : {}),
   }
 }

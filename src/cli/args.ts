@@ -5,7 +5,7 @@ import type { InputReader } from '../inputs/inputs.js'
 
 /** Command-line parsing: every flag that mirrors an action input carries the input's name. */
 
-export const commands = ['restore', 'save', 'status', 'prune'] as const
+export const commands = ['restore', 'save', 'status', 'prune', 'repack'] as const
 export type Command = (typeof commands)[number]
 
 /** Wrong command line: exit code 2 with the usage text. */
@@ -223,6 +223,29 @@ export const commandSpecs: Record<Command, CommandSpec> = {
       ...generalFlags,
     },
   },
+  repack: {
+    summary:
+      'Pack the archives in steady use again at the strongest setting (code.tar.zst): fewer bytes for every consumer.',
+    usage: 'repack --bucket NAME [--older-than DAYS] [--convert-earlier-formats] [--dry-run] [flags]',
+    flags: {
+      ...cacheFlags,
+      'older-than': {
+        spec: { type: 'string' },
+        value: 'DAYS',
+        help: 'Only archives stored more than DAYS ago (default 7): the ones a producer has not replaced since.',
+      },
+      'convert-earlier-formats': {
+        spec: { type: 'boolean' },
+        help: 'Also repack tar.zst and tar.gz archives into code.tar.zst, which releases before 1.1 do not read (they then miss them).',
+      },
+      'dry-run': { spec: { type: 'boolean' }, help: 'Only list the archives that would be repacked.' },
+      [Inputs.ShouldPublish]: {
+        spec: { type: 'boolean' },
+        help: 'Upload with the public-read ACL (only for buckets with ACLs enabled), as your producers do.',
+      },
+      ...generalFlags,
+    },
+  },
 }
 
 export type FlagValues = Record<string, string | boolean | string[] | undefined>
@@ -267,7 +290,7 @@ const pathInputs = new Set<string>([
  * resolved against `cwd`, never against GITHUB_WORKSPACE.
  */
 export function flagInputReader(command: Command, values: FlagValues, cwd: string): InputReader {
-  const mode = command === 'save' || command === 'prune' ? 'producer' : 'consumer'
+  const mode = command === 'save' || command === 'prune' || command === 'repack' ? 'producer' : 'consumer'
   return (name) => {
     if (name === Inputs.Mode) return mode
     if (name === Inputs.AccessKeyId || name === Inputs.SecretAccessKey || name === Inputs.SessionToken) return ''

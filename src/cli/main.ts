@@ -30,6 +30,7 @@ import {
   renderScopePrunePlan,
   scopeNamesToKeep,
 } from './prune.js'
+import { executeRepack, planRepack, renderRepack } from './repack.js'
 import { cacheStatus, explainStatus, onlyMissing, renderStatus } from './status.js'
 import { Terminal, terminalLog } from './terminal.js'
 
@@ -274,16 +275,41 @@ async function pruneCommand(ctx: Context): Promise<number> {
   return ExitCode.Ok
 }
 
+/** `repack`: needs no Package.resolved, no Xcode, no Scipio (a scheduled job on Linux, like `prune --scopes`). */
+async function repackCommand(ctx: Context): Promise<number> {
+  const olderThanDays = parseDays(ctx.values['older-than'] as string | undefined, 7)
+  if (olderThanDays === undefined)
+    throw new UsageError(
+      `--older-than: '${String(ctx.values['older-than'])}' is not a number of days (for example 7, or 0).`,
+    )
+  const config = readConfig(flagInputReader('repack', ctx.values, ctx.io.cwd), ctx.io.cwd)
+  const settings = config.storage as S3Settings
+  const input = {
+    prefix: config.prefix,
+    storage: createStorage(settings),
+    olderThanDays,
+    convertEarlier: ctx.values['convert-earlier-formats'] === true,
+    now: new Date(),
+    publicRead: config.shouldPublish,
+    log: ctx.log,
+  }
+  const plan = await planRepack(input)
+  const results = ctx.values['dry-run'] === true ? undefined : await executeRepack(plan, input)
+  print(ctx.io, renderRepack(plan, results, settings.bucket, config.prefix))
+  return results?.some((r) => r.failed) ? ExitCode.Failure : ExitCode.Ok
+}
+
 const handlers: Record<Command, (ctx: Context) => Promise<number>> = {
   restore: restoreCommand,
   save: saveCommand,
   status: statusCommand,
   prune: pruneCommand,
+  repack: repackCommand,
 }
 
 /** Uploading and housekeeping need the bucket itself; say so in the command line's terms. */
 function checkBucket(command: Command, values: FlagValues): void {
-  if ((command === 'save' || command === 'prune') && !values[Inputs.Bucket]) {
+  if ((command === 'save' || command === 'prune' || command === 'repack') && !values[Inputs.Bucket]) {
     throw new UsageError(
       `${command} needs --bucket (and AWS credentials from the environment or a profile); a public URL is read-only.`,
     )

@@ -73,7 +73,7 @@ function patternsOf(prefix: string) {
     // Content-addressed archives (`<Target>/<Scipio key>/<SHA-256>.<format>`, `.aar` copies included) and the fixed
     // names of earlier releases. The fixed `<Target>/<key>.aar` is scipio-s3-storage's own: never ours to delete.
     archive: [
-      new RegExp(`^${p}[^/.][^/]*/${hex64}/${hex64}\\.(tar\\.(zst|gz)|aar)$`),
+      new RegExp(`^${p}[^/.][^/]*/${hex64}/${hex64}\\.((code\\.)?tar\\.zst|tar\\.gz|aar)$`),
       new RegExp(`^${p}[^/.][^/]*/${hex64}\\.tar\\.(zst|gz)$`),
     ],
   }

@@ -4,7 +4,8 @@ import type { BuildOptions } from '../inputs/inputs.js'
 import type { Pin } from './resolved.js'
 import type { Toolchain } from './toolchain.js'
 
-export type ArchiveFormat = 'tar.zst' | 'tar.gz'
+/** `code.tar.zst`: a tar.zst whose Mach-O machine code is stored converted (archive/machine-code/). */
+export type ArchiveFormat = 'tar.zst' | 'tar.gz' | 'code.tar.zst'
 
 export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')

@@ -1,0 +1,143 @@
+/**
+ * The reversible transforms a `code.tar.zst` archive may apply to a file's bytes, so that zstd finds more of
+ * what machine code repeats (docs/storage.md, "Archive formats"):
+ *
+ * - `arm64` and `x86_64`: the branch conversion. A call stores its target relative to its own address, so calls
+ *   to one function differ at every call site; stored as absolute offsets (relative to the slice), they repeat.
+ *   arm64: `BL` (imm26, in words) and `ADRP` (imm21, in 4 KiB pages). x86_64: `E8` (call rel32), when the
+ *   displacement's top byte is 00 or FF.
+ * - `pages`: the page hashes of a code signature, stored XORed with the hashes of the pages as archived. Those
+ *   hashes are random to a compressor, yet a function of bytes the archive holds anyway: an honest signature is
+ *   stored as zeros, and any other comes back exactly as it was.
+ *
+ * Each transform is its own inverse's mirror and depends only on bytes it does not change, so a restore undoes it
+ * exactly, whatever the bytes are. Branches are converted within each 1 MiB block of the file (file offsets
+ * k·2^20) independently: an instruction across a block boundary is left as it is, and the x86_64 scan starts
+ * afresh at each block, so a writer or a reader can work on any block alone.
+ */
+
+export type HashName = 'sha1' | 'sha256' | 'sha384'
+
+export interface BranchRange {
+  kind: 'arm64' | 'x86_64'
+  /** The start of the slice in the file: an instruction's address counts from here. */
+  base: number
+  start: number
+  length: number
+}
+
+export interface PageHashes {
+  kind: 'pages'
+  hash: HashName
+  /** Bytes kept of each digest (20 for SHA-256 truncated). */
+  hashSize: number
+  /** The start of the slice; pages are [base + i·2^pageBits, …) up to base + limit. */
+  base: number
+  limit: number
+  pageBits: number
+  /** File offset of the first page's hash. */
+  slots: number
+}
+
+export type CodeTransform = BranchRange | PageHashes
+
+export const blockBytes = 1024 * 1024
+
+/** Converts the branches of `range` within `block` (the file's bytes at `blockStart`); `sign` 1 stores, −1 restores. */
+export function convertBranches(block: Buffer, blockStart: number, range: BranchRange, sign: 1 | -1): boolean {
+  const from = Math.max(range.start, blockStart)
+  const to = Math.min(range.start + range.length, blockStart + block.length)
+  if (from >= to) return false
+  const view = new DataView(block.buffer, block.byteOffset + (from - blockStart), to - from)
+  const pcAt = from - range.base
+  return range.kind === 'arm64' ? convertArm64(view, pcAt, sign) : convertX86(view, pcAt, sign)
+}
+
+/** The words of `view` (its first byte at slice offset `pcAt`, a multiple of 4). */
+function convertArm64(view: DataView, pcAt: number, sign: 1 | -1): boolean {
+  let changed = false
+  const end = view.byteLength - 3
+  for (let p = 0; p < end; p += 4) {
+    const word = view.getUint32(p, true)
+    const pc = pcAt + p
+    if ((word & 0xfc000000) >>> 0 === 0x94000000) {
+      // BL: imm26 counts words from this instruction.
+      const target = (word + sign * (pc >>> 2)) & 0x03ffffff
+      view.setUint32(p, (0x94000000 | target) >>> 0, true)
+      changed = true
+    } else if ((word & 0x9f000000) >>> 0 === 0x90000000) {
+      // ADRP: imm21 (immhi in bits 5-23, immlo in bits 29-30) counts 4 KiB pages from this instruction's page.
+      const pages = (((word >>> 5) & 0x7ffff) << 2) | ((word >>> 29) & 3)
+      const target = (pages + sign * Math.floor(pc / 4096)) & 0x1fffff
+      view.setUint32(p, ((word & 0x9f00001f) | ((target & 3) << 29) | ((target >>> 2) << 5)) >>> 0, true)
+      changed = true
+    }
+  }
+  return changed
+}
+
+/**
+ * `E8` followed by a displacement whose top byte is 00 or FF (a call within ±16 MiB): the low 25 bits become
+ * the target's offset modulo 2^25, and the top byte again copies bit 24, so a reader finds the same calls. Every
+ * E8 takes its four bytes with it, converted or not: no displacement ever overlaps another, whatever the bytes.
+ */
+function convertX86(view: DataView, pcAt: number, sign: 1 | -1): boolean {
+  let changed = false
+  const end = view.byteLength - 4
+  for (let p = 0; p < end; p++) {
+    if (view.getUint8(p) !== 0xe8) continue
+    const top = view.getUint8(p + 4)
+    if (top === 0x00 || top === 0xff) {
+      const next = pcAt + p + 5 // rel32 counts from the next instruction
+      let target = (view.getInt32(p + 1, true) + sign * next) & 0x1ffffff
+      if (target & 0x1000000) target |= ~0x1ffffff
+      view.setInt32(p + 1, target, true)
+      changed = true
+    }
+    p += 4
+  }
+  return changed
+}
+
+/** The transforms as a file's record in the archive (a pax value): a JSON list of tuples. */
+export function formatRecord(transforms: readonly CodeTransform[]): string {
+  return JSON.stringify(
+    transforms.map((t) =>
+      t.kind === 'pages'
+        ? ['pages', t.hash, t.hashSize, t.base, t.limit, t.pageBits, t.slots]
+        : [t.kind, t.base, t.start, t.length],
+    ),
+  )
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+
+/** The transforms of a record; undefined when it is not one this release writes. */
+export function parseRecord(text: string): CodeTransform[] | undefined {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (!Array.isArray(raw) || raw.length === 0 || raw.length > 64) return undefined
+  const out: CodeTransform[] = []
+  for (const item of raw) {
+    if (!Array.isArray(item)) return undefined
+    const [kind, ...rest] = item as unknown[]
+    if ((kind === 'arm64' || kind === 'x86_64') && rest.length === 3 && rest.every(isCount)) {
+      const [base, start, length] = rest
+      out.push({ kind, base: base!, start: start!, length: length! })
+    } else if (kind === 'pages' && rest.length === 6 && rest.slice(1).every(isCount)) {
+      const [hash, hashSize, base, limit, pageBits, slots] = rest as [HashName, number, number, number, number, number]
+      if (hash !== 'sha1' && hash !== 'sha256' && hash !== 'sha384') return undefined
+      out.push({ kind, hash, hashSize, base, limit, pageBits, slots })
+    } else return undefined
+  }
+  return out
+}
+
+/** Same transform. */
+export function sameTransform(a: CodeTransform, b: CodeTransform): boolean {
+  return formatRecord([a]) === formatRecord([b])
+}
