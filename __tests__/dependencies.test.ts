@@ -4,6 +4,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
+import { listedEntries } from './helpers/index-doc.js'
 import { useStore } from './helpers/store.js'
 import {
   dependentsOf,
@@ -52,7 +53,7 @@ async function pass(
     { SCIPIO_TEST_DOUBLE_LOG: log },
   )
   expectOk(run)
-  const archive = new RegExp(`/${prefix}/([^/]+)/[0-9a-f]{64}/[0-9a-f]{64}\\.tar\\.(zst|gz)`)
+  const archive = new RegExp(`/${prefix}/([^/]+)/[0-9a-f]{64}/[0-9a-f]{64}\\.(?:code\\.)?tar\\.(zst|gz)`)
   const downloaded = store.proxy.requests
     .filter((r) => r.method === 'GET')
     .map((r) => archive.exec(r.url)?.[1])
@@ -112,6 +113,7 @@ describe("issue 24's scenarios (Kingfisher depends on Logging, APNGKit on Delega
     interface Stored {
       packageKey?: string
       targets: { targetName: string }[]
+      laterFormats?: { targetName: string }[]
       contexts?: { targetName: string }[]
       packages?: Stored[]
     }
@@ -123,7 +125,7 @@ describe("issue 24's scenarios (Kingfisher depends on Logging, APNGKit on Delega
       ) as Stored
     const kingfisherIndex = await read(await indexOf('both-sides', 'kingfisher'))
     const entries = (doc: Stored) =>
-      [...doc.targets, ...(doc.contexts ?? [])].filter((t) => t.targetName === 'Kingfisher')
+      [...listedEntries(doc), ...(doc.contexts ?? [])].filter((t) => t.targetName === 'Kingfisher')
     expect(entries(kingfisherIndex)).toHaveLength(2)
     const markers = await objectKeys('both-sides/.scipio-s3-cache/complete')
     expect(markers).toHaveLength(2)

@@ -114,7 +114,7 @@ describe('writing scipio-s3-storage objects', () => {
     for (const [target, key] of keys) {
       expect(stored, `${target}\n${result.stdout}`).toContain(`${prefix}/${target}/${key}.aar`)
       expect(
-        stored.some((k) => new RegExp(`^${prefix}/${target}/${key}/[0-9a-f]{64}\\.tar\\.`).test(k)),
+        stored.some((k) => new RegExp(`^${prefix}/${target}/${key}/[0-9a-f]{64}\\.(code\\.)?tar\\.`).test(k)),
         target,
       ).toBe(true)
     }
