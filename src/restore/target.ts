@@ -41,6 +41,8 @@ export async function restoreTarget(
   const started = Date.now()
   const base = { targetName: entry.targetName, package: pkg.pin.identity, entry, ...scopeOf(ctx, entry) }
   const present = local.get(entry.targetName)
+  // Kept without asking the store: a consumer needs nothing more, and a producer's survey (save/heal.ts) finds
+  // the entry's archive gone when it expired.
   if (present && present.scipioKey === entry.scipioKey) return { ...base, result: 'kept', bytes: 0, ms: 0 }
   if (entry.format === AarFormat) {
     const unreadable = await aarMissReason(ctx.log)
