@@ -289,7 +289,8 @@ function flagLines(flags: Record<string, Flag>): string[] {
 export const exitCodeHelp = [
   'Exit codes:',
   '  0  success',
-  '  1  failure: the cache could not be read or written (network, permissions), or an upload or deletion failed',
+  '  1  failure: the cache could not be read at all (credentials, region, bucket, network, every read refused),',
+  '     or an upload or deletion failed',
   '  2  usage or input error: unknown command or flag, bad value, missing Package.resolved or Package.swift',
   '  3  something is missing from the cache (only with --fail-on-missing)',
 ]
