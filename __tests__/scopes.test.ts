@@ -209,19 +209,41 @@ describe('a pull request that bumps a pin', () => {
   }, 60_000)
 })
 
+describe('the action takes no named scope', () => {
+  it("'feature-login' in a pull request's job fails the step, naming the input and the fix, and writes nothing", async () => {
+    const from = store.proxy.requests.length
+    const run = await runAction(
+      inputs(await workspace(true), 'named', { mode: 'consumer,producer', scope: 'feature-login' }),
+      await pullRequestEnv(12),
+    )
+    expect(run.code).not.toBe(0)
+    expect(run.stdout).toMatch(
+      /Input 'scope': 'feature-login' is not a scope the action accepts: use 'pull-request' .*Named scopes are for the command line/,
+    )
+    expect(requestsSince(from)).toEqual([])
+  }, 60_000)
+})
+
 describe('readScope', () => {
   const reader = (scope: string) => (name: string) => (name === 'scope' ? scope : '')
 
-  it('is absent when empty, pr-<N> from GITHUB_REF or the payload, a checked name otherwise', async () => {
+  const commandLine = (scope: string) => Object.assign(reader(scope), { commandLine: true as const })
+
+  it('is absent when empty, pr-<N> from GITHUB_REF or the payload, a checked name on the command line only', async () => {
     expect(readScope(reader(''), {})).toBeUndefined()
     expect(readScope(reader('pull-request'), { GITHUB_REF: 'refs/pull/7/merge' })).toBe('pr-7')
     // pull_request_target runs on the base branch's ref: the number comes from the payload.
     const event = await pullRequestEvent(31)
     expect(readScope(reader('pull-request'), { GITHUB_REF: 'refs/heads/main', GITHUB_EVENT_PATH: event })).toBe('pr-31')
     expect(pullRequestNumber({ GITHUB_REF: 'refs/heads/main' })).toBeUndefined()
-    expect(readScope(reader('feature-login'), {})).toBe('feature-login')
-    expect(() => readScope(reader('feature/login'), {})).toThrow(/Input 'scope'.*'feature-login'/)
-    expect(() => readScope(reader('../x'), {})).toThrow(/Input 'scope'/)
+    expect(readScope(commandLine('feature-login'), {})).toBe('feature-login')
+    expect(() => readScope(commandLine('feature/login'), {})).toThrow(/Input 'scope'.*'feature-login'/)
+    expect(() => readScope(commandLine('../x'), {})).toThrow(/Input 'scope'/)
+    // The action takes no named scope: a pull request could write what a trusted job of that name restores.
+    for (const name of ['feature-login', 'pr-13', 'main'])
+      expect(() => readScope(reader(name), { GITHUB_REF: 'refs/pull/12/merge' })).toThrow(
+        new RegExp(`Input 'scope': '${name}' is not a scope the action accepts: use 'pull-request'`),
+      )
   })
 })
 

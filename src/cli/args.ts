@@ -264,7 +264,7 @@ const pathInputs = new Set<string>([
  */
 export function flagInputReader(command: Command, values: FlagValues, cwd: string): InputReader {
   const mode = command === 'save' || command === 'prune' ? 'producer' : 'consumer'
-  return (name) => {
+  const read = (name: string) => {
     if (name === Inputs.Mode) return mode
     if (name === Inputs.AccessKeyId || name === Inputs.SecretAccessKey || name === Inputs.SessionToken) return ''
     const value = values[name]
@@ -275,6 +275,7 @@ export function flagInputReader(command: Command, values: FlagValues, cwd: strin
     const trimmed = value.trim()
     return pathInputs.has(name) && trimmed ? path.resolve(cwd, trimmed) : trimmed
   }
+  return Object.assign(read, { commandLine: true as const })
 }
 
 function flagLines(flags: Record<string, Flag>): string[] {
