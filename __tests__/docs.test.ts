@@ -323,14 +323,19 @@ describe('sentences that state what the code does', () => {
     ])
   })
 
-  it('what a 403 does for each kind of reader (docs/storage.md; faults.test.ts runs both)', () => {
-    const text = page('docs/storage.md')
-    expect(text).toContain('A 404 is "not cached"')
+  it('what a 403 does for each kind of reader (docs/storage.md; least-privilege.test.ts and faults.test.ts run them)', () => {
+    const text = page('docs/storage.md').replace(/\s+/g, ' ')
     expect(text).toContain(
-      'A 403 through `public-url` is a cache problem: one warning ("access denied (403)") per index or archive it hides',
+      'a 404 is "not cached", and a 403 is "not stored, or not public", a miss for that package (no warning) or archive',
+    )
+    expect(text).toContain('reported as "not stored, or not readable with these credentials (403)"')
+    expect(text).toContain(
+      'A refused package index or completion marker is "not stored yet": the package is built, with no warning',
     )
     expect(text).toContain(
-      'A 403 with a bucket and credentials is a configuration error: one warning naming the missing permission, no further requests',
+      'Only a run whose every read was refused** (the completion marker and every package index, none answered) concludes that its credentials cannot read the cache.',
     )
+    expect(text).toContain("the command line's `restore` and `status` exit 1")
+    expect(text).toContain('Without `s3:ListBucket` it warns once per run that healing needs it, and nothing else')
   })
 })
