@@ -8,7 +8,7 @@ import { runAction, s3TestInputs } from './helpers/action.js'
 import { exampleTargets, exampleWorkspace, readDoubleLog, runScipioDouble } from './helpers/workspace.js'
 import { startCdn, type Cdn } from './helpers/cdn.js'
 import { awsEnv, runCli, storeFlags, type CliRun } from './helpers/cli.js'
-import { testCredentials } from './helpers/s3-server.js'
+import { root, testCredentials } from './helpers/s3-server.js'
 import { snapshotTree } from './helpers/tree.js'
 import { useStore } from './helpers/store.js'
 import { listedEntries } from './helpers/index-doc.js'
@@ -248,6 +248,37 @@ describe('the command line and the action share one cache', () => {
     expectCode(withoutFlag, 0)
   })
 
+  it("restore exits with every code of docs/cli.md's table, as --help lists them", async () => {
+    const table = [...(await fs.readFile(path.join(root, 'docs/cli.md'), 'utf8')).matchAll(/^\| `(\d+)` \|/gm)].map(
+      (m) => Number(m[1]),
+    )
+    expect(table).toEqual([0, 1, 2, 3])
+    const help = await runCli(['restore', '--help'], { cwd: await exampleWorkspace() })
+    for (const code of table) expect(help.stdout).toMatch(new RegExp(`^  ${code}  \\w`, 'm'))
+    const hidden = await startCdn(store.s3.endpoint, bucket, '/cache', 403)
+    try {
+      const ws = () => exampleWorkspace()
+      const codes = new Map<number, CliRun>([
+        [0, await runCli(['restore', ...flags()], { cwd: await ws(), env: awsEnv })],
+        // Nothing could be read: every read refused (a public bucket that hides missing keys, nothing stored).
+        [1, await runCli(['restore', '--public-url', hidden.baseUrl, '--prefix', 'nothing-here'], { cwd: await ws() })],
+        [2, await runCli(['restore', ...flags(), '--concurrency', 'many'], { cwd: await ws(), env: awsEnv })],
+        [
+          3,
+          await runCli(['restore', ...flags(), '--key-salt', 'other', '--fail-on-missing'], {
+            cwd: await ws(),
+            env: awsEnv,
+          }),
+        ],
+      ])
+      for (const [code, run] of codes) expectCode(run, code)
+      expect([...codes.keys()]).toEqual(table)
+      expect(codes.get(1)!.stderr).toMatch(/every read of the cache was refused/)
+    } finally {
+      await hidden.close()
+    }
+  })
+
   it('takes credentials from a named profile in ~/.aws with --profile', async () => {
     const ws = await exampleWorkspace()
     await fs.mkdir(path.join(ws, '.aws'))
@@ -367,28 +398,30 @@ describe('S3-compatible settings and public URLs', () => {
     expect(cdn.requests.length).toBeGreaterThan(0)
   })
 
-  it('through a public bucket that answers 403 for missing objects, status reports them missing, not failed', async () => {
+  it('through a public bucket that answers 403 for missing objects, status reports them missing; every read refused exits 1', async () => {
     const hidden = await startCdn(store.s3.endpoint, bucket, '/cache', 403)
     try {
-      const ws = await exampleWorkspace()
+      const bumped = await bumpedWorkspace({ 'swift-log': '9.9.9' })
       const run = await runCli(
-        [
-          'status',
-          '--public-url',
-          hidden.baseUrl,
-          '--prefix',
-          prefix,
-          '--key-salt',
-          'never-stored',
-          '--fail-on-missing',
-          '--json',
-        ],
-        { cwd: ws },
+        ['status', '--public-url', hidden.baseUrl, '--prefix', prefix, '--fail-on-missing', '--json'],
+        { cwd: bumped },
       )
       expectCode(run, 3)
-      const doc = JSON.parse(run.stdout) as StatusJson & { packages: { reason?: string }[] }
-      expect(doc.packages.map((p) => p.index)).toEqual(packages.map(() => 'missing'))
-      expect(doc.packages[0]!.reason).toContain('access denied (403)')
+      const doc = JSON.parse(run.stdout) as { packages: { identity: string; index: string; reason?: string }[] }
+      expect(doc.packages.map((p) => p.index)).toEqual(packages.map((p) => (p === 'swift-log' ? 'missing' : 'stored')))
+      expect(doc.packages.find((p) => p.identity === 'swift-log')!.reason).toBe(
+        'not stored, or not readable with these credentials (403)',
+      )
+      const ws = await exampleWorkspace()
+      const none = await runCli(
+        ['status', '--public-url', hidden.baseUrl, '--prefix', prefix, '--key-salt', 'never-stored'],
+        {
+          cwd: ws,
+        },
+      )
+      expectCode(none, 1)
+      expect(none.stderr).toMatch(/every read of the cache was refused \(403 AccessDenied\): all 6 /)
+      expect(none.stdout).toContain(`${packages.length} missing.`)
       const stored = await runCli(['status', '--public-url', hidden.baseUrl, '--prefix', prefix, '--fail-on-missing'], {
         cwd: ws,
       })

@@ -6,9 +6,10 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { packArchive, preferredFormat } from '../src/archive/archive.js'
 import { CorruptArchiveError, defaultExtractLimits } from '../src/archive/guard.js'
 import { ThreadPool, type Extracted, type ExtractSpec, type FetchOptions } from '../src/archive/extract-pool.js'
-import { StorageError } from '../src/errors.js'
 import { PlainGetError, StallError } from '../src/storage/plain-get.js'
 import { S3Storage } from '../src/storage/s3.js'
+import { RefusedReadError } from '../src/storage/refusals.js'
+import { missKindOf } from '../src/restore/download.js'
 import { faults, forKey, limited } from './helpers/proxy.js'
 import { testCredentials } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
@@ -124,16 +125,19 @@ describe('archive downloads sent by the extraction thread', () => {
     expect(await fs.readdir(dest)).toEqual([])
   })
 
-  it('403 AccessDenied: the same sentence as the SDK path, naming the permission, with no URL or credential in it', async () => {
+  it('403 AccessDenied: the same refusal as the SDK path (absent or forbidden), naming the permission, with no URL or credential in it', async () => {
     await stored('a/Denied.tar.zst')
     store.proxy.fault = limited(forKey('GET', bucket, 'a/Denied.tar.zst'), 1, faults.status(403, 'AccessDenied'))
     const s3 = storage()
     const error = await rejection(download(s3, 'a/Denied.tar.zst'))
     const explained = s3.direct.explain('a/Denied.tar.zst', (error as PlainGetError).failure)
-    expect(explained).toBeInstanceOf(StorageError)
-    expect(explained!.fatal).toBe(true)
-    expect(explained!.message).toContain('GetObject s3://direct/a/Denied.tar.zst: access denied (403)')
-    expect(explained!.message).toContain('s3:GetObject')
+    expect(explained).toBeInstanceOf(RefusedReadError)
+    expect(explained!.fatal).toBe(false)
+    expect(missKindOf(explained)).toBe('absent')
+    expect(explained!.message).toBe(
+      'GetObject s3://direct/a/Denied.tar.zst: not stored, or not readable with these credentials (403 AccessDenied)',
+    )
+    expect((explained as RefusedReadError).fix).toContain('s3:GetObject')
     for (const text of [printable(error), printable(explained)]) {
       expect(text).not.toContain('X-Amz-Signature')
       expect(text).not.toContain(sessionToken)

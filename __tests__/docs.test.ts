@@ -26,6 +26,7 @@ import {
 import { root } from './helpers/s3-server.js'
 import { defaultRetryPolicy } from '../src/retry.js'
 import { describeS3Error, sdkMaxAttempts } from '../src/storage/s3.js'
+import { ReadRule, type RefusedReadError } from '../src/storage/refusals.js'
 import { indexReadsPerSlot, maxInFlight, maxIndexReads, unitsPerSlot } from '../src/restore/in-flight.js'
 
 /** Each action file, the page and the headings whose tables document it. Sub-actions add a line here. */
@@ -324,15 +325,20 @@ describe('sentences that state what the code does', () => {
     ])
   })
 
-  it('what a 403 does for each kind of reader (docs/storage.md; faults.test.ts runs both)', () => {
-    const text = page('docs/storage.md')
-    expect(text).toContain('A 404 is "not cached"')
+  it('what a 403 does for each kind of reader (docs/storage.md; least-privilege.test.ts and faults.test.ts run them)', () => {
+    const text = page('docs/storage.md').replace(/\s+/g, ' ')
     expect(text).toContain(
-      'A 403 through `public-url` is a cache problem: one warning ("access denied (403)") per index or archive it hides',
+      'a 404 is "not cached", and a 403 is "not stored, or not public", a miss for that package (no warning) or archive',
+    )
+    expect(text).toContain('reported as "not stored, or not readable with these credentials (403)"')
+    expect(text).toContain(
+      'A refused package index or completion marker is "not stored yet": the package is built, with no warning',
     )
     expect(text).toContain(
-      'A 403 with a bucket and credentials is a configuration error: one warning naming the missing permission, no further requests',
+      'Only a run whose every read was refused** (the completion marker and every package index, none answered) concludes that its credentials cannot read the cache.',
     )
+    expect(text).toContain("the command line's `restore` and `status` exit 1")
+    expect(text).toContain('Without `s3:ListBucket` it warns once per run that healing needs it, and nothing else')
   })
 })
 
@@ -364,30 +370,32 @@ describe("issue 30's sentences, each checked against the code", () => {
 
   it('the troubleshooting rows called configuration errors are the ones that stop every further request', () => {
     const settings = { kind: 's3' as const, bucket: 'b', region: 'us-east-1', forcePathStyle: false }
+    const s3Error = (fields: Record<string, unknown>, operation: 'GetObject' | 'PutObject' = 'GetObject') =>
+      describeS3Error(Object.assign(new Error(String(fields.message ?? fields.name)), fields), operation, settings, 'k')
+    // Every read refused, none answered: the rule's verdict (one refused read alone is a miss, not a stop).
+    const reads = new ReadRule()
+    const refused = s3Error({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } })
+    expect(refused.fatal).toBe(false)
+    reads.refused(refused as RefusedReadError)
     const errors = [
-      { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } },
-      { name: 'PermanentRedirect', $metadata: { httpStatusCode: 301 } },
-      { name: 'AccessControlListNotSupported', $metadata: { httpStatusCode: 400 } },
-      { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } },
-      { name: 'InvalidAccessKeyId', $metadata: { httpStatusCode: 403 } },
-      { name: 'CredentialsProviderError', message: 'Could not load credentials from any providers' },
-      { name: 'Error', code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' },
-    ].map((e) => describeS3Error(Object.assign(new Error(e.message ?? e.name), e), 'GetObject', settings, 'k'))
-    expect(errors.map((e) => e.fatal)).toEqual(Array(7).fill(true))
-    const transient = describeS3Error(
-      Object.assign(new Error('x'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } }),
-      'GetObject',
-      settings,
-      'k',
-    )
-    expect(transient.fatal).toBe(false)
+      reads.verdict()!,
+      s3Error({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }, 'PutObject'),
+      s3Error({ name: 'PermanentRedirect', $metadata: { httpStatusCode: 301 } }),
+      s3Error({ name: 'AccessControlListNotSupported', $metadata: { httpStatusCode: 400 } }),
+      s3Error({ name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } }),
+      s3Error({ name: 'InvalidAccessKeyId', $metadata: { httpStatusCode: 403 } }),
+      s3Error({ name: 'CredentialsProviderError', message: 'Could not load credentials from any providers' }),
+      s3Error({ name: 'Error', code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' }),
+    ]
+    expect(errors.map((e) => e.fatal)).toEqual(Array(errors.length).fill(true))
+    expect(s3Error({ name: 'InternalError', $metadata: { httpStatusCode: 500 } }).fatal).toBe(false)
     const text = readPage('docs/troubleshooting.md')
-    expect(text.replace(/\s+/g, ' ')).toContain('(the rows below from `access denied (403)` through `cannot reach`)')
+    expect(text.replace(/\s+/g, ' ')).toContain(
+      'A configuration error (the first nine rows below) stops all further requests',
+    )
     const rows = text.split('\n').filter((l) => l.startsWith('| `'))
-    const first = rows.findIndex((r) => r.includes('access denied (403)'))
-    const last = rows.findIndex((r) => r.includes('cannot reach'))
-    expect([first, last]).toEqual([0, 6])
     const phrases = [
+      'every read of the cache was refused',
       'access denied (403)',
       'not in region',
       'ACLs disabled',
@@ -400,6 +408,9 @@ describe("issue 30's sentences, each checked against the code", () => {
       expect(rows[i], phrase).toContain(phrase)
       expect(errors[i]!.message, phrase).toContain(phrase)
     }
+    // The ninth: the same rule through a public URL; the tenth is a miss of one archive, not a stop.
+    expect(rows[8]).toMatch(/^\| `\.\.\. every read of the cache was refused .*public/)
+    expect(rows[9]).toContain('Cache miss for T (P)')
   })
 
   it('the stall messages troubleshooting.md quotes are the ones the code gives', () => {

@@ -224,7 +224,7 @@ describe('concurrency bounds the index reads too (action.yml)', () => {
 })
 
 describe('a 403, for each kind of reader (docs/storage.md)', () => {
-  it('through public-url: a problem of the package it hides, warned once per package; strict fails the step', async () => {
+  it('through public-url: one refused read is a miss; every read refused is one warning, and strict fails the step', async () => {
     const cdn = await startCdn(store.s3.endpoint, bucket, '/cache', 403)
     try {
       const anonymous = {
@@ -237,12 +237,27 @@ describe('a 403, for each kind of reader (docs/storage.md)', () => {
       const { run, built } = await consume({ ...anonymous, prefix: 'nothing-stored-here' })
       expect(run.code, run.stdout).toBe(0)
       expect(built).toEqual(allTargets)
-      const denied = warnings(run).filter((w) => /access denied \(403\)/.test(w))
-      expect(denied).toHaveLength(5)
-      for (const w of denied) expect(w).toMatch(/^::warning::Cannot use the cache index of /)
+      expect(warnings(run)).toHaveLength(1)
+      expect(warnings(run)[0]).toMatch(
+        /^::warning::The cache is unavailable: every read of the cache was refused \(403 AccessDenied\): all 6 .*the objects must be public.*a public bucket answers 403, not 404, for a missing key/,
+      )
       const strict = await consume({ ...anonymous, prefix: 'nothing-stored-here', strict: 'true' })
       expect(strict.run.code).toBe(1)
-      expect(strict.run.stdout).toMatch(/::error::strict: .*access denied \(403\)/)
+      expect(strict.run.stdout).toMatch(/::error::strict: .*every read of the cache was refused/)
+      // The stored set, with one archive hidden: a miss for that framework alone (absent), no cache-wide failure.
+      const hidden = limited(
+        (req) => isArchiveGet(req) && req.url!.includes('/Kingfisher/'),
+        Infinity,
+        faults.status(403, 'AccessDenied'),
+      )
+      store.proxy.fault = hidden
+      const partial = await consume({ ...anonymous, 'public-url': `${store.endpoint}/${bucket}` })
+      expect(partial.run.code, partial.run.stdout).toBe(0)
+      expect(partial.built).toEqual(['Kingfisher'])
+      expect(warnings(partial.run)).toHaveLength(1)
+      expect(warnings(partial.run)[0]).toMatch(
+        /Cache miss for Kingfisher .*not stored, or not readable with these credentials \(403 AccessDenied\)/,
+      )
     } finally {
       await cdn.close()
     }
@@ -250,7 +265,7 @@ describe('a 403, for each kind of reader (docs/storage.md)', () => {
 })
 
 describe('S3 errors name the bucket, the operation and the fix', () => {
-  it('403: access denied names the missing permission, is never "not found", and is warned once', async () => {
+  it('403 on every read: names the missing permission, is never "not found", and is warned once', async () => {
     store.proxy.fault = limited(() => true, Infinity, faults.status(403, 'AccessDenied', 'Access Denied'))
     const { run, built } = await consume()
     expect(run.code).toBe(0)
@@ -259,7 +274,8 @@ describe('S3 errors name the bucket, the operation and the fix', () => {
     expect(w).toHaveLength(1)
     expect(w[0]).toMatch(
       new RegExp(
-        `GetObject s3://${bucket}/${prefix}/.*: access denied \\(403\\)\\. The credentials need s3:GetObject on arn:aws:s3:::${bucket}/\\*`,
+        `every read of the cache was refused \\(403 AccessDenied\\): all 6 .*\\(first: GetObject s3://${bucket}/${prefix}/.*\\)\\. ` +
+          `Either these credentials cannot read it \\(they need s3:GetObject on arn:aws:s3:::${bucket}/\\*\\)`,
       ),
     )
     expect(run.stdout).not.toMatch(/not found/i)

@@ -6,11 +6,12 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { DeleteObjectCommand } from '@aws-sdk/client-s3'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
+import { pullRequestEnv, pullRequestEvent, runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
 import { awsEnv, runCli, storeFlags } from './helpers/cli.js'
 import { root } from './helpers/s3-server.js'
 import { testCredentials } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
+import { prefixWriterPolicy } from './helpers/policy.js'
 import { doubleEnv, doubleWorkspace, readDoubleLog, type DoubleGraph } from './helpers/workspace.js'
 import { pullRequestNumber, readScope } from '../src/inputs/scope.js'
 import { Formats, ScopesFolder } from '../src/constants.js'
@@ -29,7 +30,7 @@ const prWriter = { accessKeyId: 'AKIASCIPIOSCOPE0001', secretAccessKey: 'scope-w
 const store = useStore([bucket], { credentials: [testCredentials, prWriter] })
 
 afterEach(() => {
-  store.proxy.writePolicy = undefined
+  store.proxy.policies = undefined
   store.proxy.fault = undefined
 })
 
@@ -55,26 +56,6 @@ function workspace(bumped = false): Promise<string> {
     pins.map((p, i) => [p.identity, { targets: [0, 1].map((t) => ({ name: `P${i}T${t}`, binarySize: 4096 })) }]),
   )
   return doubleWorkspace(JSON.stringify({ pins, version: 2 }, null, 2), graph, manifest)
-}
-
-async function pullRequestEvent(number: number, headRepo = 'acme/app'): Promise<string> {
-  const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'event-')), 'event.json')
-  const payload = {
-    number,
-    pull_request: { number, head: { repo: { full_name: headRepo } }, base: { repo: { full_name: 'acme/app' } } },
-  }
-  await fs.writeFile(file, JSON.stringify(payload))
-  return file
-}
-
-/** The environment of a pull request's job: the event, its merge ref, and the payload. */
-async function pullRequestEnv(number: number, headRepo?: string): Promise<Record<string, string>> {
-  return {
-    GITHUB_ACTIONS: 'true',
-    GITHUB_EVENT_NAME: 'pull_request',
-    GITHUB_REF: `refs/pull/${number}/merge`,
-    GITHUB_EVENT_PATH: await pullRequestEvent(number, headRepo),
-  }
 }
 
 const asPrWriter = { 'access-key-id': prWriter.accessKeyId, 'secret-access-key': prWriter.secretAccessKey }
@@ -123,10 +104,8 @@ describe('a pull request that bumps a pin', () => {
   it('builds it once into its scope with credentials that may write only there; its next push is a full hit', async () => {
     const prefix = 'bump'
     await mainProducer(prefix)
-    store.proxy.writePolicy = {
-      accessKeyId: prWriter.accessKeyId,
-      bucket,
-      writable: [`${prefix}/.scipio-s3-cache-scopes/`],
+    store.proxy.policies = {
+      identities: { [prWriter.accessKeyId]: prefixWriterPolicy(bucket, [`${prefix}/.scipio-s3-cache-scopes/`]) },
     }
     const log = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'double-log-')), 'log')
     const env = { ...(await pullRequestEnv(12)), SCIPIO_TEST_DOUBLE_LOG: log }
@@ -231,10 +210,8 @@ describe('a pull request that bumps a pin', () => {
 
   it('the same restricted credentials cannot write the shared cache (the policy is real)', async () => {
     const prefix = 'policy'
-    store.proxy.writePolicy = {
-      accessKeyId: prWriter.accessKeyId,
-      bucket,
-      writable: [`${prefix}/.scipio-s3-cache-scopes/`],
+    store.proxy.policies = {
+      identities: { [prWriter.accessKeyId]: prefixWriterPolicy(bucket, [`${prefix}/.scipio-s3-cache-scopes/`]) },
     }
     const run = await runAction(inputs(await workspace(), prefix, { mode: 'producer', ...asPrWriter }))
     expectOk(run, 'unscoped producer with the scope role')
@@ -267,19 +244,41 @@ describe('a pull request that bumps a pin', () => {
   }, 60_000)
 })
 
+describe('the action takes no named scope', () => {
+  it("'feature-login' in a pull request's job fails the step, naming the input and the fix, and writes nothing", async () => {
+    const from = store.proxy.requests.length
+    const run = await runAction(
+      inputs(await workspace(true), 'named', { mode: 'consumer,producer', scope: 'feature-login' }),
+      await pullRequestEnv(12),
+    )
+    expect(run.code).not.toBe(0)
+    expect(run.stdout).toMatch(
+      /Input 'scope': 'feature-login' is not a scope the action accepts: use 'pull-request' .*Named scopes are for the command line/,
+    )
+    expect(requestsSince(from)).toEqual([])
+  }, 60_000)
+})
+
 describe('readScope', () => {
   const reader = (scope: string) => (name: string) => (name === 'scope' ? scope : '')
 
-  it('is absent when empty, pr-<N> from GITHUB_REF or the payload, a checked name otherwise', async () => {
+  const commandLine = (scope: string) => Object.assign(reader(scope), { commandLine: true as const })
+
+  it('is absent when empty, pr-<N> from GITHUB_REF or the payload, a checked name on the command line only', async () => {
     expect(readScope(reader(''), {})).toBeUndefined()
     expect(readScope(reader('pull-request'), { GITHUB_REF: 'refs/pull/7/merge' })).toBe('pr-7')
     // pull_request_target runs on the base branch's ref: the number comes from the payload.
     const event = await pullRequestEvent(31)
     expect(readScope(reader('pull-request'), { GITHUB_REF: 'refs/heads/main', GITHUB_EVENT_PATH: event })).toBe('pr-31')
     expect(pullRequestNumber({ GITHUB_REF: 'refs/heads/main' })).toBeUndefined()
-    expect(readScope(reader('feature-login'), {})).toBe('feature-login')
-    expect(() => readScope(reader('feature/login'), {})).toThrow(/Input 'scope'.*'feature-login'/)
-    expect(() => readScope(reader('../x'), {})).toThrow(/Input 'scope'/)
+    expect(readScope(commandLine('feature-login'), {})).toBe('feature-login')
+    expect(() => readScope(commandLine('feature/login'), {})).toThrow(/Input 'scope'.*'feature-login'/)
+    expect(() => readScope(commandLine('../x'), {})).toThrow(/Input 'scope'/)
+    // The action takes no named scope: a pull request could write what a trusted job of that name restores.
+    for (const name of ['feature-login', 'pr-13', 'main'])
+      expect(() => readScope(reader(name), { GITHUB_REF: 'refs/pull/12/merge' })).toThrow(
+        new RegExp(`Input 'scope': '${name}' is not a scope the action accepts: use 'pull-request'`),
+      )
   })
 })
 
@@ -411,10 +410,8 @@ describe('the command line', () => {
     await promisify(execFile)('scipio', ['prepare', producer, '--framework-cache-policy', 'project'], {
       env: doubleEnv(),
     })
-    store.proxy.writePolicy = {
-      accessKeyId: prWriter.accessKeyId,
-      bucket,
-      writable: [`${prefix}/${ScopesFolder}/feature-login/`],
+    store.proxy.policies = {
+      identities: { [prWriter.accessKeyId]: prefixWriterPolicy(bucket, [`${prefix}/${ScopesFolder}/feature-login/`]) },
     }
     const shared = await sharedKeys(prefix)
     const save = await runCli(['save', ...flags(prefix), '--scope', 'feature-login', '--build-succeeded'], {

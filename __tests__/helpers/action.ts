@@ -97,3 +97,24 @@ export function s3TestInputs(
     ...extra,
   }
 }
+
+/** A pull request's event payload, with its head in `headRepo` (another repository: a fork). */
+export async function pullRequestEvent(number: number, headRepo = 'acme/app'): Promise<string> {
+  const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'event-')), 'event.json')
+  const payload = {
+    number,
+    pull_request: { number, head: { repo: { full_name: headRepo } }, base: { repo: { full_name: 'acme/app' } } },
+  }
+  await fs.writeFile(file, JSON.stringify(payload))
+  return file
+}
+
+/** The environment of a pull request's job: the event, its merge ref, and the payload. */
+export async function pullRequestEnv(number: number, headRepo?: string): Promise<Record<string, string>> {
+  return {
+    GITHUB_ACTIONS: 'true',
+    GITHUB_EVENT_NAME: 'pull_request',
+    GITHUB_REF: `refs/pull/${number}/merge`,
+    GITHUB_EVENT_PATH: await pullRequestEvent(number, headRepo),
+  }
+}

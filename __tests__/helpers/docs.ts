@@ -165,3 +165,29 @@ export function brokenLinks(root: string, file: string, read = (p: string) => fs
   }
   return broken
 }
+
+export interface JsonBlock {
+  text: string
+  /** The line of the opening fence, from 1. */
+  line: number
+  /** The `<!-- kind: name -->` comment on the line right before the fence, when there is one. */
+  marker?: { kind: string; name: string }
+}
+
+/** The JSON code blocks of a markdown document, each with the comment that names it. */
+export function jsonBlocks(markdown: string): JsonBlock[] {
+  const lines = markdown.split('\n')
+  const blocks: JsonBlock[] = []
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]!.trim() !== '```json') continue
+    const end = lines.findIndex((l, j) => j > i && l.trim() === '```')
+    const marker = /^<!--\s*([\w-]+):\s*([\w-]+)\s*-->$/.exec(lines[i - 1]?.trim() ?? '')
+    blocks.push({
+      text: lines.slice(i + 1, end).join('\n'),
+      line: i + 1,
+      ...(marker ? { marker: { kind: marker[1]!, name: marker[2]! } } : {}),
+    })
+    i = end
+  }
+  return blocks
+}

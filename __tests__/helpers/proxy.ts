@@ -1,5 +1,16 @@
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import {
+  addressOf,
+  allows,
+  bucketArn,
+  callerOf,
+  deleteRequestKeys,
+  objectArn,
+  permissionsOf,
+  type AccessPolicies,
+  type Caller,
+} from './policy.js'
 
 export interface RecordedRequest {
   method: string
@@ -7,6 +18,8 @@ export interface RecordedRequest {
   headers: http.IncomingHttpHeaders
   /** The status the client got, once the answer is sent. */
   status?: number
+  /** The action the policies refused (403 AccessDenied), when they did: not a 403 for a hidden missing key. */
+  denied?: string
 }
 
 /**
@@ -33,26 +46,18 @@ export interface Hold {
  */
 export type ConditionMode = 'ignore' | 'enforce'
 
-/**
- * An IAM-like write policy for one access key, as a role limited to some key prefixes has: a PUT, POST or DELETE
- * signed with `accessKeyId` whose path (`/<bucket>/<key>`) is not under one of `writable` answers 403 AccessDenied
- * and writes nothing (a multi-object delete, `POST /<bucket>?delete`, is refused as a whole). Reads are not limited.
- */
-export interface WritePolicy {
-  accessKeyId: string
-  bucket: string
-  /** Key prefixes the key may write, e.g. `cache/.scipio-s3-cache-scopes/`. */
-  writable: string[]
-}
-
 export interface Proxy {
   endpoint: string
   requests: RecordedRequest[]
   /** Set per test; returns true when it handled the request. */
   fault: Fault | undefined
   conditions: ConditionMode
-  /** Set per test: writes outside the policy's prefixes are refused with 403 (none by default). */
-  writePolicy: WritePolicy | undefined
+  /**
+   * Set per test: IAM identity and bucket policies enforced as S3 does (helpers/policy.ts); undefined (the default):
+   * every request goes through, as s3rver lets it. With policies, a GET or HEAD of a missing key answers 404 only to
+   * a caller that may list the bucket (s3:ListBucket), and 403 to any other.
+   */
+  policies: AccessPolicies | undefined
   /** Holds the next request that matches until the test releases it (before any fault or condition applies). */
   hold(match: Match): Hold
   close(): Promise<void>
@@ -74,7 +79,7 @@ export async function startProxy(upstreamPort: number): Promise<Proxy> {
     requests: [],
     fault: undefined,
     conditions: 'ignore',
-    writePolicy: undefined,
+    policies: undefined,
     hold(match) {
       let arrive!: (request: RecordedRequest) => void
       let release!: () => void
@@ -108,13 +113,25 @@ export async function startProxy(upstreamPort: number): Promise<Proxy> {
         hold.arrive(recorded)
         await hold.released
       }
-      if (refusedWrite(proxy.writePolicy, req)) {
-        req.resume()
-        return s3Error(res, 403, 'AccessDenied', 'Access Denied')
+      const policies = proxy.policies
+      let pass = forward
+      if (policies) {
+        const needed = permissionsOf(req)
+        if (needed === 'multiDelete') return deleteObjects(policies, req, res, upstreamPort, recorded)
+        const caller = callerOf(req)
+        const { bucket } = addressOf(req.url ?? '/')
+        const refused = needed.find((p) => !allows(policies, caller, bucket, p))
+        if (refused) {
+          recorded.denied = refused.action
+          req.resume()
+          return accessDenied(req, res)
+        }
+        if (isObjectRead(req) && !mayList(policies, caller, bucket))
+          pass = (onResponse) => forward(onResponse ?? ((up, response) => hideMissing(req, up, response)))
       }
-      if (proxy.fault?.(req, res, forward)) return
-      if (proxy.conditions === 'enforce' && isConditionalPut(req)) return conditionalPut(req, res, forward)
-      forward()
+      if (proxy.fault?.(req, res, pass)) return
+      if (proxy.conditions === 'enforce' && isConditionalPut(req)) return conditionalPut(req, res, pass)
+      pass()
     }
     const conditionalPut = async (
       request: http.IncomingMessage,
@@ -151,13 +168,82 @@ export async function startProxy(upstreamPort: number): Promise<Proxy> {
 
 export type Match = (req: http.IncomingMessage) => boolean
 
-function refusedWrite(policy: WritePolicy | undefined, req: http.IncomingMessage): boolean {
-  if (!policy || !['PUT', 'POST', 'DELETE'].includes(req.method ?? '')) return false
-  if (!String(req.headers.authorization ?? '').includes(`Credential=${policy.accessKeyId}/`)) return false
-  const key = decodeURIComponent(new URL(req.url ?? '/', 'http://proxy').pathname).replace(`/${policy.bucket}/`, '')
-  const url = new URL(req.url ?? '/', 'http://proxy')
-  if (url.searchParams.has('delete')) return true
-  return !policy.writable.some((prefix) => key.startsWith(prefix))
+const isObjectRead = (req: http.IncomingMessage) =>
+  (req.method === 'GET' || req.method === 'HEAD') && addressOf(req.url ?? '/').key !== undefined
+
+/** Whether `caller` may list `bucket`: what decides between 404 and 403 for a missing key (no condition key given). */
+function mayList(policies: AccessPolicies, caller: Caller, bucket: string): boolean {
+  return allows(policies, caller, bucket, { action: 's3:ListBucket', resource: bucketArn(bucket) })
+}
+
+function accessDenied(req: http.IncomingMessage, res: http.ServerResponse): void {
+  // HEAD answers carry no body.
+  if (req.method === 'HEAD') res.writeHead(403).end()
+  else s3Error(res, 403, 'AccessDenied', 'Access Denied')
+}
+
+/** A missing key's 404, as S3 answers a caller that may not list the bucket: 403 AccessDenied. */
+function hideMissing(req: http.IncomingMessage, up: http.IncomingMessage, res: http.ServerResponse): void {
+  if (up.statusCode !== 404) {
+    res.writeHead(up.statusCode ?? 502, up.headers)
+    up.pipe(res)
+    return
+  }
+  up.resume()
+  accessDenied(req, res)
+}
+
+/**
+ * DeleteObjects under policies: S3 checks s3:DeleteObject per key and answers 200 with an `<Error>` for each key
+ * refused. All allowed: the request goes to the store as it is; otherwise the allowed keys are deleted one by one
+ * and the answer is written here.
+ */
+async function deleteObjects(
+  policies: AccessPolicies,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  port: number,
+  recorded: RecordedRequest,
+): Promise<void> {
+  const chunks: Buffer[] = []
+  for await (const chunk of req) chunks.push(chunk as Buffer)
+  const body = Buffer.concat(chunks)
+  const caller = callerOf(req)
+  const { bucket } = addressOf(req.url ?? '/')
+  const { keys, quiet } = deleteRequestKeys(body.toString('utf8'))
+  const refused = new Set(
+    keys.filter(
+      (key) => !allows(policies, caller, bucket, { action: 's3:DeleteObject', resource: objectArn(bucket, key) }),
+    ),
+  )
+  if (refused.size === 0) {
+    const upstream = http.request(
+      { host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers)
+        up.pipe(res)
+      },
+    )
+    upstream.on('error', () => res.destroy())
+    upstream.end(body)
+    return
+  }
+  recorded.denied = 's3:DeleteObject'
+  const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+  const entries: string[] = []
+  for (const key of keys) {
+    if (refused.has(key)) {
+      entries.push(`<Error><Key>${escape(key)}</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`)
+      continue
+    }
+    const path = `/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'DELETE' })
+    await response.arrayBuffer()
+    if (!quiet) entries.push(`<Deleted><Key>${escape(key)}</Key></Deleted>`)
+  }
+  const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${entries.join('')}</DeleteResult>`
+  res.writeHead(200, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml) })
+  res.end(xml)
 }
 
 function isConditionalPut(req: http.IncomingMessage): boolean {

@@ -17,6 +17,15 @@ export const testCredentials: TestCredentials = {
   secretAccessKey: 'test-secret-key-0123456789abcdefghij',
 }
 
+/** A key pair of its own for a test identity (a role, a job): `label` makes it recognisable in recorded requests. */
+export function testKeyPair(label: string): TestCredentials {
+  const id = label.toUpperCase().replace(/[^A-Z0-9]/g, '')
+  return {
+    accessKeyId: `AKIA${id.padEnd(16, '0').slice(0, 16)}`,
+    secretAccessKey: `${label}-secret-0123456789abcdefghij`,
+  }
+}
+
 export interface S3Server {
   port: number
   endpoint: string

@@ -5,6 +5,7 @@ import { isRecord } from '../json.js'
 import { canonicalJson, sha256Hex } from '../keys/keys.js'
 import type { Pin } from '../keys/resolved.js'
 import { getJson, type Storage } from '../storage/index.js'
+import { isRefused } from '../storage/refusals.js'
 import type { Toolchain } from '../keys/toolchain.js'
 import { updateShared, type SharedWriteContext } from './shared-document.js'
 
@@ -215,8 +216,8 @@ export async function readPinRecord(
     raw = await getJson(storage, key, signal, pinRecordLimits.bytes)
   } catch (error) {
     if (error instanceof StorageError) {
-      // Through a public URL a missing object may answer 403.
-      if (error.status === 403 && !error.fatal) return { state: 'absent' }
+      // Where missing keys are hidden (no s3:ListBucket, a public URL) a record not yet written answers 403.
+      if (isRefused(error)) return { state: 'absent' }
       return { state: 'unreadable', problem: errorMessage(error), fatal: error.fatal }
     }
     return { state: 'unusable', problem: errorMessage(error) }

@@ -2,6 +2,7 @@ import { errorMessage, PreconditionFailedError, StorageError } from '../errors.j
 import type { Log } from '../log.js'
 import { backoffDelay, defaultRetryPolicy, type RetryPolicy } from '../retry.js'
 import { getJsonVersion, type PutOptions, type Storage } from '../storage/index.js'
+import { isRefused } from '../storage/refusals.js'
 import { probeObjectKey } from './layout.js'
 
 /**
@@ -89,6 +90,8 @@ export interface SharedRead<T> {
   exists: boolean
   value?: T
   etag?: string
+  /** The store refused the read (403): taken as absent, which it is unless these credentials may not read it. */
+  refused?: boolean
 }
 
 async function readShared<T>(
@@ -97,10 +100,13 @@ async function readShared<T>(
   maxBytes: number,
 ): Promise<SharedRead<T>> {
   const read = await getJsonVersion(ctx.storage, doc.key, ctx.signal, maxBytes).catch((error: unknown) => {
+    // Refused: absent where missing keys answer 403 (storage/refusals.ts); it is then created, never replaced.
+    if (isRefused(error)) return 'refused' as const
     // Too large or not JSON: not ours, so it is replaced; a storage fault propagates.
     if (error instanceof StorageError || ctx.signal?.aborted) throw error
     return { value: undefined, etag: undefined, unusable: true }
   })
+  if (read === 'refused') return { exists: false, refused: true }
   if (read === undefined) return { exists: false }
   let value: T | undefined
   try {
@@ -139,6 +145,7 @@ export async function updateShared<T>(
 ): Promise<boolean> {
   const policy = ctx.conflictRetry ?? conflictRetryPolicy
   let wrote = false
+  let hidden = 0
   for (let attempt = 1; ; attempt++) {
     const reuse = attempt === 1 && earlier !== undefined && (await conditionsHonoured(ctx))
     const read = reuse ? earlier : await readShared(ctx, doc, maxBytes)
@@ -159,6 +166,13 @@ export async function updateShared<T>(
       continue
     } catch (error) {
       if (!(error instanceof PreconditionFailedError)) throw error
+      // Refused, yet there: another producer may have created it meanwhile (read again), or it is not ours to read.
+      if (read.refused && error.status === 412 && ++hidden >= 2)
+        throw new StorageError(
+          `${doc.key} exists, but these credentials may not read it (403): it cannot be updated`,
+          false,
+          403,
+        )
       ctx.log?.debug(`${doc.key} changed while this producer wrote it (${error.message}); reading it again.`)
     }
     if (attempt >= policy.attempts) throw new Error(`${doc.key} kept changing for ${attempt} attempts`)

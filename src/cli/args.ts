@@ -291,7 +291,7 @@ const pathInputs = new Set<string>([
  */
 export function flagInputReader(command: Command, values: FlagValues, cwd: string): InputReader {
   const mode = command === 'save' || command === 'prune' || command === 'repack' ? 'producer' : 'consumer'
-  return (name) => {
+  const read = (name: string) => {
     if (name === Inputs.Mode) return mode
     if (name === Inputs.AccessKeyId || name === Inputs.SecretAccessKey || name === Inputs.SessionToken) return ''
     const value = values[name]
@@ -302,6 +302,7 @@ export function flagInputReader(command: Command, values: FlagValues, cwd: strin
     const trimmed = value.trim()
     return pathInputs.has(name) && trimmed ? path.resolve(cwd, trimmed) : trimmed
   }
+  return Object.assign(read, { commandLine: true as const })
 }
 
 function flagLines(flags: Record<string, Flag>): string[] {
@@ -316,7 +317,8 @@ function flagLines(flags: Record<string, Flag>): string[] {
 export const exitCodeHelp = [
   'Exit codes:',
   '  0  success',
-  '  1  failure: the cache could not be read or written (network, permissions), or an upload or deletion failed',
+  '  1  failure: the cache could not be read at all (credentials, region, bucket, network, every read refused),',
+  '     or an upload or deletion failed',
   '  2  usage or input error: unknown command or flag, bad value, missing Package.resolved or Package.swift',
   '  3  something is missing from the cache (only with --fail-on-missing)',
   '  130, 143  restore or save cancelled by SIGINT (Ctrl-C) or SIGTERM',

@@ -104,6 +104,8 @@ async function restoreCommand(ctx: Context): Promise<number> {
   if (cancelled) lines.push(`Cancelled (${cancelled.signalName}): nothing more was downloaded.`)
   if (outcome.complete) lines.push('Complete: a producer stored exactly this build, and all of it is in place.')
   print(ctx.io, `${lines.join('\n')}\n`)
+  // The cache could not be read at all (restoreStage has warned why): a failure, whatever is missing.
+  if (outcome.unavailable) return unlessCancelled(ExitCode.Failure)
   const somethingMissing = outcome.packagesMissing.length > 0 || missed.length > 0
   return unlessCancelled(somethingMissing && ctx.values['fail-on-missing'] === true ? ExitCode.Missing : ExitCode.Ok)
 }
@@ -140,6 +142,10 @@ async function statusCommand(ctx: Context): Promise<number> {
   const full = ctx.values.explain === true ? await explainStatus(setup, found, ctx.log) : found
   const report = ctx.values.missing === true ? onlyMissing(full) : full
   print(ctx.io, ctx.values.json === true ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report, ctx.io.cwd))
+  if (found.unavailable) {
+    ctx.log.warning(`The cache is unavailable: ${found.unavailable}`)
+    return ExitCode.Failure
+  }
   return full.missing > 0 && ctx.values['fail-on-missing'] === true ? ExitCode.Missing : ExitCode.Ok
 }
 

@@ -10,6 +10,7 @@ import { formatBytes } from '../report/report.js'
 import { pinCandidates } from '../save/attribution.js'
 import type { RunSetup } from '../setup/setup.js'
 import { getJson } from '../storage/index.js'
+import { answerOf, ReadRule, type ReadAnswer } from '../storage/refusals.js'
 
 /** What the cache holds for this project: per pin its index and archives, per local framework whether it is stored. */
 
@@ -52,6 +53,8 @@ export interface StatusReport {
   setKey: string
   completeKey: string
   markedComplete: boolean
+  /** Every read of the marker and the indexes was refused (storage/refusals.ts): the command exits 1. */
+  unavailable?: string
   outputDirectory: string
   packages: PackageStatus[]
   local: LocalStatus[]
@@ -61,27 +64,28 @@ export interface StatusReport {
   explanations?: string[]
 }
 
-/**
- * Through a public URL, S3 answers 403 for a missing object when anonymous users may not list the bucket:
- * there it means "missing (or not public)". With credentials, a 403 is a permission fault.
- */
-function forbiddenMeansMissing(setup: RunSetup, error: unknown): boolean {
-  return setup.config.storage.kind === 'public-url' && error instanceof StorageError && error.status === 403
-}
+/** What a refused read (403) is reported as: the store hides missing keys, so both are possible. */
+const notStoredOrForbidden = 'not stored, or not readable with these credentials (403)'
 
-/** Storage faults (permissions, network) abort the command; an unusable object is reported as missing. */
+/**
+ * Storage faults (permissions, network) abort the command; a refused read (storage/refusals.ts) and an unusable
+ * object are reported as missing.
+ */
 async function readJson<T>(
   setup: RunSetup,
+  rule: ReadRule,
   key: string,
   parse: (raw: unknown) => T,
 ): Promise<{ value?: T; reason?: string }> {
-  let raw: unknown
+  let answer: ReadAnswer<unknown>
   try {
-    raw = await getJson(setup.storage, key)
+    answer = await answerOf(() => getJson(setup.storage, key), rule)
   } catch (error) {
-    if (error instanceof StorageError && !forbiddenMeansMissing(setup, error)) throw error
+    if (error instanceof StorageError) throw error
     return { reason: errorMessage(error) }
   }
+  if (answer.refused) return { reason: notStoredOrForbidden }
+  const raw = answer.value
   if (raw === undefined) return { reason: 'not in the cache' }
   try {
     return { value: parse(raw) }
@@ -92,6 +96,7 @@ async function readJson<T>(
 
 async function packageStatus(
   setup: RunSetup,
+  rule: ReadRule,
   pkg: PackagePlan,
   limit: ReturnType<typeof pLimit>,
 ): Promise<{ status: PackageStatus; index?: PackageIndex }> {
@@ -103,7 +108,9 @@ async function packageStatus(
     packageKey: pkg.packageKey,
     indexKey: pkg.indexKey,
   }
-  const read = await limit(() => readJson(setup, pkg.indexKey, (raw) => parseIndex(raw, config.prefix, pkg.packageKey)))
+  const read = await limit(() =>
+    readJson(setup, rule, pkg.indexKey, (raw) => parseIndex(raw, config.prefix, pkg.packageKey)),
+  )
   if (!read.value)
     return { status: { ...base, index: 'missing', ...(read.reason ? { reason: read.reason } : {}), targets: [] } }
   const index = read.value
@@ -111,13 +118,9 @@ async function packageStatus(
     index.targets.map((entry) =>
       limit(async (): Promise<TargetStatus> => {
         const common = { targetName: entry.targetName, scipioKey: entry.scipioKey, key: entry.key, size: entry.size }
-        let head: { size: number } | undefined
-        try {
-          head = await storage.head(entry.key)
-        } catch (error) {
-          if (!forbiddenMeansMissing(setup, error)) throw error
-          return { ...common, state: 'missing', reason: errorMessage(error) }
-        }
+        const answer = await answerOf(() => storage.head(entry.key))
+        if (answer.refused) return { ...common, state: 'missing', reason: notStoredOrForbidden }
+        const head = answer.value
         if (!head) return { ...common, state: 'missing', reason: 'the archive the index lists is not in the cache' }
         // A public URL may not report a length (0): only a reported, different size counts against it.
         if (head.size && head.size !== entry.size)
@@ -132,8 +135,9 @@ async function packageStatus(
 export async function cacheStatus(setup: RunSetup): Promise<StatusReport> {
   const { config, plan, storage } = setup
   const limit = pLimit(config.concurrency)
-  const marker = readJson(setup, plan.completeKey, (raw) => parseCompleteMarker(raw, plan.setKey))
-  const perPackage = await Promise.all(plan.packages.map((pkg) => packageStatus(setup, pkg, limit)))
+  const rule = new ReadRule()
+  const marker = readJson(setup, rule, plan.completeKey, (raw) => parseCompleteMarker(raw, plan.setKey))
+  const perPackage = await Promise.all(plan.packages.map((pkg) => packageStatus(setup, rule, pkg, limit)))
   const byKey = new Map(plan.packages.map((pkg, i) => [pkg.packageKey, perPackage[i]!]))
 
   const local: LocalStatus[] = []
@@ -171,13 +175,16 @@ export async function cacheStatus(setup: RunSetup): Promise<StatusReport> {
     packages.filter((p) => p.index === 'missing').length +
     packages.flatMap((p) => p.targets).filter((t) => t.state === 'missing').length +
     local.filter((l) => l.state === 'missing').length
+  const markedComplete = (await marker).value !== undefined
+  const verdict = rule.verdict()
   return {
     schema: 'scipio-s3-cache/status/v1',
     cache: storage.description,
     prefix: config.prefix,
     setKey: plan.setKey,
     completeKey: plan.completeKey,
-    markedComplete: (await marker).value !== undefined,
+    markedComplete,
+    ...(verdict ? { unavailable: verdict.message } : {}),
     outputDirectory: config.outputDirectory,
     packages,
     local: local.sort((a, b) => (a.targetName < b.targetName ? -1 : 1)),

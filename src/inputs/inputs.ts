@@ -62,14 +62,20 @@ export interface Config {
   scope?: string
 }
 
-/** Reads one input; `getInput` trims and returns '' when unset. */
-export type InputReader = (name: string) => string
+/**
+ * Reads one input; `getInput` trims and returns '' when unset. `commandLine` marks the command line's reader of its
+ * flags, where a few inputs accept more (a scope of any name: inputs/scope.ts).
+ */
+export type InputReader = ((name: string) => string) & { readonly commandLine?: true }
 
 export const actionInputReader: InputReader = (name) => core.getInput(name)
 
 /** A reader whose `mode` is fixed: the restore and save sub-actions have no `mode` input. */
 export function withMode(read: InputReader, mode: 'consumer' | 'producer'): InputReader {
-  return (name) => (name === Inputs.Mode ? mode : read(name))
+  return Object.assign(
+    (name: string) => (name === Inputs.Mode ? mode : read(name)),
+    read.commandLine ? { commandLine: true as const } : {},
+  )
 }
 
 /** Marks every secret input before anything else can print it. */

@@ -5,8 +5,10 @@ import { isRecord } from '../json.js'
 
 /**
  * The `scope` input: empty for the shared cache; `pull-request` for this pull request's own scope, `pr-<number>`;
- * on the command line, any name (`--scope NAME`, a developer's branch). A scoped run reads its scope first, then
- * the shared cache, and writes only into its scope (bucket/layout.ts).
+ * on the command line, also any name (`--scope NAME`, a developer's branch). A scoped run reads its scope first,
+ * then the shared cache, and writes only into its scope (bucket/layout.ts). The action takes no other name: a
+ * scoped run uploads without `allow-untrusted-upload`, so a named scope there would let a pull request write what a
+ * trusted job with the same name then restores.
  */
 
 const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
@@ -42,13 +44,23 @@ function notAPullRequest(env: NodeJS.ProcessEnv): InputError {
 }
 
 /** The scope's name, or undefined for the shared cache. */
-export function readScope(read: (name: string) => string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function readScope(
+  read: ((name: string) => string) & { readonly commandLine?: true },
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   const raw = read(Inputs.Scope)
   if (raw === '') return undefined
   if (raw.toLowerCase() === PullRequestScope) {
     const number = pullRequestNumber(env)
     if (number === undefined) throw notAPullRequest(env)
     return pullRequestScopeName(number)
+  }
+  if (!read.commandLine) {
+    throw new InputError(
+      Inputs.Scope,
+      `'${raw}' is not a scope the action accepts: use '${PullRequestScope}' (this pull request's own scope, pr-<number>) ` +
+        `or leave it empty for the shared cache. Named scopes are for the command line (--scope NAME).`,
+    )
   }
   if (!namePattern.test(raw)) {
     throw new InputError(

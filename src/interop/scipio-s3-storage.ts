@@ -30,6 +30,7 @@ import { scipioKey } from '../keys/keys.js'
 import type { Log } from '../log.js'
 import { defaultRetryPolicy, withRetry } from '../retry.js'
 import { putFile, type Storage, type StoredObject } from '../storage/index.js'
+import { unlessRefused } from '../storage/refusals.js'
 import { disown, own, tempFolderPrefix } from '../archive/owned-folders.js'
 
 /**
@@ -225,7 +226,8 @@ export class ScipioS3StorageObjects {
   async adopt(framework: LocalFramework, damaged: (key: string) => boolean): Promise<IndexEntry | undefined> {
     const { storage, prefix, outputDirectory, log } = this.options
     const key = aarObjectKey(prefix, framework.targetName, framework.scipioKey)
-    if (damaged(key) || !(await storage.head(key))) return undefined
+    // A HEAD refused where missing keys answer 403 (no s3:ListBucket) is a miss here too (storage/refusals.ts).
+    if (damaged(key) || !(await unlessRefused(() => storage.head(key)))) return undefined
     const versionFile = await fs.readFile(path.join(outputDirectory, versionFileName(framework.targetName)))
     if (scipioKey(versionFile) !== framework.scipioKey) return undefined // rewritten since the scan: leave it to the normal upload
     const temp = own(await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), tempFolderPrefix('adopt'))))
@@ -311,7 +313,8 @@ export class ScipioS3StorageObjects {
       if (this.stopped || signal?.aborted) return
       const aa = await findAa()
       if (!aa) return this.stop(`${aaMissing} (run the producer on macOS)`)
-      if (await storage.head(key)) return
+      // Refused: taken as absent; the create-only write below then leaves one that is there after all (412).
+      if (await unlessRefused(() => storage.head(key))) return
       temp = own(await fs.mkdtemp(path.join(os.tmpdir(), tempFolderPrefix('aar'))))
       const file = path.join(temp, `${framework.scipioKey}.aar`)
       await runAa(aa, aaArchiveArgs(path.join(outputDirectory, frameworkFolder(framework.targetName)), file), signal)

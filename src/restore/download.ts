@@ -12,6 +12,7 @@ import { StallWatch } from '../archive/stall-watch.js'
 import { countBytes, type Storage } from '../storage/index.js'
 import type { Transfer } from '../log.js'
 import { PlainGetError, StallError } from '../storage/plain-get.js'
+import { answerOf, isRefused } from '../storage/refusals.js'
 import { type RestoreContext, answerWithin } from './context.js'
 import { type MissKind, type RestoredTarget } from './outcome.js'
 
@@ -126,21 +127,28 @@ export async function lookUp(
   entry: IndexEntry,
   base: Omit<RestoredTarget, 'result' | 'bytes' | 'ms'>,
 ): Promise<RestoredTarget> {
-  const head = await ctx.storage.head(entry.key)
+  const answer = await answerOf(() => ctx.storage.head(entry.key))
+  const head = answer.refused ? undefined : answer.value
   if (head && head.size === entry.size) return { ...base, result: 'available', bytes: 0, ms: 0 }
+  const gone = answer.refused
+    ? 'archive listed in the index is not stored, or not readable with these credentials (403)'
+    : 'archive listed in the index is missing'
   return {
     ...base,
     result: 'missed',
     bytes: 0,
     ms: 0,
-    reason: head ? 'stored archive has another size than the index records' : 'archive listed in the index is missing',
+    reason: head ? 'stored archive has another size than the index records' : gone,
     miss: head ? 'damaged' : 'absent',
   }
 }
 
-/** What a failed download says about the stored entry: only a 404 or bytes that fail a check condemn it. */
+/**
+ * What a failed download says about the stored entry: only a 404 (or a 403 where the store hides missing keys: an
+ * expired archive answers so) or bytes that fail a check condemn it.
+ */
 export function missKindOf(error: unknown): MissKind {
-  if (error instanceof MissingObjectError) return 'absent'
+  if (error instanceof MissingObjectError || isRefused(error)) return 'absent'
   if (error instanceof UnsafeArchiveError || error instanceof IntegrityError || error instanceof CorruptArchiveError)
     return 'damaged'
   return 'unavailable'

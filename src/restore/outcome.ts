@@ -7,9 +7,10 @@ import { CancelledError, DiskFullError } from '../errors.js'
 export type RestoreResultKind = 'restored' | 'kept' | 'available' | 'missed'
 
 /**
- * Why a target missed. Only `absent` (the store answered 404) and `damaged` (bytes that fail the size, SHA-256,
- * VersionFile or entry-guard check) say the stored entry is bad, so that a producer replaces it; `unavailable`
- * (the time limit, a transient or configuration fault, a format or tool this runner lacks) says nothing about it.
+ * Why a target missed. Only `absent` (the store answered 404, or 403 where it hides missing keys) and `damaged`
+ * (bytes that fail the size, SHA-256, VersionFile or entry-guard check) say the stored entry is bad, so that a
+ * producer replaces it; `unavailable` (the time limit, a transient or configuration fault, a format or tool this
+ * runner lacks) says nothing about it.
  */
 export type MissKind = 'absent' | 'damaged' | 'unavailable'
 
@@ -44,6 +45,11 @@ export interface RestoreOutcome {
   complete: boolean
   /** The indexes came from the completion marker's manifest (none was read). */
   fromManifest?: boolean
+  /**
+   * Why the cache could not be read at all, when it could not: a configuration fault (credentials, region, bucket),
+   * or every marker and index read refused (storage/refusals.ts). The command line's `restore` then exits 1.
+   */
+  unavailable?: string
   /** Cache errors (not plain misses), for `strict`. */
   problems: string[]
 }

@@ -6,6 +6,7 @@ import { sharedLayout, type Layout } from '../bucket/layout.js'
 import { layerIndexes } from '../bucket/layers.js'
 import { getJson } from '../storage/index.js'
 import { parseSetManifest } from '../bucket/set-manifest.js'
+import { unlessRefused } from '../storage/refusals.js'
 import { type Breaker } from './breaker.js'
 import { type RestoreContext, layoutsOf, answerWithin, interruptible } from './context.js'
 import { isRetryableDownload } from './download.js'
@@ -25,7 +26,10 @@ async function readIndex(
       interruptible(ctx.retry ?? defaultRetryPolicy, ctx.signal),
       (e) => !(e instanceof StorageError && e.fatal) && isRetryableDownload(e),
       () =>
-        answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) => getJson(ctx.storage, pkg.indexKey, signal)),
+        answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
+          // A refused read is a miss for this package: its index may simply not exist yet (storage/refusals.ts).
+          unlessRefused(() => getJson(ctx.storage, pkg.indexKey, signal), breaker.reads),
+        ),
     )
     if (raw === undefined) return undefined
     return parseIndex(raw, layout.archivePrefixes, pkg.packageKey)
@@ -61,20 +65,22 @@ export async function readLayeredIndex(
 }
 
 /** The first layout's marker that exists (the scope's before the shared cache's); all are asked at once. */
-export async function readFirstMarker(ctx: RestoreContext): Promise<Marker | undefined> {
-  const markers = await Promise.all(layoutsOf(ctx).map((layout) => readMarker(ctx, layout)))
+export async function readFirstMarker(ctx: RestoreContext, breaker: Breaker): Promise<Marker | undefined> {
+  const markers = await Promise.all(layoutsOf(ctx).map((layout) => readMarker(ctx, breaker, layout)))
   return markers.find((marker) => marker !== undefined)
 }
 
 async function readMarker(
   ctx: RestoreContext,
+  breaker: Breaker,
   layout: Layout = sharedLayout(ctx.prefix, ctx.plan),
 ): Promise<Marker | undefined> {
   let raw: unknown
   let targets: string[]
   try {
+    // A new build's marker answers 403 where missing keys are hidden: absent, like a 404.
     raw = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
-      getJson(ctx.storage, layout.plan.completeKey, signal),
+      unlessRefused(() => getJson(ctx.storage, layout.plan.completeKey, signal), breaker.reads),
     )
     if (raw === undefined) return undefined
     targets = parseCompleteMarker(raw, ctx.plan.setKey).targets.map((t) => `${t.targetName}\0${t.scipioKey}`)

@@ -80,7 +80,7 @@ export async function restore(given: RestoreContext): Promise<RestoreOutcome> {
       for (const { entry } of [...choice.picked, ...choice.missed]) decided.add(entry.targetName)
     }
     // A build marked complete with a manifest needs no index: one request, then the archives.
-    const marker = ctx.lookupOnly ? undefined : await readFirstMarker(given)
+    const marker = ctx.lookupOnly ? undefined : await readFirstMarker(given, breaker)
     if (marker?.indexes) {
       const manifest = marker.indexes
       const sources = ctx.plan.packages.map((pkg) => ({ pkg, index: manifest.get(pkg.packageKey)! }))
@@ -118,6 +118,8 @@ export async function restore(given: RestoreContext): Promise<RestoreOutcome> {
         ),
       )
     }
+    // Every marker and index read is in: only if all of them were refused can these credentials not read.
+    breaker.judgeReads(ctx.log)
     // Reported largest first, in Package.resolved order among equals, whatever order they started in.
     const targets = await Promise.all(started.sort(largestFirst).map((s) => s.result))
     const stopped = targets.filter((t) => t.reason === stoppedMiss(ctx.signal)).length
@@ -148,6 +150,7 @@ export async function restore(given: RestoreContext): Promise<RestoreOutcome> {
       targets,
       complete,
       ...(marker?.indexes ? { fromManifest: true } : {}),
+      ...(breaker.error ? { unavailable: breaker.error.message } : {}),
       problems,
     }
   } finally {

@@ -1,4 +1,4 @@
-import { errorMessage } from '../errors.js'
+import { errorMessage, StorageError } from '../errors.js'
 import type { Log } from '../log.js'
 import type { Storage } from '../storage/index.js'
 
@@ -83,6 +83,15 @@ async function listKeys(ctx: SurveyContext): Promise<Set<string> | undefined> {
     return new Set(objects.map((o) => o.key))
   } catch (error) {
     if (ctx.signal?.aborted) return undefined
+    // The one warning of a producer without s3:ListBucket: everything else works without it (storage/refusals.ts).
+    if (error instanceof StorageError && error.status === 403) {
+      ctx.log.warning(
+        `Could not list the cache prefix (${errorMessage(error)}): healing objects that expired or were deleted needs ` +
+          's3:ListBucket, so this run cannot find them and trusts that every index entry is still stored. ' +
+          'Nothing else needs it; the build is not affected.',
+      )
+      return undefined
+    }
     ctx.log.warning(
       `Could not list the cache prefix to find archives and pin records that expired (${errorMessage(error)}). ` +
         'This run trusts that every index entry is still stored; the build is not affected.',

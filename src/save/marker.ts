@@ -3,6 +3,7 @@ import { manifestArchiveKeys } from '../bucket/set-manifest.js'
 import { updateShared, type SharedRead, type SharedWriteContext } from '../bucket/shared-document.js'
 import { errorMessage, PreconditionFailedError, StorageError } from '../errors.js'
 import { getJsonVersion } from '../storage/index.js'
+import { isRefused } from '../storage/refusals.js'
 
 /**
  * The completion marker of a set, with its manifest (bucket/set-manifest.ts). It is created once; a stored marker
@@ -41,6 +42,7 @@ async function readMarker(ctx: MarkerContext): Promise<SharedRead<Record<string,
   try {
     read = await getJsonVersion(ctx.storage, ctx.key, ctx.signal)
   } catch (error) {
+    if (isRefused(error)) return { exists: false, refused: true } // absent where missing keys answer 403
     if (error instanceof StorageError || ctx.signal?.aborted) throw error
     return { exists: true } // not a marker this action wrote: replaced
   }

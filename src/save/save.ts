@@ -30,6 +30,7 @@ import { entryIsBad, type RestoreOutcome } from '../restore/outcome.js'
 import { defaultRetryPolicy, withRetry, type RetryPolicy } from '../retry.js'
 import type { ScipioS3StorageObjects } from '../interop/scipio-s3-storage.js'
 import { getJsonVersion, putFile, type Storage } from '../storage/index.js'
+import { unlessRefused } from '../storage/refusals.js'
 import type { PinRecords } from './pin-records.js'
 import { manifestDocument } from '../bucket/set-manifest.js'
 import { freeBytes, mib } from '../restore/disk-space.js'
@@ -234,7 +235,8 @@ async function ownIndex(
   reads: Map<string, SharedRead<PackageIndex>>,
 ): Promise<PackageIndex | undefined> {
   try {
-    const read = await getJsonVersion(ctx.storage, pkg.indexKey)
+    // Refused (no s3:ListBucket): absent, as the restore reads it; writeIndex then creates it (If-None-Match: *).
+    const read = await unlessRefused(() => getJsonVersion(ctx.storage, pkg.indexKey))
     if (read === undefined) {
       reads.set(pkg.packageKey, { exists: false })
       return undefined

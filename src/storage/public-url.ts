@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import { StorageError } from '../errors.js'
+import { RefusedReadError } from './refusals.js'
 import type { Storage, StoredObject } from './storage.js'
 
 /** Anonymous, read-only access through plain HTTPS GETs: `<public-url>/<object key>`. */
@@ -51,12 +52,11 @@ export class PublicUrlStorage implements Storage {
     }
     if (response.status === 403) {
       await response.body?.cancel()
-      // S3 answers 403 for a missing key when anonymous users may not list the bucket, so both are possible.
-      throw new StorageError(
-        `${method} ${url}: access denied (403). The object is not public, or it does not exist and the bucket hides that. ` +
-          `Publish with 'should-publish: true' or a bucket policy granting s3:GetObject to everyone.`,
-        false,
-        403,
+      // Anonymous users may not list a public bucket, so S3 answers 403 for a missing key: a miss for this key.
+      throw new RefusedReadError(
+        `${method} ${url}`,
+        `the objects must be public: 'should-publish: true', or a bucket policy granting s3:GetObject to everyone`,
+        'a public bucket answers 403, not 404, for a missing key',
       )
     }
     if (!response.ok) {

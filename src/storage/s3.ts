@@ -15,13 +15,14 @@ import { PreconditionFailedError, StorageError } from '../errors.js'
 import type { S3Settings } from '../inputs/inputs.js'
 import { redact } from '../secrets.js'
 import type { GetFailure, PlainGet } from './plain-get.js'
+import { RefusedReadError } from './refusals.js'
 import type { DirectGets, ListedObject, PutOptions, Storage, StoredObject } from './storage.js'
 
 export type Operation = 'GetObject' | 'HeadObject' | 'PutObject' | 'ListObjectsV2' | 'DeleteObjects'
 
 const permissionFor: Record<Operation, string> = {
   GetObject: 's3:GetObject',
-  HeadObject: 's3:GetObject (and s3:ListBucket, so that a missing object answers 404 rather than 403)',
+  HeadObject: 's3:GetObject',
   PutObject: 's3:PutObject',
   ListObjectsV2: 's3:ListBucket',
   DeleteObjects: 's3:DeleteObject',
@@ -88,6 +89,14 @@ export function describeS3Error(
   ) {
     return fatal(
       `${where}: the credentials were rejected (${name}). Check '${Inputs.AccessKeyId}', '${Inputs.SecretAccessKey}' and '${Inputs.SessionToken}', or that the role session has not expired.`,
+    )
+  }
+  if ((name === 'AccessDenied' || status === 403) && (operation === 'GetObject' || operation === 'HeadObject')) {
+    // Without s3:ListBucket, S3 answers a missing key this way too: a miss for this key (storage/refusals.ts).
+    return new RefusedReadError(
+      redact(where),
+      `they need s3:GetObject on arn:aws:s3:::${settings.bucket}/*`,
+      `S3 answers 403, not 404, for a missing key to credentials without s3:ListBucket on arn:aws:s3:::${settings.bucket}`,
     )
   }
   if (name === 'AccessDenied' || status === 403) {
