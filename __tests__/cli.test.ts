@@ -252,7 +252,7 @@ describe('the command line and the action share one cache', () => {
     const table = [...(await fs.readFile(path.join(root, 'docs/cli.md'), 'utf8')).matchAll(/^\| `(\d+)` \|/gm)].map(
       (m) => Number(m[1]),
     )
-    expect(table).toEqual([0, 1, 2, 3])
+    expect(table).toEqual([0, 1, 2, 3, 130, 143])
     const help = await runCli(['restore', '--help'], { cwd: await exampleWorkspace() })
     for (const code of table) expect(help.stdout).toMatch(new RegExp(`^  ${code}  \\w`, 'm'))
     const hidden = await startCdn(store.s3.endpoint, bucket, '/cache', 403)
@@ -272,7 +272,8 @@ describe('the command line and the action share one cache', () => {
         ],
       ])
       for (const [code, run] of codes) expectCode(run, code)
-      expect([...codes.keys()]).toEqual(table)
+      // 130 and 143 are a cancelled run's (cancel.test.ts signals the command line mid-download).
+      expect([...codes.keys()]).toEqual(table.filter((code) => code < 128))
       expect(codes.get(1)!.stderr).toMatch(/every read of the cache was refused/)
     } finally {
       await hidden.close()

@@ -321,7 +321,8 @@ export const exitCodeHelp = [
   '     or an upload or deletion failed',
   '  2  usage or input error: unknown command or flag, bad value, missing Package.resolved or Package.swift',
   '  3  something is missing from the cache (only with --fail-on-missing)',
-  '  130, 143  restore or save cancelled by SIGINT (Ctrl-C) or SIGTERM',
+  '  130  restore or save cancelled by SIGINT (Ctrl-C): its transfers stopped, its folders removed',
+  '  143  restore or save cancelled by SIGTERM, the same way',
 ]
 
 const credentialHelp = [
