@@ -1,5 +1,8 @@
+import * as fs from 'node:fs'
+import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Formats } from '../src/constants.js'
+import { countProgressFrom } from '../src/cli/progress.js'
+import { Formats, RunsFolder } from '../src/constants.js'
 import {
   addRecord,
   consumerOutcome,
@@ -11,10 +14,13 @@ import {
 import { chartSections, renderHtml } from '../src/insights/html.js'
 import { renderMarkdown } from '../src/insights/markdown.js'
 import type { DaysRead } from '../src/insights/read.js'
-import { buildReport } from '../src/insights/report.js'
+import { buildReport, topRows } from '../src/insights/report.js'
 import { parseRollup, serializeRollup, type Rollup } from '../src/insights/rollup.js'
 import { isPast, parseWindow, rollupGraceMs, weekOf, WindowError } from '../src/insights/window.js'
-import type { RunRecord } from '../src/records/record.js'
+import { missReasons, recordLimits, type RunRecord } from '../src/records/record.js'
+import { recordWriteTimeoutMs } from '../src/records/write.js'
+import { indexReadsPerSlot, maxIndexReads } from '../src/restore/in-flight.js'
+import { root } from './helpers/s3-server.js'
 
 function record(change: Partial<RunRecord> = {}): RunRecord {
   return {
@@ -237,5 +243,56 @@ describe('the report, the page and the Markdown', () => {
       else if (header === undefined) header = cells(line)
       else expect(cells(line), line).toBe(header)
     }
+  })
+})
+
+describe('docs/insights.md and docs/storage.md say what the code does', () => {
+  const text = (file: string) => fs.readFileSync(path.join(root, file), 'utf8').replace(/\s*\n\s*/g, ' ')
+  const insightsPage = text('docs/insights.md')
+
+  it('the numbers of docs/insights.md are the code’s', () => {
+    expect(insightsPage).toContain(`At most ${recordLimits.bytes} bytes of JSON`)
+    expect(insightsPage).toContain(`refuses, unread, a record over ${recordLimits.bytes} bytes`)
+    expect(insightsPage).toContain(`it is given at most ${recordWriteTimeoutMs / 1000} s`)
+    expect(insightsPage).toContain(
+      `Every text is cut to ${recordLimits.text} characters (${recordLimits.shortText} for the short ones)`,
+    )
+    expect(rollupGraceMs).toBe(3_600_000)
+    expect(insightsPage).toContain('A day is **past** once it ended more than an hour ago.')
+    expect(insightsPage).toContain(`Past ${countProgressFrom} reads it shows a progress bar`)
+    expect(insightsPage).toContain(`reads in flight: ${indexReadsPerSlot} × N, at most ${maxIndexReads}`)
+    expect(insightsPage).toContain(
+      `Reads run ${indexReadsPerSlot} × \`--concurrency\` at a time (at most ${maxIndexReads})`,
+    )
+    expect(insightsPage).toContain(`the ${topRows} frameworks that miss most`)
+    expect(insightsPage).toContain(`(the ${topRows} with the most runs each)`)
+    expect(insightsPage).toContain(`(\`"schema": "${Formats.runRecord}"\`)`)
+    expect(insightsPage).toContain(`(\`"schema": "${Formats.insights}"\`)`)
+    expect(insightsPage).toContain(
+      `<prefix>/${RunsFolder}/<yyyy>/<mm>/<dd>/<run id>-<attempt>-<job>-<entry>-<random>.json`,
+    )
+    for (const reason of missReasons) expect(insightsPage).toContain(`| \`${reason}\` |`)
+  })
+
+  it('docs/storage.md gives a consumer s3:PutObject on the records alone, and a lifecycle rule for them', () => {
+    const storage = fs.readFileSync(path.join(root, 'docs/storage.md'), 'utf8')
+    const blocks = [...storage.matchAll(/```json\n([\s\S]*?)```/g)].map(
+      (m) => JSON.parse(m[1]!) as Record<string, unknown>,
+    )
+    const consumer = blocks.find((b) =>
+      JSON.stringify(b).includes(`"Resource":"arn:aws:s3:::my-bucket/${RunsFolder}/*"`),
+    )
+    expect(consumer).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::my-bucket/*' },
+        { Effect: 'Allow', Action: 's3:PutObject', Resource: `arn:aws:s3:::my-bucket/${RunsFolder}/*` },
+        { Effect: 'Allow', Action: 's3:ListBucket', Resource: 'arn:aws:s3:::my-bucket' },
+      ],
+    })
+    const rule = blocks
+      .flatMap((b) => (b.Rules as { ID: string; Filter: { Prefix: string } }[] | undefined) ?? [])
+      .find((r) => r.ID === 'scipio-s3-cache-runs-expiry')
+    expect(rule?.Filter.Prefix).toBe(`scipio/${RunsFolder}/`)
   })
 })

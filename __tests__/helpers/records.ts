@@ -38,9 +38,9 @@ export interface StoredRecord {
   bytes: number
 }
 
-/** Every record under `prefix` in the bucket, read from s3rver directly, in key order. */
+/** Every record under `prefix` ('' for none) in the bucket, read from s3rver directly, in key order. */
 export async function storedRecords(store: Store, bucket: string, prefix: string): Promise<StoredRecord[]> {
-  const keys = await store.listKeys(bucket, `${prefix}/${RunsFolder}/`)
+  const keys = await store.listKeys(bucket, `${prefix ? `${prefix}/` : ''}${RunsFolder}/`)
   const client = store.s3.client()
   return Promise.all(
     keys
