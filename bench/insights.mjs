@@ -6,16 +6,16 @@
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { createInterface } from 'node:readline'
 import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { historyNow, putHistory, syntheticHistory } from '../scripts/insights-history.mjs'
 import { gnuTime, measure } from './measure.mjs'
 import { startCountingProxy } from './proxy.mjs'
+import { startS3ServerProcess } from '../scripts/s3-server-process.mjs'
 
 const root = path.resolve(import.meta.dirname, '..')
 const bucket = 'bench'
 const prefix = 'scipio'
-const credentials = { accessKeyId: 'AKIABENCH0000000', secretAccessKey: 'bench-secret-000000000000000' }
+const credentials = { key: 'AKIABENCH0000000', secret: 'bench-secret-000000000000000' }
 
 function flagsOf(argv) {
   const flag = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback)
@@ -27,27 +27,6 @@ function flagsOf(argv) {
     concurrency: flag('--concurrency', '8'),
     out: path.resolve(flag('--out', path.join(root, 'bench/results/insights'))),
   }
-}
-
-async function startServer(dir) {
-  const child = spawn(
-    process.execPath,
-    [
-      '--openssl-legacy-provider',
-      path.join(root, 'scripts/s3-server.mjs'),
-      '--dir',
-      dir,
-      '--bucket',
-      bucket,
-      '--credentials',
-      `${credentials.accessKeyId}:${credentials.secretAccessKey}`,
-    ],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  )
-  const { port } = JSON.parse(
-    await new Promise((resolve) => createInterface({ input: child.stdout }).once('line', resolve)),
-  )
-  return { port, stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())) }
 }
 
 async function deleteRollups(client) {
@@ -75,14 +54,14 @@ export async function main(argv) {
   const work = path.join(root, 'bench/.work', String(process.pid))
   fs.rmSync(work, { recursive: true, force: true })
   fs.mkdirSync(work, { recursive: true })
-  const server = await startServer(path.join(work, 's3'))
+  const server = await startS3ServerProcess({ dir: path.join(work, 's3'), bucket, ...credentials })
   const proxy = await startCountingProxy(server.port)
   proxy.setLink({ rttMs: flags.rttMs })
   const client = new S3Client({
     region: 'us-east-1',
     endpoint: `http://127.0.0.1:${server.port}`,
     forcePathStyle: true,
-    credentials,
+    credentials: { accessKeyId: credentials.key, secretAccessKey: credentials.secret },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   })
@@ -101,8 +80,8 @@ export async function main(argv) {
     const env = {
       PATH: process.env.PATH,
       HOME: process.env.HOME ?? work,
-      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      AWS_ACCESS_KEY_ID: credentials.key,
+      AWS_SECRET_ACCESS_KEY: credentials.secret,
       AWS_EC2_METADATA_DISABLED: 'true',
     }
     for (let rep = 0; rep < flags.reps; rep++) {

@@ -8,15 +8,15 @@
 // GETs of the same compressed bytes, and a local copy of the tree), against an S3 server on loopback behind a
 // proxy that counts requests and bytes and can model the link (round-trip time, bandwidth).
 // See docs/benchmarks.md.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { createInterface } from 'node:readline'
 import { barChart } from './chart.mjs'
 import { ensureDataset, ensureScaleDataset } from './dataset.mjs'
 import { gnuTime, measure } from './measure.mjs'
 import { startCountingProxy } from './proxy.mjs'
+import { startS3ServerProcess } from '../scripts/s3-server-process.mjs'
 import { compare, snapshot } from './tree.mjs'
 
 const root = path.resolve(import.meta.dirname, '..')
@@ -133,33 +133,8 @@ function cpuOfPid(pid) {
 }
 
 // ---------------------------------------------------------------- S3 server behind a counting proxy
-async function startServer(dir) {
-  const child = spawn(
-    process.execPath,
-    [
-      '--openssl-legacy-provider',
-      path.join(root, 'scripts/s3-server.mjs'),
-      '--dir',
-      dir,
-      '--bucket',
-      bucket,
-      '--credentials',
-      `${credentials.key}:${credentials.secret}`,
-    ],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  )
-  const line = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve)
-    child.once('exit', (code) => reject(new Error(`the S3 server exited with ${code}`)))
-  })
-  const { port } = JSON.parse(line)
-  return {
-    port,
-    pid: child.pid,
-    stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())),
-  }
+function startServer(dir) {
+  return startS3ServerProcess({ dir, bucket, ...credentials })
 }
 
 /** Sizes of the objects stored under `prefix/`, read from s3rver's folder (key → bytes). */

@@ -4,14 +4,14 @@
 // the page, and headless Chromium (Debian's chromium package) taking the screenshot.
 //
 //   npm run bundle && node scripts/insights-page.mjs [--out docs/insights.png] [--html FILE]
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { createInterface } from 'node:readline'
 import { S3Client } from '@aws-sdk/client-s3'
 import { chromium } from 'playwright-core'
 import { historyNow, putHistory, syntheticHistory } from './insights-history.mjs'
+import { startS3ServerProcess } from './s3-server-process.mjs'
 
 const root = path.resolve(import.meta.dirname, '..')
 const args = process.argv.slice(2)
@@ -22,25 +22,14 @@ const html = path.resolve(flag('--html', path.join(work, 'insights.html')))
 const credentials = { accessKeyId: 'AKIAINSIGHTS0000000', secretAccessKey: 'insights-page-secret-0000000000' }
 const bucket = 'insights'
 
-const server = spawn(
-  process.execPath,
-  [
-    '--openssl-legacy-provider',
-    path.join(root, 'scripts/s3-server.mjs'),
-    '--dir',
-    path.join(work, 's3'),
-    '--bucket',
-    bucket,
-    '--credentials',
-    `${credentials.accessKeyId}:${credentials.secretAccessKey}`,
-  ],
-  { stdio: ['pipe', 'pipe', 'inherit'] },
-)
+const server = await startS3ServerProcess({
+  dir: path.join(work, 's3'),
+  bucket,
+  key: credentials.accessKeyId,
+  secret: credentials.secretAccessKey,
+})
 try {
-  const { port } = JSON.parse(
-    await new Promise((resolve) => createInterface({ input: server.stdout }).once('line', resolve)),
-  )
-  const endpoint = `http://127.0.0.1:${port}`
+  const { endpoint } = server
   const client = new S3Client({
     region: 'us-east-1',
     endpoint,
@@ -87,6 +76,6 @@ try {
     `Wrote ${path.relative(process.cwd(), out)} (${fs.statSync(out).size} bytes) from ${history.records.length} records.`,
   )
 } finally {
-  server.stdin.end()
+  await server.stop()
   fs.rmSync(work, { recursive: true, force: true })
 }

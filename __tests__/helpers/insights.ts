@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 // @ts-expect-error: the history generator is plain JavaScript, shared with scripts/ and bench/
 import * as history from '../../scripts/insights-history.mjs'
+import { missReasons } from '../../src/records/record.js'
 import type { Store } from './store.js'
 
 /**
@@ -60,15 +61,7 @@ export async function putHistory(store: Store, bucket: string, prefix: string, h
   )
 }
 
-const vocabulary = [
-  'pin-moved',
-  'xcode-changed',
-  'dependency-moved',
-  'expired',
-  'not-produced-yet',
-  'inputs-changed',
-  'unreadable',
-]
+const vocabulary: readonly string[] = missReasons
 
 interface Tally {
   runs: number

@@ -1,5 +1,6 @@
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
 import { RunsFolder } from '../../src/constants.js'
+import type { TestCredentials } from './s3-server.js'
 import type { Store } from './store.js'
 
 /** Run records (src/records/) in the tests: the runner's variables a record names, and what a bucket holds. */
@@ -38,10 +39,31 @@ export interface StoredRecord {
   bytes: number
 }
 
-/** Every record under `prefix` ('' for none) in the bucket, read from s3rver directly, in key order. */
-export async function storedRecords(store: Store, bucket: string, prefix: string): Promise<StoredRecord[]> {
-  const keys = await store.listKeys(bucket, `${prefix ? `${prefix}/` : ''}${RunsFolder}/`)
-  const client = store.s3.client()
+/**
+ * Every record under `prefix` ('' for none) in the bucket, read from s3rver directly (with `credentials`, when the
+ * store accepts others than the test credentials), in key order.
+ */
+export async function storedRecords(
+  store: Store,
+  bucket: string,
+  prefix: string,
+  credentials?: TestCredentials,
+): Promise<StoredRecord[]> {
+  const client = store.s3.client(credentials)
+  const keys: string[] = []
+  let token: string | undefined
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: `${prefix ? `${prefix}/` : ''}${RunsFolder}/`,
+        ...(token ? { ContinuationToken: token } : {}),
+      }),
+    )
+    keys.push(...(page.Contents ?? []).map((o) => o.Key!))
+    token = page.IsTruncated ? page.NextContinuationToken : undefined
+  } while (token)
+  keys.sort()
   return Promise.all(
     keys
       .filter((key) => !key.includes('/rollups/'))

@@ -1,4 +1,4 @@
-import { RunsFolder } from '../constants.js'
+import { runsPrefix } from '../bucket/layout.js'
 
 /**
  * Where run records and the insights' day roll-ups live: everything under `[<prefix>/].scipio-s3-cache-runs/`.
@@ -8,27 +8,9 @@ import { RunsFolder } from '../constants.js'
  * - a day's roll-up: `<runs>/rollups/<yyyy>-<mm>-<dd>.json`, apart from the day folders so that a listing of days
  *   never pages through roll-ups, and one listing of `rollups/` says which days have one.
  *
- * Nothing a restore reads is in this folder, and the folder sorts before every other key under the prefix ('-'
- * before '/', and before letters and digits), so a producer's listing of its prefix starts after it (save/heal.ts).
+ * Nothing a restore reads is in this folder, and a producer's listing of its prefix starts after it (save/heal.ts,
+ * bucket/layout.ts `afterRunsFolder`).
  */
-
-function withPrefix(prefix: string, key: string): string {
-  return prefix ? `${prefix}/${key}` : key
-}
-
-/** `[<prefix>/].scipio-s3-cache-runs` */
-export function runsPrefix(prefix: string): string {
-  return withPrefix(prefix, RunsFolder)
-}
-
-/**
- * A key after every key in the runs folder and before any other key under the prefix that could matter: a
- * listing that starts after it (ListObjectsV2's StartAfter) leaves out every record and roll-up. `0` follows `/`
- * in byte order; only a key spelled exactly like it, which nothing here writes, is left out with them.
- */
-export function afterRunsFolder(prefix: string): string {
-  return `${runsPrefix(prefix)}0`
-}
 
 /** A UTC day as `yyyy-mm-dd`. */
 export type Day = string

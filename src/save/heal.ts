@@ -1,7 +1,7 @@
 import { errorMessage } from '../errors.js'
 import type { Log } from '../log.js'
 import type { Storage } from '../storage/index.js'
-import { afterRunsFolder } from '../records/layout.js'
+import { afterRunsFolder } from '../bucket/layout.js'
 
 /**
  * What vanished from the store (issue 23): objects deleted by hand or by a lifecycle rule while an index, a
