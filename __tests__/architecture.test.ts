@@ -22,6 +22,8 @@ const tiers = [
   ['explain'],
   ['flow'],
   ['report'],
+  ['records'],
+  ['insights'],
   ['action', 'cli'],
 ]
 const graph = readImportGraph(root)

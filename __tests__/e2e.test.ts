@@ -7,6 +7,7 @@ import { runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
 import { exampleTargets, exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
 import { snapshotTree } from './helpers/tree.js'
 import { useStore } from './helpers/store.js'
+import { isRunsRequest } from './helpers/records.js'
 
 const bucket = 'scipio-cache'
 const allTargets = exampleTargets
@@ -59,13 +60,15 @@ describe('end to end through dist/index.js against an S3 server', () => {
     expect(keys.filter((k) => k.includes('/.scipio-s3-cache/packages/'))).toHaveLength(5)
     expect(keys.filter((k) => k.includes('/.scipio-s3-cache/complete/'))).toHaveLength(1)
 
-    // s3rver does not enforce ACLs, so check what was sent: every object write carries public-read.
+    // s3rver does not enforce ACLs, so check what was sent: every object write carries public-read, but the run's
+    // record, which is never public (it names the repository and its branches).
     const writes = store.proxy.requests.filter(
       (r) => r.method === 'PUT' || (r.method === 'POST' && r.url.includes('uploads')),
     )
     expect(writes.length).toBeGreaterThanOrEqual(keys.length)
     for (const w of writes.filter((r) => !r.url.includes('partNumber=')))
-      expect(w.headers['x-amz-acl'], w.url).toBe('public-read')
+      expect(w.headers['x-amz-acl'], w.url).toBe(isRunsRequest(w) ? undefined : 'public-read')
+    expect(writes.filter(isRunsRequest)).toHaveLength(1)
     // And every object answers an anonymous GET.
     for (const key of keys) {
       const res = await fetch(`${store.s3.endpoint}/${bucket}/${key}`)

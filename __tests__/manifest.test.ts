@@ -6,6 +6,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { runAction, type ActionRun, s3TestInputs } from './helpers/action.js'
 import { faults, forKey, isArchiveGet, isIndexGet, isMarkerGet, limited } from './helpers/proxy.js'
 import { useStore } from './helpers/store.js'
+import { isRunsRequest } from './helpers/records.js'
 import { snapshotTree } from './helpers/tree.js'
 import { exampleTargets, exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
 import { listedEntries } from './helpers/index-doc.js'
@@ -60,9 +61,17 @@ async function consume(extra: Record<string, string> = {}) {
   const run = await runAction(inputs({ 'package-directory': ws, 'output-directory': out, ...extra }), {
     SCIPIO_TEST_DOUBLE_LOG: log,
   })
-  const requests = [...store.proxy.requests]
+  // The cache's requests; the run's record (records.test.ts) apart.
+  const requests = store.proxy.requests.filter((r) => !isRunsRequest(r))
+  const recordRequests = store.proxy.requests.filter(isRunsRequest)
   const events = await readDoubleLog(log)
-  return { run, out, requests, built: events.filter((e) => e.event === 'built').map((e) => e.target) }
+  return {
+    run,
+    out,
+    requests,
+    recordRequests,
+    built: events.filter((e) => e.event === 'built').map((e) => e.target),
+  }
 }
 
 beforeAll(async () => {
@@ -101,13 +110,14 @@ describe('the completion marker carries the set manifest', () => {
   })
 
   it('a full hit costs the archives and one request: no index, no pin record, no HEAD', async () => {
-    const { run, out, requests, built } = await consume()
+    const { run, out, requests, recordRequests, built } = await consume()
     expectOk(run)
     expect(run.outputs['cache-hit']).toBe('true')
     expect(list(run, 'restored')).toEqual(allTargets)
     expect(built).toEqual([])
     expect(await snapshotTree(out)).toEqual(producerTree)
     expect(requests.map((r) => r.method)).toEqual(Array(allTargets.length + 1).fill('GET'))
+    expect(recordRequests.map((r) => r.method)).toEqual(['PUT'])
     expect(requests.filter((r) => /\.tar\.(zst|gz)(\?|$)/.test(r.url))).toHaveLength(allTargets.length)
     expect(requests.filter((r) => r.url.includes('/complete/'))).toHaveLength(1)
   })

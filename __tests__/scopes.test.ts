@@ -12,6 +12,7 @@ import { root } from './helpers/s3-server.js'
 import { testCredentials } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
 import { prefixWriterPolicy } from './helpers/policy.js'
+import { isRunsRequest } from './helpers/records.js'
 import { doubleEnv, doubleWorkspace, readDoubleLog, type DoubleGraph } from './helpers/workspace.js'
 import { pullRequestNumber, readScope } from '../src/inputs/scope.js'
 import { Formats, ScopesFolder } from '../src/constants.js'
@@ -104,8 +105,14 @@ describe('a pull request that bumps a pin', () => {
   it('builds it once into its scope with credentials that may write only there; its next push is a full hit', async () => {
     const prefix = 'bump'
     await mainProducer(prefix)
+    // The pull-request role of docs/storage.md: the scopes, and the run records.
     store.proxy.policies = {
-      identities: { [prWriter.accessKeyId]: prefixWriterPolicy(bucket, [`${prefix}/.scipio-s3-cache-scopes/`]) },
+      identities: {
+        [prWriter.accessKeyId]: prefixWriterPolicy(bucket, [
+          `${prefix}/.scipio-s3-cache-scopes/`,
+          `${prefix}/.scipio-s3-cache-runs/`,
+        ]),
+      },
     }
     const log = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'double-log-')), 'log')
     const env = { ...(await pullRequestEnv(12)), SCIPIO_TEST_DOUBLE_LOG: log }
@@ -124,8 +131,10 @@ describe('a pull request that bumps a pin', () => {
     expect(reasons.pkg1).toContain('(looked in scope pr-12, then the shared cache)')
     const writes = requestsSince(from).filter((r) => r.method === 'PUT' || r.method === 'POST' || r.method === 'DELETE')
     expect(writes.length).toBeGreaterThan(0)
-    // Every write went into the scope, and the policy refused none.
-    expect(writes.filter((w) => !w.key.startsWith(scopeFolder(prefix, 'pr-12')))).toEqual([])
+    // Every write went into the scope, but the run's record, and the policy refused none.
+    const record = writes.filter((w) => w.key.startsWith(`${prefix}/.scipio-s3-cache-runs/`))
+    expect(record.map((w) => w.method)).toEqual(['PUT'])
+    expect(writes.filter((w) => !w.key.startsWith(scopeFolder(prefix, 'pr-12')) && !record.includes(w))).toEqual([])
     expect(writes.filter((w) => w.status === 403)).toEqual([])
 
     await fs.rm(log, { force: true })
@@ -139,7 +148,7 @@ describe('a pull request that bumps a pin', () => {
     const requests = requestsSince(secondFrom)
     // The scope's marker lists the whole set: no index is read, and nothing is written.
     expect(requests.filter((r) => r.key.includes('/.scipio-s3-cache/packages/'))).toEqual([])
-    expect(requests.filter((r) => r.method !== 'GET')).toEqual([])
+    expect(requests.filter((r) => r.method !== 'GET' && !isRunsRequest({ url: `/${r.key}` }))).toEqual([])
     expect(requests.filter((r) => /\.tar\.(zst|gz)$/.test(r.key))).toHaveLength(8)
     // Where each came from: P1's frameworks from the scope, the rest from the shared cache.
     expect(second.summary).toContain('<td>P1T0</td><td>pkg1</td><td>restored from scope pr-12</td>')
@@ -230,7 +239,12 @@ describe('a pull request that bumps a pin', () => {
     expectOk(run, 'fork')
     expect(run.stdout).toContain('comes from a fork')
     expect(list(run, 'uploaded')).toEqual([])
-    expect(requestsSince(from).filter((r) => r.method !== 'GET' && r.method !== 'HEAD')).toEqual([])
+    // Nothing but its run's record.
+    expect(
+      requestsSince(from).filter(
+        (r) => r.method !== 'GET' && r.method !== 'HEAD' && !isRunsRequest({ url: `/${r.key}` }),
+      ),
+    ).toEqual([])
   }, 120_000)
 
   it("'pull-request' outside a pull request fails, naming the input", async () => {

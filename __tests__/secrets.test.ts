@@ -4,6 +4,7 @@ import { runAction, type ActionRun } from './helpers/action.js'
 import { exampleWorkspace } from './helpers/workspace.js'
 import { limited } from './helpers/proxy.js'
 import { useStore } from './helpers/store.js'
+import { storedRecords } from './helpers/records.js'
 
 // Recognisable fake secrets: if any of them shows up anywhere, the test names it.
 const secrets = {
@@ -47,6 +48,13 @@ function inputs(extra: Record<string, string> = {}) {
 
 const debug = { ACTIONS_STEP_DEBUG: 'true', RUNNER_DEBUG: '1' }
 
+// Variables a runner sets that a run record must never hold (it may hold only those it names).
+const runnerSecrets = {
+  GITHUB_TOKEN: 'ghs_LeakCheckGithubToken0000000000042',
+  ACTIONS_RUNTIME_TOKEN: 'LeakCheckRuntimeToken00000000000042',
+  ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'LeakCheckIdTokenRequest0000000042',
+}
+
 describe('secrets never reach a log, an output, the summary or an error', () => {
   it('a producer and a consumer with debug logging on', async () => {
     const producer = await runAction(
@@ -61,6 +69,33 @@ describe('secrets never reach a log, an output, the summary or an error', () => 
     const consumer = await runAction(inputs({ 'package-directory': await exampleWorkspace() }), debug)
     expect(consumer.code).toBe(0)
     expect(consumer.outputs['cache-hit']).toBe('true')
+    expect(leaks(consumer)).toEqual([])
+  })
+
+  it('a run record holds no secret, no URL and no environment value but those it names', async () => {
+    // A copy: the SDK marks the credentials object it is given.
+    const keys = { accessKeyId: secrets.accessKeyId, secretAccessKey: secrets.secretAccessKey }
+    const before = (await storedRecords(store, 'secret-cache', 'records', keys)).map((r) => r.key)
+    const env = { ...debug, ...runnerSecrets, GITHUB_REPOSITORY: 'acme/app', GITHUB_WORKFLOW: 'CI' }
+    const producer = await runAction(
+      inputs({ mode: 'consumer,producer', prefix: 'records', 'package-directory': await exampleWorkspace() }),
+      env,
+    )
+    expect(producer.code, producer.stdout).toBe(0)
+    const consumer = await runAction(inputs({ prefix: 'records', 'package-directory': await exampleWorkspace() }), env)
+    expect(consumer.code, consumer.stdout).toBe(0)
+    const records = (await storedRecords(store, 'secret-cache', 'records', keys)).filter((r) => !before.includes(r.key))
+    expect(records).toHaveLength(2)
+    for (const { key, record } of records) {
+      const text = JSON.stringify(record)
+      expect(text).toContain('acme/app') // the record was written with the runner's variables present
+      for (const [name, value] of Object.entries({ ...secrets, ...runnerSecrets })) {
+        expect(text, `${name} in ${key}`).not.toContain(value)
+        expect(text, `part of ${name} in ${key}`).not.toContain(value.slice(0, 16))
+      }
+      expect(text).not.toMatch(/https?:|X-Amz-|127\.0\.0\.1/i)
+    }
+    expect(leaks(producer)).toEqual([])
     expect(leaks(consumer)).toEqual([])
   })
 

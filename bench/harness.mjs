@@ -1,9 +1,9 @@
 // Shared by the benchmark's runners (run.mjs, macho.mjs): the S3 server behind a counting proxy, where its objects
 // are on disk, the action's outputs, and small tools.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { createInterface } from 'node:readline'
+import { startS3ServerProcess } from '../scripts/s3-server-process.mjs'
 
 export const root = path.resolve(import.meta.dirname, '..')
 export const MiB = 1024 * 1024
@@ -34,33 +34,8 @@ export function cpuOfPid(pid) {
 }
 
 // ---------------------------------------------------------------- S3 server behind a counting proxy
-export async function startServer(dir) {
-  const child = spawn(
-    process.execPath,
-    [
-      '--openssl-legacy-provider',
-      path.join(root, 'scripts/s3-server.mjs'),
-      '--dir',
-      dir,
-      '--bucket',
-      bucket,
-      '--credentials',
-      `${credentials.key}:${credentials.secret}`,
-    ],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  )
-  const line = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve)
-    child.once('exit', (code) => reject(new Error(`the S3 server exited with ${code}`)))
-  })
-  const { port } = JSON.parse(line)
-  return {
-    port,
-    pid: child.pid,
-    stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())),
-  }
+export function startServer(dir) {
+  return startS3ServerProcess({ dir, bucket, ...credentials })
 }
 
 /** Sizes of the objects stored under `prefix/`, read from s3rver's folder (key → bytes). */

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// npm run bench -- [--preset default|small|realistic|scale|macho|macho-check (bench/macho.mjs)] [--count N] [--total-size 1.5G] [--realistic]
+// npm run bench -- [--preset default|small|realistic|scale|macho|macho-check (bench/macho.mjs)|insights (bench/insights.mjs)]
+//                  [--count N] [--total-size 1.5G] [--realistic]
 //                  [--packages N[,N]] [--targets-per-package 2] [--reps N] [--rtt-ms N[,N]] [--mbit N]
 //                  [--shaped-reps N] [--bandwidth 200mbit] [--no-shape] [--concurrency 8] [--out DIR]
 //                  [--contenders a,b,...] [--scenarios cold,warm,partial,noop] [--aws PATH]
@@ -175,6 +176,8 @@ function makeContenders(ctx) {
       'INPUT_OUTPUT-DIRECTORY': outputDir,
       'INPUT_SUPPORT-SIMULATORS': 'true',
       INPUT_CONCURRENCY: String(flags.concurrency),
+      // The run record is one PUT after the restore (src/records/): no part of what the contenders are compared on.
+      'INPUT_RECORD-RUNS': 'false',
     }
     fs.writeFileSync(env.GITHUB_OUTPUT, '')
     fs.writeFileSync(env.GITHUB_STEP_SUMMARY, '')
@@ -694,7 +697,10 @@ function datasetsOf(flags) {
 }
 
 async function main() {
-  const flags = parseFlags(process.argv.slice(2))
+  const argv = process.argv.slice(2)
+  // The insights preset measures the insights command on the synthetic history: bench/insights.mjs.
+  if (argv[argv.indexOf('--preset') + 1] === 'insights') return (await import('./insights.mjs')).main(argv)
+  const flags = parseFlags(argv)
   const notes = []
   const node24 = which(path.join(root, '.node24/bin/node')) ?? process.execPath
   if (!which(path.join(root, '.node24/bin/node')))

@@ -10,6 +10,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { createInterface } from 'node:readline'
 import { columns, createRunnerLog, formatDuration, summariesToHtml, summaryToText } from './runner-log.mjs'
+import { startS3ServerProcess } from './s3-server-process.mjs'
 
 const args = process.argv.slice(2)
 if (args.includes('--help') || args.includes('-h')) {
@@ -65,26 +66,8 @@ fs.rmSync(work, { recursive: true, force: true })
 fs.mkdirSync(work, { recursive: true })
 fs.cpSync(path.join(root, 'example/MyAppDependencies'), path.join(work, 'MyAppDependencies'), { recursive: true })
 
-const server = spawn(
-  process.execPath,
-  [
-    '--openssl-legacy-provider',
-    path.join(root, 'scripts/s3-server.mjs'),
-    '--dir',
-    path.join(work, 's3'),
-    '--bucket',
-    bucket,
-    '--credentials',
-    `${credentials.key}:${credentials.secret}`,
-  ],
-  {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  },
-)
-const { port } = JSON.parse(
-  await new Promise((resolve) => createInterface({ input: server.stdout }).once('line', resolve)),
-)
-const endpoint = `http://127.0.0.1:${port}`
+const server = await startS3ServerProcess({ dir: path.join(work, 's3'), bucket, ...credentials })
+const { endpoint } = server
 
 console.log(bold('Local run of the scipio-s3-cache action (dist/index.js), as a GitHub runner runs it'))
 console.log(`  Node.js ${nodeVersion}, from ${from}: the runtime action.yml declares (node24)`)
@@ -223,7 +206,7 @@ try {
     }),
   )
 } finally {
-  server.stdin.end()
+  await server.stop()
 }
 
 // The comparison: what each pass did, and how long each phase (a log group) took.

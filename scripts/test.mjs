@@ -29,7 +29,10 @@ function parse(argv) {
   return { majors: majors.length ? majors : supported, vitestArgs: rest }
 }
 
-/** Tools some tests run: zip and unzip (a Scipio artifact bundle), awscli, zstd, curl and GNU time (the benchmark smoke test). */
+/**
+ * Tools some tests run: zip and unzip (a Scipio artifact bundle), awscli, zstd, curl and GNU time (the benchmark
+ * smoke test), and chromium (the insights page, headless).
+ */
 function missingTools() {
   const tools = [
     ['zip', 'zip'],
@@ -38,6 +41,7 @@ function missingTools() {
     ['zstd', 'zstd'],
     ['curl', 'curl'],
     ['/usr/bin/time', 'time'],
+    ['/usr/bin/chromium', 'chromium'],
   ]
   return tools
     .filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0)

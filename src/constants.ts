@@ -37,6 +37,7 @@ export const Inputs = {
   ScipioChecksum: 'scipio-checksum',
   CacheSwiftpm: 'cache-swiftpm',
   ScipioS3StorageObjects: 'scipio-s3-storage-objects',
+  RecordRuns: 'record-runs',
 } as const
 
 export const Outputs = {
@@ -60,6 +61,9 @@ export const Formats = {
   index: 'scipio-s3-cache/index/v1',
   complete: 'scipio-s3-cache/complete/v1',
   pinRecord: 'scipio-s3-cache/pin-record/v1',
+  runRecord: 'scipio-s3-cache/run-record/v1',
+  insightsDay: 'scipio-s3-cache/insights-day/v1',
+  insights: 'scipio-s3-cache/insights/v1',
 } as const
 
 /** Folder under the prefix for our own bookkeeping objects; a leading dot keeps it apart from target folders. */
@@ -70,6 +74,13 @@ export const MetaFolder = '.scipio-s3-cache'
  * pattern covers all of them, and nothing of the shared cache lives there.
  */
 export const ScopesFolder = '.scipio-s3-cache-scopes'
+
+/**
+ * Folder under the prefix that holds the run records (`<prefix>/.scipio-s3-cache-runs/<yyyy>/<mm>/<dd>/…`) and the
+ * insights' day roll-ups (`…/rollups/`): one IAM resource pattern lets a consumer write there and nowhere else, and
+ * nothing a restore reads lives there.
+ */
+export const RunsFolder = '.scipio-s3-cache-runs'
 
 /** The `scope` input's one value: this pull request's own scope. */
 export const PullRequestScope = 'pull-request'

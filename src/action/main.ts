@@ -14,6 +14,7 @@ import { restoreSwiftpmCache, saveSwiftpmCache, swiftpmCacheResult } from '../sc
 import { uploadRefusal } from './trust.js'
 import { cancellation, runCancellable, untilCancelled } from '../flow/cancel.js'
 import { cancelledText } from '../report/report.js'
+import { recordRun } from '../records/write.js'
 
 /**
  * The whole flow: inputs → keys → restore → build → save → report. Cancelled (SIGINT, SIGTERM), it stops where it
@@ -57,9 +58,11 @@ async function runFlow(read: InputReader, log: Log): Promise<void> {
       const misses = cacheMisses(report.restore)
       if (misses.length > 0) {
         report.buildSkipped = true
+        const recorded = recordRun(setup, report, 'action', log)
         setOutputs(report)
         await writeSummary(report).catch(() => undefined)
         core.setFailed(`${missFailure(misses)} Nothing was built.`)
+        await recorded
         return
       }
     }
@@ -95,6 +98,7 @@ async function runFlow(read: InputReader, log: Log): Promise<void> {
     if (nothingHit) log.warning(nothingHit)
 
     if (produce) {
+      const saveStarted = Date.now()
       report.save = await saveStage(
         setup,
         log,
@@ -102,9 +106,11 @@ async function runFlow(read: InputReader, log: Log): Promise<void> {
         report.restore,
         perTargetBuildMs(report.built, report.buildMs),
       )
+      report.saveMs = Date.now() - saveStarted
     }
 
     if (cancellation()) return await stopCancelled(report, log)
+    const recorded = recordRun(setup, report, 'action', log)
     setOutputs(report)
     await writeSummary(report).catch((error: unknown) =>
       log.warning(`Could not write the job summary: ${errorMessage(error)}`),
@@ -120,6 +126,7 @@ async function runFlow(read: InputReader, log: Log): Promise<void> {
       const avoided = avoidedBuildText(report.restore, report.restoreMs)
       log.info(`Done. Cache hit: ${cacheHit(report)}.${avoided ? ` ${avoided}` : ''}`)
     }
+    await recorded
   } catch (error) {
     setOutputs(report)
     failStep(error)

@@ -18,6 +18,7 @@ import { protectSecrets, setUp } from '../setup/setup.js'
 import { cacheMisses } from '../restore/outcome.js'
 import { restoreStage } from '../flow/stages.js'
 import { cancellation, runCancellable } from '../flow/cancel.js'
+import { recordRun } from '../records/write.js'
 
 function setRestoreOutputs(misses: string[], restored: string[], hit: boolean): void {
   core.setOutput(Outputs.CacheHit, hit ? 'true' : 'false')
@@ -67,6 +68,8 @@ async function restoreFlow(read: InputReader, log: Log): Promise<void> {
       false,
     )
     if (nothingHit) log.warning(nothingHit)
+    // A lookup moves nothing: no record.
+    const recorded = lookupOnly ? undefined : recordRun(setup, report, 'restore', log)
     setRestoreOutputs(misses, restoredTargets(report), misses.length === 0)
     setKeyOutputs(report)
     await writeSummary(report).catch((error: unknown) =>
@@ -77,6 +80,7 @@ async function restoreFlow(read: InputReader, log: Log): Promise<void> {
     } else if (setup.config.strict && outcome.problems.length > 0) {
       core.setFailed(strictFailure(outcome.problems))
     }
+    await recorded
   } catch (error) {
     setRestoreOutputs([], [], false)
     setKeyOutputs({ built: [], buildSkipped: true })

@@ -9,6 +9,7 @@ import { protectSecrets, setUp } from '../setup/setup.js'
 import { saveStage } from '../flow/stages.js'
 import { cancellation, runCancellable } from '../flow/cancel.js'
 import { uploadRefusal } from './trust.js'
+import { recordRun } from '../records/write.js'
 
 function setSaveOutputs(uploaded: string[]): void {
   core.setOutput(Outputs.Uploaded, JSON.stringify(uploaded))
@@ -41,10 +42,12 @@ async function saveFlow(read: InputReader, log: Log): Promise<void> {
       setSaveOutputs([])
       return
     }
+    const started = Date.now()
     const saved = await saveStage(setup, log, buildSucceeded(read))
-    const report: RunReport = { built: [], buildSkipped: true, save: saved }
+    const report: RunReport = { built: [], buildSkipped: true, save: saved, saveMs: Date.now() - started }
     const cancelled = cancellation()
     if (cancelled) report.cancelled = cancelledText(cancelled, report)
+    const recorded = cancelled ? undefined : recordRun(setup, report, 'save', log)
     setSaveOutputs(uploadedTargets(report))
     await writeSummary(report).catch((error: unknown) =>
       log.warning(`Could not write the job summary: ${errorMessage(error)}`),
@@ -53,6 +56,7 @@ async function saveFlow(read: InputReader, log: Log): Promise<void> {
     else if (setup.config.strict && saved.problems.length > 0) {
       core.setFailed(strictFailure(saved.problems))
     }
+    await recorded
   } catch (error) {
     setSaveOutputs([])
     failStep(error)

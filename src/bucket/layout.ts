@@ -1,4 +1,4 @@
-import { MetaFolder, ScopesFolder } from '../constants.js'
+import { MetaFolder, RunsFolder, ScopesFolder } from '../constants.js'
 import { completeObjectKey, indexObjectKey, type ArchiveFormat, type KeyPlan } from '../keys/keys.js'
 
 /**
@@ -64,6 +64,22 @@ export interface Layout {
 /** The folder of every scope: `[<prefix>/].scipio-s3-cache-scopes`. */
 export function scopesPrefix(prefix: string): string {
   return withPrefix(prefix, ScopesFolder)
+}
+
+/** `[<prefix>/].scipio-s3-cache-runs`: the run records and the insights' day roll-ups (records/layout.ts). */
+export function runsPrefix(prefix: string): string {
+  return withPrefix(prefix, RunsFolder)
+}
+
+/**
+ * A key after every key in the runs folder and before every other key under the prefix that could matter: a
+ * listing that starts after it (ListObjectsV2's StartAfter) leaves out every record and roll-up. The folder's name
+ * sorts before everything else this project writes under the prefix ('-' before '/', '.' before letters and
+ * digits), and `0` follows `/` in byte order; only a key spelled exactly like it, which nothing here writes, is
+ * left out with them.
+ */
+export function afterRunsFolder(prefix: string): string {
+  return `${runsPrefix(prefix)}0`
 }
 
 export function scopePrefix(prefix: string, scope: string): string {

@@ -89,12 +89,14 @@ export function pinRecordObjectKey(prefix: string, pin: Pin): string {
  */
 const allowedText = /^[A-Za-z0-9 ._:/@+()~,=?#-]*$/
 
-function safeText(text: string): string {
-  return text.replace(/[^A-Za-z0-9 ._:/@+()~,=?#-]/g, '?').slice(0, pinRecordLimits.text)
+/** `text` with every character outside the allowed set replaced by '?', cut to `max` characters. */
+export function safeText(text: string, max: number = pinRecordLimits.text): string {
+  return text.replace(/[^A-Za-z0-9 ._:/@+()~,=?#-]/g, '?').slice(0, max)
 }
 
-function isSafeText(value: unknown): value is string {
-  return typeof value === 'string' && value.length <= pinRecordLimits.text && allowedText.test(value)
+/** Whether an untrusted value is a text a record may hold: only allowed characters, at most `max` of them. */
+export function isSafeText(value: unknown, max: number = pinRecordLimits.text): value is string {
+  return typeof value === 'string' && value.length <= max && allowedText.test(value)
 }
 
 /** Drops user info, query and fragment: `https://token@host/x.git?a=b` becomes `https://host/x.git`. */

@@ -5,7 +5,7 @@ import type { InputReader } from '../inputs/inputs.js'
 
 /** Command-line parsing: every flag that mirrors an action input carries the input's name. */
 
-export const commands = ['restore', 'save', 'status', 'prune', 'repack'] as const
+export const commands = ['restore', 'save', 'status', 'prune', 'repack', 'insights'] as const
 export type Command = (typeof commands)[number]
 
 /** Wrong command line: exit code 2 with the usage text. */
@@ -123,6 +123,14 @@ const generalFlags: Record<string, Flag> = {
   help: { spec: { type: 'boolean', short: 'h' }, help: 'Show this help.' },
 }
 
+const recordRuns: Record<string, Flag> = {
+  [Inputs.RecordRuns]: {
+    spec: { type: 'string' },
+    value: 'true|false',
+    help: 'Write a run record for `scipio-s3-cache insights` (default true; a refused write is only a debug line).',
+  },
+}
+
 const failOnMissing: Flag = { spec: { type: 'boolean' }, help: 'Exit with 3 when anything is missing from the cache.' }
 const json: Flag = { spec: { type: 'boolean' }, help: 'Print one JSON document on stdout instead of text.' }
 
@@ -142,6 +150,7 @@ export const commandSpecs: Record<Command, CommandSpec> = {
       ...publicUrlFlag,
       ...projectFlags,
       'fail-on-missing': failOnMissing,
+      ...recordRuns,
       ...generalFlags,
     },
   },
@@ -164,6 +173,7 @@ export const commandSpecs: Record<Command, CommandSpec> = {
         spec: { type: 'boolean' },
         help: 'The output folder holds a complete, successful Scipio build: also record packages that yield no framework and mark the whole set complete.',
       },
+      ...recordRuns,
       ...generalFlags,
     },
   },
@@ -244,6 +254,47 @@ export const commandSpecs: Record<Command, CommandSpec> = {
         help: 'Upload with the public-read ACL (only for buckets with ACLs enabled), as your producers do.',
       },
       ...generalFlags,
+    },
+  },
+  insights: {
+    summary:
+      'Report what the cache saved over a window of days, from the run records: text, --json, --markdown, --html.',
+    usage:
+      'insights --bucket NAME [--since 28d] [--until DAY] [--repository OWNER/NAME] [--html FILE] [--json | --markdown] [flags]',
+    flags: {
+      ...cacheFlags,
+      since: {
+        spec: { type: 'string' },
+        value: 'DAYS|DATE',
+        help: 'First day: a number of days ending with --until (default 28d), or a date (2026-10-01). Days are UTC.',
+      },
+      until: {
+        spec: { type: 'string' },
+        value: 'DAYS|DATE|TIME',
+        help: 'Last day: a date, a number of days back (1d is today, 2d yesterday), or a moment (2026-11-30T10:00:00Z: the report as it stood then); default today.',
+      },
+      repository: {
+        spec: { type: 'string' },
+        value: 'OWNER/NAME',
+        help: "Only this repository's runs (the records name the repository of their workflow run).",
+      },
+      html: {
+        spec: { type: 'string' },
+        value: 'FILE',
+        help: 'Also write the page: one self-contained HTML file with every chart and the table of its numbers.',
+      },
+      json: {
+        spec: { type: 'boolean' },
+        help: 'Print the aggregates as one JSON document (scipio-s3-cache/insights/v1).',
+      },
+      markdown: {
+        spec: { type: 'boolean' },
+        help: 'Print the headline figures and small tables in Markdown, for $GITHUB_STEP_SUMMARY.',
+      },
+      [Inputs.Concurrency]: generalFlags[Inputs.Concurrency]!,
+      verbose: generalFlags.verbose!,
+      quiet: generalFlags.quiet!,
+      help: generalFlags.help!,
     },
   },
 }

@@ -33,6 +33,8 @@ import {
 import { executeRepack, planRepack, renderRepack } from './repack.js'
 import { cacheStatus, explainStatus, onlyMissing, renderStatus } from './status.js'
 import { Terminal, terminalLog } from './terminal.js'
+import { recordRun } from '../records/write.js'
+import { insights } from './insights.js'
 
 export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Missing: 3 } as const
 
@@ -90,7 +92,12 @@ export function withProgress(log: Log, terminal: Terminal, quiet: boolean): { lo
 async function restoreCommand(ctx: Context): Promise<number> {
   const setup = await setUp(flagInputReader('restore', ctx.values, ctx.io.cwd), ctx.log)
   const { log, reporter } = withProgress(ctx.log, ctx.terminal, ctx.values.quiet === true)
+  const started = Date.now()
   const outcome = await restoreStage(setup, log).finally(() => reporter?.finish())
+  const restoreMs = Date.now() - started
+  const recorded = cancellation()
+    ? undefined
+    : recordRun(setup, { restore: outcome, built: [], buildSkipped: true, restoreMs }, 'cli', ctx.log)
   const count = (kind: string) => outcome.targets.filter((t) => t.result === kind)
   const restored = count('restored')
   const missed = count('missed')
@@ -104,6 +111,7 @@ async function restoreCommand(ctx: Context): Promise<number> {
   if (cancelled) lines.push(`Cancelled (${cancelled.signalName}): nothing more was downloaded.`)
   if (outcome.complete) lines.push('Complete: a producer stored exactly this build, and all of it is in place.')
   print(ctx.io, `${lines.join('\n')}\n`)
+  await recorded
   // The cache could not be read at all (restoreStage has warned why): a failure, whatever is missing.
   if (outcome.unavailable) return unlessCancelled(ExitCode.Failure)
   const somethingMissing = outcome.packagesMissing.length > 0 || missed.length > 0
@@ -114,8 +122,16 @@ async function saveCommand(ctx: Context): Promise<number> {
   const setup = await setUp(flagInputReader('save', ctx.values, ctx.io.cwd), ctx.log)
   const { log, reporter } = withProgress(ctx.log, ctx.terminal, ctx.values.quiet === true)
   const buildSucceeded = ctx.values['build-succeeded'] === true
+  const started = Date.now()
   const outcome = await saveStage(setup, log, buildSucceeded).finally(() => reporter?.finish())
-  if (outcome.targets.length === 0 && outcome.problems.length > 0) return unlessCancelled(ExitCode.Failure) // saveStage has already printed why
+  const saveMs = Date.now() - started
+  const recorded = cancellation()
+    ? undefined
+    : recordRun(setup, { save: outcome, built: [], buildSkipped: true, saveMs }, 'cli', ctx.log)
+  if (outcome.targets.length === 0 && outcome.problems.length > 0) {
+    await recorded
+    return unlessCancelled(ExitCode.Failure) // saveStage has already printed why
+  }
   const of = (kind: string) => outcome.targets.filter((t) => t.result === kind)
   const uploaded = of('uploaded')
   const failed = of('failed')
@@ -133,6 +149,7 @@ async function saveCommand(ctx: Context): Promise<number> {
   else if (!buildSucceeded)
     lines.push('Not marked complete: pass --build-succeeded after a successful Scipio build to let consumers skip it.')
   print(ctx.io, `${lines.join('\n')}\n`)
+  await recorded
   return unlessCancelled(failed.length > 0 ? ExitCode.Failure : ExitCode.Ok)
 }
 
@@ -305,12 +322,24 @@ async function repackCommand(ctx: Context): Promise<number> {
   return results?.some((r) => r.failed) ? ExitCode.Failure : ExitCode.Ok
 }
 
+async function insightsCommand(ctx: Context): Promise<number> {
+  const complete = await insights({
+    values: ctx.values,
+    cwd: ctx.io.cwd,
+    terminal: ctx.terminal,
+    log: ctx.log,
+    print: (text) => print(ctx.io, text),
+  })
+  return complete ? ExitCode.Ok : ExitCode.Failure
+}
+
 const handlers: Record<Command, (ctx: Context) => Promise<number>> = {
   restore: restoreCommand,
   save: saveCommand,
   status: statusCommand,
   prune: pruneCommand,
   repack: repackCommand,
+  insights: insightsCommand,
 }
 
 /** Uploading and housekeeping need the bucket itself; say so in the command line's terms. */
@@ -318,6 +347,11 @@ function checkBucket(command: Command, values: FlagValues): void {
   if ((command === 'save' || command === 'prune' || command === 'repack') && !values[Inputs.Bucket]) {
     throw new UsageError(
       `${command} needs --bucket (and AWS credentials from the environment or a profile); a public URL is read-only.`,
+    )
+  }
+  if (command === 'insights' && !values[Inputs.Bucket]) {
+    throw new UsageError(
+      'insights needs --bucket (and AWS credentials that may list and read the run records); a public URL cannot list.',
     )
   }
 }

@@ -120,3 +120,43 @@ export class ProgressReporter {
     this.terminal.clearStatus()
   }
 }
+
+/** Reads below this many show no progress: they are over in a moment. */
+export const countProgressFrom = 300
+
+/**
+ * Progress of many small reads of a known number (`insights`): on a terminal a live bar, elsewhere (CI logs) a
+ * line at each quarter. Nothing below `countProgressFrom` reads.
+ */
+export class CountProgress {
+  private lastDraw = Number.NEGATIVE_INFINITY
+  private lastQuarter = 0
+
+  constructor(
+    private readonly terminal: Terminal,
+    private readonly what: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  readonly update = (done: number, total: number): void => {
+    if (total < countProgressFrom) return
+    if (!this.terminal.interactive) {
+      const quarter = Math.floor((done / total) * 4)
+      if (quarter > this.lastQuarter) {
+        this.lastQuarter = quarter
+        this.terminal.line(`  ${done} of ${total} ${this.what} read`)
+      }
+      return
+    }
+    const t = this.now()
+    if (done < total && t - this.lastDraw < 100) return
+    this.lastDraw = t
+    const width = 30
+    const filled = Math.round((done / total) * width)
+    this.terminal.status(`[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done} of ${total} ${this.what}`)
+  }
+
+  finish(): void {
+    this.terminal.clearStatus()
+  }
+}

@@ -3,7 +3,7 @@ import { parseIndex } from '../bucket/cache-index.js'
 import { manifestArchiveKeys } from '../bucket/set-manifest.js'
 import { StorageError } from '../errors.js'
 import type { KeyPlan } from '../keys/keys.js'
-import { probeObjectKey, scopePrefix, scopesPrefix } from '../bucket/layout.js'
+import { afterRunsFolder, probeObjectKey, scopePrefix, scopesPrefix } from '../bucket/layout.js'
 import { pinRecordObjectKey } from '../bucket/pin-record.js'
 import { formatBytes } from '../report/report.js'
 import { deleteBatchSize, keyOrder, type DeleteFailure, type KeyRange, type ListedObject } from '../storage/s3-admin.js'
@@ -38,7 +38,7 @@ export interface PrunePlan {
 }
 
 export interface PruneAdmin {
-  list(prefix: string, range?: KeyRange): Promise<ListedObject[]>
+  list(prefix: string, range?: KeyRange, startAfter?: string): Promise<ListedObject[]>
   delete(keys: string[]): Promise<DeleteFailure[]>
 }
 
@@ -139,7 +139,9 @@ export interface PruneInput {
 
 export async function planPrune(input: PruneInput): Promise<PrunePlan> {
   const { prefix, storage } = input
-  const objects = await input.admin.list(listPrefix(prefix))
+  // Run records (records/layout.ts) are no object of the cache's: the listing starts after their folder, so prune
+  // neither pages through them nor ever counts or deletes one (a lifecycle rule expires them: docs/storage.md).
+  const objects = await input.admin.list(listPrefix(prefix), undefined, afterRunsFolder(prefix))
   const seen = new Map(objects.map((o) => [o.key, versionOf(o)]))
   const cutoff = input.now.getTime() - input.olderThanDays * 24 * 3600 * 1000
   // The probe (bucket/shared-document.ts) is one tiny object that a store ignoring conditional writes keeps.

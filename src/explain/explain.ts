@@ -42,6 +42,8 @@ export interface MissReason {
   kind: MissKind
   /** Without the package's name, so that packages with the same reason group. */
   text: string
+  /** `inputs-differ` only: Xcode (or its clang) is among the inputs that differ. */
+  xcodeChanged?: boolean
 }
 
 export interface Explanation {
@@ -167,7 +169,12 @@ export function explainPackage(pkg: PackagePlan, read: PinRecordRead, now: KeyDe
     closest.differs.length > 0
       ? closest.differs.join('; ')
       : 'stored under another package key, with inputs the record does not show (for example credentials in the package URL)'
-  return { ...base, kind: 'inputs-differ', text }
+  const stored = closest.entry.description
+  const xcodeChanged =
+    stored.xcodeVersion !== now.xcodeVersion ||
+    stored.xcodeBuildVersion !== now.xcodeBuildVersion ||
+    stored.clangVersion !== now.clangVersion
+  return { ...base, kind: 'inputs-differ', text, ...(xcodeChanged ? { xcodeChanged } : {}) }
 }
 
 /**

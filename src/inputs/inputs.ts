@@ -60,6 +60,8 @@ export interface Config {
   scipioS3StorageObjects: boolean
   /** The scope this run reads first and writes into (inputs/scope.ts); absent: the shared cache only. */
   scope?: string
+  /** Write one run record at the end of the run (records/), for `scipio-s3-cache insights`. */
+  recordRuns: boolean
 }
 
 /**
@@ -337,5 +339,6 @@ export function readConfig(
     cacheTimeoutMs: readPositiveNumber(read, Inputs.CacheTimeoutMinutes, 30, 360) * 60_000,
     scipioS3StorageObjects,
     ...(scope !== undefined ? { scope } : {}),
+    recordRuns: readBoolean(read, Inputs.RecordRuns, true),
   }
 }

@@ -24,9 +24,10 @@ export interface RunReport {
   buildSkipped: boolean
   buildExitCode?: number
   save?: SaveOutcome
-  /** Wall time of the restore stage and of the Scipio build, when they ran. */
+  /** Wall time of the restore stage, of the Scipio build and of the save stage, when they ran. */
   restoreMs?: number
   buildMs?: number
+  saveMs?: number
   scipioInstall?: ScipioInstall
   swiftpmCache?: SwiftpmCacheResult
   /** The keys of this run, for the package-keys and set-key outputs. */

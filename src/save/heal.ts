@@ -1,6 +1,7 @@
 import { errorMessage, StorageError } from '../errors.js'
 import type { Log } from '../log.js'
 import type { Storage } from '../storage/index.js'
+import { afterRunsFolder } from '../bucket/layout.js'
 
 /**
  * What vanished from the store (issue 23): objects deleted by hand or by a lifecycle rule while an index, a
@@ -78,7 +79,8 @@ async function listKeys(ctx: SurveyContext): Promise<Set<string> | undefined> {
   if (!ctx.storage.writable || !ctx.storage.list) return undefined
   const folder = ctx.prefix ? `${ctx.prefix}/` : ''
   try {
-    const objects = await ctx.storage.list(folder, ctx.signal)
+    // Run records (records/layout.ts) sort first under the prefix and matter nothing here: the listing starts after them.
+    const objects = await ctx.storage.list(folder, ctx.signal, afterRunsFolder(ctx.prefix))
     ctx.log.debug(`Listed ${objects.length} objects under '${folder}' to find what vanished.`)
     return new Set(objects.map((o) => o.key))
   } catch (error) {

@@ -34,8 +34,12 @@ export class S3Admin {
    * Every object whose key starts with `prefix` (and, with `range`, lies in it), following continuation tokens
    * page by page. A range is listed from just before its first key and stops after its last.
    */
-  list(prefix: string, range?: KeyRange): Promise<ListedObject[]> {
-    return listObjects(this.client, this.settings, prefix, { pageSize: this.pageSize, ...(range ? { range } : {}) })
+  list(prefix: string, range?: KeyRange, startAfter?: string): Promise<ListedObject[]> {
+    return listObjects(this.client, this.settings, prefix, {
+      pageSize: this.pageSize,
+      ...(range ? { range } : {}),
+      ...(startAfter ? { startAfter } : {}),
+    })
   }
 
   /** Deletes `keys` in batches; returns the keys S3 refused, with its reason. */

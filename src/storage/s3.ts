@@ -210,6 +210,8 @@ export interface ListOptions {
   pageSize?: number
   /** Only the keys in this range: listed from just before its first key, stopping after its last. */
   range?: KeyRange
+  /** Only the keys after this one (S3's StartAfter): what sorts before it is never sent. */
+  startAfter?: string
   signal?: AbortSignal
 }
 
@@ -221,7 +223,7 @@ export async function listObjects(
   client: S3Client,
   settings: S3Settings,
   prefix: string,
-  { pageSize = 1000, range, signal }: ListOptions = {},
+  { pageSize = 1000, range, startAfter, signal }: ListOptions = {},
 ): Promise<ListedObject[]> {
   const objects: ListedObject[] = []
   let token: string | undefined
@@ -237,6 +239,7 @@ export async function listObjects(
           ...(token ? { ContinuationToken: token } : {}),
           // Any key before the first one will do: S3 lists what follows it, in key order.
           ...(range && !token ? { StartAfter: range.from.slice(0, -1) } : {}),
+          ...(startAfter && !range && !token ? { StartAfter: startAfter } : {}),
         }),
         signal ? { abortSignal: signal } : {},
       )
@@ -333,8 +336,11 @@ export class S3Storage implements Storage {
     }
   }
 
-  list(prefix: string, signal?: AbortSignal): Promise<ListedObject[]> {
-    return listObjects(this.client, this.settings, prefix, signal ? { signal } : {})
+  list(prefix: string, signal?: AbortSignal, startAfter?: string): Promise<ListedObject[]> {
+    return listObjects(this.client, this.settings, prefix, {
+      ...(signal ? { signal } : {}),
+      ...(startAfter ? { startAfter } : {}),
+    })
   }
 
   async get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined> {

@@ -53,10 +53,11 @@ export interface Storage {
   get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined>
   put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void>
   /**
-   * Every object whose key starts with `prefix`, one ListObjectsV2 request per 1,000 keys; absent where the
-   * store cannot list (a public URL). A producer lists its prefix once to find what vanished (save/heal.ts).
+   * Every object whose key starts with `prefix` (and, with `startAfter`, sorts after it), one ListObjectsV2 request
+   * per 1,000 keys; absent where the store cannot list (a public URL). A producer lists its prefix once to find what
+   * vanished (save/heal.ts).
    */
-  list?(prefix: string, signal?: AbortSignal): Promise<ListedObject[]>
+  list?(prefix: string, signal?: AbortSignal, startAfter?: string): Promise<ListedObject[]>
   /**
    * True once the store answered a conditional header with NotImplemented: it writes unconditionally from then on.
    * A store that silently ignores the headers is found by the probe (bucket/shared-document.ts).
