@@ -7,7 +7,9 @@ import { runCli, storeFlags } from './helpers/cli.js'
 import { jsonBlocks } from './helpers/docs.js'
 import { actionJob, bumpedTarget, deniedRequests, pinBump, type Job, type PinBump } from './helpers/pin-bump.js'
 import { callerOf, parsePolicy, type PolicyDocument } from './helpers/policy.js'
+import { putHistory, syntheticHistory } from './helpers/insights.js'
 import type { RecordedRequest } from './helpers/proxy.js'
+import { isRunsRequest } from './helpers/records.js'
 import { root, testCredentials, testKeyPair, type TestCredentials } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
 
@@ -55,10 +57,16 @@ function documentedPolicies(): { policies: DocumentedPolicy[]; unnamed: string[]
 type JobRunner = (bucket: string, who: TestCredentials) => Promise<void>
 
 const identities: Record<string, TestCredentials> = Object.fromEntries(
-  ['consumer', 'producer', 'pull-request-role', 'main-producer-role', 'prune', 'prune-scopes'].map((name) => [
-    name,
-    testKeyPair(name),
-  ]),
+  [
+    'consumer',
+    'producer',
+    'pull-request-role',
+    'main-producer-role',
+    'prune',
+    'prune-scopes',
+    'repack',
+    'insights',
+  ].map((name) => [name, testKeyPair(name)]),
 )
 const store = useStore([], { credentials: [testCredentials, ...Object.values(identities)] })
 
@@ -113,6 +121,9 @@ const runners: Record<string, JobRunner> = {
       expect(job.restored).toEqual(allButBumped())
       expect(job.built).toEqual([bumpedTarget])
     })
+    // Its one write, the run record, went through: the policy grants the records' folder, and nothing else.
+    const writes = sentBy(who, store.proxy.requests).filter((r) => r.method === 'PUT')
+    expect(writes.map((r) => [isRunsRequest(r), r.status])).toEqual([[true, 200]])
   },
   'iam-policy: producer': async (bucket, who) => {
     await ownerStores(bucket)
@@ -215,6 +226,40 @@ const runners: Record<string, JobRunner> = {
       expect(run.stdout).toContain(`Deleted ${scope.length} of ${scope.length} objects.`)
     })
     expect(await store.listKeys(bucket, `${prefix}/.scipio-s3-cache-scopes/`)).toEqual([])
+  },
+  'iam-policy: repack': async (bucket, who) => {
+    await ownerStores(bucket)
+    const env = { AWS_ACCESS_KEY_ID: who.accessKeyId, AWS_SECRET_ACCESS_KEY: who.secretAccessKey }
+    await granting(who, async () => {
+      const run = await runCli(['repack', ...storeFlags(bucket, store.endpoint, prefix), '--older-than', '0'], {
+        cwd: await scenario.stored(),
+        env,
+      })
+      expect(run.code, run.stderr).toBe(0)
+      expect(run.stdout).toMatch(/Repacked [1-9]\d* archives/)
+    })
+    const next = await actionJob(await scenario.stored(), inputs(bucket))
+    expectOk(next, 'consumer after repack')
+    expect(next.run.outputs['cache-hit']).toBe('true')
+  },
+  'iam-policy: insights': async (bucket, who) => {
+    await putHistory(store, bucket, prefix, syntheticHistory({ records: 60, days: 5, now: new Date(), seed: 3 }))
+    const env = { AWS_ACCESS_KEY_ID: who.accessKeyId, AWS_SECRET_ACCESS_KEY: who.secretAccessKey }
+    const report = () =>
+      runCli(['insights', ...storeFlags(bucket, store.endpoint, prefix), '--since', '5d', '--json'], {
+        cwd: root,
+        env,
+      })
+    await granting(who, async () => {
+      const first = await report()
+      expect(first.code, first.stderr).toBe(0)
+      const reads = (JSON.parse(first.stdout) as { reads: { records: number; rollupsWritten: number } }).reads
+      expect(reads.records).toBe(60)
+      expect(reads.rollupsWritten).toBeGreaterThan(0)
+      const second = await report()
+      expect(second.code, second.stderr).toBe(0)
+      expect(JSON.parse(second.stdout)).toMatchObject({ reads: { rollupsWritten: 0 } })
+    })
   },
 }
 

@@ -1,7 +1,4 @@
-import * as fs from 'node:fs'
-import * as path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { RunsFolder } from '../src/constants.js'
 import { executePrune, executeScopePrune, planPrune, planScopePrune, pruneGuard } from '../src/cli/prune.js'
 import { dayOf } from '../src/records/layout.js'
 import { S3Admin } from '../src/storage/s3-admin.js'
@@ -10,7 +7,7 @@ import { runAction, s3TestInputs } from './helpers/action.js'
 import { awsEnv, runCli, storeFlags } from './helpers/cli.js'
 import { isRunsRequest, putRecords, runnerEnv, storedRecords } from './helpers/records.js'
 import { prefixWriterPolicy } from './helpers/policy.js'
-import { root, testCredentials } from './helpers/s3-server.js'
+import { testCredentials } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
 import { exampleTargets, exampleWorkspace, runScipioDouble } from './helpers/workspace.js'
 
@@ -164,29 +161,6 @@ describe('when the record cannot be written', () => {
       /^::debug::Run record not written \(refused: these credentials may not write run records\)/,
     )
     expect(await storedRecords(store, bucket, prefix)).toHaveLength(1) // the producer's
-  })
-
-  it("with docs/storage.md's consumer policy (writes under the records' folder only) the record is written", async () => {
-    const prefix = 'consumer-policy'
-    const seed = await runAction(inputs(await exampleWorkspace(), prefix, { mode: 'producer' }), runnerEnv())
-    expect(seed.code, seed.stdout).toBe(0)
-    const storage = fs.readFileSync(path.join(root, 'docs/storage.md'), 'utf8')
-    const policy = [...storage.matchAll(/```json\n([\s\S]*?)```/g)]
-      .map((m) => JSON.parse(m[1]!) as { Statement?: { Action: string | string[]; Resource: string | string[] }[] })
-      .find((p) => p.Statement?.some((s) => s.Action === 's3:PutObject' && String(s.Resource).includes(RunsFolder)))!
-    // Its resources are for an empty prefix (`my-bucket/...`): here they sit under this test's prefix.
-    const writable = policy
-      .Statement!.filter((s) => [s.Action].flat().includes('s3:PutObject'))
-      .flatMap((s) => [s.Resource].flat())
-      .map((r) => r.replace(/^arn:aws:s3:::my-bucket\//, `${prefix}/`).replace(/\*$/, ''))
-    expect(writable).toEqual([`${prefix}/${RunsFolder}/`])
-    store.proxy.policies = { identities: { [testCredentials.accessKeyId]: prefixWriterPolicy(bucket, writable) } }
-    store.proxy.requests.length = 0
-    const run = await runAction(inputs(await exampleWorkspace(), prefix), runnerEnv())
-    expect(run.code, run.stdout).toBe(0)
-    expect(run.outputs['cache-hit']).toBe('true')
-    expect(store.proxy.requests.filter(isPut).map((r) => [isRunsRequest(r), r.status])).toEqual([[true, 200]])
-    expect(await storedRecords(store, bucket, prefix)).toHaveLength(2)
   })
 
   it("record-runs: 'false' writes nothing; a public URL writes nothing and says so at debug level", async () => {

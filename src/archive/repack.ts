@@ -5,7 +5,6 @@ import * as path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { compressionLabel, extractArchive, Measure, packArchive, strongestCompression } from './archive.js'
 import { CorruptArchiveError, defaultExtractLimits } from './guard.js'
-import type { IndexEntry } from '../bucket/cache-index.js'
 import { frameworkFolder, versionFileName } from '../keys/frameworks.js'
 import { scipioKey, type ArchiveFormat } from '../keys/keys.js'
 import type { Storage } from '../storage/index.js'
@@ -25,11 +24,17 @@ export interface RepackedArchive {
   compression: string
 }
 
-export async function repackArchive(
-  storage: Storage,
-  entry: IndexEntry & { format: ArchiveFormat },
-  folder: string,
-): Promise<RepackedArchive> {
+/** What an index entry says of the stored archive (bucket/cache-index.ts's IndexEntry has these fields). */
+export interface StoredArchive {
+  key: string
+  targetName: string
+  scipioKey: string
+  sha256: string
+  size: number
+  format: ArchiveFormat
+}
+
+export async function repackArchive(storage: Storage, entry: StoredArchive, folder: string): Promise<RepackedArchive> {
   const roots = { folder: frameworkFolder(entry.targetName), file: versionFileName(entry.targetName) }
   const original = path.join(folder, 'original')
   const again = path.join(folder, 'again')
