@@ -303,6 +303,33 @@ describe.skipIf(tmpfsUnavailable !== undefined)(
       expect(list(run, 'missing').length).toBe(exampleTargets.length - placed.length)
     })
 
+    it('a full disk while packing stops the save at once: one warning naming the folder and its free space', async () => {
+      const ws = await exampleWorkspace()
+      // Packing one archive at a time into 200 KiB: APNGKit's (more than 256 KiB), the first, does not fit.
+      const temp = await fs.mkdtemp(path.join(os.tmpdir(), 'full-temp-'))
+      const unmount = mountTmpfs(temp, 200 * 1024)
+      try {
+        store.proxy.requests.length = 0
+        const run = await runAction(
+          inputs({ mode: 'producer', prefix: 'full-temp', 'package-directory': ws, concurrency: '1' }),
+          { RUNNER_TEMP: temp },
+        )
+        expect(run.code, run.stdout).toBe(0)
+        const w = warnings(run)
+        expect(w, run.stdout).toHaveLength(1)
+        expect(w[0]).toMatch(
+          new RegExp(
+            `The disk is full \\(no space left on device\\) in ${temp}, where archives are packed before they are uploaded: 0\\.\\d MiB free\\. Packing stopped at once: 7 frameworks were not uploaded`,
+          ),
+        )
+        expect(list(run, 'uploaded')).toEqual([])
+        expect(store.proxy.requests.filter((r) => isArchivePut({ method: r.method, url: r.url } as never))).toEqual([])
+        expect(await temporaryIn(temp)).toEqual([])
+      } finally {
+        unmount()
+      }
+    })
+
     it('a set too large for the free space is not started: it says so before any download', async () => {
       const { run, out, gets, staging, placed } = await restoreOnTmpfs(400 * 1024)
       expect(run.code, run.stdout).toBe(0)

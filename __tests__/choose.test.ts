@@ -111,11 +111,39 @@ describe('chooseEntries', () => {
     ])
   })
 
-  it("a dependency whose package has no index: the dependent misses, with the package's move when it moved", () => {
+  it('a dependency whose package has no index: the dependent misses when the package moved, with the move', () => {
     const moved = chooseEntries([source(kingfisher, [kfOn161])], true, [kingfisher, log162])
     expect(moved.missed.map((m) => m.reason)).toEqual(['its dependency Logging changed (swift-log 1.6.1 → 1.6.2)'])
-    const absent = chooseEntries([source(kingfisher, [kfOn161])], true, [kingfisher, log161])
-    expect(absent.missed.map((m) => m.reason)).toEqual(['its dependency Logging is not in the cache'])
+  })
+
+  it('a lost index whose pin did not move costs only its own build: the dependent is judged by its recorded key', () => {
+    // swift-log 1.6.1's index is lost (a producer stopped before writing it, or it expired); this build has 1.6.1.
+    const lost = chooseEntries([source(kingfisher, [kfOn162, kfOn161])], true, [kingfisher, log161])
+    expect(lost.picked.map((p) => p.entry)).toEqual([kfOn161])
+    expect(lost.missed).toEqual([])
+    // An entry that does not say which package and version it was built against is not guessed at.
+    const unlabelled = { targetName: 'Logging', checksum: logging161.scipioKey }
+    const old = entry('Kingfisher', 'Kingfisher, unlabelled', [unlabelled])
+    const unknown = chooseEntries([source(kingfisher, [old])], true, [kingfisher, log161])
+    expect(unknown.missed.map((m) => m.reason)).toEqual(['its dependency Logging is not in the cache'])
+    // The package has an index that lacks the target: no guess either.
+    const lacking = chooseEntries([source(kingfisher, [kfOn161]), source(log161, [])], true, [kingfisher, log161])
+    expect(lacking.missed.map((m) => m.reason)).toEqual(['its dependency Logging is not in the cache'])
+  })
+
+  it('dependents of a lost index agree on one key for it: a second key for the same dependency is not guessed', () => {
+    const ui = pkg('logging-ui', '1.0.0')
+    const otherLogging = { ...dep(logging161, 'swift-log', '1.6.1'), checksum: sha('Logging 1.6.1, another build') }
+    const uiOnOther = entry('LoggingUI', 'LoggingUI on another Logging', [otherLogging])
+    const choice = chooseEntries([source(kingfisher, [kfOn161]), source(ui, [uiOnOther])], true, [
+      kingfisher,
+      log161,
+      ui,
+    ])
+    expect(choice.picked.map((p) => p.entry.targetName)).toEqual(['Kingfisher'])
+    expect(choice.missed.map((m) => [m.entry.targetName, m.reason])).toEqual([
+      ['LoggingUI', 'its dependency Logging is not in the cache'],
+    ])
   })
 
   it('the cascade reaches dependents of dependents, each naming its own dependency and the root change', () => {

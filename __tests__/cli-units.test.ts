@@ -1,12 +1,15 @@
-import { PassThrough, Readable } from 'node:stream'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { flagInputReader, parseCommandLine, UsageError } from '../src/cli/args.js'
-import { archiveTarget, ProgressReporter, ProgressStorage, type TransferEvent } from '../src/cli/progress.js'
+import { withProgress } from '../src/cli/main.js'
+import { ProgressReporter, type TransferEvent } from '../src/cli/progress.js'
 import { classify, parseDays } from '../src/cli/prune.js'
 import { Terminal, terminalLog } from '../src/cli/terminal.js'
 import { Inputs } from '../src/constants.js'
 import { registerSecret } from '../src/secrets.js'
-import type { Storage } from '../src/storage/index.js'
+import { root } from './helpers/s3-server.js'
 
 const hex = 'a'.repeat(64)
 
@@ -94,7 +97,6 @@ describe('terminal output', () => {
       id: 1,
       direction: 'download',
       target: 'Big',
-      key: 'k',
       bytes: 0,
       total: 4096,
       state: 'running',
@@ -118,7 +120,6 @@ describe('terminal output', () => {
       id: 7,
       direction: 'upload',
       target: 'Huge',
-      key: 'k',
       bytes,
       state,
     })
@@ -133,38 +134,43 @@ describe('terminal output', () => {
   })
 })
 
-describe('progress storage', () => {
-  const inner = (bytes: Buffer): Storage => ({
-    description: 'fake',
-    writable: true,
-    head: async () => ({ size: bytes.length }),
-    get: async () => ({ body: Readable.from([bytes.subarray(0, 10), bytes.subarray(10)]), size: bytes.length }),
-    put: async (_key, body) => {
-      if (Buffer.isBuffer(body)) return
-      for await (const chunk of body) void chunk
-    },
+describe('progress is an observer, not a wrapper of the store', () => {
+  it("the log's transfer reports an archive's bytes, its end and its failure to the display", () => {
+    const out = capture(false)
+    const log = terminalLog(new Terminal(out.stream), { verbose: false, quiet: false })
+    const { log: shown, reporter } = withProgress(log, new Terminal(out.stream), false)
+    const events: TransferEvent[] = []
+    const display = reporter!.onEvent
+    ;(reporter as unknown as { onEvent: (e: TransferEvent) => void }).onEvent = (e) => {
+      events.push(e)
+      display(e)
+    }
+    const down = shown.transfer!('download', 'APNGKit', 25)
+    down.moved(10)
+    down.moved(25)
+    down.done(25)
+    const up = shown.transfer!('upload', 'Delegate')
+    up.moved(7)
+    up.failed()
+    expect(events.map((e) => [e.id, e.direction, e.target, e.bytes, e.total, e.state])).toEqual([
+      [1, 'download', 'APNGKit', 10, 25, 'running'],
+      [1, 'download', 'APNGKit', 25, 25, 'running'],
+      [1, 'download', 'APNGKit', 25, 25, 'done'],
+      [2, 'upload', 'Delegate', 7, undefined, 'running'],
+      [2, 'upload', 'Delegate', 7, undefined, 'failed'],
+    ])
+    expect(out.text()).toMatch(/↓ APNGKit {2}25 B in \d\.\d s/)
+    expect(withProgress(log, new Terminal(out.stream), true)).toEqual({ log })
   })
 
-  it('reports the bytes of archives in both directions and leaves indexes alone', async () => {
-    const events: TransferEvent[] = []
-    const data = Buffer.alloc(25, 1)
-    const storage = new ProgressStorage(inner(data), (e) => events.push(e))
-    const archive = `p/APNGKit/${hex}.tar.gz`
-    const object = await storage.get(archive)
-    const chunks: Buffer[] = []
-    for await (const c of object!.body) chunks.push(c as Buffer)
-    expect(Buffer.concat(chunks)).toEqual(data)
-    await storage.put(archive, Readable.from([data]), { contentType: 'x', publicRead: false })
-    await storage.get(`p/.scipio-s3-cache/packages/${hex}.json`)
-    expect(events.map((e) => [e.direction, e.target, e.bytes, e.total, e.state])).toEqual([
-      ['download', 'APNGKit', 10, 25, 'running'],
-      ['download', 'APNGKit', 25, 25, 'running'],
-      ['download', 'APNGKit', 25, 25, 'done'],
-      ['upload', 'APNGKit', 25, undefined, 'running'],
-      ['upload', 'APNGKit', 25, undefined, 'done'],
-    ])
-    expect(archiveTarget(`p/.scipio-s3-cache/packages/${hex}.json`)).toBeUndefined()
-    expect(archiveTarget(`p/q/APNGKit/${hex}/${hex}.tar.zst`)).toBe('APNGKit')
-    expect(archiveTarget(`p/q/APNGKit/${hex}.tar.gz`)).toBe('APNGKit')
+  it('no module outside src/storage/ implements the Storage interface: a wrapper would hide what it does not forward', () => {
+    const files = (dir: string): string[] =>
+      fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : [path.join(dir, e.name)]))
+    const wrappers = files(path.join(root, 'src'))
+      .filter((f) => f.endsWith('.ts') && !f.startsWith(path.join(root, 'src/storage')))
+      .filter((f) => /implements\s+(?:[\w, ]+,\s*)?Storage\b|:\s*Storage\s*=\s*\{/.test(fs.readFileSync(f, 'utf8')))
+    expect(wrappers.map((f) => path.relative(root, f))).toEqual([])
   })
 })

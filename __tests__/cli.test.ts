@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { createHash, randomBytes } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
@@ -252,7 +252,7 @@ describe('the command line and the action share one cache', () => {
     const table = [...(await fs.readFile(path.join(root, 'docs/cli.md'), 'utf8')).matchAll(/^\| `(\d+)` \|/gm)].map(
       (m) => Number(m[1]),
     )
-    expect(table).toEqual([0, 1, 2, 3])
+    expect(table).toEqual([0, 1, 2, 3, 130, 143])
     const help = await runCli(['restore', '--help'], { cwd: await exampleWorkspace() })
     for (const code of table) expect(help.stdout).toMatch(new RegExp(`^  ${code}  \\w`, 'm'))
     const hidden = await startCdn(store.s3.endpoint, bucket, '/cache', 403)
@@ -272,7 +272,8 @@ describe('the command line and the action share one cache', () => {
         ],
       ])
       for (const [code, run] of codes) expectCode(run, code)
-      expect([...codes.keys()]).toEqual(table)
+      // 130 and 143 are a cancelled run's (cancel.test.ts signals the command line mid-download).
+      expect([...codes.keys()]).toEqual(table.filter((code) => code < 128))
       expect(codes.get(1)!.stderr).toMatch(/every read of the cache was refused/)
     } finally {
       await hidden.close()
@@ -306,6 +307,44 @@ describe('the command line and the action share one cache', () => {
     expectCode(run, 1)
     expect(run.stderr).toContain('the credentials were rejected')
     expect(run.stderr).not.toContain('wrong-secret-value-123456')
+  })
+})
+
+describe('the progress display observes; the store keeps every capability', () => {
+  it('restore with progress downloads through the extraction threads (presigned GETs), as the action does', async () => {
+    const ws = await exampleWorkspace()
+    store.proxy.requests.length = 0
+    const run = await runCli(['restore', ...flags()], { cwd: ws, env: awsEnv })
+    expectCode(run, 0)
+    expect(run.stdout).toContain('Restored 7 frameworks')
+    for (const target of allTargets) expect(run.stderr).toMatch(new RegExp(`↓ ${target} {2}\\d+\\.\\d \\w+ in`))
+    const archives = store.proxy.requests.filter((r) => r.method === 'GET' && /\.tar\.(zst|gz)(\?|$)/.test(r.url))
+    expect(archives).toHaveLength(7)
+    // Signed in the URL by the main thread, sent by a thread with Node's own client: no SDK Authorization header.
+    expect(archives.filter((r) => !r.url.includes('X-Amz-Signature=') || r.headers.authorization)).toEqual([])
+  })
+
+  it('save with progress lists the prefix and stores again an archive that expired, from a persistent folder', async () => {
+    const own = `${prefix}-heal`
+    const ws = await exampleWorkspace()
+    const producer = await runAction({
+      ...s3TestInputs(store.endpoint, bucket),
+      prefix: own,
+      mode: 'consumer,producer',
+      'package-directory': ws,
+    })
+    expect(producer.code, producer.stdout).toBe(0)
+    const kingfisher = (await listKeys(`${own}/Kingfisher/`))[0]!
+    await store.s3.client().send(new DeleteObjectCommand({ Bucket: bucket, Key: kingfisher }))
+
+    store.proxy.requests.length = 0
+    const save = await runCli(['save', ...flags(own), '--build-succeeded'], { cwd: ws, env: awsEnv })
+    expectCode(save, 0)
+    expect(store.proxy.requests.filter((r) => r.method === 'GET' && /[?&]list-type=2/.test(r.url))).toHaveLength(1)
+    expect(save.stdout).toMatch(/Uploaded 1 frameworks .*; 6 were already stored/)
+    expect(save.stderr).toMatch(/↑ Kingfisher {2}\d+\.\d \w+ in/)
+    // Packed again from the same folder: the same bytes, so the same name, stored once more.
+    expect(await listKeys(`${own}/Kingfisher/`)).toHaveLength(1)
   })
 })
 

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events'
 import { Readable } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
 import { listsAll, mergeIndex, newIndex, parseIndex, type IndexEntry } from '../src/bucket/cache-index.js'
@@ -34,6 +35,26 @@ function s3(): S3Storage {
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value))
 const plain: PutOptions = { contentType: 'application/json', publicRead: false }
+
+describe('reading a JSON document', () => {
+  it("leaves no listener on the caller's signal: a run's signal outlives hundreds of reads", async () => {
+    const storage: Storage = {
+      description: 'fake',
+      writable: false,
+      head: async () => undefined,
+      get: async (): Promise<StoredObject> => ({ body: Readable.from([json({ n: 1 })]), size: 7 }),
+      put: async () => undefined,
+    }
+    const run = new AbortController()
+    for (let i = 0; i < 50; i++)
+      expect((await getJsonVersion(storage, 'doc.json', run.signal))?.value).toEqual({ n: 1 })
+    expect(getEventListeners(run.signal, 'abort')).toHaveLength(0)
+    // A read that fails (not JSON, too large) removes its listener as well.
+    const bad: Storage = { ...storage, get: async () => ({ body: Readable.from([Buffer.alloc(64, 1)]), size: 0 }) }
+    await expect(getJsonVersion(bad, 'big.json', run.signal, 16)).rejects.toThrow(/larger than 16 bytes/)
+    expect(getEventListeners(run.signal, 'abort')).toHaveLength(0)
+  })
+})
 
 describe('S3 storage: conditional writes', () => {
   it('get returns the ETag; If-Match on it succeeds, on an older one fails with 412, on a missing key with 404', async () => {

@@ -1,8 +1,10 @@
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
+import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { runAction, s3TestInputs, type ActionRun } from './helpers/action.js'
+import { listedEntries } from './helpers/index-doc.js'
 import { useStore } from './helpers/store.js'
 import {
   dependentsOf,
@@ -41,8 +43,9 @@ async function pass(
   prefix: string,
   versions: Record<string, string>,
   mode = 'consumer',
+  { revisions = {}, inspect }: { revisions?: Record<string, string>; inspect?: (ws: string) => Promise<void> } = {},
 ): Promise<Pass> {
-  const ws = await graphWorkspace(graph, versions)
+  const ws = await graphWorkspace(graph, versions, revisions)
   const log = path.join(ws, 'double.log')
   store.proxy.requests.length = 0
   const run = await runAction(
@@ -50,7 +53,7 @@ async function pass(
     { SCIPIO_TEST_DOUBLE_LOG: log },
   )
   expectOk(run)
-  const archive = new RegExp(`/${prefix}/([^/]+)/[0-9a-f]{64}/[0-9a-f]{64}\\.tar\\.(zst|gz)`)
+  const archive = new RegExp(`/${prefix}/([^/]+)/[0-9a-f]{64}/[0-9a-f]{64}\\.(?:code\\.)?tar\\.(zst|gz)`)
   const downloaded = store.proxy.requests
     .filter((r) => r.method === 'GET')
     .map((r) => archive.exec(r.url)?.[1])
@@ -60,6 +63,7 @@ async function pass(
     .filter((e) => e.event === 'built')
     .map((e) => e.target)
     .sort()
+  await inspect?.(ws)
   await fs.rm(ws, { recursive: true, force: true })
   return { run, downloaded, built }
 }
@@ -105,6 +109,30 @@ describe("issue 24's scenarios (Kingfisher depends on Logging, APNGKit on Delega
     await pass(graph, 'both-sides', {}, 'producer')
     const bumped = await pass(graph, 'both-sides', { 'swift-log': '1.6.2' }, 'consumer,producer')
     expect(list(bumped.run, 'uploaded')).toEqual(['Kingfisher', 'Logging'])
+    // Kingfisher's index keeps both contexts; each set's manifest holds only its producer's (docs/how-it-works.md).
+    interface Stored {
+      packageKey?: string
+      targets: { targetName: string }[]
+      laterFormats?: { targetName: string }[]
+      contexts?: { targetName: string }[]
+      packages?: Stored[]
+    }
+    const read = async (key: string) =>
+      JSON.parse(
+        await (
+          await store.s3.client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+        ).Body!.transformToString(),
+      ) as Stored
+    const kingfisherIndex = await read(await indexOf('both-sides', 'kingfisher'))
+    const entries = (doc: Stored) =>
+      [...listedEntries(doc), ...(doc.contexts ?? [])].filter((t) => t.targetName === 'Kingfisher')
+    expect(entries(kingfisherIndex)).toHaveLength(2)
+    const markers = await objectKeys('both-sides/.scipio-s3-cache/complete')
+    expect(markers).toHaveLength(2)
+    for (const marker of markers) {
+      const manifest = (await read(marker)).packages!.find((p) => p.packageKey === kingfisherIndex.packageKey)!
+      expect(entries(manifest), marker).toHaveLength(1)
+    }
 
     const consumer = await pass(graph, 'both-sides', { 'swift-collections': '1.1.5' })
     const needed = dependentsOf(graph, 'swift-collections')
@@ -152,6 +180,70 @@ describe("issue 24's scenarios (Kingfisher depends on Logging, APNGKit on Delega
     const again = await pass(graph, 'older', { 'swift-log': '1.6.2' })
     expect(again.downloaded).toEqual(without(all, ['Kingfisher', 'Logging']))
   }, 180_000)
+})
+
+/** The index of `identity` under `prefix`, and the completion markers: what a producer stopped before writing. */
+async function indexOf(prefix: string, identity: string): Promise<string> {
+  for (const key of await objectKeys(`${prefix}/.scipio-s3-cache/packages`)) {
+    const out = await store.s3.client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+    const index = JSON.parse(await out.Body!.transformToString()) as { package: { identity: string } }
+    if (index.package.identity === identity) return key
+  }
+  throw new Error(`no index of ${identity} under ${prefix}`)
+}
+
+async function removeMarkers(prefix: string): Promise<void> {
+  for (const key of await objectKeys(`${prefix}/.scipio-s3-cache/complete`))
+    await store.s3.client().send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))
+}
+
+describe("a lost index (a producer stopped before writing swift-log's, or it expired)", () => {
+  it('with the pin unchanged it costs only Logging: Kingfisher is restored by its recorded key, and Scipio keeps it', async () => {
+    const graph = await graphFixture('kingfisher-logging')
+    const all = graphTargets(graph)
+    await pass(graph, 'lost-index', {}, 'producer')
+    await store.s3
+      .client()
+      .send(new DeleteObjectCommand({ Bucket: bucket, Key: await indexOf('lost-index', 'swift-log') }))
+    await removeMarkers('lost-index')
+
+    const consumer = await pass(graph, 'lost-index', {})
+    expect(consumer.built).toEqual(['Logging'])
+    expect(consumer.downloaded).toEqual(without(all, ['Logging']))
+    expect(list(consumer.run, 'restored')).toEqual(without(all, ['Logging']))
+    // Only swift-log missed: no dependent names it.
+    expect(Object.keys(JSON.parse(consumer.run.outputs['miss-reasons']!) as object)).toEqual(['swift-log'])
+  }, 120_000)
+
+  it('a wrong guess (the tag moved to another commit) costs a rebuild of the dependent, never a wrong binary', async () => {
+    const graph = await graphFixture('kingfisher-logging')
+    await pass(graph, 'lost-retagged', {}, 'producer')
+    await store.s3
+      .client()
+      .send(new DeleteObjectCommand({ Bucket: bucket, Key: await indexOf('lost-retagged', 'swift-log') }))
+    await removeMarkers('lost-retagged')
+
+    // swift-log 1.6.1 again, at another revision: Logging's key changes, so Kingfisher's does.
+    const retagged = { 'swift-log': createHash('sha1').update('swift-log@1.6.1, retagged').digest('hex') }
+    const consumer = await pass(graph, 'lost-retagged', {}, 'consumer', {
+      revisions: retagged,
+      inspect: async (ws) => {
+        // What is in place is what Scipio built: Kingfisher's VersionFile names the Logging it was built against now.
+        const out = path.join(ws, 'XCFrameworks')
+        const logging = createHash('sha256')
+          .update(await fs.readFile(path.join(out, '.Logging.version')))
+          .digest('hex')
+        const kingfisher = JSON.parse(await fs.readFile(path.join(out, '.Kingfisher.version'), 'utf8')) as {
+          dependencyCacheKeyChecksums: { targetName: string; checksum: string }[]
+        }
+        expect(kingfisher.dependencyCacheKeyChecksums).toEqual([{ checksum: logging, targetName: 'Logging' }])
+      },
+    })
+    expect(consumer.downloaded).toContain('Kingfisher')
+    expect(consumer.built).toEqual(['Kingfisher', 'Logging'])
+    const reasons = JSON.parse(consumer.run.outputs['miss-reasons']!) as Record<string, string>
+    expect(reasons.kingfisher).toMatch(/^Kingfisher: restored from the cache, but Scipio rebuilt it/)
+  }, 120_000)
 })
 
 describe("a real tree: swift-composable-architecture's packages (38 frameworks, swift-syntax under the macros)", () => {

@@ -3,7 +3,8 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { defaultOlderThanDays } from '../src/cli/prune.js'
+import { commandSpecs, exitCodeHelp } from '../src/cli/args.js'
+import { classify, defaultOlderThanDays } from '../src/cli/prune.js'
 import { Inputs, Outputs } from '../src/constants.js'
 import { cancelledExitCode } from '../src/cli/main.js'
 import { graceMs } from '../src/flow/cancel.js'
@@ -24,7 +25,8 @@ import {
 } from './helpers/docs.js'
 import { root } from './helpers/s3-server.js'
 import { defaultRetryPolicy } from '../src/retry.js'
-import { sdkMaxAttempts } from '../src/storage/s3.js'
+import { describeS3Error, sdkMaxAttempts } from '../src/storage/s3.js'
+import { ReadRule, type RefusedReadError } from '../src/storage/refusals.js'
 import { indexReadsPerSlot, maxInFlight, maxIndexReads, unitsPerSlot } from '../src/restore/in-flight.js'
 
 /** Each action file, the page and the headings whose tables document it. Sub-actions add a line here. */
@@ -343,5 +345,99 @@ describe('sentences that state what the code does', () => {
     )
     expect(text).toContain("the command line's `restore` and `status` exit 1")
     expect(text).toContain('Without `s3:ListBucket` it warns once per run that healing needs it, and nothing else')
+  })
+})
+
+describe("issue 30's sentences, each checked against the code", () => {
+  it('docs/cli.md lists every flag of every command, and the exit codes of a cancelled restore or save', () => {
+    const text = page('docs/cli.md')
+    const flags = new Set(Object.values(commandSpecs).flatMap((spec) => Object.keys(spec.flags)))
+    for (const flag of flags) expect(text, `--${flag}`).toContain(`\`--${flag}`)
+    for (const signal of ['SIGINT', 'SIGTERM']) {
+      const code = cancelledExitCode(signal)
+      expect(text).toMatch(new RegExp(`\\| \`${code}\` \\| \`restore\` or \`save\` cancelled by ${signal}`))
+      expect(exitCodeHelp.join('\n')).toContain(String(code))
+    }
+  })
+
+  it("docs/development.md's store protocol is the Storage interface's members", () => {
+    const storage = fs.readFileSync(path.join(root, 'src/storage/storage.ts'), 'utf8')
+    const body = /export interface Storage \{([\s\S]*?)\n\}/.exec(storage)![1]!
+    const members = [...body.matchAll(/^ {2}(?:readonly )?(\w+)\??[(:]/gm)].map((m) => m[1]!)
+    const row = readPage('docs/development.md')
+      .split('\n')
+      .find((l) => l.startsWith('| `storage/` |'))!
+    const named = [...row.split('|')[2]!.matchAll(/`(\w+)`/g)].map((m) => m[1]!)
+    const protocol = members.filter((m) => !['description', 'writable', 'conditionsIgnored'].includes(m))
+    expect(protocol.sort()).toEqual(['direct', 'get', 'head', 'list', 'put'])
+    for (const member of protocol) expect(named, member).toContain(member)
+    expect(named).not.toContain('delete')
+  })
+
+  it('the troubleshooting rows called configuration errors are the ones that stop every further request', () => {
+    const settings = { kind: 's3' as const, bucket: 'b', region: 'us-east-1', forcePathStyle: false }
+    const s3Error = (fields: Record<string, unknown>, operation: 'GetObject' | 'PutObject' = 'GetObject') =>
+      describeS3Error(Object.assign(new Error(String(fields.message ?? fields.name)), fields), operation, settings, 'k')
+    // Every read refused, none answered: the rule's verdict (one refused read alone is a miss, not a stop).
+    const reads = new ReadRule()
+    const refused = s3Error({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } })
+    expect(refused.fatal).toBe(false)
+    reads.refused(refused as RefusedReadError)
+    const errors = [
+      reads.verdict()!,
+      s3Error({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }, 'PutObject'),
+      s3Error({ name: 'PermanentRedirect', $metadata: { httpStatusCode: 301 } }),
+      s3Error({ name: 'AccessControlListNotSupported', $metadata: { httpStatusCode: 400 } }),
+      s3Error({ name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } }),
+      s3Error({ name: 'InvalidAccessKeyId', $metadata: { httpStatusCode: 403 } }),
+      s3Error({ name: 'CredentialsProviderError', message: 'Could not load credentials from any providers' }),
+      s3Error({ name: 'Error', code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' }),
+    ]
+    expect(errors.map((e) => e.fatal)).toEqual(Array(errors.length).fill(true))
+    expect(s3Error({ name: 'InternalError', $metadata: { httpStatusCode: 500 } }).fatal).toBe(false)
+    const text = readPage('docs/troubleshooting.md')
+    expect(text.replace(/\s+/g, ' ')).toContain(
+      'A configuration error (the first nine rows below) stops all further requests',
+    )
+    const rows = text.split('\n').filter((l) => l.startsWith('| `'))
+    const phrases = [
+      'every read of the cache was refused',
+      'access denied (403)',
+      'not in region',
+      'ACLs disabled',
+      'does not exist',
+      'credentials were rejected',
+      'no AWS credentials were found',
+      'cannot reach',
+    ]
+    for (const [i, phrase] of phrases.entries()) {
+      expect(rows[i], phrase).toContain(phrase)
+      expect(errors[i]!.message, phrase).toContain(phrase)
+    }
+    // The ninth: the same rule through a public URL; the tenth is a miss of one archive, not a stop.
+    expect(rows[8]).toMatch(/^\| `\.\.\. every read of the cache was refused .*public/)
+    expect(rows[9]).toContain('Cache miss for T (P)')
+  })
+
+  it('the stall messages troubleshooting.md quotes are the ones the code gives', () => {
+    const text = readPage('docs/troubleshooting.md')
+    expect(text).toContain('download failed: ... no data for 60 s` (`no answer for 60 s`')
+    expect(source).toContain('new StallError(`no data for ${Math.round(stallMs / 1000)} s`)')
+    expect(source).toContain('new StallError(`no answer for ${Math.round(ms / 1000)} s`)')
+  })
+
+  it("docs/scipio-s3-storage.md's housekeeping: prune never takes scipio-s3-storage's .aar, but takes the copies", () => {
+    const hex = 'a'.repeat(64)
+    expect(classify('p', `p/Logging/${hex}.aar`)).toBeUndefined()
+    expect(classify('p', `p/Logging/${hex}/${hex}.aar`)).toEqual({ kind: 'archive' })
+    const text = page('docs/scipio-s3-storage.md')
+    expect(text).toContain(
+      "`scipio-s3-cache prune` never deletes the `.aar` objects at scipio-s3-storage's name (`<Target>/<key>.aar`)",
+    )
+    expect(text).toContain('and `prune` deletes them as its archives when no kept index or marker lists them')
+  })
+
+  it('docs/benchmarks.md points at the history for the earlier issues, not at a section below', () => {
+    expect(page('docs/benchmarks.md')).not.toMatch(/issue \d+ below/)
   })
 })

@@ -8,7 +8,7 @@ import { useStore } from './helpers/store.js'
 import { isRunsRequest } from './helpers/records.js'
 import { contentObjectKey } from '../src/bucket/layout.js'
 import { Formats } from '../src/constants.js'
-import { storeMarker, type MarkerDocument } from '../src/save/marker.js'
+import { describeBad, storeMarker, type MarkerDocument } from '../src/save/marker.js'
 import { S3Storage } from '../src/storage/s3.js'
 import type { RetryPolicy } from '../src/retry.js'
 import { consumerCopy, exampleTargets, exampleWorkspace, readDoubleLog } from './helpers/workspace.js'
@@ -179,6 +179,39 @@ describe('a producer run heals what vanished', () => {
   }, 120_000)
 })
 
+describe('a producer on a persistent folder (a self-hosted Mac, an output folder kept by actions/cache)', () => {
+  it('consumer,producer with every framework already in place stores again an archive the marker names that expired', async () => {
+    const prefix = 'persistent'
+    const { ws } = await produce(prefix, 'first', 'consumer,producer')
+    const gone = (await indexedKey(prefix, 'Kingfisher'))!
+    expect(await markerKeys(prefix)).toContain(gone)
+    await remove(gone)
+
+    // The same folder again: the restore keeps all seven frameworks without a download, and Scipio is skipped.
+    const { run } = await produce(prefix, 'second', 'consumer,producer', ws)
+    expect(list(run, 'restored')).toEqual([])
+    expect(run.stdout).toContain('kept 7 already in place')
+    expect(list(run, 'uploaded')).toEqual(['Kingfisher'])
+    expect(warnings(run)).toEqual([])
+    // Packed again from the framework in place (the same bytes, so the same content name), listed where it was.
+    const healed = (await indexedKey(prefix, 'Kingfisher'))!
+    expect(await keysUnder(prefix)).toContain(healed)
+    expect(await markerKeys(prefix)).toContain(healed)
+
+    await expectFullHit(ws, prefix)
+  }, 120_000)
+
+  it('an index that expired behind a marked set is written again, from the manifest', async () => {
+    const prefix = 'persistent-index'
+    const { ws } = await produce(prefix, 'first', 'consumer,producer')
+    const indexes = (await keysUnder(prefix)).filter((k) => k.includes('/.scipio-s3-cache/packages/'))
+    await remove(indexes[0]!)
+    const { run } = await produce(prefix, 'first', 'consumer,producer', ws)
+    expect(list(run, 'uploaded')).toEqual([])
+    expect(await keysUnder(prefix)).toContain(indexes[0])
+  }, 120_000)
+})
+
 describe('only damage replaces entries', () => {
   it('a download that keeps failing with 500 is a miss, built, but its good entry is kept', async () => {
     const prefix = 'transient'
@@ -278,7 +311,9 @@ describe('replacing the completion marker', () => {
   it('another producer replaced it first (412): it is read again and left alone when it names nothing gone', async () => {
     await put(marker(hex('d'), 'stale'))
     const first = store.proxy.hold(forKey('PUT', bucket, markerKey))
-    const writing = storeMarker(context(), marker(hex('e'), 'ours'), async (key) => key === goneKey)
+    const writing = storeMarker(context(), marker(hex('e'), 'ours'), async (key) =>
+      key === goneKey ? 'gone' : undefined,
+    )
     await first.arrived
     await put(marker(hex('f'), 'theirs'))
     first.release()
@@ -292,16 +327,49 @@ describe('replacing the completion marker', () => {
   it('a marker that names nothing gone is left as it is, with no write', async () => {
     await put(marker(hex('e'), 'good'))
     store.proxy.requests.length = 0
-    await storeMarker(context(), marker(hex('9'), 'ours'), async (key) => key === goneKey)
+    await storeMarker(context(), marker(hex('9'), 'ours'), async (key) => (key === goneKey ? 'gone' : undefined))
     expect((await readJson<MarkerDocument>(markerKey)).createdAt).toBe('good')
     expect(store.proxy.requests.map((r) => r.method)).toEqual(['GET'])
+  })
+
+  it('says what it replaces: a marker it cannot read, archives that are gone, archives that are damaged', async () => {
+    const lines: string[] = []
+    const log = {
+      info: (m: string) => lines.push(m),
+      warning: () => {},
+      debug: () => {},
+      group: <T>(_: string, f: () => Promise<T>) => f(),
+    }
+    await store.s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: markerKey, Body: 'not a marker' }))
+    await storeMarker({ ...context(), log }, marker(hex('e'), 'after garbage'), async () => 'gone')
+    expect(lines).toEqual(['The stored completion marker is not one this action can read: replacing it.'])
+    expect((await readJson<MarkerDocument>(markerKey)).createdAt).toBe('after garbage')
+
+    lines.length = 0
+    await put(marker(hex('d'), 'names a damaged one'))
+    await storeMarker({ ...context(), log }, marker(hex('e'), 'ours'), async (key) =>
+      key === goneKey ? 'damaged' : undefined,
+    )
+    expect(lines).toEqual(['The completion marker names 1 archive that is damaged: replacing it.'])
+    lines.length = 0
+    await put(marker(hex('d'), 'names a gone one'))
+    await storeMarker({ ...context(), log }, marker(hex('e'), 'ours'), async (key) =>
+      key === goneKey ? 'gone' : undefined,
+    )
+    expect(lines).toEqual(['The completion marker names 1 archive that is gone (expired or deleted): replacing it.'])
+    const both = new Map<string, 'gone' | 'damaged'>([
+      ['a', 'gone'],
+      ['b', 'damaged'],
+      ['c', 'damaged'],
+    ])
+    expect(describeBad(both)).toBe('1 archive that is gone (expired or deleted) and 2 that are damaged')
   })
 
   it('on a store that ignores conditions the replacement is written and read back once', async () => {
     store.proxy.conditions = 'ignore'
     await put(marker(hex('d'), 'stale'))
     store.proxy.requests.length = 0
-    await storeMarker(context(), marker(hex('e'), 'ours'), async (key) => key === goneKey)
+    await storeMarker(context(), marker(hex('e'), 'ours'), async (key) => (key === goneKey ? 'gone' : undefined))
     expect((await readJson<MarkerDocument>(markerKey)).createdAt).toBe('ours')
     const markerRequests = store.proxy.requests.filter((r) => r.url.includes('/complete/')).map((r) => r.method)
     expect(markerRequests).toEqual(['GET', 'GET', 'PUT', 'GET'])

@@ -234,7 +234,7 @@ describe('records stay out of the cache', () => {
 
     const scopes = await planScopePrune({ prefix, keep: [], now: new Date(), admin })
     expect(scopes.candidates.length).toBeGreaterThan(0)
-    await executeScopePrune(scopes, admin)
+    await executeScopePrune(scopes, admin, new S3Storage(settings))
     const left = await store.listKeys(bucket, `${prefix}/`)
     expect(left.filter((k) => k.includes('.scipio-s3-cache-runs/'))).toHaveLength(records)
     expect(left.filter((k) => !k.includes('.scipio-s3-cache-runs/'))).toEqual([])

@@ -114,7 +114,7 @@ describe('writing scipio-s3-storage objects', () => {
     for (const [target, key] of keys) {
       expect(stored, `${target}\n${result.stdout}`).toContain(`${prefix}/${target}/${key}.aar`)
       expect(
-        stored.some((k) => new RegExp(`^${prefix}/${target}/${key}/[0-9a-f]{64}\\.tar\\.`).test(k)),
+        stored.some((k) => new RegExp(`^${prefix}/${target}/${key}/[0-9a-f]{64}\\.(code\\.)?tar\\.`).test(k)),
         target,
       ).toBe(true)
     }
@@ -288,6 +288,9 @@ describe('adopting and restoring what scipio-s3-storage stored', () => {
     // scipio-s3-storage's objects are never written; each adopted one gets an immutable copy, named by its bytes.
     expect(aarWrites(store.proxy.requests).filter((r) => !isCopy(r.url))).toEqual([])
     expect(aarWrites(store.proxy.requests).filter((r) => isCopy(r.url))).toHaveLength(7)
+    // The copies are ours, read only through our indexes: no ACL, as our archives (docs/scipio-s3-storage.md).
+    for (const w of aarWrites(store.proxy.requests).filter((r) => isCopy(r.url)))
+      expect(w.headers['x-amz-acl'], w.url).toBeUndefined()
     expect(result.stdout).toContain('scipio-s3-storage objects: 0 written (0.0 MiB), 7 adopted instead of uploading.')
     const keys = await listKeys(prefix)
     expect(keys.filter((k) => /\.tar\./.test(k))).toEqual([])

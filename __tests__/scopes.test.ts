@@ -158,6 +158,41 @@ describe('a pull request that bumps a pin', () => {
     )
   }, 180_000)
 
+  it("a shared archive its marker names expires: one push rebuilds it into the scope, the pushes after it don't", async () => {
+    const prefix = 'expired-shared'
+    await mainProducer(prefix)
+    const log = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'double-log-')), 'log')
+    const env = { ...(await pullRequestEnv(15)), SCIPIO_TEST_DOUBLE_LOG: log }
+    const push = async (n: number) => {
+      await fs.rm(log, { force: true })
+      const run = await runAction(
+        inputs(await workspace(true), prefix, { mode: 'consumer,producer', scope: 'pull-request' }),
+        { ...env, SCIPIO_TEST_DOUBLE_NONDETERMINISM: `push ${n}` },
+      )
+      expectOk(run, `push ${n}`)
+      return { run, built: await builtLog(log) }
+    }
+    const first = await push(1)
+    expect(first.built).toEqual(['P1T0', 'P1T1'])
+    // The scope's marker names the shared cache's archives of the packages the pull request did not bump.
+    const shared = (await sharedKeys(prefix)).find((k) => k.startsWith(`${prefix}/P2T0/`))!
+    const marker = (await listKeys(`${prefix}/${ScopesFolder}/pr-15`)).find((k) => k.includes('/complete/'))!
+    expect((await readText(marker)).includes(shared)).toBe(true)
+    await store.s3.client().send(new DeleteObjectCommand({ Bucket: bucket, Key: shared }))
+
+    const second = await push(2)
+    expect(warnings(second.run)).toEqual([expect.stringMatching(/Cache miss for P2T0 .*is missing\. It will be built/)])
+    expect(second.built).toEqual(['P2T0'])
+    expect(list(second.run, 'uploaded')).toEqual(['P2T0'])
+    for (const n of [3, 4]) {
+      const later = await push(n)
+      expect(warnings(later.run), `push ${n}`).toEqual([])
+      expect(later.built, `push ${n}`).toEqual([])
+      expect(list(later.run, 'uploaded'), `push ${n}`).toEqual([])
+      expect(later.run.outputs['cache-hit'], `push ${n}`).toBe('true')
+    }
+  }, 240_000)
+
   it("main's consumer and another pull request never read the scope", async () => {
     const prefix = 'isolated'
     await mainProducer(prefix)
@@ -262,6 +297,11 @@ describe('readScope', () => {
 })
 
 const listKeys = (prefix: string) => store.listKeys(bucket, `${prefix}/`)
+
+async function readText(key: string): Promise<string> {
+  const response = await fetch(`${store.s3.endpoint}/${bucket}/${key}`)
+  return response.text()
+}
 
 const sharedKeys = async (prefix: string) => (await listKeys(prefix)).filter((k) => !k.includes(`/${ScopesFolder}/`))
 

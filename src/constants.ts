@@ -31,6 +31,7 @@ export const Inputs = {
   CacheTimeoutMinutes: 'cache-timeout-minutes',
   LookupOnly: 'lookup-only',
   Scope: 'scope',
+  BuildOutcome: 'build-outcome',
 
   ScipioVersion: 'scipio-version',
   ScipioChecksum: 'scipio-checksum',

@@ -99,11 +99,18 @@ export async function graphFixture(name: string): Promise<GraphFixture> {
   return JSON.parse(await fs.readFile(path.join(root, '__fixtures__/graphs', `${name}.json`), 'utf8')) as GraphFixture
 }
 
-/** A Package.resolved (v2) pinning each package of `graph` at its version, or at `versions[identity]`. */
-export function graphResolved(graph: GraphFixture, versions: Record<string, string> = {}): string {
+/**
+ * A Package.resolved (v2) pinning each package of `graph` at its version, or at `versions[identity]`; its revision
+ * is derived from the version unless `revisions[identity]` gives one (a tag moved to another commit).
+ */
+export function graphResolved(
+  graph: GraphFixture,
+  versions: Record<string, string> = {},
+  revisions: Record<string, string> = {},
+): string {
   const pins = Object.entries(graph.packages).map(([identity, p]) => {
     const version = versions[identity] ?? p.version
-    const revision = createHash('sha1').update(`${identity}@${version}`).digest('hex')
+    const revision = revisions[identity] ?? createHash('sha1').update(`${identity}@${version}`).digest('hex')
     return { identity, kind: 'remoteSourceControl', location: p.location, state: { revision, version } }
   })
   return JSON.stringify({ pins, version: 2 }, null, 2)
@@ -119,9 +126,13 @@ export function graphDouble(graph: GraphFixture, binarySize = 4096): DoubleGraph
   )
 }
 
-/** A workspace for `graph` with `versions` pinned over the fixture's own. */
-export function graphWorkspace(graph: GraphFixture, versions: Record<string, string> = {}): Promise<string> {
-  return doubleWorkspace(graphResolved(graph, versions), graphDouble(graph))
+/** A workspace for `graph` with `versions` (and `revisions`) pinned over the fixture's own. */
+export function graphWorkspace(
+  graph: GraphFixture,
+  versions: Record<string, string> = {},
+  revisions: Record<string, string> = {},
+): Promise<string> {
+  return doubleWorkspace(graphResolved(graph, versions, revisions), graphDouble(graph))
 }
 
 /** The targets of `identity` and every target that depends on one of them, directly or not, sorted. */

@@ -1,8 +1,8 @@
 import * as core from '@actions/core'
 import { failStep } from '../annotations.js'
-import { Outputs } from '../constants.js'
+import { Inputs, Outputs } from '../constants.js'
 import { errorMessage } from '../errors.js'
-import { actionInputReader, withMode, type InputReader } from '../inputs/inputs.js'
+import { actionInputReader, readChoice, withMode, type InputReader } from '../inputs/inputs.js'
 import { actionLog, type Log } from '../log.js'
 import { cancelledText, strictFailure, uploadedTargets, writeSummary, type RunReport } from '../report/report.js'
 import { protectSecrets, setUp } from '../setup/setup.js'
@@ -17,11 +17,18 @@ function setSaveOutputs(uploaded: string[]): void {
 }
 
 /**
- * save/action.yml: upload every framework in the output folder that the cache lacks. It cannot know whether
- * the build before it succeeded, so it never marks a build complete; consumers then let Scipio check the set.
+ * save/action.yml: upload every framework in the output folder that the cache lacks. `build-outcome` (by default
+ * the job's status) says whether the build before it succeeded: only then does it record the packages that yield
+ * no framework and mark the set complete, as the main action does after a successful build.
  */
 export async function runSave(read: InputReader = actionInputReader, log: Log = actionLog): Promise<void> {
   await runCancellable(() => saveFlow(read, log))
+}
+
+/** `build-outcome`: a job's status or a step's outcome; anything but success (or nothing) is no success. */
+function buildSucceeded(read: InputReader): boolean {
+  const outcomes = ['success', 'failure', 'cancelled', 'skipped'] as const
+  return readChoice(read, Inputs.BuildOutcome, outcomes, 'failure') === 'success'
 }
 
 async function saveFlow(read: InputReader, log: Log): Promise<void> {
@@ -36,7 +43,7 @@ async function saveFlow(read: InputReader, log: Log): Promise<void> {
       return
     }
     const started = Date.now()
-    const saved = await saveStage(setup, log, false)
+    const saved = await saveStage(setup, log, buildSucceeded(read))
     const report: RunReport = { built: [], buildSkipped: true, save: saved, saveMs: Date.now() - started }
     const cancelled = cancellation()
     if (cancelled) report.cancelled = cancelledText(cancelled, report)

@@ -3,7 +3,8 @@ import { isRecord } from '../json.js'
 import { indexDocument, parseIndex, type PackageIndex } from './cache-index.js'
 
 /**
- * The set manifest: the completion marker also carries every package's index as it is stored, so a consumer
+ * The set manifest: the completion marker also carries, for every package of the set, the index entries of the
+ * producer that marked it (its own build's, one dependency context: not the whole stored index), so a consumer
  * whose build is marked complete reads that one document and then the archives, instead of one index per
  * package (issue 19). Older readers ignore the marker's `packages` field; a marker without it (an older
  * producer) leaves the consumer on the per-package path. The entries are the indexes' own, copied as they are
@@ -54,8 +55,11 @@ export function parseSetManifest(
   return indexes
 }
 
-/** Every archive key a marker's manifest lists, for housekeeping: what fails to parse protects nothing. */
-export function manifestArchiveKeys(marker: unknown, prefix: string): string[] {
+/**
+ * Every archive key a marker's manifest lists, under any of the layout's archive prefixes (a scope's manifest may
+ * name the shared cache's archives), for housekeeping and healing: what fails to parse protects nothing.
+ */
+export function manifestArchiveKeys(marker: unknown, prefix: string | readonly string[]): string[] {
   if (!isRecord(marker) || !Array.isArray(marker.packages)) return []
   return marker.packages.flatMap((value) => {
     if (!isRecord(value) || typeof value.packageKey !== 'string') return []

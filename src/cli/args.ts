@@ -198,7 +198,7 @@ export const commandSpecs: Record<Command, CommandSpec> = {
     summary: 'List (and with --delete, delete) objects under the prefix that no kept Package.resolved uses.',
     usage:
       'prune --bucket NAME [--keep-resolved FILE ...] [--older-than DAYS] [--delete] [flags]\n' +
-      '       scipio-s3-cache prune --scopes --bucket NAME [--keep-scope NAME ...] [--older-than DAYS] [--delete] [flags]',
+      '       scipio-s3-cache prune --scopes --bucket NAME [--keep-scope NAME ...] [--all] [--older-than DAYS] [--delete] [flags]',
     flags: {
       ...cacheFlags,
       ...projectFlags,
@@ -223,7 +223,11 @@ export const commandSpecs: Record<Command, CommandSpec> = {
       'keep-scope': {
         spec: { type: 'string', multiple: true },
         value: 'NAME',
-        help: 'With --scopes: keep this scope (repeatable or comma-separated; a number N means pull request N, pr-N); every other scope is pruned.',
+        help: 'With --scopes: keep this scope (repeatable, comma- or space-separated; a number N means pull request N, pr-N); every other scope is pruned. One that names no scope is refused unless --all is given.',
+      },
+      all: {
+        spec: { type: 'boolean' },
+        help: 'With --scopes: prune every scope --keep-scope does not name, even when it names none (or is absent).',
       },
       json,
       ...generalFlags,
@@ -368,6 +372,8 @@ export const exitCodeHelp = [
   '     or an upload or deletion failed',
   '  2  usage or input error: unknown command or flag, bad value, missing Package.resolved or Package.swift',
   '  3  something is missing from the cache (only with --fail-on-missing)',
+  '  130  restore or save cancelled by SIGINT (Ctrl-C): its transfers stopped, its folders removed',
+  '  143  restore or save cancelled by SIGTERM, the same way',
 ]
 
 const credentialHelp = [

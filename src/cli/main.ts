@@ -8,14 +8,14 @@ import type { Log } from '../log.js'
 import { formatBytes } from '../report/report.js'
 import { readResolvedFile } from '../keys/resolved.js'
 import { redact, registerSecret } from '../secrets.js'
-import { setUp, type RunSetup } from '../setup/setup.js'
+import { setUp } from '../setup/setup.js'
 import { restoreStage, saveStage } from '../flow/stages.js'
 import { cancellation, watchSignals } from '../flow/cancel.js'
 import type { RestoredTarget } from '../restore/outcome.js'
 import { S3Admin } from '../storage/s3-admin.js'
 import { createStorage } from '../storage/index.js'
 import { flagInputReader, helpText, parseCommandLine, UsageError, type Command, type FlagValues } from './args.js'
-import { ProgressReporter, ProgressStorage } from './progress.js'
+import { ProgressReporter } from './progress.js'
 import {
   defaultOlderThanDays,
   describeFailures,
@@ -82,18 +82,18 @@ function print(io: CliIo, text: string): void {
   io.stdout.write(redact(text))
 }
 
-/** With a progress display, archive transfers go through a storage that reports their bytes. */
-function withProgress(setup: RunSetup, ctx: Context): { setup: RunSetup; reporter?: ProgressReporter } {
-  if (ctx.values.quiet === true) return { setup }
-  const reporter = new ProgressReporter(ctx.terminal)
-  return { setup: { ...setup, storage: new ProgressStorage(setup.storage, reporter.onEvent) }, reporter }
+/** With a progress display, the stages report each archive they move to it through the log (an observer). */
+export function withProgress(log: Log, terminal: Terminal, quiet: boolean): { log: Log; reporter?: ProgressReporter } {
+  if (quiet) return { log }
+  const reporter = new ProgressReporter(terminal)
+  return { log: { ...log, transfer: reporter.transfer }, reporter }
 }
 
 async function restoreCommand(ctx: Context): Promise<number> {
   const setup = await setUp(flagInputReader('restore', ctx.values, ctx.io.cwd), ctx.log)
-  const { setup: observed, reporter } = withProgress(setup, ctx)
+  const { log, reporter } = withProgress(ctx.log, ctx.terminal, ctx.values.quiet === true)
   const started = Date.now()
-  const outcome = await restoreStage(observed, ctx.log).finally(() => reporter?.finish())
+  const outcome = await restoreStage(setup, log).finally(() => reporter?.finish())
   const restoreMs = Date.now() - started
   const recorded = cancellation()
     ? undefined
@@ -120,10 +120,10 @@ async function restoreCommand(ctx: Context): Promise<number> {
 
 async function saveCommand(ctx: Context): Promise<number> {
   const setup = await setUp(flagInputReader('save', ctx.values, ctx.io.cwd), ctx.log)
-  const { setup: observed, reporter } = withProgress(setup, ctx)
+  const { log, reporter } = withProgress(ctx.log, ctx.terminal, ctx.values.quiet === true)
   const buildSucceeded = ctx.values['build-succeeded'] === true
   const started = Date.now()
-  const outcome = await saveStage(observed, ctx.log, buildSucceeded).finally(() => reporter?.finish())
+  const outcome = await saveStage(setup, log, buildSucceeded).finally(() => reporter?.finish())
   const saveMs = Date.now() - started
   const recorded = cancellation()
     ? undefined
@@ -166,23 +166,40 @@ async function statusCommand(ctx: Context): Promise<number> {
   return full.missing > 0 && ctx.values['fail-on-missing'] === true ? ExitCode.Missing : ExitCode.Ok
 }
 
+/**
+ * The scopes `prune --scopes` keeps by name: those `--keep-scope` names; none with `--all`; undefined when neither
+ * is given (only age decides). An empty `--keep-scope` without `--all` is refused: it is what
+ * `--keep-scope "$(gh pr list …)"` gives when `gh` fails, and it would prune every open pull request's scope.
+ */
+function scopesToKeep(values: FlagValues): string[] | undefined {
+  const given = values['keep-scope'] as string[] | undefined
+  const names = given === undefined ? undefined : scopeNamesToKeep(given)
+  if (values.all === true) return names ?? []
+  if (names !== undefined && names.length === 0)
+    throw new UsageError(
+      '--keep-scope names no scope, so every scope would be pruned (an empty list is what a command substitution ' +
+        'such as "$(gh pr list …)" gives when gh fails). Pass --all to prune every scope not named.',
+    )
+  return names
+}
+
 /** `prune --scopes`: whole scopes go; needs no Package.resolved, no Xcode, no Scipio (a scheduled job on Linux). */
 async function pruneScopesCommand(ctx: Context): Promise<number> {
-  const keepValues = ctx.values['keep-scope'] as string[] | undefined
+  const keep = scopesToKeep(ctx.values)
   const rawDays = ctx.values['older-than'] as string | undefined
   const olderThanDays = rawDays === undefined ? undefined : parseDays(rawDays, 0)
   if (olderThanDays === undefined && rawDays !== undefined)
     throw new UsageError(`--older-than: '${rawDays}' is not a number of days (for example 30, or 0).`)
-  if (keepValues === undefined && olderThanDays === undefined)
+  if (keep === undefined && olderThanDays === undefined)
     throw new UsageError(
-      'prune --scopes needs --keep-scope (the scopes to keep, for example the open pull requests) or --older-than DAYS.',
+      'prune --scopes needs --keep-scope (the scopes to keep, for example the open pull requests), --older-than DAYS, or --all.',
     )
   const config = readConfig(flagInputReader('prune', ctx.values, ctx.io.cwd), ctx.io.cwd)
   const settings = config.storage as S3Settings
   const admin = new S3Admin(settings)
   const plan = await planScopePrune({
     prefix: config.prefix,
-    ...(keepValues ? { keep: scopeNamesToKeep(keepValues) } : {}),
+    ...(keep ? { keep } : {}),
     ...(olderThanDays !== undefined ? { olderThanDays } : {}),
     now: new Date(),
     admin,
@@ -190,11 +207,11 @@ async function pruneScopesCommand(ctx: Context): Promise<number> {
   const remove = ctx.values.delete === true
   const result =
     remove && plan.candidates.length > 0
-      ? await executeScopePrune(plan, admin)
+      ? await executeScopePrune(plan, admin, createStorage(config.storage))
       : { deleted: 0, failures: [], spared: [] }
   if (ctx.values.json === true) {
     // eslint-disable-next-line @typescript-eslint/no-unused-vars
-    const { seen, ...shown } = plan
+    const { seen, order, ...shown } = plan
     const doc = {
       schema: 'scipio-s3-cache/prune-scopes/v1',
       bucket: settings.bucket,
@@ -221,6 +238,7 @@ async function pruneScopesCommand(ctx: Context): Promise<number> {
 async function pruneCommand(ctx: Context): Promise<number> {
   if (ctx.values.scopes === true) return pruneScopesCommand(ctx)
   if (ctx.values['keep-scope'] !== undefined) throw new UsageError('--keep-scope needs --scopes.')
+  if (ctx.values.all === true) throw new UsageError('--all needs --scopes.')
   const olderThanDays = parseDays(ctx.values['older-than'] as string | undefined, defaultOlderThanDays)
   if (olderThanDays === undefined)
     throw new UsageError(

@@ -1,7 +1,5 @@
-import type { Readable } from 'node:stream'
-import { Transform, pipeline, type TransformCallback } from 'node:stream'
 import { formatBytes } from '../report/report.js'
-import type { PutOptions, Storage, StoredObject } from '../storage/index.js'
+import type { Transfer } from '../log.js'
 import type { Terminal } from './terminal.js'
 
 export type TransferDirection = 'download' | 'upload'
@@ -11,98 +9,10 @@ export interface TransferEvent {
   id: number
   direction: TransferDirection
   target: string
-  key: string
   bytes: number
-  /** Known for downloads (Content-Length); an upload streams while it is packed, so its total is unknown. */
+  /** The archive's size, when the stage knows it. */
   total?: number
   state: TransferState
-}
-
-const archivePattern = /([^/]+)\/[0-9a-f]{64}(?:\/[0-9a-f]{64})?(?:\.code)?\.tar\.(zst|gz)$/
-
-/** `<prefix>/<Target>/<scipio key>/<SHA-256>.tar.zst` (or an earlier release's `<scipio key>.tar.zst`) → Target; undefined for indexes and markers. */
-export function archiveTarget(key: string): string | undefined {
-  return archivePattern.exec(key)?.[1]
-}
-
-/** Passes bytes through unchanged and reports how many went by. */
-class Counter extends Transform {
-  bytes = 0
-  constructor(private readonly onBytes: (bytes: number) => void) {
-    super()
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, callback: TransformCallback) {
-    this.bytes += chunk.length
-    this.onBytes(this.bytes)
-    callback(null, chunk)
-  }
-}
-
-/**
- * A Storage that reports the bytes of every archive it moves, so the restore and save modules need no
- * knowledge of progress. Indexes and markers are small and pass through unobserved.
- */
-export class ProgressStorage implements Storage {
-  private nextId = 1
-
-  constructor(
-    private readonly inner: Storage,
-    private readonly onEvent: (event: TransferEvent) => void,
-  ) {}
-
-  get description(): string {
-    return this.inner.description
-  }
-
-  get writable(): boolean {
-    return this.inner.writable
-  }
-
-  get conditionsIgnored(): boolean {
-    return this.inner.conditionsIgnored ?? false
-  }
-
-  head(key: string): Promise<{ size: number } | undefined> {
-    return this.inner.head(key)
-  }
-
-  private observe(direction: TransferDirection, key: string, target: string, source: Readable, total?: number) {
-    const base = { id: this.nextId++, direction, target, key, ...(total ? { total } : {}) }
-    const counter = new Counter((bytes) => this.onEvent({ ...base, bytes, state: 'running' }))
-    // pipeline carries an error either way: a failing source fails the reader, a reader that stops stops the source.
-    pipeline(source, counter, () => undefined)
-    const finish = (state: TransferState) => this.onEvent({ ...base, bytes: counter.bytes, state })
-    return { counter, finish }
-  }
-
-  async get(key: string, signal?: AbortSignal): Promise<StoredObject | undefined> {
-    const object = await this.inner.get(key, signal)
-    const target = archiveTarget(key)
-    if (!object || !target) return object
-    const { counter, finish } = this.observe('download', key, target, object.body, object.size)
-    let ended = false
-    counter.once('end', () => {
-      ended = true
-      finish('done')
-    })
-    counter.once('close', () => {
-      if (!ended) finish('failed')
-    })
-    return { body: counter, size: object.size }
-  }
-
-  async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void> {
-    const target = archiveTarget(key)
-    if (Buffer.isBuffer(body) || !target) return this.inner.put(key, body, options)
-    const { counter, finish } = this.observe('upload', key, target, body)
-    try {
-      await this.inner.put(key, counter, options)
-      finish('done')
-    } catch (error) {
-      finish('failed')
-      throw error
-    }
-  }
 }
 
 interface Running {
@@ -127,10 +37,26 @@ export class ProgressReporter {
   private bytes = 0
   private lastDraw = Number.NEGATIVE_INFINITY
 
+  private nextId = 1
+
   constructor(
     private readonly terminal: Terminal,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /**
+   * The Log's `transfer`: the restore and the save report each archive here as they move it (an observer: the
+   * store is not wrapped, so every capability it has, such as the extraction threads' own downloads, stays).
+   */
+  readonly transfer = (direction: TransferDirection, target: string, total?: number): Transfer => {
+    const base = { id: this.nextId++, direction, target, ...(total ? { total } : {}) }
+    let last = 0
+    return {
+      moved: (bytes) => this.onEvent({ ...base, bytes: (last = bytes), state: 'running' }),
+      done: (bytes) => this.onEvent({ ...base, bytes, state: 'done' }),
+      failed: () => this.onEvent({ ...base, bytes: last, state: 'failed' }),
+    }
+  }
 
   readonly onEvent = (event: TransferEvent): void => {
     const arrow = event.direction === 'download' ? '↓' : '↑'

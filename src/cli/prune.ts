@@ -58,24 +58,47 @@ export function listPrefix(prefix: string): string {
   return prefix ? `${prefix}/` : ''
 }
 
-export function classify(prefix: string, key: string): { kind: ObjectKind; packageKey?: string } | undefined {
+/** The patterns of one layout's object names, compiled once per prefix (a listing may hold a million keys). */
+const layoutPatterns = new Map<string, { index: RegExp; marker: RegExp; record: RegExp; archive: RegExp[] }>()
+
+function patternsOf(prefix: string) {
+  let patterns = layoutPatterns.get(prefix)
+  if (patterns) return patterns
   const p = escapeRegExp(listPrefix(prefix))
   const meta = escapeRegExp(MetaFolder)
-  const index = new RegExp(`^${p}${meta}/packages/(${hex64})\\.json$`).exec(key)
+  patterns = {
+    index: new RegExp(`^${p}${meta}/packages/(${hex64})\\.json$`),
+    marker: new RegExp(`^${p}${meta}/complete/${hex64}\\.json$`),
+    record: new RegExp(`^${p}${meta}/pins/${hex64}\\.json$`),
+    // Content-addressed archives (`<Target>/<Scipio key>/<SHA-256>.<format>`, `.aar` copies included) and the fixed
+    // names of earlier releases. The fixed `<Target>/<key>.aar` is scipio-s3-storage's own: never ours to delete.
+    archive: [
+      new RegExp(`^${p}[^/.][^/]*/${hex64}/${hex64}\\.((code\\.)?tar\\.zst|tar\\.gz|aar)$`),
+      new RegExp(`^${p}[^/.][^/]*/${hex64}\\.tar\\.(zst|gz)$`),
+    ],
+  }
+  layoutPatterns.set(prefix, patterns)
+  return patterns
+}
+
+export function classify(prefix: string, key: string): { kind: ObjectKind; packageKey?: string } | undefined {
+  const patterns = patternsOf(prefix)
+  const index = patterns.index.exec(key)
   if (index) return { kind: 'index', packageKey: index[1]! }
-  if (new RegExp(`^${p}${meta}/complete/${hex64}\\.json$`).test(key)) return { kind: 'marker' }
-  if (new RegExp(`^${p}${meta}/pins/${hex64}\\.json$`).test(key)) return { kind: 'record' }
+  if (patterns.marker.test(key)) return { kind: 'marker' }
+  if (patterns.record.test(key)) return { kind: 'record' }
   if (key === probeObjectKey(prefix)) return { kind: 'probe' }
-  // Content-addressed archives (`<Target>/<Scipio key>/<SHA-256>.<format>`, `.aar` copies included) and the fixed
-  // names of earlier releases. The fixed `<Target>/<key>.aar` is scipio-s3-storage's own: never ours to delete.
-  if (new RegExp(`^${p}[^/.][^/]*/${hex64}/${hex64}\\.((code\\.)?tar\\.zst|tar\\.gz|aar)$`).test(key))
-    return { kind: 'archive' }
-  if (new RegExp(`^${p}[^/.][^/]*/${hex64}\\.tar\\.(zst|gz)$`).test(key)) return { kind: 'archive' }
+  if (patterns.archive.some((pattern) => pattern.test(key))) return { kind: 'archive' }
   return undefined
 }
 
 /** The archive keys an index lists; an unreadable index protects nothing (and can itself be pruned). */
-async function archivesOf(storage: Storage, prefix: string, key: string, packageKey: string): Promise<string[]> {
+async function archivesOf(
+  storage: Storage,
+  prefix: string | readonly string[],
+  key: string,
+  packageKey: string,
+): Promise<string[]> {
   let raw: unknown
   try {
     raw = await getJson(storage, key)
@@ -91,7 +114,11 @@ async function archivesOf(storage: Storage, prefix: string, key: string, package
   }
 }
 
-async function manifestArchivesOf(storage: Storage, prefix: string, key: string): Promise<string[]> {
+async function manifestArchivesOf(
+  storage: Storage,
+  prefix: string | readonly string[],
+  key: string,
+): Promise<string[]> {
   try {
     return manifestArchiveKeys(await getJson(storage, key), prefix)
   } catch (error) {
@@ -153,14 +180,30 @@ export async function planPrune(input: PruneInput): Promise<PrunePlan> {
   return { prefix, listed: objects.length, inUse, recent, foreign: objects.length - ours.length, candidates, seen }
 }
 
-/** The archive keys a document of this layout lists (an index's entries, a marker's manifest); none for others. */
-export function referencesOf(storage: Storage, prefix: string): (key: string) => Promise<string[]> {
+/**
+ * The archive keys a document of the layout under `prefix` lists (an index's entries, a marker's manifest),
+ * wherever `archivePrefixes` let them live (a scope's documents name the shared cache's archives too); none for
+ * others.
+ */
+export function referencesOf(
+  storage: Storage,
+  prefix: string,
+  archivePrefixes: readonly string[] = [prefix],
+): (key: string) => Promise<string[]> {
   return async (key) => {
     const kind = classify(prefix, key)
-    if (kind?.kind === 'index') return archivesOf(storage, prefix, key, kind.packageKey!)
-    if (kind?.kind === 'marker') return manifestArchivesOf(storage, prefix, key)
+    if (kind?.kind === 'index') return archivesOf(storage, archivePrefixes, key, kind.packageKey!)
+    if (kind?.kind === 'marker') return manifestArchivesOf(storage, archivePrefixes, key)
     return []
   }
+}
+
+/** Keys in S3's order (their UTF-8 bytes), each encoded once rather than once per comparison. */
+function inKeyOrder(keys: readonly string[]): string[] {
+  return keys
+    .map((key) => ({ key, bytes: Buffer.from(key) }))
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+    .map((k) => k.key)
 }
 
 /** A candidate the guard took out of a batch, and why. */
@@ -171,10 +214,15 @@ export interface Spared {
 
 export interface DeletionGuardInput {
   admin: PruneAdmin
-  /** The folder of the documents that list objects (indexes, markers), listed again before each batch. */
-  documents: string
-  /** The folder the batches' objects are in, listed again over each batch's key range. */
+  /** A folder of documents (indexes, markers) listed again, whole, before each batch; absent: the ranges cover them. */
+  documents?: string
+  /** The folder the batches' objects are in, listed again over each batch's key ranges. */
   objects: string
+  /**
+   * The key ranges listed before a batch, given its keys in S3's order and whether a key is known deleted by this
+   * run; default: one range from the batch's first key to its last.
+   */
+  ranges?: (sorted: readonly string[], deleted: (key: string) => boolean) => KeyRange[]
   /** What a document lists; [] for a key that lists nothing. */
   referencesOf: (key: string) => Promise<string[]>
   /** Every object's version when the plan was made (`PrunePlan.seen`). */
@@ -183,37 +231,49 @@ export interface DeletionGuardInput {
 
 /**
  * Keeps a deletion planned from an earlier listing safe against producers running meanwhile. Immediately before
- * each batch it lists the batch's key range and the documents again, reads every document written since the
- * plan (new, or another version), and takes out of the batch every object such a document lists and every
- * object written again since the plan (a producer uploading the same bytes, an index rewritten). What the plan
- * saw unchanged was already accounted for by the plan. A document once read protects its objects for the rest
- * of the run.
+ * each batch it lists the batch's key ranges (and the documents' folder, when it has one), reads every document
+ * written since the plan (new, or another version) that those listings show, and takes out of the batch every
+ * object such a document lists and every object written again since the plan (a producer uploading the same
+ * bytes, an index rewritten). What the plan saw unchanged was already accounted for by the plan. A document once
+ * read protects its objects for the rest of the run.
  */
 export class DeletionGuard {
   private readonly known: Map<string, string>
   /** Objects listed by a document written since the plan, with that document. */
   private readonly listed = new Map<string, string>()
+  private readonly gone = new Set<string>()
 
   constructor(private readonly input: DeletionGuardInput) {
     this.known = new Map(input.seen)
   }
 
+  /** Keys this run deleted: later ranges may span them without listing anything more. */
+  deleted(keys: readonly string[]): void {
+    for (const key of keys) this.gone.add(key)
+  }
+
+  private rangesOf(sorted: readonly string[]): KeyRange[] {
+    const { ranges, documents } = this.input
+    // A batch of documents only is covered by the listing of the documents below.
+    if (documents !== undefined && sorted.every((key) => key.startsWith(documents))) return []
+    if (ranges) return ranges(sorted, (key) => this.gone.has(key))
+    return [{ from: sorted[0]!, through: sorted[sorted.length - 1]! }]
+  }
+
   async screen<T extends { key: string }>(batch: readonly T[]): Promise<{ keep: T[]; spared: Spared[] }> {
     if (batch.length === 0) return { keep: [], spared: [] }
-    const sorted = batch.map((c) => c.key).sort(keyOrder)
-    const now = new Map<string, string>()
-    // A batch of documents only is covered by the listing of the documents below.
-    if (!sorted.every((key) => key.startsWith(this.input.documents))) {
-      const range = { from: sorted[0]!, through: sorted[sorted.length - 1]! }
-      for (const o of await this.input.admin.list(this.input.objects, range)) now.set(o.key, versionOf(o))
-    }
+    const sorted = inKeyOrder(batch.map((c) => c.key))
+    const listings: ListedObject[][] = []
+    for (const range of this.rangesOf(sorted)) listings.push(await this.input.admin.list(this.input.objects, range))
     // The documents last, as close to the deletion as possible.
-    for (const doc of await this.input.admin.list(this.input.documents)) {
-      const version = versionOf(doc)
-      now.set(doc.key, version)
-      if (this.known.get(doc.key) === version) continue
-      this.known.set(doc.key, version)
-      for (const key of await this.input.referencesOf(doc.key)) if (!this.listed.has(key)) this.listed.set(key, doc.key)
+    if (this.input.documents !== undefined) listings.push(await this.input.admin.list(this.input.documents))
+    const now = new Map<string, string>()
+    for (const o of listings.flat()) {
+      const version = versionOf(o)
+      now.set(o.key, version)
+      if (this.known.get(o.key) === version) continue
+      this.known.set(o.key, version)
+      for (const key of await this.input.referencesOf(o.key)) if (!this.listed.has(key)) this.listed.set(key, o.key)
     }
     const keep: T[] = []
     const spared: Spared[] = []
@@ -248,6 +308,8 @@ export async function executePrune(plan: PrunePlan, admin: PruneAdmin, guard: De
       const { keep, spared } = await guard.screen(phase.slice(start, start + deleteBatchSize))
       result.spared.push(...spared)
       const failures = keep.length > 0 ? await admin.delete(keep.map((c) => c.key)) : []
+      const refused = new Set(failures.map((f) => f.key))
+      guard.deleted(keep.map((c) => c.key).filter((key) => !refused.has(key)))
       result.deleted += keep.length - failures.length
       result.failures.push(...failures)
     }
@@ -325,6 +387,8 @@ export interface ScopePrunePlan {
   candidates: PruneCandidate[]
   /** Every listed object's version (`versionOf`), for the deletion guard. */
   seen: ReadonlyMap<string, string>
+  /** Every listed key, in S3's order (the listing's): where the guard's ranges may span without listing more. */
+  order: readonly string[]
 }
 
 export interface ScopePruneInput {
@@ -345,55 +409,135 @@ export function scopeNamesToKeep(values: readonly string[]): string[] {
     .map((value) => (/^\d+$/.test(value) ? `pr-${Number(value)}` : value))
 }
 
+/** One scope's objects as the plan sums them up: no list of them is kept (a scope may hold a million). */
+interface ScopeTally {
+  objects: number
+  bytes: number
+  newest: number
+  /** Where its objects start in the listing (a scope's keys are contiguous in S3's order). */
+  first: number
+}
+
 export async function planScopePrune(input: ScopePruneInput): Promise<ScopePrunePlan> {
   const folder = `${scopesPrefix(input.prefix)}/`
   const objects = await input.admin.list(folder)
   const cutoff = input.olderThanDays === undefined ? undefined : input.now.getTime() - input.olderThanDays * 86_400_000
-  const byScope = new Map<string, ListedObject[]>()
-  for (const o of objects) {
-    const name = o.key.slice(folder.length).split('/')[0]
-    if (!o.key.startsWith(folder) || !name) continue
-    byScope.set(name, [...(byScope.get(name) ?? []), o])
+  const keep = input.keep === undefined ? undefined : new Set(input.keep)
+  const tallies = new Map<string, ScopeTally>()
+  const scopeOf = (key: string) => (key.startsWith(folder) ? key.slice(folder.length).split('/')[0] : undefined)
+  for (const [i, o] of objects.entries()) {
+    const name = scopeOf(o.key)
+    if (!name) continue
+    const tally = tallies.get(name) ?? { objects: 0, bytes: 0, newest: Number.NEGATIVE_INFINITY, first: i }
+    tally.objects += 1
+    tally.bytes += o.size
+    tally.newest = Math.max(tally.newest, o.lastModified.getTime())
+    tallies.set(name, tally)
   }
   const scopes: ScopeSummary[] = []
-  const candidates: PruneCandidate[] = []
-  for (const [name, listed] of [...byScope].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const newest = new Date(Math.max(...listed.map((o) => o.lastModified.getTime())))
+  const going = new Set<string>()
+  for (const [name, tally] of [...tallies].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const reason =
-      input.keep && !input.keep.includes(name)
-        ? 'not kept'
-        : cutoff !== undefined && newest.getTime() < cutoff
-          ? 'old'
-          : undefined
-    const bytes = listed.reduce((sum, o) => sum + o.size, 0)
-    scopes.push({ name, objects: listed.length, bytes, newest, ...(reason ? { reason } : {}) })
-    if (!reason) continue
-    // Only this project's objects of the scope's layout; anything else in the folder is left alone.
-    const scope = scopePrefix(input.prefix, name)
-    for (const o of listed) {
-      const kind = classify(scope, o.key)
-      if (kind) candidates.push({ key: o.key, size: o.size, lastModified: o.lastModified, kind: kind.kind })
-    }
+      keep && !keep.has(name) ? 'not kept' : cutoff !== undefined && tally.newest < cutoff ? 'old' : undefined
+    scopes.push({
+      name,
+      objects: tally.objects,
+      bytes: tally.bytes,
+      newest: new Date(tally.newest),
+      ...(reason ? { reason } : {}),
+    })
+    if (reason) going.add(name)
+  }
+  // Only this project's objects of the scope's layout; anything else in the folder is left alone.
+  const candidates: PruneCandidate[] = []
+  for (const o of objects) {
+    const name = scopeOf(o.key)
+    if (!name || !going.has(name)) continue
+    const kind = classify(scopePrefix(input.prefix, name), o.key)
+    if (kind) candidates.push({ key: o.key, size: o.size, lastModified: o.lastModified, kind: kind.kind })
   }
   const outside = candidates.find((c) => !c.key.startsWith(folder))
   if (outside) throw new Error(`refusing to prune ${outside.key}: it is outside the scopes folder '${folder}'`)
   const seen = new Map(objects.map((o) => [o.key, versionOf(o)]))
-  return { prefix: input.prefix, scopes, candidates: candidates.sort((a, b) => (a.key < b.key ? -1 : 1)), seen }
+  return {
+    prefix: input.prefix,
+    scopes,
+    candidates: candidates.sort((a, b) => (a.key < b.key ? -1 : 1)),
+    seen,
+    order: objects.map((o) => o.key),
+  }
+}
+
+/** The index of the first of `order`'s keys (in S3's order) at or after `key`. */
+function firstAtOrAfter(order: readonly string[], key: string): number {
+  let low = 0
+  let high = order.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    if (keyOrder(order[mid]!, key) < 0) low = mid + 1
+    else high = mid
+  }
+  return low
 }
 
 /**
- * Deletes the scopes' objects: indexes and markers first, archives last, as for the shared cache. A run of the
- * scope's pull request that writes meanwhile keeps what it wrote again since the plan (the guard); what it writes
+ * The ranges listed before a batch of scope pruning: one per scope of the batch, from the scope's first key (so its
+ * documents written since the plan are seen) to the batch's last key in it, and two neighbours joined into one
+ * where nothing the plan listed lies between them but keys this run deleted. Each object is so listed about once
+ * per phase (documents, then archives), whatever the batch size and the number of scopes: the cost stays linear
+ * in the objects.
+ */
+export function scopeBatchRanges(
+  folder: string,
+  order: readonly string[],
+): (sorted: readonly string[], deleted: (key: string) => boolean) => KeyRange[] {
+  return (sorted, deleted) => {
+    const inBatch = new Set(sorted)
+    const ranges: KeyRange[] = []
+    for (const key of sorted) {
+      const scope = `${folder}${key.slice(folder.length).split('/')[0]}/`
+      const last = ranges[ranges.length - 1]
+      if (last && key.startsWith(scopeFolderOf(folder, last.through))) {
+        last.through = key
+        continue
+      }
+      if (last && nothingBetween(order, last.through, scope, (k) => inBatch.has(k) || deleted(k))) last.through = key
+      else ranges.push({ from: scope, through: key })
+    }
+    return ranges
+  }
+}
+
+function scopeFolderOf(folder: string, key: string): string {
+  return `${folder}${key.slice(folder.length).split('/')[0]}/`
+}
+
+/** Whether every key the plan listed after `after` and before `before` is `gone`. */
+function nothingBetween(
+  order: readonly string[],
+  after: string,
+  before: string,
+  gone: (key: string) => boolean,
+): boolean {
+  for (let i = firstAtOrAfter(order, after); i < order.length && keyOrder(order[i]!, before) < 0; i++)
+    if (order[i] !== after && !gone(order[i]!)) return false
+  return true
+}
+
+/**
+ * Deletes the scopes' objects: indexes and markers first, archives last, as for the shared cache. Before each batch
+ * the guard lists the batch's scopes (scopeBatchRanges) and keeps what a run of the scope's pull request wrote
+ * again since the plan, and every archive that a document it wrote since (an index, a marker) names; what it writes
  * new was never a candidate.
  */
-export function executeScopePrune(plan: ScopePrunePlan, admin: PruneAdmin): Promise<PruneResult> {
+export function executeScopePrune(plan: ScopePrunePlan, admin: PruneAdmin, storage: Storage): Promise<PruneResult> {
   const folder = `${scopesPrefix(plan.prefix)}/`
   const { candidates, seen } = plan
   const guard = new DeletionGuard({
     admin,
-    documents: folder,
     objects: folder,
-    referencesOf: () => Promise.resolve([]),
+    ranges: scopeBatchRanges(folder, plan.order),
+    referencesOf: scopeReferencesOf(storage, plan.prefix),
     seen,
   })
   return executePrune(
@@ -401,6 +545,17 @@ export function executeScopePrune(plan: ScopePrunePlan, admin: PruneAdmin): Prom
     admin,
     guard,
   )
+}
+
+/** What a scope's document lists: its own archives and the shared cache's (bucket/layout.ts). */
+function scopeReferencesOf(storage: Storage, prefix: string): (key: string) => Promise<string[]> {
+  const folder = `${scopesPrefix(prefix)}/`
+  return (key) => {
+    const name = key.startsWith(folder) ? key.slice(folder.length).split('/')[0] : undefined
+    if (!name) return Promise.resolve([])
+    const scope = scopePrefix(prefix, name)
+    return referencesOf(storage, scope, [scope, prefix])(key)
+  }
 }
 
 export function renderScopePrunePlan(plan: ScopePrunePlan, bucket: string): string {

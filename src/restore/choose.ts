@@ -6,7 +6,8 @@ import type { PackagePlan } from '../keys/keys.js'
  * its direct dependencies (`dependencyCacheKeyChecksums`), so an entry is worth downloading only when the keys it
  * was built against are the keys of the entries picked for those dependencies. Leaves first: a dependency's key
  * is known once an entry is picked for it (whether or not its download then succeeds: Scipio rebuilds a failed
- * one under the same key). A pure function of the parsed indexes, so any number of index sources compose.
+ * one under the same key), or, when no index lists it at all and its package's pin did not move, from the key the
+ * dependent recorded (Chooser.fits). A pure function of the parsed indexes, so any number of index sources compose.
  */
 
 export interface IndexSource {
@@ -36,8 +37,11 @@ export interface Choice {
 
 type Decision =
   | { state: 'picked'; pkg: PackagePlan; entry: IndexEntry }
-  /** `via`: the direct dependency through which `cause` reached the target (absent: nothing lists the target). */
-  | { state: 'missed'; cause: string; via?: string }
+  /**
+   * `via`: the direct dependency through which `cause` reached the target (absent: nothing lists the target, or a
+   * cycle). `unlisted`: no index of this build lists the target at all.
+   */
+  | { state: 'missed'; cause: string; via?: string; unlisted?: true }
   | { state: 'waiting' }
 
 const waiting: Decision = { state: 'waiting' }
@@ -61,6 +65,13 @@ class Chooser {
   /** Each target name's entries, from the first source (in plan order) that lists it. */
   private readonly owners = new Map<string, { pkg: PackagePlan; entries: IndexEntry[] }>()
   private readonly decisions = new Map<string, Decision>()
+  /** Packages of the build with an index among the sources. */
+  private readonly indexed = new Set<string>()
+  /**
+   * The key taken for a dependency that no index lists (its package's index is lost) from the entry of a dependent
+   * that recorded it: every later dependent must have been built against the same key.
+   */
+  private readonly assumed = new Map<string, string>()
 
   constructor(
     sources: readonly IndexSource[],
@@ -70,6 +81,7 @@ class Chooser {
     private readonly packages: readonly PackagePlan[],
   ) {
     for (const { pkg, index } of sources) {
+      this.indexed.add(pkg.packageKey)
       const mine = new Map<string, IndexEntry[]>()
       for (const entry of index.targets) {
         if (this.owners.has(entry.targetName) && !mine.has(entry.targetName)) continue
@@ -99,7 +111,8 @@ class Chooser {
 
   private decideNow(name: string, stack: readonly string[]): Decision {
     const owner = this.owners.get(name)
-    if (!owner) return this.complete ? { state: 'missed', cause: `${name} is not in the cache` } : waiting
+    if (!owner)
+      return this.complete ? { state: 'missed', cause: `${name} is not in the cache`, unlisted: true } : waiting
     if (stack.includes(name)) return { state: 'missed', cause: `a dependency cycle at ${name}` }
     const withKeys = owner.entries.filter((e) => e.dependencyCacheKeyChecksums !== undefined)
     const names = new Set(withKeys.flatMap((e) => e.dependencyCacheKeyChecksums!.map((d) => d.targetName)))
@@ -107,16 +120,35 @@ class Chooser {
     for (const dep of names) deps.set(dep, this.decide(dep, [...stack, name]))
     if ([...deps.values()].some((d) => d.state === 'waiting')) return waiting
     const consistent = withKeys.find((e) =>
-      e.dependencyCacheKeyChecksums!.every((d) => {
-        const dep = deps.get(d.targetName)!
-        return dep.state === 'picked' && dep.entry.scipioKey === d.checksum
-      }),
+      e.dependencyCacheKeyChecksums!.every((d) => this.fits(d, deps.get(d.targetName)!)),
     )
-    if (consistent) return { state: 'picked', pkg: owner.pkg, entry: consistent }
+    if (consistent) {
+      for (const d of consistent.dependencyCacheKeyChecksums!)
+        if (deps.get(d.targetName)!.state === 'missed') this.assumed.set(d.targetName, d.checksum)
+      return { state: 'picked', pkg: owner.pkg, entry: consistent }
+    }
     // Entries of releases that did not record dependency keys: chosen as before them, Scipio being the judge.
     const unknown = owner.entries.find((e) => e.dependencyCacheKeyChecksums === undefined)
     if (unknown) return { state: 'picked', pkg: owner.pkg, entry: unknown }
     return { state: 'missed', ...this.causeOf(withKeys[0]!, deps) }
+  }
+
+  /**
+   * Whether an entry built against `stored` fits the dependency's decision: the key of the entry picked for it,
+   * or, for a dependency that no index lists, the key the entry recorded when the dependency's package has no
+   * index and its pin did not move (a producer stopped before writing that index, or it expired). Scipio then
+   * builds the dependency under that same key, since the pin, the toolchain and the options (the dependent's
+   * package key) are the ones the entry was built with; where that guess is wrong (a dependency of the dependency
+   * moved, a tag was moved), Scipio computes another key for the dependent and rebuilds it: a lost index costs a
+   * rebuild at worst, never a wrong binary.
+   */
+  private fits(stored: DependencyKey, dep: Decision): boolean {
+    if (dep.state === 'picked') return dep.entry.scipioKey === stored.checksum
+    if (dep.state !== 'missed' || !dep.unlisted) return false
+    const now = this.packages.find((p) => p.pin.identity === stored.package)
+    const unmoved = now !== undefined && stored.version !== undefined && stored.version === versionOf(now)
+    const agreed = this.assumed.get(stored.targetName) ?? stored.checksum
+    return unmoved && !this.indexed.has(now.packageKey) && agreed === stored.checksum
   }
 
   /** Why the most recent entry does not fit: its first dependency whose key differs, down to the root change. */

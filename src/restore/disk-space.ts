@@ -1,7 +1,15 @@
 import * as fs from 'node:fs/promises'
 import { DiskFullError } from '../errors.js'
 
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+
+/** The bytes free for this process on `folder`'s disk; undefined where the file system does not say. */
+export function freeBytes(folder: string): Promise<number | undefined> {
+  return fs.statfs(folder).then(
+    (s) => s.bavail * s.bsize,
+    () => undefined,
+  )
+}
 
 /**
  * The free space of the output folder's disk, measured once when the restore starts, and the downloads that
@@ -23,11 +31,7 @@ export class DiskSpace {
   ) {}
 
   static async of(folder: string, stop: AbortController): Promise<DiskSpace> {
-    const free = await fs.statfs(folder).then(
-      (s) => s.bavail * s.bsize,
-      () => undefined,
-    )
-    return new DiskSpace(folder, free, stop)
+    return new DiskSpace(folder, await freeBytes(folder), stop)
   }
 
   enough(bytes: number): boolean {

@@ -9,7 +9,8 @@ import { scipioKey } from '../keys/keys.js'
 import { restoreAppleArchive } from '../interop/scipio-s3-storage.js'
 import { AarFormat } from '../bucket/layout.js'
 import { StallWatch } from '../archive/stall-watch.js'
-import { type Storage } from '../storage/index.js'
+import { countBytes, type Storage } from '../storage/index.js'
+import type { Transfer } from '../log.js'
 import { PlainGetError, StallError } from '../storage/plain-get.js'
 import { answerOf, isRefused } from '../storage/refusals.js'
 import { type RestoreContext, answerWithin } from './context.js'
@@ -31,7 +32,16 @@ function stallWatch(stallMs: number): StallWatch {
   return new StallWatch(stallMs, () => new StallError(`no data for ${Math.round(stallMs / 1000)} s`))
 }
 
-export async function downloadInto(ctx: RestoreContext, entry: IndexEntry, staging: string): Promise<void> {
+/**
+ * `transfer` hears the bytes as this thread receives them; an archive an extraction thread downloads itself
+ * (Storage.direct) is reported when it is in, whole.
+ */
+export async function downloadInto(
+  ctx: RestoreContext,
+  entry: IndexEntry,
+  staging: string,
+  transfer?: Transfer,
+): Promise<void> {
   if (ctx.signal?.aborted) throw new CacheTimeoutError()
   if (entry.format === AarFormat) {
     return restoreAppleArchive(entry, staging, {
@@ -49,7 +59,7 @@ export async function downloadInto(ctx: RestoreContext, entry: IndexEntry, stagi
   }
   const received = ctx.storage.direct
     ? await fetchDirect(ctx, ctx.storage.direct, entry, spec)
-    : await fetchThroughMainThread(ctx, entry, spec)
+    : await fetchThroughMainThread(ctx, entry, spec, transfer)
   if (received.bytes !== entry.size)
     throw new IntegrityError(`received ${received.bytes} bytes, the index records ${entry.size}`)
   if (received.sha256 !== entry.sha256)
@@ -85,7 +95,12 @@ async function fetchDirect(
 }
 
 /** This thread receives the archive and hands its bytes to an extraction thread. */
-async function fetchThroughMainThread(ctx: RestoreContext, entry: IndexEntry, spec: ExtractSpec): Promise<Extracted> {
+async function fetchThroughMainThread(
+  ctx: RestoreContext,
+  entry: IndexEntry,
+  spec: ExtractSpec,
+  transfer: Transfer | undefined,
+): Promise<Extracted> {
   const object = await answerWithin(ctx.stallTimeoutMs ?? 60_000, ctx.signal, (signal) =>
     ctx.storage.get(entry.key, signal),
   )
@@ -97,7 +112,11 @@ async function fetchThroughMainThread(ctx: RestoreContext, entry: IndexEntry, sp
   const abort = () => object.body.destroy(new CacheTimeoutError())
   ctx.signal?.addEventListener('abort', abort, { once: true })
   try {
-    return await extractor(ctx.concurrency).extract(object.body, [stallWatch(ctx.stallTimeoutMs ?? 60_000)], spec)
+    const stages = [
+      stallWatch(ctx.stallTimeoutMs ?? 60_000),
+      ...(transfer ? [countBytes((n) => transfer.moved(n))] : []),
+    ]
+    return await extractor(ctx.concurrency).extract(object.body, stages, spec)
   } finally {
     ctx.signal?.removeEventListener('abort', abort)
   }

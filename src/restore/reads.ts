@@ -46,7 +46,7 @@ async function readIndex(
 interface Marker {
   /** `<target>\0<Scipio key>` of every framework the producer stored. */
   targets: string[]
-  /** The set manifest: every package's index, when the producer wrote one (bucket/set-manifest.ts). */
+  /** The set manifest: every package's entries of the producer that marked the set, when it wrote one (bucket/set-manifest.ts). */
   indexes?: Map<string, PackageIndex>
 }
 

@@ -41,6 +41,8 @@ export async function restoreTarget(
   const started = Date.now()
   const base = { targetName: entry.targetName, package: pkg.pin.identity, entry, ...scopeOf(ctx, entry) }
   const present = local.get(entry.targetName)
+  // Kept without asking the store: a consumer needs nothing more, and a producer's survey (save/heal.ts) finds
+  // the entry's archive gone when it expired.
   if (present && present.scipioKey === entry.scipioKey) return { ...base, result: 'kept', bytes: 0, ms: 0 }
   if (entry.format === AarFormat) {
     const unreadable = await aarMissReason(ctx.log)
@@ -73,6 +75,7 @@ export async function restoreTarget(
   }
   const slot = path.join(tempRoot, randomBytes(6).toString('hex'))
   let placed = false
+  const transfer = ctx.log.transfer?.('download', entry.targetName, entry.size)
   try {
     await withRetry(
       interruptible(ctx.retry ?? defaultRetryPolicy, ctx.signal),
@@ -81,15 +84,17 @@ export async function restoreTarget(
         // Only a failed attempt can leave writes under way; the first starts from nothing.
         if (attempt > 1) await removeSettled(slot)
         await fs.mkdir(path.join(slot, 'staging'), { recursive: true })
-        await downloadInto(ctx, entry, path.join(slot, 'staging'))
+        await downloadInto(ctx, entry, path.join(slot, 'staging'), transfer)
       },
       (error, attempt) =>
         ctx.log.info(`${entry.targetName}: attempt ${attempt} failed (${errorMessage(error)}); retrying`),
     )
     await placeFramework(path.join(slot, 'staging'), ctx.outputDirectory, entry.targetName, path.join(slot, 'previous'))
     placed = true
+    transfer?.done(entry.size)
     return { ...base, result: 'restored', bytes: entry.size, ms: Date.now() - started }
   } catch (error) {
+    transfer?.failed()
     const ms = Date.now() - started
     space.release(entry.size)
     if (isDiskFull(error) && !ctx.signal?.aborted) {

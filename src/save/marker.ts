@@ -7,7 +7,7 @@ import { isRefused } from '../storage/refusals.js'
 
 /**
  * The completion marker of a set, with its manifest (bucket/set-manifest.ts). It is created once; a stored marker
- * is replaced only when its manifest names an archive that is gone or damaged (`isBad`), so that consumers, who
+ * is replaced only when its manifest names an archive that is gone or damaged (`check`), so that consumers, who
  * follow the manifest and read no index, get the healed entry instead of missing it for as long as the set lives.
  * The replacement carries `If-Match` on the ETag read (merged like an index where another producer replaced it
  * first); where the store ignores conditions it is read back once.
@@ -18,6 +18,8 @@ export type MarkerDocument = CompleteMarker & { packages?: Record<string, unknow
 export interface MarkerContext extends SharedWriteContext {
   key: string
   setKey: string
+  /** Where the archives a stored manifest names may live (default: `prefix`); a scope's include the shared cache's. */
+  archivePrefixes?: readonly string[]
 }
 
 /** Today's cheap path, for a run that knows of nothing gone: one create-only PUT; a 412 means already marked. */
@@ -55,28 +57,55 @@ async function readMarker(ctx: MarkerContext): Promise<SharedRead<Record<string,
   }
 }
 
+/** What a check found of an archive a stored marker names: gone (expired, deleted), damaged, or fine (undefined). */
+export type ArchiveState = 'gone' | 'damaged' | undefined
+
+/** The archives a stored marker's manifest names that `check` finds gone or damaged, counted by state. */
+async function badArchives(
+  named: readonly string[],
+  check: (key: string) => Promise<ArchiveState>,
+): Promise<Map<string, 'gone' | 'damaged'>> {
+  const bad = new Map<string, 'gone' | 'damaged'>()
+  for (const [i, state] of (await Promise.all(named.map(check))).entries()) if (state) bad.set(named[i]!, state)
+  return bad
+}
+
+/** "names 1 archive that is gone and 2 that are damaged", for the log line of a replacement. */
+export function describeBad(bad: ReadonlyMap<string, 'gone' | 'damaged'>): string {
+  const count = (state: 'gone' | 'damaged') => [...bad.values()].filter((s) => s === state).length
+  const phrase = (n: number, state: string, first: boolean) =>
+    `${n} ${first ? (n === 1 ? 'archive ' : 'archives ') : ''}that ${n === 1 ? 'is' : 'are'} ${state}`
+  const parts = [
+    ...(count('gone') ? [{ n: count('gone'), state: 'gone (expired or deleted)' }] : []),
+    ...(count('damaged') ? [{ n: count('damaged'), state: 'damaged' }] : []),
+  ]
+  return parts.map((p, i) => phrase(p.n, p.state, i === 0)).join(' and ')
+}
+
 /**
- * Marks the set complete. `isBad` (when given) says whether an archive is gone or damaged: the stored marker is
- * then read, and replaced when its manifest names such an archive or is not a marker at all.
+ * Marks the set complete. `check` (when given) says whether an archive is gone or damaged: the stored marker is
+ * then read, and replaced when its manifest names such an archive (under any of `archivePrefixes`: a scope's
+ * manifest names the shared cache's archives too) or is not a marker this action can read.
  */
 export async function storeMarker(
   ctx: MarkerContext,
   marker: MarkerDocument,
-  isBad?: (key: string) => Promise<boolean>,
+  check?: (key: string) => Promise<ArchiveState>,
 ): Promise<void> {
-  if (!isBad) return createOnce(ctx, marker)
+  if (!check) return createOnce(ctx, marker)
   const read = await readMarker(ctx)
-  const named = read.value ? manifestArchiveKeys(read.value, ctx.prefix) : []
-  const bad = new Set<string>()
-  for (const [i, gone] of (await Promise.all(named.map(isBad))).entries()) if (gone) bad.add(named[i]!)
+  const prefixes = ctx.archivePrefixes ?? [ctx.prefix]
+  const bad = await badArchives(read.value ? manifestArchiveKeys(read.value, prefixes) : [], check)
   const document = marker as unknown as Record<string, unknown>
   const merge = (stored: Record<string, unknown> | undefined) =>
-    stored === undefined || manifestArchiveKeys(stored, ctx.prefix).some((key) => bad.has(key)) ? document : undefined
+    stored === undefined || manifestArchiveKeys(stored, prefixes).some((key) => bad.has(key)) ? document : undefined
   if (merge(read.value) === undefined) {
-    ctx.log?.debug('The set is already marked complete, and its manifest names no archive that is gone.')
+    ctx.log?.debug('The set is already marked complete, and its manifest names no archive that is gone or damaged.')
     return
   }
-  if (read.exists) ctx.log?.info(`The completion marker names ${bad.size} archives that are gone: replacing it.`)
+  if (read.exists && read.value === undefined)
+    ctx.log?.info('The stored completion marker is not one this action can read: replacing it.')
+  else if (read.exists) ctx.log?.info(`The completion marker names ${describeBad(bad)}: replacing it.`)
   await updateShared(
     ctx,
     {

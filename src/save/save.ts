@@ -20,7 +20,7 @@ import {
 } from '../bucket/cache-index.js'
 import { updateShared, type SharedRead, type SharedWriteContext } from '../bucket/shared-document.js'
 import { Formats } from '../constants.js'
-import { CacheTimeoutError, errorMessage, StorageError, stopReason } from '../errors.js'
+import { CacheTimeoutError, DiskFullError, errorMessage, isDiskFull, StorageError, stopReason } from '../errors.js'
 import { frameworkFolder, scanOutput, versionFileName, type LocalFramework } from '../keys/frameworks.js'
 import { type ArchiveFormat, type KeyPlan, type PackagePlan } from '../keys/keys.js'
 import { contentObjectKey, type Layout } from '../bucket/layout.js'
@@ -33,10 +33,11 @@ import { getJsonVersion, putFile, type Storage } from '../storage/index.js'
 import { unlessRefused } from '../storage/refusals.js'
 import type { PinRecords } from './pin-records.js'
 import { manifestDocument } from '../bucket/set-manifest.js'
+import { freeBytes, mib } from '../restore/disk-space.js'
 import { disown, own, tempFolderPrefix } from '../archive/owned-folders.js'
 import { pinRecordObjectKey } from '../bucket/pin-record.js'
 import { StoreSurvey } from './heal.js'
-import { storeMarker, type MarkerDocument } from './marker.js'
+import { storeMarker, type ArchiveState, type MarkerDocument } from './marker.js'
 
 export type SaveResultKind = 'uploaded' | 'stored' | 'failed'
 
@@ -131,10 +132,15 @@ function signalOf(ctx: SaveContext): { signal?: AbortSignal } {
  * Packing is CPU work, uploading is waiting: `packing` lets only one archive per core be compressed at once
  * (each zstd compressor holds about 10 MB), while `concurrency` uploads go on.
  */
-async function uploadArchive(ctx: SaveContext, framework: LocalFramework, packing: LimitFunction): Promise<IndexEntry> {
+async function uploadArchive(
+  ctx: SaveContext,
+  framework: LocalFramework,
+  packing: LimitFunction,
+  stopPacking: AbortSignal,
+): Promise<IndexEntry> {
   const hash = createHash('sha256')
   const measure = new Measure(hash)
-  const temp = own(await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), tempFolderPrefix('save'))))
+  const temp = own(await fs.mkdtemp(path.join(packingFolder(), tempFolderPrefix('save'))))
   try {
     const file = path.join(temp, 'archive')
     await packing(() =>
@@ -146,19 +152,32 @@ async function uploadArchive(ctx: SaveContext, framework: LocalFramework, packin
         ),
         measure,
         createWriteStream(file),
-        signalOf(ctx),
+        { signal: ctx.signal ? AbortSignal.any([ctx.signal, stopPacking]) : stopPacking },
       ),
     )
     const sha256 = hash.digest('hex')
     const key = contentObjectKey(ctx.prefix, framework.targetName, framework.scipioKey, sha256, ctx.format)
-    await withRetry(ctx.retry ?? defaultRetryPolicy, isRetryableUpload, () =>
-      putFile(ctx.storage, key, file, {
-        contentType: 'application/octet-stream',
-        publicRead: ctx.publicRead,
-        size: measure.bytes,
-        ...signalOf(ctx),
-      }),
-    )
+    const transfer = ctx.log.transfer?.('upload', framework.targetName, measure.bytes)
+    try {
+      await withRetry(ctx.retry ?? defaultRetryPolicy, isRetryableUpload, () =>
+        putFile(
+          ctx.storage,
+          key,
+          file,
+          {
+            contentType: 'application/octet-stream',
+            publicRead: ctx.publicRead,
+            size: measure.bytes,
+            ...signalOf(ctx),
+          },
+          transfer && ((bytes) => transfer.moved(bytes)),
+        ),
+      )
+    } catch (error) {
+      transfer?.failed()
+      throw error
+    }
+    transfer?.done(measure.bytes)
     return {
       targetName: framework.targetName,
       scipioKey: framework.scipioKey,
@@ -172,6 +191,23 @@ async function uploadArchive(ctx: SaveContext, framework: LocalFramework, packin
     await fs.rm(temp, { recursive: true, force: true })
     disown(temp)
   }
+}
+
+/** Where archives are packed before their upload: RUNNER_TEMP, or the system's temporary folder. */
+function packingFolder(): string {
+  return process.env.RUNNER_TEMP || os.tmpdir()
+}
+
+/** The one warning a full disk while packing gives: the folder, its free space, and what was not uploaded. */
+async function fullDiskWarning(notUploaded: number): Promise<string> {
+  const folder = packingFolder()
+  const bytes = await freeBytes(folder)
+  const free = bytes === undefined ? 'an unknown amount' : mib(bytes)
+  return (
+    `The disk is full (no space left on device) in ${folder}, where archives are packed before they are uploaded: ` +
+    `${free} free. Packing stopped at once: ${notUploaded} frameworks were not uploaded (the next producer run ` +
+    'uploads them; the build is not affected). Free some space on that disk, or point RUNNER_TEMP at a larger one.'
+  )
 }
 
 function isRetryableUpload(error: unknown): boolean {
@@ -219,7 +255,14 @@ async function ownIndex(
  * miss for any other reason (the time limit, a transient fault) says nothing about the entry (MissKind).
  */
 function damagedNow(ctx: SaveContext, key: string): boolean {
-  return ctx.restored?.targets.some((t) => t.entry?.key === key && entryIsBad(t)) ?? false
+  return badNow(ctx, key) !== undefined
+}
+
+/** What this run's restore found of the archive at `key`: absent (gone), damaged, or nothing against it. */
+function badNow(ctx: SaveContext, key: string): ArchiveState {
+  const target = ctx.restored?.targets.find((t) => t.entry?.key === key && entryIsBad(t))
+  if (!target) return undefined
+  return target.miss === 'damaged' ? 'damaged' : 'gone'
 }
 
 /**
@@ -236,6 +279,26 @@ async function storedEntry(
   const entry = index?.targets.find((t) => t.targetName === framework.targetName && t.scipioKey === framework.scipioKey)
   if (!entry || damagedNow(ctx, entry.key)) return undefined
   return (await survey.isGone(entry.key)) ? undefined : entry
+}
+
+/**
+ * Whether the package's stored index, under this very package key, lists a target this output folder does not have:
+ * the folder is then not a complete build of the package (whatever the build's outcome says), so the set is not
+ * marked complete on its account.
+ */
+function lacksStoredTarget(index: PackageIndex | undefined, frameworks: readonly LocalFramework[]): boolean {
+  const here = new Set(frameworks.map((f) => f.targetName))
+  return index?.targets.some((t) => !here.has(t.targetName)) ?? false
+}
+
+/**
+ * Whether the listing lacks every index the package's entries were read from (a set restored from its manifest
+ * read none): its own layout's, and for a scope the shared cache's too. Such an index is written again.
+ */
+async function indexVanished(ctx: SaveContext, pkg: PackagePlan, survey: StoreSurvey): Promise<boolean> {
+  if (!(await survey.unlisted(pkg.indexKey))) return false
+  const shared = ctx.shared?.plan.packages.find((p) => p.packageKey === pkg.packageKey)
+  return shared === undefined || (await survey.unlisted(shared.indexKey))
 }
 
 function sharedWriteContext(ctx: SaveContext): SharedWriteContext {
@@ -279,27 +342,25 @@ function writeIndex(
  * stored marker is read and replaced when its manifest names an archive that is gone (marker.ts); otherwise it
  * is created once, as before.
  */
-async function markComplete(
-  ctx: SaveContext,
-  marker: MarkerDocument,
-  survey: StoreSurvey,
-  replace: (key: string) => boolean,
-): Promise<void> {
+async function markComplete(ctx: SaveContext, marker: MarkerDocument, survey: StoreSurvey): Promise<void> {
   const check = (await survey.knows()) || (ctx.restored?.targets.some(entryIsBad) ?? false)
+  const state = async (key: string): Promise<ArchiveState> =>
+    badNow(ctx, key) ?? (survey.foundGone(key) || (await survey.isGone(key)) ? 'gone' : undefined)
   await storeMarker(
-    { ...sharedWriteContext(ctx), key: ctx.plan.completeKey, setKey: ctx.plan.setKey },
+    {
+      ...sharedWriteContext(ctx),
+      key: ctx.plan.completeKey,
+      setKey: ctx.plan.setKey,
+      archivePrefixes: archivePrefixes(ctx),
+    },
     marker,
-    check ? async (key) => replace(key) || (await survey.isGone(key)) : undefined,
+    check ? state : undefined,
   )
 }
 
 export async function save(ctx: SaveContext): Promise<SaveOutcome> {
-  // Restored whole from a manifest and not built: everything is stored and marked complete already. (With
-  // scipio-s3-storage-objects the save still runs: it checks that every .aar is there.)
-  if (ctx.restored?.complete && ctx.restored.fromManifest && ctx.buildSucceeded && !ctx.scipioS3Storage) {
-    ctx.log.info('Everything this build needs was restored from a complete set: nothing to upload.')
-    return { targets: [], unmatched: [], indexesWritten: 0, indexed: [], markedComplete: false, problems: [] }
-  }
+  // Even a set restored whole from its manifest is surveyed: frameworks that were already in place (a persistent
+  // output folder) were kept without asking the store, and an archive the manifest names may have expired since.
   const now = ctx.now ?? (() => new Date())
   // One listing of the prefix, under way while the indexes are read: what expired is stored again (heal.ts).
   // A scope's documents may name the shared cache's archives: list the whole cache, its scopes included.
@@ -335,6 +396,18 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
   let allIndexed = true
   const problems: string[] = []
   let fatal: StorageError | undefined
+  // A full disk while packing stops every packing at once, in flight or not started, with one warning at the end;
+  // frameworks already stored are still indexed.
+  const stopPacking = new AbortController()
+  let diskFull: DiskFullError | undefined
+  const fullDisk = (error: unknown): boolean => {
+    if (isDiskFull(error) && !ctx.signal?.aborted && !diskFull) {
+      diskFull = new DiskFullError(`the disk of ${packingFolder()} is full`)
+      stopPacking.abort(diskFull)
+    }
+    const stopped = error === diskFull || (error as Error | undefined)?.name === 'AbortError'
+    return diskFull !== undefined && (isDiskFull(error) || stopped) && !ctx.signal?.aborted
+  }
   const note = (error: unknown, what: string): string => {
     const reason = ctx.signal?.aborted ? stopReason(ctx.signal) : errorMessage(error)
     if (error instanceof StorageError && error.fatal) {
@@ -364,11 +437,16 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
         results.push({ ...base, result: 'stored', bytes: 0, ms: Date.now() - started })
         return stored
       }
-      const entry = await uploadArchive(ctx, framework, packing)
+      if (diskFull) throw diskFull
+      const entry = await uploadArchive(ctx, framework, packing, stopPacking.signal)
       await ctx.scipioS3Storage?.mirror(framework, entry)
       results.push({ ...base, result: 'uploaded', bytes: entry.size, ms: Date.now() - started })
       return entry
     } catch (error) {
+      if (fullDisk(error)) {
+        results.push({ ...base, result: 'failed', bytes: 0, ms: Date.now() - started, reason: 'disk full' })
+        return undefined
+      }
       const reason =
         fatal && error === fatal ? fatal.message : note(error, `${framework.targetName} (${pkg.pin.identity})`)
       results.push({ ...base, result: 'failed', bytes: 0, ms: Date.now() - started, reason })
@@ -388,10 +466,14 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
         ),
       )
       const stored = entries.filter((e): e is IndexEntry => e !== undefined)
-      if (stored.length < frameworks.length) allIndexed = false
+      if (stored.length < frameworks.length || lacksStoredTarget(before, frameworks)) allIndexed = false
       // Every framework is listed already (objects that are never replaced): no index to touch, and the pin record
       // only when the listing found it expired.
-      if (stored.length === frameworks.length && listsAll(before, stored, (e) => replace(e.key))) {
+      if (
+        stored.length === frameworks.length &&
+        listsAll(before, stored, (e) => replace(e.key)) &&
+        !(await indexVanished(ctx, pkg, survey))
+      ) {
         if (await survey.unlisted(pinRecordObjectKey(ctx.prefix, pkg.pin))) await ctx.pinRecords?.record(pkg)
         indexed.push(pkg.packageKey)
         // The manifest holds this run's entries only: the stored index may hold other dependency contexts too.
@@ -433,7 +515,9 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
     unmatched.length === 0 &&
     !fatal &&
     !ctx.signal?.aborted &&
-    !ctx.restored?.complete
+    // A set restored complete is marked already: its marker is looked at again only when this run stored an
+    // archive again (one its manifest may name as gone).
+    (!ctx.restored?.complete || results.some((r) => r.result === 'uploaded'))
   ) {
     const marker: CompleteMarker = {
       schema: Formats.complete,
@@ -448,13 +532,18 @@ export async function save(ctx: SaveContext): Promise<SaveOutcome> {
       ? { ...marker, packages: manifestDocument(manifest) }
       : marker
     try {
-      await markComplete(ctx, document, survey, replace)
+      await markComplete(ctx, document, survey)
       markedComplete = true
     } catch (error) {
       note(error, 'the completion marker')
     }
   }
   ctx.pinRecords?.finish()
+  if (diskFull) {
+    const warning = await fullDiskWarning(results.filter((r) => r.reason === 'disk full').length)
+    ctx.log.warning(warning)
+    problems.push(warning)
+  }
   if (fatal) problems.push(fatal.message)
   if (ctx.scipioS3Storage) {
     ctx.log.info(ctx.scipioS3Storage.summary())

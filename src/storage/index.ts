@@ -4,7 +4,7 @@ import { S3Storage } from './s3.js'
 import type { Storage } from './storage.js'
 
 export type { ListedObject, Storage, StoredObject, PutOptions } from './storage.js'
-export { getJson, getJsonVersion, putFile } from './storage.js'
+export { countBytes, getJson, getJsonVersion, putFile } from './storage.js'
 
 export function createStorage(settings: StorageSettings, idleTimeoutMs?: number): Storage {
   return settings.kind === 's3'

@@ -258,6 +258,11 @@ export async function listObjects(
         lastModified: o.LastModified ?? new Date(0),
         ...(o.ETag ? { etag: o.ETag } : {}),
       })
+      // The range's last key: no further page is needed to see where it ends.
+      if (range && o.Key === range.through) {
+        past = true
+        break
+      }
     }
     token = page.IsTruncated && !past ? page.NextContinuationToken : undefined
   } while (token)

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import type { Readable } from 'node:stream'
+import { pipeline, Transform, type Readable } from 'node:stream'
 import type { StorageError } from '../errors.js'
 import type { GetFailure, PlainGet } from './plain-get.js'
 
@@ -67,21 +67,37 @@ export interface Storage {
   readonly direct?: DirectGets
 }
 
+/** Passes bytes through unchanged and tells `moved` how many went by so far. */
+export function countBytes(moved: (bytes: number) => void): Transform {
+  let bytes = 0
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length
+      moved(bytes)
+      callback(null, chunk)
+    },
+  })
+}
+
 /**
  * Uploads a file in one PUT of its exact `size`, opened for this call only: a retry calls again and sends it
- * from the start.
+ * from the start. `moved` (for a progress display) hears how many of its bytes went so far.
  */
 export async function putFile(
   storage: Storage,
   key: string,
   file: string,
   options: PutOptions & { size: number },
+  moved?: (bytes: number) => void,
 ): Promise<void> {
-  const body = createReadStream(file)
+  const source = createReadStream(file)
+  // pipeline carries an error either way: a failing file fails the upload, an upload that stops closes the file.
+  const body = moved ? pipeline(source, countBytes(moved), () => undefined) : source
   try {
     await storage.put(key, body, options)
   } finally {
     body.destroy()
+    source.destroy()
   }
 }
 
@@ -110,16 +126,22 @@ export async function getJsonVersion(
     object.body.destroy()
     throw tooLarge()
   }
-  signal?.addEventListener('abort', () => object.body.destroy(new Error(`reading ${key} was aborted`)), { once: true })
+  // Removed once the body is read: a caller's signal outlives many reads, and must not collect a listener per read.
+  const abort = () => object.body.destroy(new Error(`reading ${key} was aborted`))
+  signal?.addEventListener('abort', abort, { once: true })
   const chunks: Buffer[] = []
-  let total = 0
-  for await (const chunk of object.body) {
-    total += (chunk as Buffer).length
-    if (total > maxBytes) {
-      object.body.destroy()
-      throw tooLarge()
+  try {
+    let total = 0
+    for await (const chunk of object.body) {
+      total += (chunk as Buffer).length
+      if (total > maxBytes) {
+        object.body.destroy()
+        throw tooLarge()
+      }
+      chunks.push(chunk as Buffer)
     }
-    chunks.push(chunk as Buffer)
+  } finally {
+    signal?.removeEventListener('abort', abort)
   }
   let value: unknown
   try {
