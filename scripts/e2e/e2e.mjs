@@ -414,8 +414,9 @@ async function check(phase, args) {
         const stored = await storedKeys(prefix)
         for (const target of all) {
           const key = scipioKey(dir, target)
-          // Archives are named by their own SHA-256: <prefix>/<Target>/<scipio key>/<sha256>.tar.zst.
-          const archive = new RegExp(`^${prefix}/${target}/${key}/[0-9a-f]{64}\\.tar\\.(zst|gz)$`)
+          // Archives are named by their own SHA-256: <prefix>/<Target>/<scipio key>/<sha256>.code.tar.zst (Node without
+          // zstd: .tar.gz).
+          const archive = new RegExp(`^${prefix}/${target}/${key}/[0-9a-f]{64}\\.(code\\.tar\\.zst|tar\\.gz)$`)
           checks.ok(
             stored.some((k) => archive.test(k)),
             `${target}: its archive ${prefix}/${target}/${key}/<sha256>.tar.* is stored`,
