@@ -20,6 +20,7 @@ import { isPast, parseWindow, rollupGraceMs, weekOf, WindowError } from '../src/
 import { missReasons, recordLimits, type RunRecord } from '../src/records/record.js'
 import { recordWriteTimeoutMs } from '../src/records/write.js'
 import { indexReadsPerSlot, maxIndexReads } from '../src/restore/in-flight.js'
+import { jsonBlocks } from './helpers/docs.js'
 import { root } from './helpers/s3-server.js'
 
 function record(change: Partial<RunRecord> = {}): RunRecord {
@@ -279,15 +280,12 @@ describe('docs/insights.md and docs/storage.md say what the code does', () => {
     const blocks = [...storage.matchAll(/```json\n([\s\S]*?)```/g)].map(
       (m) => JSON.parse(m[1]!) as Record<string, unknown>,
     )
-    const consumer = blocks.find((b) =>
-      JSON.stringify(b).includes(`"Resource":"arn:aws:s3:::my-bucket/${RunsFolder}/*"`),
-    )
-    expect(consumer).toEqual({
+    const consumer = jsonBlocks(storage).find((b) => b.marker?.kind === 'iam-policy' && b.marker.name === 'consumer')
+    expect(JSON.parse(consumer!.text)).toEqual({
       Version: '2012-10-17',
       Statement: [
-        { Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::my-bucket/*' },
-        { Effect: 'Allow', Action: 's3:PutObject', Resource: `arn:aws:s3:::my-bucket/${RunsFolder}/*` },
-        { Effect: 'Allow', Action: 's3:ListBucket', Resource: 'arn:aws:s3:::my-bucket' },
+        { Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::my-bucket/scipio/*' },
+        { Effect: 'Allow', Action: 's3:PutObject', Resource: `arn:aws:s3:::my-bucket/scipio/${RunsFolder}/*` },
       ],
     })
     const rule = blocks
