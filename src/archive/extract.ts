@@ -3,7 +3,7 @@ import * as path from 'node:path'
 import { Writable } from 'node:stream'
 import { CorruptArchiveError, type EntryGuard, UnsafeArchiveError } from './guard.js'
 import { piecesMarker } from './pack.js'
-import { decodeFile } from './machine-code/codec.js'
+import { CodeDecoder } from './machine-code/codec.js'
 import { parseRecord, type CodeTransform } from './machine-code/transforms.js'
 
 /**
@@ -15,15 +15,16 @@ import { parseRecord, type CodeTransform } from './machine-code/transforms.js'
  * Small writes and metadata calls are synchronous (a few microseconds each, no thread-pool round trip);
  * large data writes go to the thread pool so the main thread keeps hashing and parsing meanwhile.
  * Folder modes and times are set last, deepest first, so a read-only folder or a child's write cannot undo them.
- * A file stored converted (the `code.tar.zst` format, machine-code/) is converted back in place once it is whole,
- * before its mode and time are set.
+ * A file stored converted (the `code.tar.zst` format, machine-code/) is converted back block by block as it is
+ * written; once it is whole its record is checked against its headers and its page hashes put back, before its
+ * mode and time are set.
  */
 
 const BLOCK = 512
 const zeroBlock = Buffer.alloc(BLOCK)
 const asyncWriteFrom = 64 * 1024
 const createFlags = fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW
-/** A converted file is read back to convert it: open for reading too. */
+/** A converted file's headers are read back to check its record: open for reading too. */
 const accessOf = (code: unknown) => (code ? fs.constants.O_RDWR : fs.constants.O_WRONLY)
 
 /** node-tar's names for the type flags, which the EntryGuard and its messages use. */
@@ -140,8 +141,10 @@ export class TarExtractor extends Writable {
   private nextPax: Record<string, string> = {}
   private globalPax: Record<string, string> = {}
   private readonly madeFolders = new Set<string>()
-  /** Files written in pieces and not yet complete: bytes written so far, the whole size, and the first piece's record. */
-  private readonly pieces = new Map<string, { next: number; total: number; code?: CodeTransform[] }>()
+  /** Files written in pieces and not yet complete: bytes written so far, the whole size, and the file's decoder. */
+  private readonly pieces = new Map<string, { next: number; total: number; decoder?: CodeDecoder }>()
+  /** Converts the current file's bytes back as they arrive, when it is stored converted. */
+  private decoder: CodeDecoder | undefined
   private readonly folders: { abs: string; mode: number; mtime: number }[] = []
 
   constructor(
@@ -211,16 +214,24 @@ export class TarExtractor extends Writable {
         this.remaining -= take
         if (this.meta) this.collect(piece)
         else if (this.fd !== undefined) {
+          if (this.decoder) {
+            const blocks = this.decoder.push(piece)
+            if (blocks.length === 0) {
+              if (this.remaining === 0) this.endEntry()
+              continue
+            }
+            const fd = this.fd
+            this.writing = (async () => {
+              for (const block of blocks) await this.writeAll(fd, block.data, block.position)
+            })()
+            return this.afterWrite(chunk, offset)
+          }
           if (take >= asyncWriteFrom) {
             const fd = this.fd
             const position = this.position
             this.position += take
             this.writing = this.writeAll(fd, piece, position)
-            return this.writing.then(() => {
-              if (this.destroyed) return undefined // _destroy closes the file; nothing more is written
-              if (this.remaining === 0) this.endEntry()
-              return this.consume(chunk, offset)
-            })
+            return this.afterWrite(chunk, offset)
           }
           for (let done = 0; done < piece.length;) {
             const written = fs.writeSync(this.fd, piece, done, piece.length - done, this.position)
@@ -251,6 +262,15 @@ export class TarExtractor extends Writable {
       }
     }
     return undefined
+  }
+
+  /** Once the write under way settles: the entry's end, if this was its last byte, then the rest of `chunk`. */
+  private afterWrite(chunk: Buffer, offset: number): Promise<void> {
+    return this.writing!.then(() => {
+      if (this.destroyed) return undefined // _destroy closes the file; nothing more is written
+      if (this.remaining === 0) this.endEntry()
+      return this.consume(chunk, offset)
+    })
   }
 
   private async writeAll(fd: number, piece: Buffer, position: number): Promise<void> {
@@ -377,17 +397,23 @@ export class TarExtractor extends Writable {
       ) {
         throw new CorruptArchiveError(`the archive is corrupted (a piece of '${header.path}' out of place)`)
       }
-      const code = offset === 0 ? header.code : known?.code
-      this.pieces.set(abs, { next: offset + header.size, total, ...(code ? { code } : {}) })
+      const decoder = offset === 0 ? this.decoderOf(header, total) : known?.decoder
+      this.pieces.set(abs, { next: offset + header.size, total, ...(decoder ? { decoder } : {}) })
+      this.decoder = decoder
       // The first piece creates the file; the others add to it, never through a symlink.
-      const flags = accessOf(code) | (offset === 0 ? createFlags : fs.constants.O_NOFOLLOW)
+      const flags = accessOf(decoder) | (offset === 0 ? createFlags : fs.constants.O_NOFOLLOW)
       this.fd = fs.openSync(abs, flags, 0o600)
       this.position = offset
       return
     }
+    this.decoder = this.decoderOf(header, header.size)
     // O_NOFOLLOW: never write through a symlink that is already there.
-    this.fd = fs.openSync(abs, accessOf(header.code) | createFlags, 0o600)
+    this.fd = fs.openSync(abs, accessOf(this.decoder) | createFlags, 0o600)
     this.position = 0
+  }
+
+  private decoderOf(header: Header, size: number): CodeDecoder | undefined {
+    return header.code ? new CodeDecoder(header.code, size, header.path) : undefined
   }
 
   private endEntry(): void {
@@ -407,10 +433,11 @@ export class TarExtractor extends Writable {
       const abs = header.part && path.join(this.destination, header.path)
       const piece = abs ? this.pieces.get(abs) : undefined
       const complete = !piece || piece.next === header.part!.total
-      const code = piece ? piece.code : header.code
+      const decoder = this.decoder
+      this.decoder = undefined
       try {
         if (complete) {
-          if (code) decodeFile(fd, piece ? piece.total : header.size, code, header.path)
+          decoder?.finish(fd)
           fs.fchmodSync(fd, header.mode)
           fs.futimesSync(fd, header.mtime, header.mtime)
         }

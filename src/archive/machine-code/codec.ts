@@ -107,38 +107,103 @@ export function encodeBlock(block: Buffer, blockStart: number, plan: CodePlan): 
 }
 
 /**
- * Restores, in place, a file the archive stored with `recorded` transforms: `fd` is open for reading and writing
- * and holds all `size` bytes. The record must name only what the file's own headers allow (they are stored as
- * they are): anything else is damage, and nothing is changed.
+ * Converts back, as it arrives, a file the archive stored with `recorded` transforms: `push` takes the file's bytes
+ * in order and hands back whole 1 MiB blocks (the last one shorter) converted back, ready to be written; `finish`,
+ * once every block is written, checks the record against the file's own headers (stored as they are) and writes
+ * the page hashes back. A record that names anything the headers do not allow is damage: the extraction fails
+ * and its folder is removed (archive/extract.ts).
  */
-export function decodeFile(fd: number, size: number, recorded: readonly CodeTransform[], path: string): void {
-  const allowed = machineCodeTransforms(readerOf(fd), size)
-  if (!recorded.every((t) => allowed.some((a) => sameTransform(a, t)))) {
-    throw new CorruptArchiveError(
-      `the archive is corrupted (its machine-code record for '${path}' does not match its headers)`,
+export class CodeDecoder {
+  private block: Buffer
+  private filled = 0
+  private start = 0
+  private readonly pages: { t: PageHashes; digests: Buffer; stored: Buffer }[]
+
+  constructor(
+    private readonly recorded: readonly CodeTransform[],
+    private readonly size: number,
+    private readonly path: string,
+  ) {
+    if (!recorded.every((t) => withinFile(t, size))) throw this.damage()
+    this.pages = recorded
+      .filter((t): t is PageHashes => t.kind === 'pages')
+      .map((t) => ({ t, digests: Buffer.alloc(slotBytes(t)), stored: Buffer.alloc(slotBytes(t)) }))
+    this.block = Buffer.allocUnsafe(Math.min(blockBytes, size))
+  }
+
+  /** The whole blocks `data` (the file's next bytes) completes, converted back. */
+  push(data: Buffer): { data: Buffer; position: number }[] {
+    const ready: { data: Buffer; position: number }[] = []
+    for (let offset = 0; offset < data.length;) {
+      const take = Math.min(this.block.length - this.filled, data.length - offset)
+      data.copy(this.block, this.filled, offset, offset + take)
+      this.filled += take
+      offset += take
+      if (this.filled === this.block.length) ready.push(this.convert())
+    }
+    return ready
+  }
+
+  private convert(): { data: Buffer; position: number } {
+    const data = this.block
+    const position = this.start
+    for (const t of this.recorded) if (t.kind !== 'pages') convertBranches(data, position, t, -1)
+    for (const p of this.pages) {
+      xorPageHashes(data, position, p.t, p.digests)
+      copyOverlap(data, position, p.stored, p.t.slots)
+    }
+    this.start += data.length
+    this.filled = 0
+    this.block = Buffer.allocUnsafe(Math.min(blockBytes, this.size - this.start))
+    return { data, position }
+  }
+
+  /** Once all `size` bytes are written to `fd` (open for reading and writing): the check, and the page hashes. */
+  finish(fd: number): void {
+    if (this.start !== this.size) throw this.damage()
+    const allowed = machineCodeTransforms(readerOf(fd), this.size)
+    if (!this.recorded.every((t) => allowed.some((a) => sameTransform(a, t)))) throw this.damage()
+    for (const p of this.pages) {
+      for (let i = 0; i < p.stored.length; i++) p.stored[i]! ^= p.digests[i]!
+      writeFully(fd, p.stored, p.t.slots)
+    }
+  }
+
+  private damage(): CorruptArchiveError {
+    return new CorruptArchiveError(
+      `the archive is corrupted (its machine-code record for '${this.path}' does not match its headers)`,
     )
   }
-  const pages = recorded.filter((t): t is PageHashes => t.kind === 'pages')
-  const slots = pages.map((t) => readerOf(fd)(t.slots, slotBytes(t)))
-  const block = Buffer.allocUnsafe(blockBytes)
-  for (const start of blocksOf(recorded)) {
-    const data = readBlock(fd, block, start, size)
-    let changed = false
-    for (const t of recorded) if (t.kind !== 'pages') changed = convertBranches(data, start, t, -1) || changed
-    if (changed) writeFully(fd, data, start)
-    pages.forEach((t, i) => xorPageHashes(data, start, t, slots[i]!))
-  }
-  pages.forEach((t, i) => writeFully(fd, slots[i]!, t.slots))
 }
 
-/** The starts of the blocks that hold converted code or hashed pages, in order. */
-function blocksOf(transforms: readonly CodeTransform[]): number[] {
-  const starts = new Set<number>()
-  for (const t of transforms) {
-    const [from, to] = t.kind === 'pages' ? [t.base, t.base + t.limit] : [t.start, t.start + t.length]
-    for (let b = from - (from % blockBytes); b < to; b += blockBytes) starts.add(b)
+/** Whether every byte a transform names lies in the file: what a decoder allocates stays bounded by it. */
+function withinFile(t: CodeTransform, size: number): boolean {
+  if (t.kind !== 'pages') return t.start + t.length <= size && t.base <= t.start
+  return (
+    t.pageBits >= 9 &&
+    t.pageBits <= 16 &&
+    t.hashSize <= 48 &&
+    t.base + t.limit <= size &&
+    t.slots + slotBytes(t) <= size
+  )
+}
+
+/** Copies into `target` (the file's bytes at `targetAt`) what of `block` (at `blockStart`) overlaps it. */
+function copyOverlap(block: Buffer, blockStart: number, target: Buffer, targetAt: number): void {
+  const from = Math.max(blockStart, targetAt)
+  const to = Math.min(blockStart + block.length, targetAt + target.length)
+  if (from < to) block.copy(target, from - targetAt, from - blockStart, to - blockStart)
+}
+
+/** Restores, in place, a whole file the archive stored with `recorded` transforms (`fd` open for reading and writing). */
+export function decodeFile(fd: number, size: number, recorded: readonly CodeTransform[], path: string): void {
+  const decoder = new CodeDecoder(recorded, size, path)
+  const block = Buffer.allocUnsafe(blockBytes)
+  for (let start = 0; start < size; start += blockBytes) {
+    for (const ready of decoder.push(Buffer.from(readBlock(fd, block, start, size))))
+      writeFully(fd, ready.data, ready.position)
   }
-  return [...starts].sort((a, b) => a - b)
+  decoder.finish(fd)
 }
 
 function writeFully(fd: number, data: Buffer, position: number): void {

@@ -53,25 +53,33 @@ export function convertBranches(block: Buffer, blockStart: number, range: Branch
   return range.kind === 'arm64' ? convertArm64(view, pcAt, sign) : convertX86(view, pcAt, sign)
 }
 
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
+const blOpcode = 0x94000000 | 0
+const adrpOpcode = 0x90000000 | 0
+
 /** The words of `view` (its first byte at slice offset `pcAt`, a multiple of 4). */
 function convertArm64(view: DataView, pcAt: number, sign: 1 | -1): boolean {
+  const count = view.byteLength >>> 2
+  // Aligned words read as one typed array (a single pass over 4-byte loads); else word by word.
+  const words =
+    littleEndian && view.byteOffset % 4 === 0 ? new Int32Array(view.buffer, view.byteOffset, count) : undefined
   let changed = false
-  const end = view.byteLength - 3
-  for (let p = 0; p < end; p += 4) {
-    const word = view.getUint32(p, true)
-    const pc = pcAt + p
-    if ((word & 0xfc000000) >>> 0 === 0x94000000) {
+  const firstWord = pcAt >>> 2
+  for (let i = 0; i < count; i++) {
+    const word = words ? words[i]! : view.getInt32(i * 4, true)
+    let next: number
+    if ((word & 0xfc000000) === blOpcode) {
       // BL: imm26 counts words from this instruction.
-      const target = (word + sign * (pc >>> 2)) & 0x03ffffff
-      view.setUint32(p, (0x94000000 | target) >>> 0, true)
-      changed = true
-    } else if ((word & 0x9f000000) >>> 0 === 0x90000000) {
+      next = blOpcode | ((word + sign * (firstWord + i)) & 0x03ffffff)
+    } else if ((word & 0x9f000000) === adrpOpcode) {
       // ADRP: imm21 (immhi in bits 5-23, immlo in bits 29-30) counts 4 KiB pages from this instruction's page.
       const pages = (((word >>> 5) & 0x7ffff) << 2) | ((word >>> 29) & 3)
-      const target = (pages + sign * Math.floor(pc / 4096)) & 0x1fffff
-      view.setUint32(p, ((word & 0x9f00001f) | ((target & 3) << 29) | ((target >>> 2) << 5)) >>> 0, true)
-      changed = true
-    }
+      const target = (pages + sign * Math.floor((pcAt + i * 4) / 4096)) & 0x1fffff
+      next = (word & 0x9f00001f) | ((target & 3) << 29) | ((target >>> 2) << 5)
+    } else continue
+    if (words) words[i] = next
+    else view.setInt32(i * 4, next, true)
+    changed = true
   }
   return changed
 }
@@ -82,19 +90,18 @@ function convertArm64(view: DataView, pcAt: number, sign: 1 | -1): boolean {
  * E8 takes its four bytes with it, converted or not: no displacement ever overlaps another, whatever the bytes.
  */
 function convertX86(view: DataView, pcAt: number, sign: 1 | -1): boolean {
+  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
   let changed = false
   const end = view.byteLength - 4
-  for (let p = 0; p < end; p++) {
-    if (view.getUint8(p) !== 0xe8) continue
-    const top = view.getUint8(p + 4)
-    if (top === 0x00 || top === 0xff) {
-      const next = pcAt + p + 5 // rel32 counts from the next instruction
-      let target = (view.getInt32(p + 1, true) + sign * next) & 0x1ffffff
-      if (target & 0x1000000) target |= ~0x1ffffff
-      view.setInt32(p + 1, target, true)
-      changed = true
-    }
-    p += 4
+  // indexOf finds the next E8 natively; the bytes between are no instruction this filter changes.
+  for (let p = bytes.indexOf(0xe8); p !== -1 && p < end; p = bytes.indexOf(0xe8, p + 5)) {
+    const top = bytes[p + 4]
+    if (top !== 0x00 && top !== 0xff) continue
+    const next = pcAt + p + 5 // rel32 counts from the next instruction
+    let target = (view.getInt32(p + 1, true) + sign * next) & 0x1ffffff
+    if (target & 0x1000000) target |= ~0x1ffffff
+    view.setInt32(p + 1, target, true)
+    changed = true
   }
   return changed
 }
