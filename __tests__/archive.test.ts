@@ -18,7 +18,7 @@ import {
 } from '../src/archive/archive.js'
 import { CorruptArchiveError } from '../src/archive/guard.js'
 import type { ArchiveFormat } from '../src/keys/keys.js'
-import { fatMachO, realMachO } from './helpers/macho.js'
+import { fatMachO, realMachO, thinMachO } from './helpers/macho.js'
 import { snapshotTree } from './helpers/tree.js'
 
 async function tempDir(prefix: string) {
@@ -179,6 +179,27 @@ describe.runIf(zstdAvailable())('code.tar.zst: archives that know they hold mach
     }
     expect(sizes['code.tar.zst']).toBeLessThan(sizes['tar.zst']!)
     expect(sizes['code.tar.zst strongest']).toBeLessThan(sizes['code.tar.zst']!)
+  })
+
+  it('restores binaries larger than a piece (stored in 1 MiB pieces taken in turn) byte for byte', async () => {
+    const src = await tempDir('pack-')
+    const root = path.join(src, sodiumRoots.folder)
+    const device = thinMachO('arm64', { codeBytes: 3 * 1024 * 1024 + 999, seed: 4 })
+    const simulator = fatMachO([thinMachO('x86_64', { codeBytes: 2 * 1024 * 1024, seed: 5 }), device])
+    await fs.mkdir(path.join(root, 'ios-arm64/Sodium.framework'), { recursive: true })
+    await fs.mkdir(path.join(root, 'ios-arm64_x86_64-simulator/Sodium.framework'), { recursive: true })
+    await fs.writeFile(path.join(root, 'ios-arm64/Sodium.framework/Sodium'), device, { mode: 0o755 })
+    await fs.writeFile(path.join(root, 'ios-arm64_x86_64-simulator/Sodium.framework/Sodium'), simulator, {
+      mode: 0o755,
+    })
+    await fs.writeFile(path.join(src, sodiumRoots.file), '{"targetName" : "Sodium"}')
+    const bytes = await toBuffer(packArchive(src, [sodiumRoots.folder, sodiumRoots.file], 'code.tar.zst'))
+    const tar = zstdDecompressSync(bytes).toString('latin1')
+    expect((tar.match(/SCIPIO\.code=/g) ?? []).length).toBe(2)
+    expect(tar).toMatch(/SCIPIO\.offset=/) // stored in pieces
+    const dst = await tempDir('unpack-')
+    await extractArchive(Readable.from([bytes]), dst, 'code.tar.zst', sodiumRoots)
+    expect(await fileHashes(dst)).toEqual(await fileHashes(src))
   })
 
   it('records what it converted for each binary, and nothing for other files', async () => {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { decodeFile, encodeBlock, planMachineCode } from '../src/archive/machine-code/codec.js'
+import { CodeDecoder, decodeFile, encodeBlock, planMachineCode } from '../src/archive/machine-code/codec.js'
 import { machineCodeTransforms } from '../src/archive/machine-code/macho.js'
 import { blockBytes, formatRecord, parseRecord, type CodeTransform } from '../src/archive/machine-code/transforms.js'
 import { CorruptArchiveError } from '../src/archive/guard.js'
@@ -124,6 +124,47 @@ describe('converting and converting back', () => {
     expect(result).toBeDefined()
     expect(result.bytes.equals(original)).toBe(false) // something was converted
     expect(restored(result.bytes, result.record).equals(original)).toBe(true)
+  })
+
+  it('converts back the same whatever sizes the bytes arrive in (the extraction hands over arbitrary chunks)', () => {
+    const original = fatMachO(
+      [
+        thinMachO('x86_64', { codeBytes: blockBytes + 5000, seed: 8 }),
+        thinMachO('arm64', { codeBytes: 2 * blockBytes, seed: 9 }),
+      ],
+      { wide: true },
+    )
+    const { bytes, record } = stored(original)!
+    let seed = 1
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31)
+    for (const split of [1, 4093, blockBytes, 0]) {
+      const file = scratch(Buffer.alloc(bytes.length))
+      const fd = fs.openSync(file, 'r+')
+      try {
+        const decoder = new CodeDecoder(record, bytes.length, 'binary')
+        for (let at = 0; at < bytes.length;) {
+          // split 0: random sizes from 1 byte to 300 KB
+          const size = split === 0 ? 1 + (random() % 300_000) : split === 1 ? 777 : split
+          const chunk = Buffer.from(bytes.subarray(at, at + size))
+          at += chunk.length
+          for (const ready of decoder.push(chunk)) fs.writeSync(fd, ready.data, 0, ready.data.length, ready.position)
+        }
+        decoder.finish(fd)
+      } finally {
+        fs.closeSync(fd)
+      }
+      expect(fs.readFileSync(file).equals(original), `split ${split}`).toBe(true)
+    }
+  })
+
+  it('refuses a record whose ranges lie outside the file before converting anything', () => {
+    const original = thinMachO('arm64', { codeBytes: 100_000 })
+    const { bytes, record } = stored(original)!
+    const pages = record.find((t) => t.kind === 'pages')!
+    const huge = [{ ...pages, limit: 2 ** 40 }] as CodeTransform[]
+    expect(() => new CodeDecoder(huge, bytes.length, 'binary')).toThrow(CorruptArchiveError)
+    const past = record.map((t) => (t.kind === 'pages' ? t : { ...t, length: bytes.length })) as CodeTransform[]
+    expect(() => new CodeDecoder(past, bytes.length, 'binary')).toThrow(CorruptArchiveError)
   })
 
   it('stores the page hashes of an honest signature as zeros, and converts calls into repeated values', () => {

@@ -330,26 +330,36 @@ function transforms_convertBranches(block, blockStart, range, sign) {
     const pcAt = from - range.base;
     return range.kind === 'arm64' ? convertArm64(view, pcAt, sign) : convertX86(view, pcAt, sign);
 }
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const blOpcode = 0x94000000 | 0;
+const adrpOpcode = 0x90000000 | 0;
 /** The words of `view` (its first byte at slice offset `pcAt`, a multiple of 4). */
 function convertArm64(view, pcAt, sign) {
+    const count = view.byteLength >>> 2;
+    // Aligned words read as one typed array (a single pass over 4-byte loads); else word by word.
+    const words = littleEndian && view.byteOffset % 4 === 0 ? new Int32Array(view.buffer, view.byteOffset, count) : undefined;
     let changed = false;
-    const end = view.byteLength - 3;
-    for (let p = 0; p < end; p += 4) {
-        const word = view.getUint32(p, true);
-        const pc = pcAt + p;
-        if ((word & 0xfc000000) >>> 0 === 0x94000000) {
+    const firstWord = pcAt >>> 2;
+    for (let i = 0; i < count; i++) {
+        const word = words ? words[i] : view.getInt32(i * 4, true);
+        let next;
+        if ((word & 0xfc000000) === blOpcode) {
             // BL: imm26 counts words from this instruction.
-            const target = (word + sign * (pc >>> 2)) & 0x03ffffff;
-            view.setUint32(p, (0x94000000 | target) >>> 0, true);
-            changed = true;
+            next = blOpcode | ((word + sign * (firstWord + i)) & 0x03ffffff);
         }
-        else if ((word & 0x9f000000) >>> 0 === 0x90000000) {
+        else if ((word & 0x9f000000) === adrpOpcode) {
             // ADRP: imm21 (immhi in bits 5-23, immlo in bits 29-30) counts 4 KiB pages from this instruction's page.
             const pages = (((word >>> 5) & 0x7ffff) << 2) | ((word >>> 29) & 3);
-            const target = (pages + sign * Math.floor(pc / 4096)) & 0x1fffff;
-            view.setUint32(p, ((word & 0x9f00001f) | ((target & 3) << 29) | ((target >>> 2) << 5)) >>> 0, true);
-            changed = true;
+            const target = (pages + sign * Math.floor((pcAt + i * 4) / 4096)) & 0x1fffff;
+            next = (word & 0x9f00001f) | ((target & 3) << 29) | ((target >>> 2) << 5);
         }
+        else
+            continue;
+        if (words)
+            words[i] = next;
+        else
+            view.setInt32(i * 4, next, true);
+        changed = true;
     }
     return changed;
 }
@@ -359,21 +369,20 @@ function convertArm64(view, pcAt, sign) {
  * E8 takes its four bytes with it, converted or not: no displacement ever overlaps another, whatever the bytes.
  */
 function convertX86(view, pcAt, sign) {
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
     let changed = false;
     const end = view.byteLength - 4;
-    for (let p = 0; p < end; p++) {
-        if (view.getUint8(p) !== 0xe8)
+    // indexOf finds the next E8 natively; the bytes between are no instruction this filter changes.
+    for (let p = bytes.indexOf(0xe8); p !== -1 && p < end; p = bytes.indexOf(0xe8, p + 5)) {
+        const top = bytes[p + 4];
+        if (top !== 0x00 && top !== 0xff)
             continue;
-        const top = view.getUint8(p + 4);
-        if (top === 0x00 || top === 0xff) {
-            const next = pcAt + p + 5; // rel32 counts from the next instruction
-            let target = (view.getInt32(p + 1, true) + sign * next) & 0x1ffffff;
-            if (target & 0x1000000)
-                target |= ~0x1ffffff;
-            view.setInt32(p + 1, target, true);
-            changed = true;
-        }
-        p += 4;
+        const next = pcAt + p + 5; // rel32 counts from the next instruction
+        let target = (view.getInt32(p + 1, true) + sign * next) & 0x1ffffff;
+        if (target & 0x1000000)
+            target |= ~0x1ffffff;
+        view.setInt32(p + 1, target, true);
+        changed = true;
     }
     return changed;
 }
@@ -449,7 +458,7 @@ function readerOf(fd) {
 function readBlock(fd, block, position, size) {
     const length = Math.max(0, Math.min(block.length, size - position));
     for (let done = 0; done < length;) {
-        const n = external_node_fs_namespaceObject.readSync(fd, block, done, length - done, position + done);
+        const n = fs.readSync(fd, block, done, length - done, position + done);
         if (n === 0)
             throw new Error('the file is shorter than its size');
         done += n;
@@ -515,39 +524,102 @@ function codec_encodeBlock(block, blockStart, plan) {
     }
 }
 /**
- * Restores, in place, a file the archive stored with `recorded` transforms: `fd` is open for reading and writing
- * and holds all `size` bytes. The record must name only what the file's own headers allow (they are stored as
- * they are): anything else is damage, and nothing is changed.
+ * Converts back, as it arrives, a file the archive stored with `recorded` transforms: `push` takes the file's bytes
+ * in order and hands back whole 1 MiB blocks (the last one shorter) converted back, ready to be written; `finish`,
+ * once every block is written, checks the record against the file's own headers (stored as they are) and writes
+ * the page hashes back. A record that names anything the headers do not allow is damage: the extraction fails
+ * and its folder is removed (archive/extract.ts).
  */
-function decodeFile(fd, size, recorded, path) {
-    const allowed = macho_machineCodeTransforms(readerOf(fd), size);
-    if (!recorded.every((t) => allowed.some((a) => sameTransform(a, t)))) {
-        throw new guard_CorruptArchiveError(`the archive is corrupted (its machine-code record for '${path}' does not match its headers)`);
+class CodeDecoder {
+    recorded;
+    size;
+    path;
+    block;
+    filled = 0;
+    start = 0;
+    pages;
+    constructor(recorded, size, path) {
+        this.recorded = recorded;
+        this.size = size;
+        this.path = path;
+        if (!recorded.every((t) => withinFile(t, size)))
+            throw this.damage();
+        this.pages = recorded
+            .filter((t) => t.kind === 'pages')
+            .map((t) => ({ t, digests: Buffer.alloc(slotBytes(t)), stored: Buffer.alloc(slotBytes(t)) }));
+        this.block = Buffer.allocUnsafe(Math.min(transforms_blockBytes, size));
     }
-    const pages = recorded.filter((t) => t.kind === 'pages');
-    const slots = pages.map((t) => readerOf(fd)(t.slots, slotBytes(t)));
-    const block = Buffer.allocUnsafe(transforms_blockBytes);
-    for (const start of blocksOf(recorded)) {
-        const data = readBlock(fd, block, start, size);
-        let changed = false;
-        for (const t of recorded)
+    /** The whole blocks `data` (the file's next bytes) completes, converted back. */
+    push(data) {
+        const ready = [];
+        for (let offset = 0; offset < data.length;) {
+            const take = Math.min(this.block.length - this.filled, data.length - offset);
+            data.copy(this.block, this.filled, offset, offset + take);
+            this.filled += take;
+            offset += take;
+            if (this.filled === this.block.length)
+                ready.push(this.convert());
+        }
+        return ready;
+    }
+    convert() {
+        const data = this.block;
+        const position = this.start;
+        for (const t of this.recorded)
             if (t.kind !== 'pages')
-                changed = transforms_convertBranches(data, start, t, -1) || changed;
-        if (changed)
-            writeFully(fd, data, start);
-        pages.forEach((t, i) => xorPageHashes(data, start, t, slots[i]));
+                transforms_convertBranches(data, position, t, -1);
+        for (const p of this.pages) {
+            xorPageHashes(data, position, p.t, p.digests);
+            copyOverlap(data, position, p.stored, p.t.slots);
+        }
+        this.start += data.length;
+        this.filled = 0;
+        this.block = Buffer.allocUnsafe(Math.min(transforms_blockBytes, this.size - this.start));
+        return { data, position };
     }
-    pages.forEach((t, i) => writeFully(fd, slots[i], t.slots));
+    /** Once all `size` bytes are written to `fd` (open for reading and writing): the check, and the page hashes. */
+    finish(fd) {
+        if (this.start !== this.size)
+            throw this.damage();
+        const allowed = macho_machineCodeTransforms(readerOf(fd), this.size);
+        if (!this.recorded.every((t) => allowed.some((a) => sameTransform(a, t))))
+            throw this.damage();
+        for (const p of this.pages) {
+            for (let i = 0; i < p.stored.length; i++)
+                p.stored[i] ^= p.digests[i];
+            writeFully(fd, p.stored, p.t.slots);
+        }
+    }
+    damage() {
+        return new guard_CorruptArchiveError(`the archive is corrupted (its machine-code record for '${this.path}' does not match its headers)`);
+    }
 }
-/** The starts of the blocks that hold converted code or hashed pages, in order. */
-function blocksOf(transforms) {
-    const starts = new Set();
-    for (const t of transforms) {
-        const [from, to] = t.kind === 'pages' ? [t.base, t.base + t.limit] : [t.start, t.start + t.length];
-        for (let b = from - (from % transforms_blockBytes); b < to; b += transforms_blockBytes)
-            starts.add(b);
+/** Whether every byte a transform names lies in the file: what a decoder allocates stays bounded by it. */
+function withinFile(t, size) {
+    if (t.kind !== 'pages')
+        return t.start + t.length <= size && t.base <= t.start;
+    return (t.pageBits >= 9 &&
+        t.pageBits <= 16 &&
+        t.hashSize <= 48 &&
+        t.base + t.limit <= size &&
+        t.slots + slotBytes(t) <= size);
+}
+/** Copies into `target` (the file's bytes at `targetAt`) what of `block` (at `blockStart`) overlaps it. */
+function copyOverlap(block, blockStart, target, targetAt) {
+    const from = Math.max(blockStart, targetAt);
+    const to = Math.min(blockStart + block.length, targetAt + target.length);
+    if (from < to)
+        block.copy(target, from - targetAt, from - blockStart, to - blockStart);
+}
+/** Restores, in place, a whole file the archive stored with `recorded` transforms (`fd` open for reading and writing). */
+function decodeFile(fd, size, recorded, path) {
+    const decoder = new CodeDecoder(recorded, size, path);
+    const block = Buffer.allocUnsafe(blockBytes);
+    for (let start = 0; start < size; start += blockBytes) {
+        for (const ready of decoder.push(Buffer.from(readBlock(fd, block, start, size))))
+            writeFully(fd, ready.data, ready.position);
     }
-    return [...starts].sort((a, b) => a - b);
+    decoder.finish(fd);
 }
 function writeFully(fd, data, position) {
     for (let done = 0; done < data.length;) {
@@ -858,14 +930,15 @@ async function putConverted(file, code, start, length, put) {
  * Small writes and metadata calls are synchronous (a few microseconds each, no thread-pool round trip);
  * large data writes go to the thread pool so the main thread keeps hashing and parsing meanwhile.
  * Folder modes and times are set last, deepest first, so a read-only folder or a child's write cannot undo them.
- * A file stored converted (the `code.tar.zst` format, machine-code/) is converted back in place once it is whole,
- * before its mode and time are set.
+ * A file stored converted (the `code.tar.zst` format, machine-code/) is converted back block by block as it is
+ * written; once it is whole its record is checked against its headers and its page hashes put back, before its
+ * mode and time are set.
  */
 const extract_BLOCK = 512;
 const zeroBlock = Buffer.alloc(extract_BLOCK);
 const asyncWriteFrom = 64 * 1024;
 const createFlags = external_node_fs_namespaceObject.constants.O_CREAT | external_node_fs_namespaceObject.constants.O_TRUNC | external_node_fs_namespaceObject.constants.O_NOFOLLOW;
-/** A converted file is read back to convert it: open for reading too. */
+/** A converted file's headers are read back to check its record: open for reading too. */
 const accessOf = (code) => (code ? external_node_fs_namespaceObject.constants.O_RDWR : external_node_fs_namespaceObject.constants.O_WRONLY);
 /** node-tar's names for the type flags, which the EntryGuard and its messages use. */
 const typeNames = {
@@ -975,8 +1048,10 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
     nextPax = {};
     globalPax = {};
     madeFolders = new Set();
-    /** Files written in pieces and not yet complete: bytes written so far, the whole size, and the first piece's record. */
+    /** Files written in pieces and not yet complete: bytes written so far, the whole size, and the file's decoder. */
     pieces = new Map();
+    /** Converts the current file's bytes back as they arrive, when it is stored converted. */
+    decoder;
     folders = [];
     constructor(destination, guard, 
     /** The format stores machine code converted: `SCIPIO.code` records are allowed (else they are damage). */
@@ -1046,18 +1121,26 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
                 if (this.meta)
                     this.collect(piece);
                 else if (this.fd !== undefined) {
+                    if (this.decoder) {
+                        const blocks = this.decoder.push(piece);
+                        if (blocks.length === 0) {
+                            if (this.remaining === 0)
+                                this.endEntry();
+                            continue;
+                        }
+                        const fd = this.fd;
+                        this.writing = (async () => {
+                            for (const block of blocks)
+                                await this.writeAll(fd, block.data, block.position);
+                        })();
+                        return this.afterWrite(chunk, offset);
+                    }
                     if (take >= asyncWriteFrom) {
                         const fd = this.fd;
                         const position = this.position;
                         this.position += take;
                         this.writing = this.writeAll(fd, piece, position);
-                        return this.writing.then(() => {
-                            if (this.destroyed)
-                                return undefined; // _destroy closes the file; nothing more is written
-                            if (this.remaining === 0)
-                                this.endEntry();
-                            return this.consume(chunk, offset);
-                        });
+                        return this.afterWrite(chunk, offset);
                     }
                     for (let done = 0; done < piece.length;) {
                         const written = external_node_fs_namespaceObject.writeSync(this.fd, piece, done, piece.length - done, this.position);
@@ -1092,6 +1175,16 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
             }
         }
         return undefined;
+    }
+    /** Once the write under way settles: the entry's end, if this was its last byte, then the rest of `chunk`. */
+    afterWrite(chunk, offset) {
+        return this.writing.then(() => {
+            if (this.destroyed)
+                return undefined; // _destroy closes the file; nothing more is written
+            if (this.remaining === 0)
+                this.endEntry();
+            return this.consume(chunk, offset);
+        });
     }
     async writeAll(fd, piece, position) {
         let done = 0;
@@ -1209,17 +1302,22 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
                 (offset === 0 ? known !== undefined : known?.next !== offset || known.total !== total)) {
                 throw new guard_CorruptArchiveError(`the archive is corrupted (a piece of '${header.path}' out of place)`);
             }
-            const code = offset === 0 ? header.code : known?.code;
-            this.pieces.set(abs, { next: offset + header.size, total, ...(code ? { code } : {}) });
+            const decoder = offset === 0 ? this.decoderOf(header, total) : known?.decoder;
+            this.pieces.set(abs, { next: offset + header.size, total, ...(decoder ? { decoder } : {}) });
+            this.decoder = decoder;
             // The first piece creates the file; the others add to it, never through a symlink.
-            const flags = accessOf(code) | (offset === 0 ? createFlags : external_node_fs_namespaceObject.constants.O_NOFOLLOW);
+            const flags = accessOf(decoder) | (offset === 0 ? createFlags : external_node_fs_namespaceObject.constants.O_NOFOLLOW);
             this.fd = external_node_fs_namespaceObject.openSync(abs, flags, 0o600);
             this.position = offset;
             return;
         }
+        this.decoder = this.decoderOf(header, header.size);
         // O_NOFOLLOW: never write through a symlink that is already there.
-        this.fd = external_node_fs_namespaceObject.openSync(abs, accessOf(header.code) | createFlags, 0o600);
+        this.fd = external_node_fs_namespaceObject.openSync(abs, accessOf(this.decoder) | createFlags, 0o600);
         this.position = 0;
+    }
+    decoderOf(header, size) {
+        return header.code ? new CodeDecoder(header.code, size, header.path) : undefined;
     }
     endEntry() {
         if (this.meta) {
@@ -1242,11 +1340,11 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
             const abs = header.part && external_node_path_namespaceObject.join(this.destination, header.path);
             const piece = abs ? this.pieces.get(abs) : undefined;
             const complete = !piece || piece.next === header.part.total;
-            const code = piece ? piece.code : header.code;
+            const decoder = this.decoder;
+            this.decoder = undefined;
             try {
                 if (complete) {
-                    if (code)
-                        decodeFile(fd, piece ? piece.total : header.size, code, header.path);
+                    decoder?.finish(fd);
                     external_node_fs_namespaceObject.fchmodSync(fd, header.mode);
                     external_node_fs_namespaceObject.futimesSync(fd, header.mtime, header.mtime);
                 }
