@@ -221,8 +221,12 @@ export class TarExtractor extends Writable {
               continue
             }
             const fd = this.fd
+            const decoder = this.decoder
             this.writing = (async () => {
-              for (const block of blocks) await this.writeAll(fd, block.data, block.position)
+              for (const block of blocks) {
+                await this.writeAll(fd, block.data, block.position)
+                decoder.release(block.data)
+              }
             })()
             return this.afterWrite(chunk, offset)
           }

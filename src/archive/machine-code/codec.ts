@@ -117,6 +117,8 @@ export class CodeDecoder {
   private block: Buffer
   private filled = 0
   private start = 0
+  /** Blocks the caller has written and handed back (`release`): reused rather than left to the collector. */
+  private readonly spare: Buffer[] = []
   private readonly pages: { t: PageHashes; digests: Buffer; stored: Buffer }[]
 
   constructor(
@@ -128,7 +130,7 @@ export class CodeDecoder {
     this.pages = recorded
       .filter((t): t is PageHashes => t.kind === 'pages')
       .map((t) => ({ t, digests: Buffer.alloc(slotBytes(t)), stored: Buffer.alloc(slotBytes(t)) }))
-    this.block = Buffer.allocUnsafe(Math.min(blockBytes, size))
+    this.block = this.nextBlock()
   }
 
   /** The whole blocks `data` (the file's next bytes) completes, converted back. */
@@ -154,8 +156,18 @@ export class CodeDecoder {
     }
     this.start += data.length
     this.filled = 0
-    this.block = Buffer.allocUnsafe(Math.min(blockBytes, this.size - this.start))
+    this.block = this.nextBlock()
     return { data, position }
+  }
+
+  /** A block `push` handed out, once it is written: the decoder fills it again. */
+  release(block: Buffer): void {
+    if (block.length === blockBytes && this.spare.length < 4) this.spare.push(block)
+  }
+
+  private nextBlock(): Buffer {
+    const length = Math.min(blockBytes, this.size - this.start)
+    return (length === blockBytes ? this.spare.pop() : undefined) ?? Buffer.allocUnsafe(length)
   }
 
   /** Once all `size` bytes are written to `fd` (open for reading and writing): the check, and the page hashes. */

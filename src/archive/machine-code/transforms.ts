@@ -55,31 +55,41 @@ export function convertBranches(block: Buffer, blockStart: number, range: Branch
 
 const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
 const blOpcode = 0x94000000 | 0
-const adrpOpcode = 0x90000000 | 0
 
-/** The words of `view` (its first byte at slice offset `pcAt`, a multiple of 4). */
+/** The words of `view` (its first byte at slice offset `pcAt`). */
 function convertArm64(view: DataView, pcAt: number, sign: 1 | -1): boolean {
   const count = view.byteLength >>> 2
-  // Aligned words read as one typed array (a single pass over 4-byte loads); else word by word.
-  const words =
-    littleEndian && view.byteOffset % 4 === 0 ? new Int32Array(view.buffer, view.byteOffset, count) : undefined
+  if (littleEndian && view.byteOffset % 4 === 0)
+    return convertArm64Words(new Int32Array(view.buffer, view.byteOffset, count), pcAt >>> 2, sign)
+  // Unaligned (never for blocks this project reads): converted in an aligned copy.
+  const words = new Int32Array(count)
+  for (let i = 0; i < count; i++) words[i] = view.getInt32(i * 4, true)
+  const changed = convertArm64Words(words, pcAt >>> 2, sign)
+  for (let i = 0; i < count; i++) view.setInt32(i * 4, words[i]!, true)
+  return changed
+}
+
+/**
+ * The instruction words at word `firstWord` of the slice and on. One tight loop over a typed array: this runs on
+ * every restored byte of arm64 code, so it stays monomorphic and divides only by shifts (the 4 KiB page of word
+ * `w` is `w >>> 10`).
+ */
+function convertArm64Words(words: Int32Array, firstWord: number, sign: 1 | -1): boolean {
   let changed = false
-  const firstWord = pcAt >>> 2
-  for (let i = 0; i < count; i++) {
-    const word = words ? words[i]! : view.getInt32(i * 4, true)
-    let next: number
-    if ((word & 0xfc000000) === blOpcode) {
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!
+    const top = word >>> 24
+    if ((top & 0xfc) === 0x94) {
       // BL: imm26 counts words from this instruction.
-      next = blOpcode | ((word + sign * (firstWord + i)) & 0x03ffffff)
-    } else if ((word & 0x9f000000) === adrpOpcode) {
+      words[i] = blOpcode | ((word + sign * (firstWord + i)) & 0x03ffffff)
+      changed = true
+    } else if ((top & 0x9f) === 0x90) {
       // ADRP: imm21 (immhi in bits 5-23, immlo in bits 29-30) counts 4 KiB pages from this instruction's page.
       const pages = (((word >>> 5) & 0x7ffff) << 2) | ((word >>> 29) & 3)
-      const target = (pages + sign * Math.floor((pcAt + i * 4) / 4096)) & 0x1fffff
-      next = (word & 0x9f00001f) | ((target & 3) << 29) | ((target >>> 2) << 5)
-    } else continue
-    if (words) words[i] = next
-    else view.setInt32(i * 4, next, true)
-    changed = true
+      const target = (pages + sign * ((firstWord + i) >>> 10)) & 0x1fffff
+      words[i] = (word & 0x9f00001f) | ((target & 3) << 29) | ((target >>> 2) << 5)
+      changed = true
+    }
   }
   return changed
 }
