@@ -332,34 +332,42 @@ function transforms_convertBranches(block, blockStart, range, sign) {
 }
 const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const blOpcode = 0x94000000 | 0;
-const adrpOpcode = 0x90000000 | 0;
-/** The words of `view` (its first byte at slice offset `pcAt`, a multiple of 4). */
+/** The words of `view` (its first byte at slice offset `pcAt`). */
 function convertArm64(view, pcAt, sign) {
     const count = view.byteLength >>> 2;
-    // Aligned words read as one typed array (a single pass over 4-byte loads); else word by word.
-    const words = littleEndian && view.byteOffset % 4 === 0 ? new Int32Array(view.buffer, view.byteOffset, count) : undefined;
+    if (littleEndian && view.byteOffset % 4 === 0)
+        return convertArm64Words(new Int32Array(view.buffer, view.byteOffset, count), pcAt >>> 2, sign);
+    // Unaligned (never for blocks this project reads): converted in an aligned copy.
+    const words = new Int32Array(count);
+    for (let i = 0; i < count; i++)
+        words[i] = view.getInt32(i * 4, true);
+    const changed = convertArm64Words(words, pcAt >>> 2, sign);
+    for (let i = 0; i < count; i++)
+        view.setInt32(i * 4, words[i], true);
+    return changed;
+}
+/**
+ * The instruction words at word `firstWord` of the slice and on. One tight loop over a typed array: this runs on
+ * every restored byte of arm64 code, so it stays monomorphic and divides only by shifts (the 4 KiB page of word
+ * `w` is `w >>> 10`).
+ */
+function convertArm64Words(words, firstWord, sign) {
     let changed = false;
-    const firstWord = pcAt >>> 2;
-    for (let i = 0; i < count; i++) {
-        const word = words ? words[i] : view.getInt32(i * 4, true);
-        let next;
-        if ((word & 0xfc000000) === blOpcode) {
+    for (let i = 0; i < words.length; i++) {
+        const word = words[i];
+        const top = word >>> 24;
+        if ((top & 0xfc) === 0x94) {
             // BL: imm26 counts words from this instruction.
-            next = blOpcode | ((word + sign * (firstWord + i)) & 0x03ffffff);
+            words[i] = blOpcode | ((word + sign * (firstWord + i)) & 0x03ffffff);
+            changed = true;
         }
-        else if ((word & 0x9f000000) === adrpOpcode) {
+        else if ((top & 0x9f) === 0x90) {
             // ADRP: imm21 (immhi in bits 5-23, immlo in bits 29-30) counts 4 KiB pages from this instruction's page.
             const pages = (((word >>> 5) & 0x7ffff) << 2) | ((word >>> 29) & 3);
-            const target = (pages + sign * Math.floor((pcAt + i * 4) / 4096)) & 0x1fffff;
-            next = (word & 0x9f00001f) | ((target & 3) << 29) | ((target >>> 2) << 5);
+            const target = (pages + sign * ((firstWord + i) >>> 10)) & 0x1fffff;
+            words[i] = (word & 0x9f00001f) | ((target & 3) << 29) | ((target >>> 2) << 5);
+            changed = true;
         }
-        else
-            continue;
-        if (words)
-            words[i] = next;
-        else
-            view.setInt32(i * 4, next, true);
-        changed = true;
     }
     return changed;
 }
@@ -537,6 +545,8 @@ class CodeDecoder {
     block;
     filled = 0;
     start = 0;
+    /** Blocks the caller has written and handed back (`release`): reused rather than left to the collector. */
+    spare = [];
     pages;
     constructor(recorded, size, path) {
         this.recorded = recorded;
@@ -547,7 +557,7 @@ class CodeDecoder {
         this.pages = recorded
             .filter((t) => t.kind === 'pages')
             .map((t) => ({ t, digests: Buffer.alloc(slotBytes(t)), stored: Buffer.alloc(slotBytes(t)) }));
-        this.block = Buffer.allocUnsafe(Math.min(transforms_blockBytes, size));
+        this.block = this.nextBlock();
     }
     /** The whole blocks `data` (the file's next bytes) completes, converted back. */
     push(data) {
@@ -574,8 +584,17 @@ class CodeDecoder {
         }
         this.start += data.length;
         this.filled = 0;
-        this.block = Buffer.allocUnsafe(Math.min(transforms_blockBytes, this.size - this.start));
+        this.block = this.nextBlock();
         return { data, position };
+    }
+    /** A block `push` handed out, once it is written: the decoder fills it again. */
+    release(block) {
+        if (block.length === transforms_blockBytes && this.spare.length < 4)
+            this.spare.push(block);
+    }
+    nextBlock() {
+        const length = Math.min(transforms_blockBytes, this.size - this.start);
+        return (length === transforms_blockBytes ? this.spare.pop() : undefined) ?? Buffer.allocUnsafe(length);
     }
     /** Once all `size` bytes are written to `fd` (open for reading and writing): the check, and the page hashes. */
     finish(fd) {
@@ -1129,9 +1148,12 @@ class TarExtractor extends external_node_stream_namespaceObject.Writable {
                             continue;
                         }
                         const fd = this.fd;
+                        const decoder = this.decoder;
                         this.writing = (async () => {
-                            for (const block of blocks)
+                            for (const block of blocks) {
                                 await this.writeAll(fd, block.data, block.position);
+                                decoder.release(block.data);
+                            }
                         })();
                         return this.afterWrite(chunk, offset);
                     }
