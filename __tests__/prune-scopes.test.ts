@@ -15,7 +15,7 @@ import { S3Storage } from '../src/storage/s3.js'
 import type { ListedObject, Storage } from '../src/storage/index.js'
 import { awsEnv, runCli, storeFlags } from './helpers/cli.js'
 import { FakeBucket } from './helpers/fake-bucket.js'
-import { root, testCredentials } from './helpers/s3-server.js'
+import { root } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
 import { exampleWorkspace } from './helpers/workspace.js'
 
@@ -188,14 +188,7 @@ describe('prune --scopes beside a run of the scope', () => {
     await putAll(
       [archive, shared, completeObjectKey(scopeAt, hex(3))].map((key) => ({ key, size: 1, lastModified: now })),
     )
-    const settings = {
-      kind: 's3' as const,
-      bucket,
-      region: 'us-east-1',
-      endpoint: store.endpoint,
-      forcePathStyle: true,
-      credentials: testCredentials,
-    }
+    const settings = store.settings(bucket)
     const admin = new S3Admin(settings)
     const plan = await planScopePrune({ prefix: under, keep: [], now: new Date(), admin })
     expect(plan.candidates.map((c) => c.key).sort()).toEqual([archive, completeObjectKey(scopeAt, hex(3))].sort())

@@ -9,7 +9,6 @@ import { completeObjectKey, indexObjectKey } from '../src/keys/keys.js'
 import { S3Admin } from '../src/storage/s3-admin.js'
 import { S3Storage } from '../src/storage/s3.js'
 import type { Match } from './helpers/proxy.js'
-import { testCredentials } from './helpers/s3-server.js'
 import { useStore } from './helpers/store.js'
 
 // prune --delete plans from one listing and deletes later. These tests write between the two, as a producer
@@ -22,14 +21,7 @@ afterEach(() => {
   store.proxy.fault = undefined
 })
 
-const settings = () => ({
-  kind: 's3' as const,
-  bucket,
-  region: 'us-east-1',
-  endpoint: store.proxy.endpoint,
-  forcePathStyle: true,
-  credentials: testCredentials,
-})
+const settings = () => store.settings(bucket)
 const hex = () => randomBytes(32).toString('hex')
 const isDelete: Match = (req) => req.method === 'POST' && /[?&]delete/.test(req.url ?? '')
 

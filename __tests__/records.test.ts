@@ -207,14 +207,7 @@ describe('records stay out of the cache', () => {
     const records = (await store.listKeys(bucket, `${prefix}/.scipio-s3-cache-runs/`)).length
     expect(records).toBe(1202)
 
-    const settings = {
-      kind: 's3' as const,
-      bucket,
-      region: 'us-east-1',
-      endpoint: store.endpoint,
-      forcePathStyle: true,
-      credentials: testCredentials,
-    }
+    const settings = store.settings(bucket)
     const admin = new S3Admin(settings)
     store.proxy.requests.length = 0
     const plan = await planPrune({

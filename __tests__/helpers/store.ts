@@ -1,5 +1,6 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll } from 'vitest'
+import type { S3Settings } from '../../src/inputs/inputs.js'
 import { startProxy, type ConditionMode, type Proxy } from './proxy.js'
 import { startS3Server, testCredentials, type S3Server, type TestCredentials } from './s3-server.js'
 
@@ -17,6 +18,8 @@ export interface Store {
   readonly conditions: ConditionMode
   /** Puts the proxy's conditions back to the file's default (for an `afterEach` of a test that changed them). */
   restoreConditions(): void
+  /** The settings of a store on `bucket` through the proxy, with the test credentials (for S3Admin and the stores). */
+  settings(bucket: string): S3Settings
   /** Every key in `bucket` that starts with `under`, sorted, read from s3rver directly (every page). */
   listKeys(bucket: string, under?: string): Promise<string[]>
 }
@@ -68,6 +71,10 @@ export function useStore(buckets: string[], options: StoreOptions = {}): Store {
     conditions,
     restoreConditions() {
       started(proxy, 'proxy').conditions = conditions
+    },
+    settings(bucket: string): S3Settings {
+      const endpoint = started(proxy, 'proxy').endpoint
+      return { kind: 's3', bucket, region: 'us-east-1', endpoint, forcePathStyle: true, credentials: testCredentials }
     },
     async listKeys(bucket: string, under = '') {
       const client = started(s3, 'S3 server').client()
